@@ -1,0 +1,3 @@
+"""Textbook Studio: a workbench for curating the training data of small language models."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,39 @@
+"""One place that finds the studio's shipped files, in a source tree, an install or a bundle."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+
+def frozen() -> bool:
+    """True inside the PyInstaller bundle."""
+    return bool(getattr(sys, "frozen", False))
+
+
+def _root() -> Path:
+    if frozen():
+        return Path(sys._MEIPASS)
+    here = Path(__file__).resolve().parent
+    # an editable install or a source checkout keeps resources/ and models/ beside studio/;
+    # a wheel install carries them inside the package as studio/_data/
+    data = here / "_data"
+    return data if data.is_dir() else here.parent
+
+
+def resource(*parts: str) -> Path:
+    """A file under ``resources/`` (prompts, rubric, stylesheet, icons)."""
+    return _root().joinpath("resources", *parts)
+
+
+def model(*parts: str) -> Path:
+    """A file under ``models/`` (the models the studio ships)."""
+    return _root().joinpath("models", *parts)
+
+
+def self_command(*args: str) -> list[str]:
+    """The command line that runs ``studio ARGS...`` as a child process: the same executable,
+    in a source install (``python -m studio``) and in the bundle (no ``-m`` there)."""
+    if frozen():
+        return [sys.executable, *args]
+    return [sys.executable, "-m", "studio", *args]

@@ -1,0 +1,101 @@
+"""A project is a folder: ``studio.db`` (SQLite, WAL) plus the project's models, runs and exports.
+
+The studio starts on a default project under the user's data directory, and remembers the
+projects a curator opened recently.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import platformdirs
+
+from studio.store import Store
+
+APP_NAME = "textbook-studio"
+DB_NAME = "studio.db"
+SUBDIRS = ("models", "runs", "exports")
+MAX_RECENT = 10
+
+
+class ProjectError(Exception):
+    """A folder that is not, and cannot become, a project."""
+
+
+class Project:
+    """A project folder. Creating one lays out the folder and the database's schema."""
+
+    def __init__(self, root: Path | str) -> None:
+        self.root = Path(root).expanduser().resolve()
+
+    @property
+    def db_path(self) -> Path:
+        return self.root / DB_NAME
+
+    @property
+    def name(self) -> str:
+        return self.root.name
+
+    def dir(self, name: str) -> Path:
+        return self.root / name
+
+    @classmethod
+    def open(cls, root: Path | str, *, create: bool = True) -> Project:
+        """Open the project at ``root``, creating it (folder, subfolders, schema) if asked."""
+        project = cls(root)
+        if project.root.exists() and not project.root.is_dir():
+            raise ProjectError(f"{project.root} is a file, not a project folder")
+        if not project.db_path.exists() and not create:
+            raise ProjectError(f"{project.root} is not a Textbook Studio project (no {DB_NAME})")
+        try:
+            project.root.mkdir(parents=True, exist_ok=True)
+            for sub in SUBDIRS:
+                project.dir(sub).mkdir(exist_ok=True)
+            # opening the store applies any pending migrations
+            project.store().close()
+        except OSError as exc:
+            raise ProjectError(
+                f"cannot create a project in {project.root}: {exc.strerror}"
+            ) from exc
+        return project
+
+    def store(self, *, readonly: bool = False) -> Store:
+        """A new connection to the project's database (one per thread)."""
+        return Store(self.db_path, readonly=readonly)
+
+
+# -- the default project and recent projects ---------------------------------------------------
+
+
+def data_dir() -> Path:
+    override = os.environ.get("STUDIO_DATA_DIR")
+    return Path(override) if override else Path(platformdirs.user_data_dir(APP_NAME))
+
+
+def default_project_path() -> Path:
+    return data_dir() / "projects" / "default"
+
+
+def _recent_file() -> Path:
+    return data_dir() / "recent.json"
+
+
+def recent_projects() -> list[Path]:
+    """Projects opened lately, newest first, those that still exist."""
+    try:
+        items = json.loads(_recent_file().read_text("utf-8"))
+    except (OSError, ValueError):
+        return []
+    paths = [Path(p) for p in items if isinstance(p, str)]
+    return [p for p in paths if (p / DB_NAME).exists()]
+
+
+def remember_project(root: Path) -> None:
+    paths = [root.resolve(), *[p for p in recent_projects() if p != root.resolve()]]
+    target = _recent_file()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_suffix(".tmp")
+    tmp.write_text(json.dumps([str(p) for p in paths[:MAX_RECENT]], indent=1), "utf-8")
+    tmp.replace(target)

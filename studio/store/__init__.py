@@ -1,0 +1,447 @@
+"""The project database: documents, their provenance, the import log and curators' corrections.
+
+One :class:`Store` is one SQLite connection (WAL). A thread opens its own; writes from the GUI go
+through a single writer thread, so SQLite never sees two writers at once.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlite_utils import Database
+
+from studio.store.queries import (
+    LIST_COLUMNS,
+    DocumentQuery,
+    from_clause,
+    order_clause,
+    where_clause,
+)
+from studio.store.schema import migrations
+
+__all__ = ["DocumentQuery", "DocumentRecord", "NewDocument", "Store", "now"]
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+@dataclass(slots=True)
+class NewDocument:
+    """A document ready to store: read, hashed, segmented and identified."""
+
+    source_id: int
+    content_hash: str
+    kind: str
+    raw: str
+    main_text: str
+    n_words: int
+    signal_words: int
+    url: str | None = None
+    title: str | None = None
+    fetch_date: str | None = None
+    locator: dict[str, Any] | None = None
+    lang: str | None = None
+    lang_score: float | None = None
+    segmenter: str | None = None
+    warnings: list[str] | None = None
+
+
+@dataclass(slots=True)
+class DocumentRecord:
+    """A stored document's row, as the document view shows it."""
+
+    id: int
+    kind: str
+    url: str | None
+    title: str | None
+    fetch_date: str | None
+    locator: dict[str, Any]
+    lang: str | None
+    lang_score: float | None
+    n_bytes: int
+    n_words: int
+    signal_words: int
+    signal_share: float
+    segmenter: str | None
+    warnings: list[str]
+    imported_at: str
+    source_path: str
+    source_format: str | None
+
+
+class Store:
+    """One connection to a project database. Use as a context manager or call :meth:`close`."""
+
+    def __init__(self, path: Path | str, *, readonly: bool = False) -> None:
+        self.path = Path(path)
+        if readonly:
+            uri = f"file:{self.path}?mode=ro"
+            self.conn = sqlite3.connect(uri, uri=True, isolation_level=None)
+        else:
+            self.conn = sqlite3.connect(self.path, isolation_level=None)
+        self.conn.row_factory = sqlite3.Row
+        self.conn.execute("PRAGMA busy_timeout = 10000")
+        self.conn.execute("PRAGMA foreign_keys = ON")
+        if not readonly:
+            self.conn.execute("PRAGMA journal_mode = WAL")
+            self.conn.execute("PRAGMA synchronous = NORMAL")
+            migrations.apply(Database(self.conn))
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """All or nothing: what happens inside is committed together or not at all."""
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
+
+    # -- meta ---------------------------------------------------------------------------------
+
+    def get_meta(self, key: str, default: str | None = None) -> str | None:
+        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else default
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.conn.execute(
+            "INSERT INTO meta(key, value) VALUES (?, ?) "
+            "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
+
+    # -- imports ------------------------------------------------------------------------------
+
+    def begin_import(self) -> int:
+        cur = self.conn.execute("INSERT INTO imports(started_at) VALUES (?)", (now(),))
+        return int(cur.lastrowid or 0)
+
+    def finish_import(self, import_id: int, status: str) -> None:
+        self.conn.execute(
+            "UPDATE imports SET finished_at = ?, status = ? WHERE id = ?",
+            (now(), status, import_id),
+        )
+
+    def add_source(
+        self, import_id: int, path: str, size: int | None, mtime: float | None, fmt: str | None
+    ) -> int:
+        cur = self.conn.execute(
+            "INSERT INTO sources(import_id, path, size, mtime, format, status, started_at) "
+            "VALUES (?, ?, ?, ?, ?, 'running', ?)",
+            (import_id, path, size, mtime, fmt, now()),
+        )
+        return int(cur.lastrowid or 0)
+
+    def finish_source(
+        self,
+        source_id: int,
+        *,
+        status: str,
+        imported: int = 0,
+        duplicates: int = 0,
+        failed: int = 0,
+        reason: str | None = None,
+        errors: list[str] | None = None,
+        fmt: str | None = None,
+    ) -> None:
+        self.conn.execute(
+            "UPDATE sources SET status = ?, imported = ?, duplicates = ?, failed = ?, reason = ?, "
+            "errors = ?, format = COALESCE(?, format), finished_at = ? WHERE id = ?",
+            (
+                status,
+                imported,
+                duplicates,
+                failed,
+                reason,
+                json.dumps(errors) if errors else None,
+                fmt,
+                now(),
+                source_id,
+            ),
+        )
+
+    def imported_before(self, path: str, size: int, mtime: float) -> bool:
+        """True when this very file (same path, size and time) was fully imported already."""
+        row = self.conn.execute(
+            "SELECT 1 FROM sources WHERE path = ? AND size = ? AND mtime = ? "
+            "AND status = 'imported' LIMIT 1",
+            (path, size, mtime),
+        ).fetchone()
+        return row is not None
+
+    def import_log(self, import_id: int | None = None) -> list[dict[str, Any]]:
+        sql = (
+            "SELECT id, import_id, path, format, status, imported, duplicates, failed, reason, "
+            "errors, started_at, finished_at FROM sources"
+        )
+        args: tuple[Any, ...] = ()
+        if import_id is not None:
+            sql += " WHERE import_id = ?"
+            args = (import_id,)
+        rows = []
+        for r in self.conn.execute(sql + " ORDER BY id", args):
+            row = dict(r)
+            row["errors"] = json.loads(row["errors"]) if row["errors"] else []
+            rows.append(row)
+        return rows
+
+    # -- documents ----------------------------------------------------------------------------
+
+    def has_hash(self, content_hash: str) -> bool:
+        row = self.conn.execute(
+            "SELECT 1 FROM documents WHERE content_hash = ?", (content_hash,)
+        ).fetchone()
+        return row is not None
+
+    def insert_document(self, doc: NewDocument) -> int | None:
+        """Store a document; ``None`` when an identical one is already stored."""
+        raw = doc.raw.encode("utf-8", "surrogatepass")
+        share = doc.signal_words / doc.n_words if doc.n_words else 0.0
+        cur = self.conn.execute(
+            "INSERT OR IGNORE INTO documents(source_id, content_hash, kind, url, title, fetch_date,"
+            " locator, lang, lang_score, n_bytes, n_words, signal_words, signal_share, segmenter,"
+            " warnings, imported_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                doc.source_id,
+                doc.content_hash,
+                doc.kind,
+                doc.url,
+                doc.title,
+                doc.fetch_date,
+                json.dumps(doc.locator or {}),
+                doc.lang,
+                doc.lang_score,
+                len(raw),
+                doc.n_words,
+                doc.signal_words,
+                share,
+                doc.segmenter,
+                json.dumps(doc.warnings) if doc.warnings else None,
+                now(),
+            ),
+        )
+        if cur.rowcount == 0:
+            return None
+        doc_id = int(cur.lastrowid or 0)
+        self.conn.execute(
+            "INSERT INTO document_raw(doc_id, raw) VALUES (?, ?)", (doc_id, zlib.compress(raw, 6))
+        )
+        self._write_text(doc_id, doc.title, doc.main_text)
+        return doc_id
+
+    def _write_text(self, doc_id: int, title: str | None, main_text: str) -> None:
+        self.conn.execute(
+            "INSERT INTO document_text(doc_id, title, main_text) VALUES (?, ?, ?)",
+            (doc_id, title, main_text),
+        )
+        self.conn.execute(
+            "INSERT INTO document_fts(rowid, title, main_text) VALUES (?, ?, ?)",
+            (doc_id, title, main_text),
+        )
+
+    def _replace_text(self, doc_id: int, main_text: str) -> None:
+        old = self.conn.execute(
+            "SELECT title, main_text FROM document_text WHERE doc_id = ?", (doc_id,)
+        ).fetchone()
+        if old is not None:
+            self.conn.execute(
+                "INSERT INTO document_fts(document_fts, rowid, title, main_text) "
+                "VALUES ('delete', ?, ?, ?)",
+                (doc_id, old["title"], old["main_text"]),
+            )
+            self.conn.execute("DELETE FROM document_text WHERE doc_id = ?", (doc_id,))
+        self._write_text(doc_id, old["title"] if old else None, main_text)
+
+    def document(self, doc_id: int) -> DocumentRecord | None:
+        r = self.conn.execute(
+            "SELECT d.*, s.path AS source_path, s.format AS source_format FROM documents d "
+            "JOIN sources s ON s.id = d.source_id WHERE d.id = ?",
+            (doc_id,),
+        ).fetchone()
+        if r is None:
+            return None
+        return DocumentRecord(
+            id=r["id"],
+            kind=r["kind"],
+            url=r["url"],
+            title=r["title"],
+            fetch_date=r["fetch_date"],
+            locator=json.loads(r["locator"] or "{}"),
+            lang=r["lang"],
+            lang_score=r["lang_score"],
+            n_bytes=r["n_bytes"],
+            n_words=r["n_words"],
+            signal_words=r["signal_words"],
+            signal_share=r["signal_share"],
+            segmenter=r["segmenter"],
+            warnings=json.loads(r["warnings"]) if r["warnings"] else [],
+            imported_at=r["imported_at"],
+            source_path=r["source_path"],
+            source_format=r["source_format"],
+        )
+
+    def raw(self, doc_id: int) -> str:
+        row = self.conn.execute(
+            "SELECT raw FROM document_raw WHERE doc_id = ?", (doc_id,)
+        ).fetchone()
+        return zlib.decompress(row[0]).decode("utf-8", "surrogatepass") if row else ""
+
+    def main_text(self, doc_id: int) -> str:
+        row = self.conn.execute(
+            "SELECT main_text FROM document_text WHERE doc_id = ?", (doc_id,)
+        ).fetchone()
+        return (row[0] or "") if row else ""
+
+    # -- the corpus view ------------------------------------------------------------------------
+
+    def count_documents(self, q: DocumentQuery) -> int:
+        where, args = where_clause(q)
+        sql = f"SELECT count(*) FROM {from_clause(q)}{where}"
+        return int(self.conn.execute(sql, args).fetchone()[0])
+
+    def list_documents(self, q: DocumentQuery, offset: int, limit: int) -> list[sqlite3.Row]:
+        """One page of the corpus view. The ids are found first, on the sort column's index
+        alone (a deep offset skips index entries, not rows), then only those rows are read."""
+        where, args = where_clause(q)
+        ids = [
+            r[0]
+            for r in self.conn.execute(
+                f"SELECT d.id FROM {from_clause(q)}{where}{order_clause(q)} LIMIT ? OFFSET ?",
+                [*args, limit, offset],
+            )
+        ]
+        if not ids:
+            return []
+        marks = ",".join("?" * len(ids))
+        rows = self.conn.execute(
+            f"SELECT {LIST_COLUMNS} FROM documents d JOIN sources s ON s.id = d.source_id "
+            f"WHERE d.id IN ({marks})",
+            ids,
+        ).fetchall()
+        by_id = {r["id"]: r for r in rows}
+        return [by_id[i] for i in ids if i in by_id]
+
+    def sources(self) -> list[sqlite3.Row]:
+        """Files that contributed documents, for the source filter."""
+        return self.conn.execute(
+            "SELECT s.id, s.path, s.format, count(d.id) AS n FROM sources s "
+            "JOIN documents d ON d.source_id = s.id GROUP BY s.id ORDER BY s.path"
+        ).fetchall()
+
+    def languages(self) -> list[tuple[str, int]]:
+        rows = self.conn.execute(
+            "SELECT lang, count(*) FROM documents GROUP BY lang ORDER BY count(*) DESC"
+        )
+        return [(r[0] or "und", r[1]) for r in rows]
+
+    def totals(self) -> dict[str, Any]:
+        """Documents, words, and how much of the words are signal, over the whole corpus."""
+        total, words, signal = self.conn.execute(
+            "SELECT count(*), coalesce(sum(n_words), 0), coalesce(sum(signal_words), 0) "
+            "FROM documents"
+        ).fetchone()
+        return {
+            "documents": total,
+            "words": words,
+            "signal_words": signal,
+            "signal_share": (signal / words) if words else 0.0,
+        }
+
+    def summary(self) -> dict[str, Any]:
+        """What the project holds, for ``studio info`` and the corpus header."""
+        c = self.conn
+        by_kind = dict(c.execute("SELECT kind, count(*) FROM documents GROUP BY kind").fetchall())
+        by_format = dict(
+            c.execute(
+                "SELECT coalesce(s.format, '?'), count(*) FROM documents d "
+                "JOIN sources s ON s.id = d.source_id GROUP BY s.format"
+            ).fetchall()
+        )
+        by_source = {r["path"]: r["n"] for r in self.sources()}
+        files = dict(c.execute("SELECT status, count(*) FROM sources GROUP BY status").fetchall())
+        return {
+            **self.totals(),
+            "by_kind": by_kind,
+            "by_format": by_format,
+            "by_source": by_source,
+            "by_language": dict(self.languages()),
+            "files": files,
+            "corrections": c.execute("SELECT count(*) FROM block_corrections").fetchone()[0],
+        }
+
+    # -- curators' corrections to segmentation --------------------------------------------------
+
+    def corrections(self, doc_id: int) -> dict[str, str]:
+        """locator -> label the curator gave, for one document."""
+        rows = self.conn.execute(
+            "SELECT locator, label FROM block_corrections WHERE doc_id = ?", (doc_id,)
+        )
+        return {r[0]: r[1] for r in rows}
+
+    def correct_block(
+        self,
+        doc_id: int,
+        *,
+        locator: str,
+        text: str,
+        label: str,
+        model_label: str,
+        features: dict[str, Any] | None,
+        annotator: str | None,
+        main_text: str,
+        signal_words: int,
+    ) -> None:
+        """Store a curator's label for one block, and the document's main text that follows."""
+        with self.transaction():
+            self.conn.execute(
+                "INSERT INTO block_corrections(doc_id, locator, text, label, model_label, "
+                "features, annotator, created_at) VALUES (?,?,?,?,?,?,?,?) "
+                "ON CONFLICT(doc_id, locator) DO UPDATE SET label = excluded.label, "
+                "annotator = excluded.annotator, created_at = excluded.created_at",
+                (
+                    doc_id,
+                    locator,
+                    text,
+                    label,
+                    model_label,
+                    json.dumps(features) if features else None,
+                    annotator,
+                    now(),
+                ),
+            )
+            self.conn.execute(
+                "UPDATE documents SET signal_words = ?, "
+                "signal_share = CASE WHEN n_words > 0 THEN ? * 1.0 / n_words ELSE 0 END "
+                "WHERE id = ?",
+                (signal_words, signal_words, doc_id),
+            )
+            self._replace_text(doc_id, main_text)
+
+    def segmentation_corrections(self) -> list[dict[str, Any]]:
+        """Every block label a curator gave: training data for the segmenter."""
+        rows = self.conn.execute(
+            "SELECT c.*, d.url FROM block_corrections c JOIN documents d ON d.id = c.doc_id "
+            "ORDER BY c.created_at"
+        )
+        return [dict(r) for r in rows]

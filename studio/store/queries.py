@@ -1,0 +1,93 @@
+"""The corpus view's query: filters, sort and full-text search turned into one SQL statement."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+# column name shown to the curator -> SQL expression it sorts by (each has an index)
+SORT_COLUMNS: dict[str, str] = {
+    "id": "d.id",
+    "title": "d.title",
+    "words": "d.n_words",
+    "signal": "d.signal_share",
+    "lang": "d.lang",
+    "kind": "d.kind",
+    "source": "d.source_id",
+}
+
+LIST_COLUMNS = (
+    "d.id, d.title, d.url, d.kind, d.lang, d.n_words, d.signal_share, s.path AS source, "
+    "s.format AS format"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentQuery:
+    """What the curator asked the corpus view to show."""
+
+    search: str = ""
+    source_id: int | None = None
+    kind: str | None = None
+    lang: str | None = None
+    min_words: int | None = None
+    max_words: int | None = None
+    sort: str = "id"
+    descending: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def with_(self, **changes: Any) -> DocumentQuery:
+        return replace(self, **changes)
+
+
+def fts_expression(text: str) -> str:
+    """Turn what a curator types into a safe FTS5 query: words are ANDed, "quoted phrases" kept,
+    a trailing * makes a prefix. Nothing the curator types can be an FTS5 syntax error."""
+    parts: list[str] = []
+    for phrase, word in re.findall(r'"([^"]*)"|(\S+)', text):
+        if phrase.strip():
+            parts.append('"' + phrase.replace('"', "") + '"')
+        elif word:
+            prefix = word.endswith("*")
+            token = word.rstrip("*").replace('"', "")
+            if token:
+                parts.append('"' + token + '"' + ("*" if prefix else ""))
+    return " ".join(parts)
+
+
+def from_clause(q: DocumentQuery) -> str:
+    """With a search, the full-text index drives the query: it yields matches in id order, so
+    the first page of a million matches costs no more than the first page of ten."""
+    if q.search and fts_expression(q.search):
+        return "document_fts f JOIN documents d ON d.id = f.rowid"
+    return "documents d"
+
+
+def where_clause(q: DocumentQuery) -> tuple[str, list[Any]]:
+    conds: list[str] = []
+    args: list[Any] = []
+    match = fts_expression(q.search) if q.search else ""
+    if match:
+        conds.append("document_fts MATCH ?")
+        args.append(match)
+    for column, value in (("d.source_id", q.source_id), ("d.kind", q.kind), ("d.lang", q.lang)):
+        if value is not None:
+            conds.append(f"{column} = ?")
+            args.append(value)
+    if q.min_words is not None:
+        conds.append("d.n_words >= ?")
+        args.append(q.min_words)
+    if q.max_words is not None:
+        conds.append("d.n_words <= ?")
+        args.append(q.max_words)
+    return (" WHERE " + " AND ".join(conds)) if conds else "", args
+
+
+def order_clause(q: DocumentQuery) -> str:
+    column = SORT_COLUMNS.get(q.sort, "d.id")
+    if column == "d.id" and "f." in from_clause(q):
+        column = "f.rowid"  # the index's own order: no sort step at all
+    direction = "DESC" if q.descending else "ASC"
+    tiebreak = "" if column in ("d.id", "f.rowid") else f", d.id {direction}"
+    return f" ORDER BY {column} {direction}{tiebreak}"

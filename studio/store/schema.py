@@ -1,0 +1,98 @@
+"""The project database's schema, one migration at a time (never an ad-hoc ALTER)."""
+
+from __future__ import annotations
+
+from sqlite_utils import Database, Migrations
+
+migrations = Migrations("studio")
+
+
+@migrations()
+def m001_corpus(db: Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT);
+
+        -- one row per import the curator started (a drop, a CLI call)
+        CREATE TABLE imports (
+            id INTEGER PRIMARY KEY,
+            started_at TEXT NOT NULL,
+            finished_at TEXT,
+            status TEXT NOT NULL DEFAULT 'running'   -- running | done | cancelled | failed
+        );
+
+        -- one row per file an import looked at, with what happened to it
+        CREATE TABLE sources (
+            id INTEGER PRIMARY KEY,
+            import_id INTEGER NOT NULL REFERENCES imports(id),
+            path TEXT NOT NULL,
+            size INTEGER,
+            mtime REAL,
+            format TEXT,
+            status TEXT NOT NULL,   -- imported | failed | skipped | cancelled
+            imported INTEGER NOT NULL DEFAULT 0,
+            duplicates INTEGER NOT NULL DEFAULT 0,
+            failed INTEGER NOT NULL DEFAULT 0,
+            reason TEXT,
+            errors TEXT,            -- JSON list of per-record errors (capped)
+            started_at TEXT,
+            finished_at TEXT
+        );
+        CREATE INDEX sources_path ON sources(path);
+
+        -- the list row of a document: small, so the corpus view stays fast at a million rows
+        CREATE TABLE documents (
+            id INTEGER PRIMARY KEY,
+            source_id INTEGER NOT NULL REFERENCES sources(id),
+            content_hash TEXT NOT NULL UNIQUE,
+            kind TEXT NOT NULL,           -- html | text
+            url TEXT,
+            title TEXT,
+            fetch_date TEXT,
+            locator TEXT,                 -- JSON: member, offset, record_id, line, row
+            lang TEXT,
+            lang_score REAL,
+            n_bytes INTEGER NOT NULL,
+            n_words INTEGER NOT NULL,
+            signal_words INTEGER NOT NULL,
+            signal_share REAL NOT NULL,
+            segmenter TEXT,
+            warnings TEXT,
+            imported_at TEXT NOT NULL
+        );
+        CREATE INDEX documents_source ON documents(source_id);
+        CREATE INDEX documents_words ON documents(n_words);
+        CREATE INDEX documents_share ON documents(signal_share);
+        CREATE INDEX documents_lang ON documents(lang);
+        CREATE INDEX documents_kind ON documents(kind);
+        CREATE INDEX documents_title ON documents(title);
+
+        -- the page as it was imported, zlib-compressed
+        CREATE TABLE document_raw (doc_id INTEGER PRIMARY KEY REFERENCES documents(id), raw BLOB);
+
+        -- the extracted main text, and its full-text index
+        CREATE TABLE document_text (
+            doc_id INTEGER PRIMARY KEY REFERENCES documents(id),
+            title TEXT,
+            main_text TEXT
+        );
+        CREATE VIRTUAL TABLE document_fts USING fts5(
+            title, main_text, content='document_text', content_rowid='doc_id',
+            tokenize='unicode61 remove_diacritics 2'
+        );
+
+        -- a curator's correction of one block's label: shown on the page and kept as
+        -- training data for the segmenter (the block's text is kept with it)
+        CREATE TABLE block_corrections (
+            doc_id INTEGER NOT NULL REFERENCES documents(id),
+            locator TEXT NOT NULL,
+            text TEXT NOT NULL,
+            label TEXT NOT NULL,          -- signal | boilerplate
+            model_label TEXT NOT NULL,    -- what the segmenter had said
+            features TEXT,                -- JSON: the features behind the model's label
+            annotator TEXT,
+            created_at TEXT NOT NULL,
+            PRIMARY KEY (doc_id, locator)
+        );
+        """
+    )

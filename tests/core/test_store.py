@@ -1,0 +1,126 @@
+"""The project database on a real SQLite file: schema, documents, search, corrections."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from studio.project import Project, ProjectError, recent_projects, remember_project
+from studio.store import DocumentQuery, NewDocument, Store
+from studio.store.queries import fts_expression
+
+
+def _doc(source_id: int, text: str, h: str, **kw) -> NewDocument:
+    n = len(text.split())
+    return NewDocument(
+        source_id=source_id,
+        content_hash=h,
+        kind="text",
+        raw=text,
+        main_text=text,
+        n_words=n,
+        signal_words=kw.pop("signal", n),
+        **kw,
+    )
+
+
+def _source(store: Store) -> int:
+    imp = store.begin_import()
+    return store.add_source(imp, "/data/a.jsonl", 10, 1.0, "jsonl")
+
+
+def test_project_layout_and_wal(project: Project) -> None:
+    assert project.db_path.exists()
+    for sub in ("models", "runs", "exports"):
+        assert project.dir(sub).is_dir()
+    with project.store() as store:
+        assert store.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        applied = store.conn.execute("SELECT name FROM _sqlite_migrations").fetchall()
+        assert [r[0] for r in applied] == ["m001_corpus"]
+
+
+def test_reopening_applies_no_migration_twice(project: Project) -> None:
+    Project.open(project.root)
+    with project.store() as store:
+        assert store.conn.execute("SELECT count(*) FROM _sqlite_migrations").fetchone()[0] == 1
+
+
+def test_open_without_create_refuses_a_plain_folder(tmp_path) -> None:
+    with pytest.raises(ProjectError, match="not a Textbook Studio project"):
+        Project.open(tmp_path, create=False)
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ProjectError, match="is a file"):
+        Project.open(tmp_path / "file")
+
+
+def test_recent_projects_newest_first(tmp_path) -> None:
+    a, b = Project.open(tmp_path / "a"), Project.open(tmp_path / "b")
+    remember_project(a.root)
+    remember_project(b.root)
+    remember_project(a.root)
+    assert recent_projects()[:2] == [a.root, b.root]
+
+
+def test_duplicate_hash_is_refused_and_counted(store: Store) -> None:
+    src = _source(store)
+    assert store.insert_document(_doc(src, "one two three", "h1")) is not None
+    assert store.insert_document(_doc(src, "one two three", "h1")) is None
+    assert store.totals()["documents"] == 1
+
+
+def test_search_sort_and_filters(store: Store) -> None:
+    src = _source(store)
+    store.insert_document(_doc(src, "photosynthesis turns light into sugar", "a", lang="en"))
+    store.insert_document(_doc(src, "la photosynthèse transforme la lumière", "b", lang="fr"))
+    store.insert_document(_doc(src, "carbon dioxide and water " * 20, "c", lang="en"))
+    assert store.count_documents(DocumentQuery(search="photosynthesis")) == 1
+    # diacritics are folded, so the French page matches its unaccented spelling
+    assert store.count_documents(DocumentQuery(search="photosynthese")) == 1
+    assert store.count_documents(DocumentQuery(search='"carbon dioxide"')) == 1
+    assert store.count_documents(DocumentQuery(search="photo*")) == 2
+    assert store.count_documents(DocumentQuery(lang="fr")) == 1
+    rows = store.list_documents(DocumentQuery(sort="words", descending=True), 0, 10)
+    assert [r["n_words"] for r in rows] == sorted((r["n_words"] for r in rows), reverse=True)
+    assert store.count_documents(DocumentQuery(min_words=50)) == 1
+
+
+@pytest.mark.parametrize("typed", ['"', "AND OR NOT", "*", "a:b", "NEAR(", "((", "-x", "é*"])
+def test_whatever_the_curator_types_is_a_valid_search(store: Store, typed: str) -> None:
+    _ = fts_expression(typed)
+    store.count_documents(DocumentQuery(search=typed))  # must not raise
+
+
+def test_correction_updates_main_text_and_index(store: Store) -> None:
+    src = _source(store)
+    doc_id = store.insert_document(_doc(src, "menu home login", "a", signal=3))
+    assert doc_id is not None
+    store.correct_block(
+        doc_id,
+        locator="/html/body/nav",
+        text="menu home login",
+        label="boilerplate",
+        model_label="signal",
+        features={"links": 3},
+        annotator="ana",
+        main_text="",
+        signal_words=0,
+    )
+    assert store.corrections(doc_id) == {"/html/body/nav": "boilerplate"}
+    assert store.count_documents(DocumentQuery(search="login")) == 0
+    assert store.document(doc_id).signal_share == 0.0
+    kept = store.segmentation_corrections()
+    assert kept[0]["text"] == "menu home login" and kept[0]["model_label"] == "signal"
+
+
+def test_a_failed_transaction_leaves_nothing(store: Store) -> None:
+    src = _source(store)
+    with pytest.raises(RuntimeError), store.transaction():
+        store.insert_document(_doc(src, "kept? no", "x"))
+        raise RuntimeError("boom")
+    assert store.totals()["documents"] == 0
+
+
+def test_readonly_store_cannot_write(project: Project) -> None:
+    with project.store(readonly=True) as ro, pytest.raises(sqlite3.OperationalError):
+        ro.set_meta("a", "b")

@@ -1,0 +1,53 @@
+"""Which files a drop or a command line means: folders expanded, hidden things left out."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+
+def iter_input_files(paths: Iterable[Path]) -> Iterator[Path]:
+    """Files as given, folders expanded recursively in sorted order.
+
+    Hidden files and folders inside a folder are skipped, symlinked folders are followed once
+    (a link back up the tree is not), and a file reached twice is yielded once.
+    """
+    seen_files: set[Path] = set()
+    seen_dirs: set[tuple[int, int]] = set()
+    for path in paths:
+        path = Path(path)
+        if path.is_dir():
+            yield from _walk(path, seen_dirs, seen_files)
+        elif _first_visit(path, seen_files):
+            yield path
+
+
+def _walk(folder: Path, seen_dirs: set[tuple[int, int]], seen_files: set[Path]) -> Iterator[Path]:
+    try:
+        info = folder.stat()
+        entries = sorted(os.scandir(folder), key=lambda entry: entry.name)
+    except OSError:
+        return  # unreadable folders hold nothing we can import
+    if (info.st_dev, info.st_ino) in seen_dirs:
+        return
+    seen_dirs.add((info.st_dev, info.st_ino))
+    for entry in entries:
+        if entry.name.startswith("."):
+            continue
+        path = Path(entry.path)
+        if entry.is_dir():
+            yield from _walk(path, seen_dirs, seen_files)
+        elif entry.is_file() and _first_visit(path, seen_files):
+            yield path
+
+
+def _first_visit(path: Path, seen: set[Path]) -> bool:
+    try:
+        key = path.resolve()
+    except OSError:
+        key = path.absolute()
+    if key in seen:
+        return False
+    seen.add(key)
+    return True

@@ -1,0 +1,281 @@
+"""HTML → a table of text blocks, with no Python loop over every element.
+
+A *block* is a block-level element (``p``, ``li``, ``td``, ``div``, ...) together with the text
+that belongs to it directly or through inline descendants (``a``, ``span``, ``b``, ...), but not
+the text of block-level descendants, which are blocks of their own.
+
+How: block elements and links get private-use marker characters prepended to their text and
+tail (C-level ``iter(tag...)``), one ``string()`` call yields the page's text with the markers
+in document order, and numpy turns the marker stream into owners, parents and depths. Nothing
+recurses, so no nesting reaches Python's recursion limit (libxml2 itself stops at 2048 levels,
+which is refused as not a page).
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+from lxml import etree
+
+from studio.segment.blocks import SegmentError
+from studio.segment.hints import hint_mask, tag_mask
+
+# Elements that start a new block. Unknown and custom elements count as inline: they are
+# usually wrappers (<my-card>) whose text reads with their parent.
+BLOCK_TAGS = frozenset(
+    """address article aside blockquote body html caption center dd details dialog dir div
+    dl dt fieldset figcaption figure footer form h1 h2 h3 h4 h5 h6 header hgroup li main
+    menu nav ol p pre section summary table tbody thead tfoot tr td th ul legend
+    noscript""".split()  # noqa: SIM905
+)
+# Never text a reader sees; removed (with their content, keeping the tail) before the walk.
+# <noscript> stays: some sites (Discourse forums, for one) serve their whole content in it.
+DROP_TAGS = (
+    "script", "style", "template", "svg", "math", "iframe", "object", "embed",
+    "canvas", "select", "textarea", "head", "title", "video", "audio", "map",
+)  # fmt: skip
+
+# features take ~600 bytes a block: this bounds a page's working memory to a few hundred MB
+MAX_BLOCKS = 500_000
+# libxml2 stops at 2048 levels with huge_tree (256 without); deeper than this is not a page.
+MAX_DEPTH = 2048
+
+_local = threading.local()
+
+
+def _parser() -> etree.HTMLParser:
+    """One parser per thread: lxml parsers (and their error logs) are not thread-safe."""
+    parser = getattr(_local, "parser", None)
+    if parser is None:
+        parser = _local.parser = etree.HTMLParser(
+            encoding="utf-8",
+            remove_comments=True,
+            remove_pis=True,
+            no_network=True,
+            collect_ids=False,
+            # lifts libxml2's 10 MB text-node and 256-level depth limits (to 2048 levels)
+            huge_tree=True,
+        )
+    return parser
+
+
+_CHARSET = re.compile(rb"""<meta[^>]{0,200}?charset\s*=\s*["']?\s*([a-zA-Z0-9_:.-]{1,40})""", re.I)
+_MAGIC = (
+    (b"\x1f\x8b", "gzip-compressed data (decompress it first)"),
+    (b"PK\x03\x04", "a ZIP archive"),
+    (b"%PDF", "a PDF document"),
+    (b"\x89PNG", "a PNG image"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"GIF8", "a GIF image"),
+    (b"(\xb5/\xfd", "zstd-compressed data (decompress it first)"),
+)
+_ASCII = bytes(range(128))
+_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1a\x1c-\x1f]")
+
+
+@dataclass(slots=True)
+class BlockTable:
+    """The raw material of a page's blocks, one row per block-level element (node).
+
+    Nodes are in document (pre-)order, so a node's parent always has a smaller index. Only nodes
+    with text of their own become blocks; the others are containers, kept for context features.
+    """
+
+    tree: etree._ElementTree
+    elements: list
+    tags: list[str]
+    texts: list[str]  # the node's own text, raw ("" for containers)
+    parent: np.ndarray  # int64, -1 for the root
+    depth: np.ndarray  # int64
+    own_hints: np.ndarray  # uint64 bits for the element's tag and class/id/role words
+    hints: np.ndarray  # ... OR-ed over its ancestors
+    raw_chars: np.ndarray  # float64 length of the raw own text
+    link_chars: np.ndarray  # ... of it inside <a>
+    n_links: np.ndarray  # <a> elements that start in the node's own text
+
+
+def decode(html: str | bytes) -> str:
+    """Bytes → text: BOM, then a <meta charset>, then UTF-8, then cp1252 for legacy pages."""
+    return _decode(html)[0]
+
+
+def _decode(html: str | bytes) -> tuple[str, bool]:
+    """(text, whether the input was exactly the UTF-8 encoding of text)."""
+    if isinstance(html, str):
+        text, exact = html, False
+    else:
+        text, exact = _decode_bytes(html)
+    _check_text(text)
+    return text, exact
+
+
+def _check_text(text: str) -> None:
+    head = text[:4096]
+    if head and len(_CONTROL.findall(head)) > 0.05 * len(head):
+        raise SegmentError("not HTML: the input is mostly control characters (binary data?)")
+
+
+def _decode_bytes(data: bytes) -> tuple[str, bool]:
+    for magic, what in _MAGIC:
+        if data.startswith(magic):
+            raise SegmentError(f"not HTML: the input is {what}")
+    for bom, enc in ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"),
+                     (codecs.BOM_UTF16_BE, "utf-16")):  # fmt: skip
+        if data.startswith(bom):
+            return data.decode(enc, errors="replace"), False
+    head = data[:4096]
+    if b"\x00" in head:
+        raise SegmentError("not HTML: the input contains NUL bytes (binary data?)")
+    m = _CHARSET.search(head)
+    if m:
+        try:
+            enc = codecs.lookup(m.group(1).decode("ascii")).name
+        except LookupError:
+            enc = ""
+        # pages that say latin-1 mean windows-1252 (as browsers read them)
+        enc = "cp1252" if enc in ("latin-1", "iso8859-1", "ascii") else enc
+        if enc and not enc.startswith("utf-16"):
+            try:
+                return data.decode(enc), enc == "utf-8"
+            except UnicodeDecodeError:
+                return data.decode(enc, errors="replace"), False
+    try:
+        return data.decode("utf-8"), True
+    except UnicodeDecodeError:
+        text = data.decode("utf-8", errors="replace")
+        # a few broken sequences in a UTF-8 page, or a legacy single-byte page? In the latter
+        # almost no non-ASCII byte is part of a valid UTF-8 sequence.
+        bad = text.count("\ufffd")
+        valid = len(data.translate(None, _ASCII)) - bad
+        return (text if valid >= bad else data.decode("cp1252", "replace")), False
+
+
+def parse(html: str | bytes) -> etree._Element | None:
+    """Parse a page; None when there is nothing to parse."""
+    text, exact_utf8 = _decode(html)
+    if not text.strip():
+        return None
+    if "<" not in text:
+        raise SegmentError("not HTML: the input has no markup")
+    # (isascii is O(1) in CPython; most pages skip the scan)
+    if not text.isascii() and any(m in text for m in _MARKER_CHARS):
+        text = MARKERS.sub("", text)
+        exact_utf8 = False
+    # the bytes as given when they already are the UTF-8 the parser wants: no re-encoding
+    data = html if exact_utf8 else text.encode("utf-8", errors="replace")
+    parser = _parser()
+    try:
+        root = etree.fromstring(data, parser)
+    except etree.XMLSyntaxError as e:  # pragma: no cover - libxml2's HTML parser rarely raises
+        raise SegmentError(f"not HTML: {e}") from e
+    for err in parser.error_log:
+        if err.type_name == "ERR_RESOURCE_LIMIT" or "Excessive depth" in err.message:
+            raise SegmentError(f"elements nested deeper than {MAX_DEPTH} levels: not a page")
+    return root
+
+
+# Private-use characters mark where elements start and end in the page's text, so that one
+# C-level string() call yields the whole page and a loop over markers (not over every element)
+# rebuilds the blocks. Input text is cleaned of these characters first.
+_BLOCK_START, _BLOCK_END = "\ue001", "\ue002"
+_LINK_START, _LINK_END = "\ue003", "\ue004"
+_FIRST_MARKER = 0xE001
+_MARKER_CHARS = (_BLOCK_START, _BLOCK_END, _LINK_START, _LINK_END)
+MARKERS = re.compile("[\ue001-\ue004]")
+_SPLIT = re.compile("([\ue001-\ue004])")
+
+
+def walk(root: etree._Element) -> BlockTable:
+    """Collect the block table of a parsed page.
+
+    The tree is modified: dropped tags are removed and marker characters added to its text.
+    """
+    etree.strip_elements(root, *DROP_TAGS, with_tail=False)
+    body = root.find("body")
+    if body is None:
+        body = root
+    for br in body.iter("br"):
+        br.tail = "\n" + (br.tail or "")
+    # (loops inlined: this runs for every link and block of every page)
+    for a in body.iter("a"):
+        a.text = _LINK_START + (a.text or "")
+        a.tail = _LINK_END + (a.tail or "")
+    elements = list(body.iter(*BLOCK_TAGS))
+    if len(elements) > MAX_BLOCKS:
+        raise SegmentError(f"more than {MAX_BLOCKS:,} block elements: not a page to read")
+    if not elements or elements[0] is not body:
+        elements.insert(0, body)
+    tags = [el.tag for el in elements]
+    own = _own_hints(tags, [el.items() for el in elements])
+    body.text = _BLOCK_START + (body.text or "")
+    for el in elements[1:]:
+        el.text = _BLOCK_START + (el.text or "")
+        el.tail = _BLOCK_END + (el.tail or "")
+    parts = _SPLIT.split(body.xpath("string()"))
+    return _assemble(root, elements, tags, own, parts)
+
+
+def _own_hints(tags: list[str], items: list[list[tuple[str, str]]]) -> list[int]:
+    # elements repeat their exact attributes (every <li class="menu-item">): memoise per page
+    seen: dict[tuple, int] = {}
+    out = []
+    for tag, it in zip(tags, items, strict=True):
+        if not it:
+            out.append(tag_mask(tag))
+            continue
+        key = (tag, *it)
+        mask = seen.get(key)
+        if mask is None:
+            mask = seen[key] = hint_mask(tag, it)
+        out.append(mask)
+    return out
+
+
+def _assemble(root, elements, tags, own, parts) -> BlockTable:
+    """Marker stream → per-node texts and counts, with numpy instead of a Python stack.
+
+    After marker k, ``open_after[k]`` blocks are open; the text that follows belongs to the
+    block that started last among those opened at that same depth.
+    """
+    n = len(elements)
+    codes = np.frombuffer("".join(parts[1::2]).encode("utf-32-le"), dtype=np.uint32)
+    codes = codes.astype(np.int64) - _FIRST_MARKER
+    pieces = parts[2::2]
+    k = len(codes)
+    starts = np.flatnonzero(codes == 0)
+    open_after = np.cumsum(codes == 0) - np.cumsum(codes == 1)
+    span = k + 1
+    start_keys = open_after[starts] * span + starts  # already sorted by (depth, position)?
+    order = np.argsort(start_keys, kind="stable")
+    at = np.searchsorted(start_keys[order], open_after * span + np.arange(k), side="right") - 1
+    owner = order[at]
+    in_link = (np.cumsum(codes == 2) - np.cumsum(codes == 3)) > 0
+    lengths = np.fromiter(map(len, pieces), dtype=np.float64, count=k)
+
+    parent = np.full(n, -1, dtype=np.int64)
+    parent[1:] = owner[starts[1:] - 1]
+    depth = open_after[starts] - 1
+    raw_chars = np.bincount(owner, weights=lengths, minlength=n)
+    link_chars = np.bincount(owner, weights=lengths * in_link, minlength=n)
+    n_links = np.bincount(owner[codes == 2], minlength=n)
+
+    by_owner = np.argsort(owner, kind="stable").tolist()
+    bounds = np.searchsorted(owner[by_owner], np.arange(n + 1)).tolist()
+    ordered = [pieces[j] for j in by_owner]
+    texts = [""] * n
+    for i in np.flatnonzero(raw_chars).tolist():
+        texts[i] = "".join(ordered[bounds[i] : bounds[i + 1]])
+
+    own_hints = np.array(own, dtype=np.uint64)
+    hints = own_hints.copy()
+    for d in range(1, int(depth.max()) + 1 if n else 0):
+        level = np.flatnonzero(depth == d)
+        hints[level] |= hints[parent[level]]
+    return BlockTable(
+        root.getroottree(), elements, tags, texts, parent, depth, own_hints, hints, raw_chars,
+        link_chars, n_links,
+    )  # fmt: skip

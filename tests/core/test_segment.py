@@ -1,0 +1,262 @@
+"""The segmenter on small hand-written pages and on hostile input (shipped model, no mocks)."""
+
+from __future__ import annotations
+
+import time
+
+import lxml.html
+import pytest
+
+from studio.segment import (
+    MODEL_VERSION,
+    SIGNAL,
+    Block,
+    SegmentError,
+    join_main_text,
+    main_text,
+    segment_html,
+)
+
+ARTICLE = " ".join(
+    [
+        "The river town grew slowly through the nineteenth century, as barges carried grain and",
+        "timber down to the coast. Its mills were built of local stone, and several of them still",
+        "stand along the water, converted into flats and a small museum that explains how the",
+        "wheels turned the grindstones. Visitors can follow a marked path from the station.",
+    ]
+)
+SECOND = (
+    "In winter the path floods in places, so it is worth checking the notices at the museum "
+    "before setting out. The walk takes about two hours at an easy pace, and there is a cafe "
+    "halfway along where the old lock keeper's cottage used to be."
+)
+
+PAGE = f"""<!DOCTYPE html>
+<html lang="en"><head><title>Mills of the river town</title>
+<style>body {{ color: red }} .nav {{ display: flex }}</style>
+<script>var secretScriptText = "never show this";</script>
+</head>
+<body>
+<div id="cookie-banner" class="cookie-consent">We use cookies to improve your experience.
+  <button>Accept all cookies</button> <a href="/privacy">Privacy policy</a></div>
+<header class="site-header"><a href="/" class="logo">River Town News</a>
+<nav class="main-nav"><ul>
+  <li><a href="/">Home</a></li><li><a href="/news">News</a></li>
+  <li><a href="/sport">Sport</a></li><li><a href="/weather">Weather</a></li>
+  <li><a href="/contact">Contact us</a></li>
+</ul></nav></header>
+<main><article class="post">
+<h1>The mills of the river town</h1>
+<p class="byline">By A. Writer, 3 March 2024</p>
+<p>{ARTICLE}</p>
+<p>{SECOND}</p>
+</article>
+<aside class="sidebar"><h3>Most read</h3><ul>
+  <li><a href="/a">Council approves new bridge</a></li>
+  <li><a href="/b">Ten best walks this spring</a></li>
+  <li><a href="/c">School wins robotics prize</a></li>
+</ul></aside></main>
+<footer class="site-footer"><p>&copy; 2024 River Town News. All rights reserved.</p>
+<ul><li><a href="/terms">Terms</a></li><li><a href="/privacy">Privacy</a></li></ul></footer>
+</body></html>"""
+
+
+def test_article_is_signal_and_navigation_is_not():
+    text = main_text(PAGE)
+    assert "barges carried grain" in text
+    assert "lock keeper's cottage" in text
+    for boilerplate in ("Contact us", "All rights reserved", "Accept all cookies", "Weather"):
+        assert boilerplate not in text
+
+
+def test_main_text_is_the_signal_blocks_joined():
+    blocks = segment_html(PAGE)
+    assert main_text(PAGE) == join_main_text(blocks)
+    assert all(isinstance(b, Block) for b in blocks)
+
+
+def test_blocks_carry_label_confidence_tag_and_features():
+    blocks = segment_html(PAGE.encode("utf-8"), url="https://example.org/mills")
+    assert blocks
+    for b in blocks:
+        assert b.label in ("signal", "boilerplate")
+        assert 0.5 <= b.confidence <= 1.0
+        assert b.tag
+        assert 10 <= len(b.features) <= 40
+        assert {"words", "link_density", "stopword_ratio", "block_position"} <= set(b.features)
+        assert all(isinstance(v, float) for v in b.features.values())
+    nav = next(b for b in blocks if b.text == "Weather")
+    assert nav.features.get("in:nav") == 1.0
+    assert nav.features["link_density"] == 1.0
+
+
+def test_locators_are_stable_and_resolve_to_the_block_element():
+    first = segment_html(PAGE)
+    again = segment_html(PAGE)
+    assert [b.locator for b in first] == [b.locator for b in again]
+    assert len({b.locator for b in first}) == len(first)
+    tree = lxml.html.fromstring(PAGE).getroottree()
+    for b in first:
+        found = tree.xpath(b.locator)
+        assert len(found) == 1, b.locator
+        assert found[0].tag == b.tag
+        assert b.text.split()[0] in found[0].text_content()
+
+
+def test_script_and_style_never_reach_a_block():
+    for b in segment_html(PAGE):
+        assert "secretScriptText" not in b.text
+        assert "display: flex" not in b.text
+
+
+def test_model_version_is_set():
+    assert MODEL_VERSION and MODEL_VERSION != "unversioned"
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (bytes(range(256)) * 64, "NUL bytes"),
+        (b"\x1f\x8b\x08\x00" + bytes(2000), "gzip"),
+        (b"%PDF-1.7\n" + bytes(range(1, 256)) * 20, "PDF"),
+        (b"\x89PNG\r\n\x1a\n" + bytes(500), "PNG"),
+    ],
+)
+def test_binary_input_raises_a_clear_error(data, reason):
+    with pytest.raises(SegmentError, match=reason):
+        segment_html(data)
+
+
+def test_text_without_markup_is_not_html():
+    with pytest.raises(SegmentError, match="no markup"):
+        segment_html("just some words, no tags at all")
+
+
+@pytest.mark.parametrize("page", ["", "   \n ", b"", "<html><body></body></html>", "<p> </p>"])
+def test_empty_pages_give_no_blocks(page):
+    assert segment_html(page) == []
+    assert main_text(page) == ""
+
+
+def test_deep_nesting_is_refused_fast_without_recursion_error():
+    deep = "<html><body>" + "<div>" * 100_000 + "deep text" + "</div>" * 100_000 + "</body></html>"
+    start = time.perf_counter()
+    with pytest.raises(SegmentError, match="nested deeper"):
+        segment_html(deep)
+    assert time.perf_counter() - start < 5
+
+
+def test_nesting_within_the_limit_segments():
+    page = (
+        "<html><body>" + "<div>" * 1500 + f"<p>{ARTICLE}</p>" + "</div>" * 1500 + "</body></html>"
+    )
+    blocks = segment_html(page)
+    assert any("barges carried grain" in b.text for b in blocks)
+
+
+def test_invalid_utf8_bytes_are_replaced_not_fatal():
+    page = PAGE.replace("museum", "musée").encode("utf-8").replace(b"slowly", b"slow\xff\xfely")
+    text = main_text(page)
+    assert "musée" in text
+    assert "barges carried grain" in text
+    assert "\ufffd" in text
+
+
+def test_undeclared_legacy_bytes_read_as_cp1252():
+    page = f"<html><body><p>Caf\xe9 cr\xe8me. {ARTICLE}</p></body></html>".encode("cp1252")
+    assert "Café crème" in main_text(page)
+
+
+def test_declared_legacy_charset_is_honoured():
+    page = (
+        '<html><head><meta charset="windows-1252"></head><body>'
+        f"<p>Caf\xe9 cr\xe8me. {ARTICLE}</p></body></html>"
+    ).encode("cp1252")
+    assert "Café crème" in main_text(page)
+
+
+def test_a_two_megabyte_single_line_page_works():
+    para = f"<p>{ARTICLE} {SECOND}</p>"
+    links = "".join(f'<li><a href="/{i}">Link {i}</a></li>' for i in range(200))
+    body = (f"<div class='post'>{para * 4}</div><ul class='menu'>{links}</ul>") * 500
+    page = f"<html><body>{body}</body></html>"
+    assert "\n" not in page and len(page) > 2_000_000
+    start = time.perf_counter()
+    blocks = segment_html(page)
+    assert time.perf_counter() - start < 20
+    assert sum(b.is_signal for b in blocks) > 0
+    assert any(b.is_signal and "barges" in b.text for b in blocks)
+
+
+def test_one_huge_text_node_is_kept():
+    page = "<html><body><p>" + "word " * 2_500_000 + "</p></body></html>"  # 12.5 MB in one node
+    blocks = segment_html(page)
+    assert len(blocks) == 1 and blocks[0].n_words == 2_500_000
+
+
+def test_marker_characters_in_the_page_do_not_confuse_the_walk():
+    page = f"<html><body><p>odd \ue001\ue002 chars</p><p>{ARTICLE}</p></body></html>"
+    texts = [b.text for b in segment_html(page)]
+    assert texts[0] == "odd chars"
+
+
+def test_noscript_content_is_read():
+    page = f"<html><body><noscript><div><p>{ARTICLE}</p></div></noscript></body></html>"
+    assert "barges carried grain" in main_text(page)
+
+
+def test_labels_are_signal_or_boilerplate_constants():
+    assert {b.label for b in segment_html(PAGE)} <= {SIGNAL, "boilerplate"}
+
+
+def test_segmenting_from_threads_gives_the_same_blocks():
+    from concurrent.futures import ThreadPoolExecutor
+
+    pages = [PAGE, PAGE.replace("river", "canal"), PAGE.encode("utf-8")] * 4
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(main_text, pages))
+    assert results == [main_text(p) for p in pages]
+
+
+def test_tree_ensemble_matches_a_hand_evaluated_dump():
+    import numpy as np
+
+    from studio.segment.model import from_lightgbm_dump
+
+    # tree 0: x0 <= 0.5 ? leaf -1.0 : (x1 <= 2.0 ? 0.5 : 2.0)   (a leaf above the full depth)
+    # tree 1: a single leaf 0.25
+    dump = {
+        "tree_info": [
+            {
+                "tree_structure": {
+                    "split_feature": 0,
+                    "threshold": 0.5,
+                    "decision_type": "<=",
+                    "left_child": {"leaf_value": -1.0},
+                    "right_child": {
+                        "split_feature": 1,
+                        "threshold": 2.0,
+                        "decision_type": "<=",
+                        "left_child": {"leaf_value": 0.5},
+                        "right_child": {"leaf_value": 2.0},
+                    },
+                }
+            },
+            {"tree_structure": {"leaf_value": 0.25}},
+        ]
+    }
+    model = from_lightgbm_dump(dump, depth=3)
+    X = np.array([[0.0, 9.0], [0.5, 0.0], [0.6, 2.0], [0.6, 2.5], [1.0, -1.0]], dtype=np.float32)
+    expected = np.array([-1.0, -1.0, 0.5, 2.0, 0.5]) + 0.25
+    np.testing.assert_allclose(model.raw_score(X), expected)
+    np.testing.assert_allclose(model.predict(X), 1 / (1 + np.exp(-expected)))
+
+
+def test_model_file_loads_without_pickle():
+    import numpy as np
+
+    from studio.paths import model
+
+    with np.load(model("segmenter", "model.npz"), allow_pickle=False) as z:
+        assert {"feature", "threshold", "leaf", "shape", "bias"} <= set(z.files)
+    assert model("segmenter", "model.npz").stat().st_size < 5_000_000

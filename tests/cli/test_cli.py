@@ -1,0 +1,156 @@
+"""The command line, as a curator or a script would call it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from studio.cli import cli
+from studio.main import main as _main  # noqa: F401  (the entry point must import)
+from tests.fixtures.corpus import write_mixed_corpus
+from tests.fixtures.hostile import write_hostile_files
+
+SAMPLE = Path(__file__).resolve().parents[2] / "resources" / "sample" / "photosynthesis.html"
+
+
+def full_cli() -> click.Group:
+    from studio.ui.commands import register
+
+    register(cli)
+    return cli
+
+
+def run(*args: str, code: int = 0):
+    result = CliRunner().invoke(full_cli(), list(args), catch_exceptions=False)
+    assert result.exit_code == code, result.output
+    return result
+
+
+def _walk(group: click.Group, prefix: str = ""):
+    for name, command in group.commands.items():
+        yield prefix + name, command
+        if isinstance(command, click.Group):
+            yield from _walk(command, prefix + name + " ")
+
+
+def test_every_command_has_help_with_an_example() -> None:
+    commands = dict(_walk(full_cli()))
+    for required in (
+        "init",
+        "import",
+        "info",
+        "segment",
+        "extract",
+        "gui",
+        "bench segment",
+        "bench ui",
+    ):
+        assert required in commands, f"`studio {required}` is missing"
+    for name, command in commands.items():
+        assert command.help, f"`studio {name}` has no help"
+        if not isinstance(command, click.Group):
+            assert "Example:" in command.help, f"`studio {name}` help has no example"
+    listing = run("--help").output
+    for name in ("import", "info", "segment", "extract", "gui", "bench"):
+        assert name in listing
+
+
+def test_import_then_info(tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus"
+    write_mixed_corpus(corpus)
+    out = run("import", str(tmp_path / "p"), str(corpus), "--json").output
+    report = json.loads(out)
+    assert report["imported"] >= 10 and report["failed_files"] == 0
+    assert all(f["status"] == "imported" for f in report["files"])
+    info = json.loads(run("info", str(tmp_path / "p"), "--json").output)
+    assert info["documents"] == report["imported"]
+    assert set(info["by_kind"]) == {"html", "text"}
+    assert 0 < info["signal_share"] < 1
+    assert len(info["import_log"]) == len(report["files"])
+    # importing the same files again is resumable: every file is recognised and skipped
+    again = json.loads(run("import", str(tmp_path / "p"), str(corpus), "--json").output)
+    assert again["imported"] == 0
+    assert {f["status"] for f in again["files"]} == {"skipped"}
+    text = run("info", str(tmp_path / "p")).output
+    assert "signal" in text and "import log" in text
+
+
+def test_a_failed_file_fails_the_command_after_the_others_are_imported(tmp_path: Path) -> None:
+    hostile = write_hostile_files(tmp_path / "bad")
+    result = run(
+        "import", str(tmp_path / "p"), str(SAMPLE), *map(str, hostile.values()), "--json", code=1
+    )
+    report = json.loads(result.output)
+    first = report["files"][0]
+    assert first["status"] == "imported" and first["imported"] == 1
+    failed = [f for f in report["files"] if f["status"] == "failed"]
+    assert failed and all(f["reason"] for f in failed)
+
+
+def test_segment_and_extract() -> None:
+    blocks = json.loads(run("segment", str(SAMPLE), "--json").output)
+    assert {b["label"] for b in blocks} == {"signal", "boilerplate"}
+    assert all(b["locator"] and b["features"] and 0.5 <= b["confidence"] <= 1 for b in blocks)
+    text = run("extract", str(SAMPLE)).output
+    assert "Calvin cycle" in text and "Accept all cookies" not in text
+    assert "SIGNAL" in run("segment", str(SAMPLE)).output
+
+
+def test_segment_reports_a_binary_file_clearly(tmp_path: Path) -> None:
+    bad = tmp_path / "x.html"
+    bad.write_bytes(bytes(range(256)) * 50)
+    result = CliRunner().invoke(full_cli(), ["segment", str(bad)])
+    assert result.exit_code != 0 and "Error:" in result.output and "Traceback" not in result.output
+
+
+def test_info_on_a_folder_that_is_not_a_project(tmp_path: Path) -> None:
+    result = CliRunner().invoke(full_cli(), ["info", str(tmp_path)])
+    assert result.exit_code != 0 and "not a Textbook Studio project" in result.output
+
+
+def _env() -> dict[str, str]:
+    return dict(os.environ, QT_QPA_PLATFORM="offscreen")
+
+
+@pytest.mark.slow
+def test_self_test_runs_the_real_studio(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "studio", "gui", str(tmp_path / "p"), "--self-test"],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env=_env(),
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "self-test: ok" in proc.stdout
+
+
+def test_the_core_and_cli_run_without_qt(tmp_path: Path) -> None:
+    """What a headless server has: no PySide6 at all. Every core module imports and the CLI
+    imports a page."""
+    script = f"""
+import sys, importlib, pkgutil
+class NoQt:
+    def find_spec(self, name, path=None, target=None):
+        if name.split('.')[0] in ('PySide6', 'pyqtgraph', 'shiboken6'):
+            raise ImportError('no Qt on this machine')
+sys.meta_path.insert(0, NoQt())
+import studio
+for m in pkgutil.walk_packages(studio.__path__, 'studio.'):
+    if not m.name.startswith(('studio.ui', 'studio.main')) and m.name != 'studio.__main__':
+        importlib.import_module(m.name)
+from studio.cli import cli
+cli(['import', {str(tmp_path / "p")!r}, {str(SAMPLE)!r}], standalone_mode=False)
+"""
+    proc = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "imported 1" in proc.stdout

@@ -1,0 +1,106 @@
+"""Start the studio: the QApplication, the main window, and the self-test the bundle runs."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication
+
+from studio import paths
+from studio.project import Project, default_project_path
+
+log = logging.getLogger("studio.ui")
+
+
+def application() -> QApplication:
+    app = QApplication.instance()
+    if app is None:
+        app = QApplication(sys.argv[:1])
+        app.setApplicationName("Textbook Studio")
+        app.setOrganizationName("Textbook Studio")
+        app.setApplicationVersion(__import__("studio").__version__)
+    assert isinstance(app, QApplication)
+    return app
+
+
+def run(project_path: Path | None) -> int:
+    """Open the studio on ``project_path`` (default: the user's default project)."""
+    from studio.ui.qt_main import MainWindow
+
+    if not _has_display():
+        print(
+            "No display to open the studio on. Run it in a desktop session, under a virtual "
+            "screen (xvfb-run -a make run), or use the command line: studio --help",
+            file=sys.stderr,
+        )
+        return 2
+    app = application()
+    window = MainWindow(Project.open(project_path or default_project_path()))
+    window.show()
+    return app.exec()
+
+
+def _has_display() -> bool:
+    if not sys.platform.startswith("linux") or os.environ.get("QT_QPA_PLATFORM"):
+        return True
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def self_test(project_path: Path | None, timeout_s: float = 120.0) -> int:
+    """Open the main window offscreen on a tiny project, import one page, open it; 0 when all
+    of that worked. The packaging script runs this on the frozen studio."""
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from studio.ui.qt_main import MainWindow
+
+    app = application()
+    root = project_path or Path(tempfile.mkdtemp(prefix="studio-self-test-")) / "project"
+    window = MainWindow(Project.open(root))
+    window.show()
+    outcome = {"code": 1, "why": "timed out"}
+
+    def finished(report) -> None:  # type: ignore[no-untyped-def]
+        docs = window.store.totals()["documents"] if window.store else 0
+        if report.failed_files or docs < 1:
+            outcome["why"] = f"import failed: {[f.summary() for f in report.files]}"
+        else:
+            window.corpus.select_row(0)
+            page = window.document.page
+            if page is None or not page.blocks or not any(b.is_signal for b in page.blocks):
+                outcome["why"] = "the imported page did not open with signal blocks"
+            else:
+                outcome["code"], outcome["why"] = _check_child_process(root, docs)
+                if outcome["code"] == 0:
+                    outcome["why"] = (
+                        f"ok: {docs} document, {len(page.blocks)} blocks; {outcome['why']}"
+                    )
+        app.quit()
+
+    window.import_finished.connect(finished)
+    QTimer.singleShot(
+        0, lambda: window.import_paths([paths.resource("sample", "photosynthesis.html")])
+    )
+    QTimer.singleShot(int(timeout_s * 1000), app.quit)
+    app.exec()
+    print(f"self-test: {outcome['why']}")
+    window.close()
+    return int(outcome["code"])
+
+
+def _check_child_process(root: Path, docs: int) -> tuple[int, str]:
+    """Long jobs run as a child of the same executable: check that this works here (frozen too)."""
+    import json
+    import subprocess
+
+    cmd = paths.self_command("info", str(root), "--json")
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    if proc.returncode != 0:
+        return 1, f"child process {cmd} failed: {proc.stderr[-1000:]}"
+    seen = json.loads(proc.stdout)["documents"]
+    if seen != docs:
+        return 1, f"child process saw {seen} documents, the window {docs}"
+    return 0, "child process ok"

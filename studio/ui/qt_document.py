@@ -1,0 +1,218 @@
+"""The document view: the page with signal set apart from boilerplate, its main text, its source.
+
+The highlighted page is rebuilt from the page's blocks as plain text runs, never from the page's
+own HTML, so nothing in a page can run a script or fetch a resource.
+"""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+from PySide6.QtCore import QPoint, QUrl, Signal
+from PySide6.QtGui import QColor, QFont, QTextBlockFormat, QTextCharFormat, QTextCursor
+from PySide6.QtWidgets import (
+    QLabel,
+    QPlainTextEdit,
+    QSizePolicy,
+    QTabWidget,
+    QTextBrowser,
+    QVBoxLayout,
+    QWidget,
+)
+
+from studio.documents import DocumentPage
+from studio.segment.blocks import BOILERPLATE, SIGNAL, Block
+
+SIGNAL_BG = QColor("#e3f4e6")
+SIGNAL_FG = QColor("#10301a")
+BOILER_BG = QColor("#f1f1f1")
+BOILER_FG = QColor("#9a9a9a")
+CORRECTED_BORDER = QColor("#2b6cb0")
+MAX_RAW_CHARS = 2_000_000  # the source tab shows this much of a huge page, and says so
+
+
+class SafeBrowser(QTextBrowser):
+    """A text browser that loads nothing: no images, no stylesheets, no links followed."""
+
+    block_relabel_requested = Signal(str, str)  # locator, new label
+
+    def __init__(self, parent: QWidget | None = None, **qt_properties: Any) -> None:
+        super().__init__(parent, **qt_properties)
+        self.setOpenLinks(False)
+        self.setOpenExternalLinks(False)
+        self.blocks: list[Block] = []
+        self.corrected: set[str] = set()
+
+    def loadResource(self, type: int, name: QUrl) -> Any:  # noqa: A002, N802 - Qt's signature
+        return None
+
+    def block_at(self, pos: QPoint) -> Block | None:
+        index = self.cursorForPosition(pos).block().userState()
+        return self.blocks[index] if 0 <= index < len(self.blocks) else None
+
+    def contextMenuEvent(self, event: Any) -> None:  # noqa: N802
+        block = self.block_at(event.pos())
+        menu = self.createStandardContextMenu()
+        if block is not None:
+            menu.insertSeparator(menu.actions()[0] if menu.actions() else None)
+            other = BOILERPLATE if block.is_signal else SIGNAL
+            action = menu.addAction(f"Mark this block as {other}")
+            action.triggered.connect(
+                lambda: self.block_relabel_requested.emit(block.locator, other)
+            )
+            menu.insertAction(menu.actions()[0], action)
+        menu.exec(event.globalPos())
+
+    def mouseDoubleClickEvent(self, event: Any) -> None:  # noqa: N802
+        block = self.block_at(event.position().toPoint())
+        if block is None:
+            super().mouseDoubleClickEvent(event)
+            return
+        other = BOILERPLATE if block.is_signal else SIGNAL
+        self.block_relabel_requested.emit(block.locator, other)
+
+    def show_blocks(self, blocks: list[Block], corrected: set[str]) -> None:
+        self.blocks, self.corrected = blocks, corrected
+        doc = self.document()
+        doc.clear()
+        cursor = QTextCursor(doc)
+        for i, block in enumerate(blocks):
+            if i:
+                cursor.insertBlock()
+            cursor.setBlockFormat(_block_format(block, block.locator in corrected))
+            cursor.block().setUserState(i)
+            cursor.insertText(
+                block.text.replace("\n", "\u2028"), _char_format(block, block.locator in corrected)
+            )
+        self.moveCursor(QTextCursor.MoveOperation.Start)
+
+
+def _block_format(block: Block, corrected: bool) -> QTextBlockFormat:
+    fmt = QTextBlockFormat()
+    fmt.setBackground(SIGNAL_BG if block.is_signal else BOILER_BG)
+    fmt.setTopMargin(2)
+    fmt.setBottomMargin(2)
+    fmt.setLeftMargin(8 if not corrected else 4)
+    fmt.setRightMargin(8)
+    return fmt
+
+
+def _char_format(block: Block, corrected: bool) -> QTextCharFormat:
+    fmt = QTextCharFormat()
+    fmt.setForeground(SIGNAL_FG if block.is_signal else BOILER_FG)
+    if block.tag in ("h1", "h2", "h3", "h4", "h5", "h6"):
+        fmt.setFontWeight(QFont.Weight.Bold)
+    if corrected:
+        fmt.setUnderlineStyle(QTextCharFormat.UnderlineStyle.DotLine)
+        fmt.setUnderlineColor(CORRECTED_BORDER)
+    fmt.setToolTip(block_tooltip(block, corrected))
+    return fmt
+
+
+def block_tooltip(block: Block, corrected: bool) -> str:
+    """Why the block was judged so: its label, confidence and the features behind it."""
+    who = "set by you" if corrected else f"model, confidence {block.confidence:.0%}"
+    rows = "".join(
+        f"<tr><td>{html.escape(str(k))}</td><td align='right'>{html.escape(_fmt(v))}</td></tr>"
+        for k, v in block.features.items()
+    )
+    return (
+        f"<b>{block.label}</b> ({who})<br><code>{html.escape(block.locator)}</code>"
+        f"<table cellspacing=0 cellpadding=1>{rows}</table>"
+        "<i>Double-click or right-click to change</i>"
+    )
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.3g}"
+    return str(value)
+
+
+class DocumentView(QWidget):
+    """One document: a header with its provenance and signal share, and three views of it."""
+
+    relabel_requested = Signal(int, str, str)  # doc id, locator, label
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.page: DocumentPage | None = None
+        # no word wrap: a wrapped rich-text label is squeezed to one line by the tabs below;
+        # long lines (a long URL) are clipped instead, and the full text is in the tooltip
+        self.header = QLabel(objectName="documentHeader")
+        self.header.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Minimum)
+        self.legend = QLabel(
+            "<span style='background:#e3f4e6;color:#10301a'>&nbsp;signal&nbsp;</span> "
+            "<span style='background:#f1f1f1;color:#9a9a9a'>&nbsp;boilerplate&nbsp;</span> "
+            "<span style='color:#2b6cb0'>┈ corrected by you</span> · hover a block for why",
+            objectName="legend",
+        )
+        self.highlighted = SafeBrowser(objectName="highlightedPage")
+        self.highlighted.block_relabel_requested.connect(self._on_relabel)
+        self.main_text = QPlainTextEdit(readOnly=True, objectName="mainText")
+        self.raw_source = QPlainTextEdit(readOnly=True, objectName="rawSource")
+        self.raw_source.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
+        mono = QFont("DejaVu Sans Mono")
+        mono.setStyleHint(QFont.StyleHint.Monospace)
+        self.raw_source.setFont(mono)
+        self.tabs = QTabWidget(objectName="documentTabs")
+        self.tabs.addTab(self.highlighted, "Highlighted page")
+        self.tabs.addTab(self.main_text, "Main text")
+        self.tabs.addTab(self.raw_source, "Raw source")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(self.header)
+        layout.addWidget(self.legend)
+        layout.addWidget(self.tabs, 1)
+        self.show_nothing()
+
+    def show_nothing(self) -> None:
+        self.page = None
+        self.header.setText("<i>Select a document to see its signal and boilerplate.</i>")
+        for w in (self.highlighted, self.main_text, self.raw_source):
+            w.clear()
+
+    def show_page(self, page: DocumentPage) -> None:
+        self.page = page
+        self.header.setText(header_html(page))
+        self.header.setToolTip(header_html(page))
+        if page.blocks:
+            self.highlighted.show_blocks(page.blocks, page.corrected)
+        else:
+            note = page.segment_error or "plain-text document: all of it counts as signal"
+            self.highlighted.blocks = []
+            self.highlighted.setPlainText(f"[{note}]\n\n{page.main_text}")
+        self.main_text.setPlainText(page.main_text)
+        raw = page.raw
+        if len(raw) > MAX_RAW_CHARS:
+            raw = raw[:MAX_RAW_CHARS] + f"\n\n[… {len(page.raw) - MAX_RAW_CHARS:,} more characters]"
+        self.raw_source.setPlainText(raw)
+
+    def _on_relabel(self, locator: str, label: str) -> None:
+        if self.page is not None:
+            self.relabel_requested.emit(self.page.record.id, locator, label)
+
+
+def header_html(page: DocumentPage) -> str:
+    r = page.record
+    signal, total = page.signal_words()
+    share = signal / total if total else 0.0
+    where = ", ".join(f"{k} {v}" for k, v in r.locator.items())
+    source = html.escape(r.source_path + (f" ({where})" if where else ""))
+    title = html.escape(r.title or r.url or "(untitled)")
+    url = f"<br><span style='color:#555'>{html.escape(r.url)}</span>" if r.url else ""
+    fetched = f" · fetched {html.escape(r.fetch_date)}" if r.fetch_date else ""
+    lang = f"{r.lang} ({r.lang_score:.0%})" if r.lang and r.lang_score is not None else "unknown"
+    warnings = (
+        "<br><span style='color:#9a6a00'>⚠ " + html.escape("; ".join(r.warnings)) + "</span>"
+        if r.warnings
+        else ""
+    )
+    return (
+        f"<b style='font-size:14px'>{title}</b>{url}<br>"
+        f"<b style='color:#1f7a3a'>{share:.0%} signal</b> — {signal:,} of {total:,} words · "
+        f"{len(page.blocks)} blocks ({len(page.corrected)} corrected) · language {lang}<br>"
+        f"<span style='color:#555'>#{r.id} from {source} · {r.source_format or r.kind}"
+        f"{fetched}</span>{warnings}"
+    )

@@ -1,0 +1,274 @@
+"""The main window: the corpus on the left, the open document on the right, drops anywhere."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QSplitter,
+)
+
+from studio import __version__, paths
+from studio.documents import load_page, relabel_block
+from studio.ingest.pipeline import ImportReport, import_paths
+from studio.project import Project, ProjectError, recent_projects, remember_project
+from studio.ui.qt_corpus import CorpusView, plural
+from studio.ui.qt_document import DocumentView
+from studio.ui.qt_import import ImportReportDialog
+from studio.ui.qt_ops import Op, run_op
+
+log = logging.getLogger("studio.ui")
+
+
+class MainWindow(QMainWindow):
+    import_finished = Signal(object)  # ImportReport; for tests and the self-test
+
+    def __init__(self, project: Project) -> None:
+        super().__init__()
+        self.setObjectName("mainWindow")
+        style = paths.resource("style.qss")
+        if style.exists():
+            self.setStyleSheet(style.read_text("utf-8"))
+        self.setAcceptDrops(True)
+        self.resize(1400, 860)
+        self.project: Project | None = None
+        self.store = None
+        self.import_op: Op | None = None
+        self.report_dialog: ImportReportDialog | None = None
+        self._build_status_bar()
+        self._build_menus()
+        self.open_project(project)
+
+    # -- building ------------------------------------------------------------------------------
+
+    def _build_status_bar(self) -> None:
+        bar = self.statusBar()
+        self.status_label = QLabel()
+        self.progress = QProgressBar(maximumWidth=260, maximum=1000, objectName="importProgress")
+        self.cancel_button = QPushButton("Cancel import", objectName="cancelImport")
+        self.cancel_button.clicked.connect(self.cancel_import)
+        bar.addWidget(self.status_label, 1)
+        bar.addPermanentWidget(self.progress)
+        bar.addPermanentWidget(self.cancel_button)
+        self.progress.hide()
+        self.cancel_button.hide()
+
+    def _build_menus(self) -> None:
+        file_menu = self.menuBar().addMenu("&File")
+        self._action(
+            file_menu, "&New Project…", self.choose_new_project, QKeySequence.StandardKey.New
+        )
+        self._action(
+            file_menu, "&Open Project…", self.choose_project, QKeySequence.StandardKey.Open
+        )
+        self.recent_menu = file_menu.addMenu("Open &Recent")
+        file_menu.addSeparator()
+        self._action(file_menu, "&Import Files…", self.choose_import_files, "Ctrl+I")
+        self._action(file_menu, "Import &Folder…", self.choose_import_folder, "Ctrl+Shift+I")
+        file_menu.addSeparator()
+        self._action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
+        help_menu = self.menuBar().addMenu("&Help")
+        self._action(help_menu, "&About Textbook Studio", self.about)
+
+    def _action(self, menu, text, slot, shortcut=None) -> QAction:  # type: ignore[no-untyped-def]
+        action = menu.addAction(text)
+        action.triggered.connect(slot)
+        if shortcut is not None:
+            action.setShortcut(QKeySequence(shortcut))
+        return action
+
+    def _fill_recent(self) -> None:
+        self.recent_menu.clear()
+        for path in recent_projects():
+            action = self.recent_menu.addAction(str(path))
+            action.triggered.connect(lambda _=False, p=path: self.open_project_at(p))
+        self.recent_menu.setEnabled(bool(self.recent_menu.actions()))
+
+    # -- projects ------------------------------------------------------------------------------
+
+    def open_project(self, project: Project) -> None:
+        if self.import_op is not None and self.import_op.running:
+            QMessageBox.information(self, "Import running", "Wait for the import to finish.")
+            return
+        if self.store is not None:
+            self.store.close()
+        self.project = project
+        self.store = project.store()
+        remember_project(project.root)
+        self.corpus = CorpusView(self.store)
+        self.document = DocumentView()
+        self.corpus.document_selected.connect(self.open_document)
+        self.document.relabel_requested.connect(self.relabel)
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.addWidget(self.corpus)
+        splitter.addWidget(self.document)
+        splitter.setSizes([640, 760])
+        old = self.centralWidget()
+        self.setCentralWidget(splitter)
+        if old is not None:
+            old.deleteLater()
+        self.setWindowTitle(f"Textbook Studio — {project.name}")
+        self.status_label.setText(f"Project {project.root}")
+        self._fill_recent()
+
+    def open_project_at(self, path: Path, *, create: bool = False) -> None:
+        try:
+            self.open_project(Project.open(path, create=create))
+        except ProjectError as exc:
+            QMessageBox.warning(self, "Cannot open project", str(exc))
+
+    def choose_project(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Open a project folder")
+        if path:
+            self.open_project_at(Path(path))
+
+    def choose_new_project(self) -> None:
+        path = QFileDialog.getExistingDirectory(
+            self, "Choose or create an empty folder for the project"
+        )
+        if path:
+            self.open_project_at(Path(path), create=True)
+
+    # -- importing -----------------------------------------------------------------------------
+
+    def choose_import_files(self) -> None:
+        paths, _ = QFileDialog.getOpenFileNames(self, "Import files")
+        if paths:
+            self.import_paths([Path(p) for p in paths])
+
+    def choose_import_folder(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Import a folder")
+        if path:
+            self.import_paths([Path(path)])
+
+    def import_paths(self, paths: list[Path]) -> Op | None:
+        """Import in the background, with progress and cancel in the status bar."""
+        if self.import_op is not None and self.import_op.running:
+            self.status_label.setText("An import is already running; drop again when it is done.")
+            return None
+        assert self.project is not None
+        project = self.project
+
+        def work(task):  # type: ignore[no-untyped-def]
+            with project.store() as store:
+                return import_paths(store, paths, task=task)
+
+        self.progress.setValue(0)
+        self.progress.show()
+        self.cancel_button.show()
+        self.cancel_button.setEnabled(True)
+        self.status_label.setText(f"Importing {len(paths)} item(s)…")
+        op = run_op(self, work)
+        op.on_progress(self._on_import_progress).on_success(self._on_import_done)
+        op.on_failure(self._on_import_failed)
+        self.import_op = op
+        return op
+
+    def cancel_import(self) -> None:
+        if self.import_op is not None:
+            self.import_op.cancel()
+            self.cancel_button.setEnabled(False)
+            self.status_label.setText("Cancelling: the current file is rolled back…")
+
+    def _on_import_progress(self, done: int, total: int, msg: str) -> None:
+        self.progress.setValue(int(1000 * done / total) if total else 0)
+        self.status_label.setText(f"Importing {msg}")
+
+    def _on_import_done(self, report: ImportReport) -> None:
+        self._end_import()
+        failed = len(report.failed_files)
+        self.status_label.setText(
+            f"Imported {plural(report.imported, 'document')}, "
+            f"skipped {plural(report.duplicates, 'duplicate')}"
+            + (f", {plural(failed, 'file')} failed" if failed else "")
+            + (" (cancelled)" if report.cancelled else "")
+        )
+        self.corpus.refresh()
+        self.report_dialog = ImportReportDialog(report, self)
+        self.report_dialog.show()
+        self.import_finished.emit(report)
+
+    def _on_import_failed(self, message: str, details: str) -> None:
+        self._end_import()
+        self.corpus.refresh()
+        box = QMessageBox(QMessageBox.Icon.Critical, "Import failed", message, parent=self)
+        box.setDetailedText(details)
+        box.show()
+
+    def _end_import(self) -> None:
+        self.progress.hide()
+        self.cancel_button.hide()
+
+    # -- drag and drop ---------------------------------------------------------------------------
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802
+        if event.mimeData().hasUrls() and any(u.isLocalFile() for u in event.mimeData().urls()):
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dragMoveEvent(self, event) -> None:  # type: ignore[no-untyped-def]  # noqa: N802
+        self.dragEnterEvent(event)
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802
+        paths = [Path(u.toLocalFile()) for u in event.mimeData().urls() if u.isLocalFile()]
+        if paths:
+            event.acceptProposedAction()
+            self.import_paths(paths)
+
+    # -- documents -----------------------------------------------------------------------------
+
+    def open_document(self, doc_id: int) -> None:
+        assert self.store is not None
+        try:
+            self.document.show_page(load_page(self.store, doc_id))
+        except KeyError:
+            self.document.show_nothing()
+
+    def relabel(self, doc_id: int, locator: str, label: str) -> None:
+        assert self.project is not None
+        project = self.project
+
+        def work(_task):  # type: ignore[no-untyped-def]
+            with project.store() as store:
+                return relabel_block(store, doc_id, locator, label)
+
+        op = run_op(self, work)
+        op.on_success(self._on_relabelled).on_failure(
+            lambda msg, _details: QMessageBox.warning(self, "Could not change the block", msg)
+        )
+
+    def _on_relabelled(self, page) -> None:  # type: ignore[no-untyped-def]
+        assert self.store is not None
+        if self.document.page is not None and self.document.page.record.id == page.record.id:
+            self.document.show_page(load_page(self.store, page.record.id))
+        self.corpus.refresh_rows()
+
+    # -- the rest --------------------------------------------------------------------------------
+
+    def about(self) -> None:
+        QMessageBox.about(
+            self,
+            "About Textbook Studio",
+            f"<b>Textbook Studio {__version__}</b><p>Curate the training data of small "
+            "language models: keep the web pages that teach, and see why.</p>"
+            "<p>The segmentation model was trained on WCXB, the Web Content eXtraction "
+            "Benchmark (Murrough Foley), CC-BY-4.0.</p>",
+        )
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
+        if self.import_op is not None and self.import_op.running:
+            self.import_op.cancel()
+        if self.store is not None:
+            self.store.close()
+            self.store = None
+        event.accept()

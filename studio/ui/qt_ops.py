@@ -1,0 +1,80 @@
+"""Run core calls off the UI thread: ``run_op(parent, fn).on_success(cb)``.
+
+Writes to the project database go through one writer thread, so SQLite only ever sees one
+writer; reads and network calls may run in parallel. Callbacks run on the UI thread. Ops never
+touch widgets; their callbacks do.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal
+
+from studio.progress import Task
+
+log = logging.getLogger("studio.ui")
+
+_writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="studio-writer")
+_readers = ThreadPoolExecutor(max_workers=4, thread_name_prefix="studio-reader")
+
+
+class Op(QObject):
+    """One background call. Signals are delivered on the UI thread (queued connections)."""
+
+    succeeded = Signal(object)
+    failed = Signal(str, str)  # message, traceback
+    progressed = Signal(int, int, str)
+
+    def __init__(self, parent: QObject | None, fn: Callable[[Task], Any]) -> None:
+        super().__init__(parent)
+        self.fn = fn
+        self.task = Task(lambda done, total, msg: self.progressed.emit(done, total, msg))
+        self.running = True
+        self.succeeded.connect(self._finish)
+        self.failed.connect(self._finish)
+
+    def on_success(self, callback: Callable[[Any], None]) -> Op:
+        self.succeeded.connect(callback)
+        return self
+
+    def on_failure(self, callback: Callable[[str, str], None]) -> Op:
+        self.failed.connect(callback)
+        return self
+
+    def on_progress(self, callback: Callable[[int, int, str], None]) -> Op:
+        self.progressed.connect(callback)
+        return self
+
+    def cancel(self) -> None:
+        self.task.cancel()
+
+    def _finish(self, *_: object) -> None:
+        self.running = False
+
+    def _run(self) -> None:
+        try:
+            result = self.fn(self.task)
+        except Exception as exc:  # reported to the curator by the failure callback
+            log.exception("background op failed")
+            self.failed.emit(f"{type(exc).__name__}: {exc}", traceback.format_exc())
+        else:
+            self.succeeded.emit(result)
+
+
+def run_op(parent: QObject | None, fn: Callable[[Task], Any], *, writes: bool = True) -> Op:
+    """Start ``fn(task)`` in the background; connect callbacks on the returned :class:`Op`.
+
+    The op is started on the next turn of the event loop, so callbacks connected right after
+    this call are in place before it can finish.
+    """
+    from PySide6.QtCore import QTimer
+
+    op = Op(parent, fn)
+    pool = _writer if writes else _readers
+    QTimer.singleShot(0, lambda: pool.submit(op._run))
+    return op

@@ -1,0 +1,167 @@
+"""The main window driven as a curator would: drop files, read the report, open and fix a page."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QTimer, QUrl
+from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent
+from PySide6.QtWidgets import QApplication
+
+from studio.segment.blocks import BOILERPLATE, SIGNAL
+from tests.fixtures.corpus import write_mixed_corpus
+from tests.fixtures.hostile import write_hostile_files
+
+
+def drop(window, paths: list[Path]) -> None:
+    """A real drag-and-drop: enter, move and drop events carrying file URLs."""
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
+    pos = QPoint(200, 200)
+    actions = Qt.DropAction.CopyAction
+    buttons, mods = Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
+    enter = QDragEnterEvent(pos, actions, mime, buttons, mods)
+    QApplication.sendEvent(window, enter)
+    assert enter.isAccepted(), "the window must accept dragged files"
+    QApplication.sendEvent(window, QDragMoveEvent(pos, actions, mime, buttons, mods))
+    QApplication.sendEvent(window, QDropEvent(QPointF(pos), actions, mime, buttons, mods))
+
+
+def import_by_drop(qtbot, window, paths: list[Path]):
+    with qtbot.waitSignal(window.import_finished, timeout=90_000) as blocker:
+        drop(window, paths)
+    return blocker.args[0]
+
+
+def test_empty_project_invites_a_drop(qtbot, window, screenshot) -> None:
+    qtbot.waitUntil(lambda: "No documents yet" in window.corpus.summary.text())
+    assert window.windowTitle().startswith("Textbook Studio")
+    screenshot(window, "main-window-empty")
+
+
+def test_drop_a_folder_of_mixed_files(qtbot, window, tmp_path, screenshot) -> None:
+    files = write_mixed_corpus(tmp_path / "corpus")
+    report = import_by_drop(qtbot, window, [tmp_path / "corpus"])
+    assert not report.failed_files, [f.summary() for f in report.failed_files]
+    assert report.imported >= 10
+    assert report.duplicates >= 1  # the corpus holds an exact duplicate across files
+    formats = {f.format for f in report.files}
+    assert {"html", "warc", "jsonl", "parquet", "text", "zip", "tar"} <= formats, formats
+    assert window.corpus.model.rowCount() == report.imported
+    assert window.report_dialog is not None and window.report_dialog.isVisible()
+    assert window.report_dialog.table.rowCount() == len(report.files)
+    screenshot(window.report_dialog, "import-report")
+    window.report_dialog.close()
+    qtbot.waitUntil(lambda: "signal" in window.corpus.summary.text())
+    screenshot(window, "main-window-corpus")
+    assert files  # the fixture returned what it wrote
+
+
+def test_open_a_page_and_correct_a_block(qtbot, window, tmp_path, screenshot) -> None:
+    page = tmp_path / "page.html"
+    page.write_text(Path("resources/sample/photosynthesis.html").read_text("utf-8"), "utf-8")
+    import_by_drop(qtbot, window, [page])
+    window.corpus.select_row(0)
+    view = window.document
+    assert view.page is not None
+    blocks = view.page.blocks
+    assert any(b.label == SIGNAL for b in blocks) and any(b.label == BOILERPLATE for b in blocks)
+    assert "signal" in view.header.text() and "%" in view.header.text()
+    assert "Photosynthesis is the process" in view.main_text.toPlainText()
+    assert "Accept all cookies" not in view.main_text.toPlainText()
+    assert "<nav" in view.raw_source.toPlainText()
+    # every block of the highlighted page carries its reasons as a tooltip
+    doc = view.highlighted.document()
+    tips = []
+    b = doc.begin()
+    while b.isValid():
+        it = b.begin()
+        if not it.atEnd():
+            tips.append(it.fragment().charFormat().toolTip())
+        b = b.next()
+    assert len(tips) == len(blocks) and all("confidence" in t for t in tips)
+    screenshot(view, "document-view-highlighted")
+    qtbot.waitUntil(lambda: "signal" in window.corpus.summary.text())
+    screenshot(window, "main-window-document")
+
+    target = next(b for b in blocks if b.label == SIGNAL)
+    with qtbot.waitSignal(view.relabel_requested):
+        view.highlighted.block_relabel_requested.emit(target.locator, BOILERPLATE)
+    qtbot.waitUntil(lambda: target.locator in view.page.corrected, timeout=10_000)
+    assert target.text not in view.main_text.toPlainText()
+    with window.project.store() as store:
+        kept = store.segmentation_corrections()
+    assert kept and kept[0]["label"] == BOILERPLATE and kept[0]["text"] == target.text
+    screenshot(view, "document-view-corrected")
+
+
+def test_hostile_files_are_explained_and_nothing_is_lost(
+    qtbot, window, tmp_path, screenshot
+) -> None:
+    page = tmp_path / "good.html"
+    page.write_text(Path("resources/sample/photosynthesis.html").read_text("utf-8"), "utf-8")
+    import_by_drop(qtbot, window, [page])
+    with window.project.store() as store:
+        before = store.conn.execute(
+            "SELECT d.id, d.content_hash, t.main_text FROM documents d "
+            "JOIN document_text t ON t.doc_id = d.id ORDER BY d.id"
+        ).fetchall()
+    hostile = write_hostile_files(tmp_path / "hostile")
+    # enough ordinary work that an import on the UI thread would freeze it visibly
+    slow = tmp_path / "hostile" / "zz-many-lines.jsonl"
+    slow.write_text(
+        "".join(f'{{"text": "note {i} about rivers and lakes"}}\n' for i in range(5000))
+    )
+    ticks: list[float] = []
+    timer = QTimer(interval=10)
+    timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
+    timer.start()
+    report = import_by_drop(qtbot, window, [*sorted(hostile.values()), slow])
+    timer.stop()
+    gaps = [b - a for a, b in zip(ticks, ticks[1:], strict=False)]
+    assert len(ticks) > 5 and max(gaps) < 0.5, "the UI thread must keep turning while importing"
+    window.report_dialog.resize(1300, 520)
+    screenshot(window.report_dialog, "import-report-hostile")
+    by_name = {Path(f.path).name: f for f in report.files}
+    for name, f in by_name.items():
+        problem = f.status == "failed" or f.failed > 0
+        assert problem or f.status == "imported", (name, f.summary())
+        if f.status == "failed":
+            assert f.reason, name
+    with window.project.store() as store:
+        after = store.conn.execute(
+            "SELECT d.id, d.content_hash, t.main_text FROM documents d "
+            "JOIN document_text t ON t.doc_id = d.id WHERE d.id <= ? ORDER BY d.id",
+            (before[-1][0],),
+        ).fetchall()
+    assert [tuple(r) for r in after] == [tuple(r) for r in before]
+
+
+def test_search_filters_the_list(qtbot, window, tmp_path) -> None:
+    write_mixed_corpus(tmp_path / "corpus")
+    import_by_drop(qtbot, window, [tmp_path / "corpus"])
+    total = window.corpus.model.rowCount()
+    window.corpus.search.setText("zzzznotaword")
+    qtbot.waitUntil(lambda: window.corpus.model.rowCount() == 0, timeout=5000)
+    window.corpus.search.clear()
+    qtbot.waitUntil(lambda: window.corpus.model.rowCount() == total, timeout=5000)
+    window.corpus.kind.setCurrentIndex(window.corpus.kind.findData("text"))
+    assert 0 < window.corpus.model.rowCount() < total
+
+
+def test_cancel_keeps_what_was_imported_before(qtbot, window, tmp_path) -> None:
+    write_mixed_corpus(tmp_path / "first")
+    first = import_by_drop(qtbot, window, [tmp_path / "first"])
+    big = tmp_path / "big.jsonl"
+    with big.open("w") as f:
+        for i in range(200_000):
+            f.write(f'{{"text": "line {i} of a long file that the curator will cancel"}}\n')
+    with qtbot.waitSignal(window.import_finished, timeout=120_000) as blocker:
+        drop(window, [big])
+        qtbot.waitUntil(lambda: window.import_op is not None and window.import_op.running)
+        qtbot.wait(300)
+        window.cancel_button.click()
+    report = blocker.args[0]
+    assert report.cancelled and report.files[-1].status == "cancelled"
+    assert window.corpus.model.rowCount() == first.imported

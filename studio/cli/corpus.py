@@ -94,6 +94,10 @@ def info(project: str, as_json: bool) -> None:
         click.echo(
             f"{key.removeprefix('by_')}: " + ", ".join(f"{k} {v}" for k, v in data[key].items())
         )
+    labels = data["labels"]
+    if labels["documents"]:
+        scores = ", ".join(f"{k}: {v}" for k, v in sorted(labels["by_score"].items()))
+        click.echo(f"labels: {labels['documents']} documents labelled ({scores})")
     click.echo("import log:")
     for row in data["import_log"]:
         what = (

@@ -388,6 +388,7 @@ class Store:
             "by_language": dict(self.languages()),
             "files": files,
             "corrections": c.execute("SELECT count(*) FROM block_corrections").fetchone()[0],
+            "labels": self.label_summary(),
         }
 
     # -- curators' corrections to segmentation --------------------------------------------------
@@ -445,3 +446,58 @@ class Store:
             "ORDER BY c.created_at"
         )
         return [dict(r) for r in rows]
+
+    # -- labels ----------------------------------------------------------------------------------
+
+    def set_label(
+        self, doc_id: int, annotator: str, score: int, note: str | None = None,
+        created_at: str | None = None,
+    ) -> None:
+        """A curator's score for one document (their earlier score for it is replaced)."""
+        self.conn.execute(
+            "INSERT INTO labels(doc_id, annotator, score, note, created_at) VALUES (?,?,?,?,?) "
+            "ON CONFLICT(doc_id, annotator) DO UPDATE SET score = excluded.score, "
+            "note = excluded.note, created_at = excluded.created_at",
+            (doc_id, annotator, score, note, created_at or now()),
+        )
+
+    def labels(self) -> list[dict[str, Any]]:
+        """Every label with enough of its document to find it again elsewhere."""
+        rows = self.conn.execute(
+            "SELECT l.doc_id, d.content_hash, d.url, d.title, l.annotator, l.score, l.note, "
+            "l.created_at FROM labels l JOIN documents d ON d.id = l.doc_id "
+            "ORDER BY l.doc_id, l.annotator"
+        )
+        return [dict(r) for r in rows]
+
+    def label_summary(self) -> dict[str, Any]:
+        c = self.conn
+        by_score = dict(c.execute("SELECT score, count(*) FROM labels GROUP BY score").fetchall())
+        annotators = dict(
+            c.execute("SELECT annotator, count(*) FROM labels GROUP BY annotator").fetchall()
+        )
+        documents = c.execute("SELECT count(DISTINCT doc_id) FROM labels").fetchone()[0]
+        return {"documents": documents, "by_score": by_score, "by_annotator": annotators}
+
+    def find_document(
+        self, *, doc_id: int | None = None, content_hash: str | None = None, url: str | None = None
+    ) -> int | None:
+        """The id of a stored document named by id, content hash or URL (tried in that order)."""
+        for sql, value in (
+            ("SELECT id FROM documents WHERE id = ?", doc_id),
+            ("SELECT id FROM documents WHERE content_hash = ?", content_hash),
+            ("SELECT id FROM documents WHERE url = ? ORDER BY id LIMIT 1", url),
+        ):
+            if value not in (None, ""):
+                row = self.conn.execute(sql, (value,)).fetchone()
+                if row is not None:
+                    return int(row[0])
+        return None
+
+    def documents_from_files(self) -> dict[str, int]:
+        """File name (without folders) of each single-document source -> its document id."""
+        rows = self.conn.execute(
+            "SELECT s.path, min(d.id) FROM documents d JOIN sources s ON s.id = d.source_id "
+            "GROUP BY s.id HAVING count(*) = 1"
+        )
+        return {Path(path).name: doc_id for path, doc_id in rows}

@@ -96,3 +96,24 @@ def m001_corpus(db: Database) -> None:
         );
         """
     )
+
+
+@migrations()
+def m002_labels(db: Database) -> None:
+    db.executescript(
+        """
+        -- a curator's judgement of one document: a rubric score (0-5) per annotator,
+        -- committed the moment it is given
+        CREATE TABLE labels (
+            doc_id INTEGER NOT NULL REFERENCES documents(id),
+            annotator TEXT NOT NULL,
+            score INTEGER NOT NULL CHECK (score BETWEEN 0 AND 5),
+            note TEXT,
+            created_at TEXT NOT NULL,
+            PRIMARY KEY (doc_id, annotator)
+        );
+        CREATE INDEX labels_annotator ON labels(annotator);
+        -- label files made elsewhere name their pages by URL
+        CREATE INDEX documents_url ON documents(url);
+        """
+    )

@@ -37,13 +37,13 @@ def test_project_layout_and_wal(project: Project) -> None:
     with project.store() as store:
         assert store.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         applied = store.conn.execute("SELECT name FROM _sqlite_migrations").fetchall()
-        assert [r[0] for r in applied] == ["m001_corpus"]
+        assert [r[0] for r in applied] == ["m001_corpus", "m002_labels"]
 
 
 def test_reopening_applies_no_migration_twice(project: Project) -> None:
     Project.open(project.root)
     with project.store() as store:
-        assert store.conn.execute("SELECT count(*) FROM _sqlite_migrations").fetchone()[0] == 1
+        assert store.conn.execute("SELECT count(*) FROM _sqlite_migrations").fetchone()[0] == 2
 
 
 def test_open_without_create_refuses_a_plain_folder(tmp_path) -> None:
@@ -124,3 +124,21 @@ def test_a_failed_transaction_leaves_nothing(store: Store) -> None:
 def test_readonly_store_cannot_write(project: Project) -> None:
     with project.store(readonly=True) as ro, pytest.raises(sqlite3.OperationalError):
         ro.set_meta("a", "b")
+
+
+def test_a_project_made_before_labels_is_upgraded(tmp_path) -> None:
+    """An m001-only database (the first release) gains the labels table and keeps its data."""
+    from sqlite_utils import Database
+
+    from studio.store.schema import migrations
+
+    db_path = tmp_path / "old" / "studio.db"
+    db_path.parent.mkdir()
+    conn = sqlite3.connect(db_path)
+    migrations.apply(Database(conn), stop_before="m002_labels")
+    conn.execute("INSERT INTO meta(key, value) VALUES ('kept', 'yes')")
+    conn.commit()
+    conn.close()
+    with Project.open(db_path.parent).store() as store:
+        assert store.get_meta("kept") == "yes"
+        assert store.label_summary()["documents"] == 0

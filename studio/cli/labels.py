@@ -1,0 +1,98 @@
+"""Commands over labels: bring them in from elsewhere, take them out, build the demo project."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from studio.cli.common import cli_task, json_option, open_project, print_json
+
+
+@click.group("labels")
+def labels() -> None:
+    """Labels made elsewhere: import and export (CSV or JSONL)."""
+
+
+@labels.command("import")
+@click.argument("project", type=click.Path(file_okay=False, exists=True))
+@click.argument("file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@click.option("--annotator", default=None, help="For rows that name no annotator (default: you).")
+@json_option
+def labels_import(project: str, file: Path, annotator: str | None, as_json: bool) -> None:
+    """Import scores (0-5) naming documents by doc_id, content_hash or url.
+
+    The import is all or nothing; rows that match no document or are malformed are counted and
+    listed with their line numbers. Example: studio labels import ~/proj scores.csv
+    """
+    from studio.documents import default_annotator
+    from studio.labels import LabelFileError, import_labels
+
+    p = open_project(project, create=False)
+    try:
+        with p.store() as store:
+            report = import_labels(store, file, annotator or default_annotator())
+    except LabelFileError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if as_json:
+        print_json(report.to_dict())
+        return
+    click.echo(
+        f"imported {report.imported} labels; {report.unmatched} rows matched no document, "
+        f"{report.invalid} were malformed"
+    )
+    for problem in report.problems:
+        click.echo(f"  {problem}")
+
+
+@labels.command("export")
+@click.argument("project", type=click.Path(file_okay=False, exists=True))
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+def labels_export(project: str, file: Path) -> None:
+    """Write every label (with doc_id, content_hash, url, title) to FILE (.csv or .jsonl).
+
+    Example: studio labels export ~/proj labels.jsonl
+    """
+    from studio.labels import LabelFileError, export_labels
+
+    p = open_project(project, create=False)
+    try:
+        with p.store() as store:
+            n = export_labels(store, file)
+    except LabelFileError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"wrote {n} labels to {file}")
+
+
+@click.command("demo")
+@click.argument("project", type=click.Path(file_okay=False))
+@click.option(
+    "--corpus",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="The WCXB development split (default: ../shared/corpora/wcxb-dev).",
+)
+@json_option
+def demo(project: str, corpus: Path | None, as_json: bool) -> None:
+    """Build a demo project: WCXB's real pages, with the studio team's hand labels.
+
+    Example: studio demo ~/demo --corpus ../shared/corpora/wcxb-dev
+    """
+    from studio.cli.bench import default_corpus
+    from studio.demo import DemoError, build_demo
+
+    try:
+        with cli_task("importing") as task:
+            report = build_demo(Path(project), corpus or default_corpus(), task)
+    except DemoError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if as_json:
+        print_json(report.to_dict())
+        return
+    click.echo(
+        f"demo project at {report.project}: {report.imported} pages imported, "
+        f"{report.labelled} hand-labelled"
+    )
+
+
+COMMANDS = [labels, demo]

@@ -1,0 +1,72 @@
+"""The demo project: real pages from the WCXB development split, with the studio team's labels.
+
+The labels ship in ``resources/labels/`` keyed by WCXB file id (never the page text); the pages
+are read from the corpus folder the curator points at, so a demo needs that corpus on disk.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from studio import paths
+from studio.ingest.pipeline import import_paths
+from studio.progress import Task
+from studio.project import Project
+
+LABELS = ("labels", "wcxb-dev-edu.jsonl")
+ANNOTATOR = "studio-team"
+
+
+class DemoError(Exception):
+    """The corpus folder is not what the demo needs."""
+
+
+@dataclass(slots=True)
+class DemoReport:
+    project: str
+    imported: int
+    labelled: int
+    missing: list[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def shipped_labels() -> list[dict[str, Any]]:
+    path = paths.resource(*LABELS)
+    return [json.loads(line) for line in path.read_text("utf-8").splitlines() if line.strip()]
+
+
+def build_demo(root: Path, corpus: Path, task: Task | None = None) -> DemoReport:
+    """Import the corpus's pages into the project at ``root`` and apply the shipped labels."""
+    html_dir, truth_dir = corpus / "html", corpus / "ground-truth"
+    if not html_dir.is_dir() or not truth_dir.is_dir():
+        raise DemoError(f"{corpus} is not a WCXB corpus folder (html/ and ground-truth/ expected)")
+    project = Project.open(root)
+    with project.store() as store:
+        report = import_paths(store, [html_dir], task=task)
+        by_file = {
+            name.split(".")[0]: doc_id for name, doc_id in store.documents_from_files().items()
+        }
+        labelled, missing = 0, []
+        with store.transaction():
+            for file_id, doc_id in by_file.items():
+                truth = truth_dir / f"{file_id}.json"
+                if truth.exists():  # the page's URL is provenance the bare HTML lacks
+                    url = json.loads(truth.read_text("utf-8")).get("url")
+                    store.conn.execute(
+                        "UPDATE documents SET url = ? WHERE id = ? AND url IS NULL", (url, doc_id)
+                    )
+            for label in shipped_labels():
+                doc_id = by_file.get(label["file_id"])
+                if doc_id is None:
+                    missing.append(label["file_id"])
+                    continue
+                store.set_label(
+                    doc_id, label.get("annotator", ANNOTATOR), label["score"], label["note"]
+                )
+                labelled += 1
+    return DemoReport(str(project.root), report.imported, labelled, missing)

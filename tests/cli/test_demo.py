@@ -1,0 +1,54 @@
+"""The demo project on real WCXB pages with the shipped hand labels (needs ../shared)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from studio.cli import cli
+from studio.demo import shipped_labels
+
+pytestmark = pytest.mark.shared
+
+
+def test_shipped_labels_are_well_formed() -> None:
+    labels = shipped_labels()
+    assert len(labels) >= 300
+    assert len({lab["file_id"] for lab in labels}) == len(labels)
+    assert all(0 <= lab["score"] <= 5 and lab["note"] for lab in labels)
+    # the file names pages by id only: no page text, titles or URLs in the repository
+    assert all(set(lab) == {"file_id", "score", "page_type", "annotator", "note"} for lab in labels)
+
+
+def test_demo_imports_pages_and_applies_labels(shared_dir: Path, tmp_path: Path) -> None:
+    source = shared_dir / "corpora" / "wcxb-dev"
+    corpus = tmp_path / "wcxb"
+    (corpus / "html").mkdir(parents=True)
+    (corpus / "ground-truth").mkdir()
+    labelled = [lab["file_id"] for lab in shipped_labels()][:25]
+    for file_id in [*labelled, "0001", "0002"]:  # a few pages without labels too
+        (corpus / "html" / f"{file_id}.html.gz").symlink_to(source / "html" / f"{file_id}.html.gz")
+        (corpus / "ground-truth" / f"{file_id}.json").symlink_to(
+            source / "ground-truth" / f"{file_id}.json"
+        )
+    result = CliRunner().invoke(
+        cli, ["demo", str(tmp_path / "demo"), "--corpus", str(corpus), "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["imported"] >= 25
+    assert report["labelled"] == 25
+    info = json.loads(CliRunner().invoke(cli, ["info", str(tmp_path / "demo"), "--json"]).output)
+    assert info["labels"]["documents"] == 25
+    assert info["labels"]["by_annotator"] == {"studio-team": 25}
+    exported = tmp_path / "out.csv"
+    assert (
+        CliRunner()
+        .invoke(cli, ["labels", "export", str(tmp_path / "demo"), str(exported)])
+        .exit_code
+        == 0
+    )
+    assert len(exported.read_text().splitlines()) == 26

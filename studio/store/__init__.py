@@ -320,17 +320,19 @@ class Store:
         sql = f"SELECT count(*) FROM {from_clause(q)}{where}"
         return int(self.conn.execute(sql, args).fetchone()[0])
 
+    def document_ids(
+        self, q: DocumentQuery | None = None, offset: int = 0, limit: int = -1
+    ) -> list[int]:
+        """Ids of the documents ``q`` selects (default: all), in its order (``limit`` -1: all)."""
+        q = q or DocumentQuery()
+        where, args = where_clause(q)
+        sql = f"SELECT d.id FROM {from_clause(q)}{where}{order_clause(q)} LIMIT ? OFFSET ?"
+        return [r[0] for r in self.conn.execute(sql, [*args, limit, offset])]
+
     def list_documents(self, q: DocumentQuery, offset: int, limit: int) -> list[sqlite3.Row]:
         """One page of the corpus view. The ids are found first, on the sort column's index
         alone (a deep offset skips index entries, not rows), then only those rows are read."""
-        where, args = where_clause(q)
-        ids = [
-            r[0]
-            for r in self.conn.execute(
-                f"SELECT d.id FROM {from_clause(q)}{where}{order_clause(q)} LIMIT ? OFFSET ?",
-                [*args, limit, offset],
-            )
-        ]
+        ids = self.document_ids(q, offset, limit)
         if not ids:
             return []
         marks = ",".join("?" * len(ids))
@@ -450,7 +452,11 @@ class Store:
     # -- labels ----------------------------------------------------------------------------------
 
     def set_label(
-        self, doc_id: int, annotator: str, score: int, note: str | None = None,
+        self,
+        doc_id: int,
+        annotator: str,
+        score: int,
+        note: str | None = None,
         created_at: str | None = None,
     ) -> None:
         """A curator's score for one document (their earlier score for it is replaced)."""
@@ -459,6 +465,17 @@ class Store:
             "ON CONFLICT(doc_id, annotator) DO UPDATE SET score = excluded.score, "
             "note = excluded.note, created_at = excluded.created_at",
             (doc_id, annotator, score, note, created_at or now()),
+        )
+
+    def label_of(self, doc_id: int, annotator: str) -> int | None:
+        row = self.conn.execute(
+            "SELECT score FROM labels WHERE doc_id = ? AND annotator = ?", (doc_id, annotator)
+        ).fetchone()
+        return int(row[0]) if row else None
+
+    def delete_label(self, doc_id: int, annotator: str) -> None:
+        self.conn.execute(
+            "DELETE FROM labels WHERE doc_id = ? AND annotator = ?", (doc_id, annotator)
         )
 
     def labels(self) -> list[dict[str, Any]]:

@@ -135,8 +135,8 @@ class DocumentView(QWidget):
 
     relabel_requested = Signal(int, str, str)  # doc id, locator, label
 
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
+    def __init__(self, parent: QWidget | None = None, **qt_properties: Any) -> None:
+        super().__init__(parent, **qt_properties)
         self.page: DocumentPage | None = None
         # no word wrap: a wrapped rich-text label is squeezed to one line by the tabs below;
         # long lines (a long URL) are clipped instead, and the full text is in the tooltip

@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QSplitter,
+    QTabWidget,
 )
 
 from studio import __version__, paths
@@ -24,6 +25,7 @@ from studio.project import Project, ProjectError, recent_projects, remember_proj
 from studio.ui.qt_corpus import CorpusView, plural
 from studio.ui.qt_document import DocumentView
 from studio.ui.qt_import import ImportReportDialog
+from studio.ui.qt_label import LabelView
 from studio.ui.qt_ops import Op, run_op
 
 log = logging.getLogger("studio.ui")
@@ -44,6 +46,7 @@ class MainWindow(QMainWindow):
         self.store = None
         self.import_op: Op | None = None
         self.report_dialog: ImportReportDialog | None = None
+        self.label_view: LabelView | None = None
         self._build_status_bar()
         self._build_menus()
         self.open_project(project)
@@ -93,6 +96,12 @@ class MainWindow(QMainWindow):
             action.triggered.connect(lambda _=False, p=path: self.open_project_at(p))
         self.recent_menu.setEnabled(bool(self.recent_menu.actions()))
 
+    def _on_mode_changed(self, index: int) -> None:
+        if self.tabs.widget(index) is self.label_view:
+            # "pages matching the corpus search" means the search as it stands now
+            self.label_view.search_query = self.corpus.model.query
+            self.label_view.setFocus()
+
     # -- projects ------------------------------------------------------------------------------
 
     def open_project(self, project: Project) -> None:
@@ -112,8 +121,16 @@ class MainWindow(QMainWindow):
         splitter.addWidget(self.corpus)
         splitter.addWidget(self.document)
         splitter.setSizes([640, 760])
+        if self.label_view is not None:
+            self.label_view.close_session()
+        self.label_view = LabelView(project, self.store)
+        self.label_view.document.relabel_requested.connect(self.relabel)
+        self.tabs = QTabWidget(objectName="modes")
+        self.tabs.addTab(splitter, "Corpus")
+        self.tabs.addTab(self.label_view, "Label")
+        self.tabs.currentChanged.connect(self._on_mode_changed)
         old = self.centralWidget()
-        self.setCentralWidget(splitter)
+        self.setCentralWidget(self.tabs)
         if old is not None:
             old.deleteLater()
         self.setWindowTitle(f"Textbook Studio — {project.name}")
@@ -249,8 +266,9 @@ class MainWindow(QMainWindow):
 
     def _on_relabelled(self, page) -> None:  # type: ignore[no-untyped-def]
         assert self.store is not None
-        if self.document.page is not None and self.document.page.record.id == page.record.id:
-            self.document.show_page(load_page(self.store, page.record.id))
+        for view in (self.document, self.label_view.document):
+            if view.page is not None and view.page.record.id == page.record.id:
+                view.show_page(load_page(self.store, page.record.id))
         self.corpus.refresh_rows()
 
     # -- the rest --------------------------------------------------------------------------------
@@ -268,6 +286,8 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
         if self.import_op is not None and self.import_op.running:
             self.import_op.cancel()
+        if self.label_view is not None:
+            self.label_view.close_session()
         if self.store is not None:
             self.store.close()
             self.store = None

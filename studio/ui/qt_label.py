@@ -1,0 +1,233 @@
+"""Labelling mode: the page, the rubric beside it, and a score from the keyboard.
+
+Keys 0–5 score the page and show the next one at once (it is loaded ahead); → skips, ← goes
+back, Ctrl+Z undoes. Each score is written on the writer thread the moment it is given, by a
+:class:`~studio.labelling.LabelSession` that lives on that thread with its own connection.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QComboBox,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QMessageBox,
+    QPushButton,
+    QSplitter,
+    QTextBrowser,
+    QVBoxLayout,
+    QWidget,
+)
+
+from studio.documents import DocumentPage, default_annotator, load_page
+from studio.labelling import LabelSession, agreement, queue_ids, rubric_text
+from studio.project import Project
+from studio.store import DocumentQuery, Store
+from studio.ui.qt_document import DocumentView
+from studio.ui.qt_ops import run_op
+
+
+class LabelView(QWidget):
+    """One annotator labelling a queue of documents."""
+
+    labelled = Signal(int, int)  # doc id, score: after the score is stored
+
+    def __init__(self, project: Project, store: Store, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.project, self.store = project, store
+        self.session: LabelSession | None = None
+        self.search_query = DocumentQuery()
+        self._pages: dict[int, DocumentPage] = {}
+        self._build()
+
+    # -- building ------------------------------------------------------------------------------
+
+    def _build(self) -> None:
+        self.annotator = QLineEdit(default_annotator(), objectName="annotator")
+        self.annotator.setMaximumWidth(160)
+        self.queue = QComboBox(objectName="labelQueue")
+        self.queue.addItem("Random unlabelled pages", "random")
+        self.queue.addItem("Pages matching the corpus search and filters", "search")
+        self.start_button = QPushButton("Start labelling", objectName="startLabelling")
+        self.start_button.clicked.connect(self.start)
+        self.status = QLabel(objectName="labelStatus")
+        top = QHBoxLayout()
+        for w in (
+            QLabel("Annotator:"),
+            self.annotator,
+            QLabel("Queue:"),
+            self.queue,
+            self.start_button,
+        ):
+            top.addWidget(w)
+        top.addWidget(self.status, 1)
+
+        self.document = DocumentView(objectName="labelDocument")
+        self.rubric = QTextBrowser(objectName="rubric")
+        self.rubric.setOpenLinks(False)
+        self.rubric.setMarkdown(rubric_text(self.project.root))
+        scores = QGridLayout()
+        self.score_buttons = []
+        for value in range(6):
+            button = QPushButton(str(value), objectName=f"score{value}")
+            button.setToolTip(f"Score {value} and go on (key {value})")
+            button.clicked.connect(lambda _=False, v=value: self.give(v))
+            scores.addWidget(button, 0, value)
+            self.score_buttons.append(button)
+        nav = QHBoxLayout()
+        for text, slot in (("← Back", self.back), ("Skip →", self.skip), ("Undo", self.undo)):
+            button = QPushButton(text)
+            button.clicked.connect(slot)
+            nav.addWidget(button)
+        self.agreement_label = QLabel(objectName="agreement", wordWrap=True)
+        side = QVBoxLayout()
+        side.addWidget(self.rubric, 1)
+        side.addLayout(scores)
+        side.addLayout(nav)
+        side.addWidget(self.agreement_label)
+        panel = QWidget()
+        panel.setLayout(side)
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.addWidget(self.document)
+        splitter.addWidget(panel)
+        splitter.setSizes([820, 420])
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addWidget(splitter, 1)
+
+        for value in range(6):
+            self._shortcut(str(value), lambda v=value: self.give(v))
+        self._shortcut("Right", self.skip)
+        self._shortcut("Left", self.back)
+        self._shortcut(QKeySequence.StandardKey.Undo, self.undo)
+        self._set_enabled(False)
+        self.status.setText("Choose a queue and start: each score is saved the moment you give it.")
+        self.show_agreement()
+
+    def _shortcut(self, key: Any, slot: Any) -> None:
+        shortcut = QShortcut(QKeySequence(key), self)
+        shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        shortcut.activated.connect(slot)
+
+    def _set_enabled(self, on: bool) -> None:
+        for button in self.score_buttons:
+            button.setEnabled(on)
+
+    # -- the session (its database work runs on the writer thread) ------------------------------
+
+    def start(self) -> None:
+        annotator = self.annotator.text().strip() or default_annotator()
+        query = self.search_query if self.queue.currentData() == "search" else DocumentQuery()
+        project, old = self.project, self.session
+
+        def open_session(_task: Any) -> LabelSession:
+            if old is not None:
+                old.store.close()
+            store = project.store()
+            return LabelSession(store, annotator, queue_ids(store, annotator, query))
+
+        run_op(self, open_session).on_success(self._on_started).on_failure(self._on_error)
+
+    def _on_started(self, session: LabelSession) -> None:
+        self.session = session
+        self._pages.clear()
+        self._set_enabled(True)
+        self.setFocus()
+        self._show_current()
+
+    def give(self, value: int) -> None:
+        session = self.session
+        if session is None or session.current is None:
+            return
+        op = run_op(self, lambda _task: session.score(value))
+        op.on_success(lambda doc_id: self._after_score(doc_id, value)).on_failure(self._on_error)
+        self._show(session.peek())  # the next page is already loaded: show it now
+
+    def _after_score(self, doc_id: int | None, value: int) -> None:
+        if doc_id is not None:
+            self.labelled.emit(doc_id, value)
+        self._show_current()
+
+    def skip(self) -> None:
+        self._move(lambda s: s.skip())
+
+    def back(self) -> None:
+        self._move(lambda s: s.back())
+
+    def undo(self) -> None:
+        self._move(lambda s: s.undo())
+
+    def _move(self, action: Any) -> None:
+        session = self.session
+        if session is not None:
+            run_op(self, lambda _task: action(session)).on_success(
+                lambda _: self._show_current()
+            ).on_failure(self._on_error)
+
+    def close_session(self) -> None:
+        if self.session is not None:
+            store = self.session.store
+            run_op(None, lambda _task: store.close())
+            self.session = None
+
+    # -- showing ---------------------------------------------------------------------------------
+
+    def _page(self, doc_id: int) -> DocumentPage | None:
+        if doc_id not in self._pages:
+            try:
+                self._pages[doc_id] = load_page(self.store, doc_id)
+            except KeyError:
+                return None
+        return self._pages[doc_id]
+
+    def _show(self, doc_id: int | None) -> None:
+        page = self._page(doc_id) if doc_id is not None else None
+        if page is None:
+            self.document.show_nothing()
+            self.status.setText("<b>Queue finished.</b> Start again for more pages.")
+            self._set_enabled(False)
+            return
+        self.document.show_page(page)
+
+    def _show_current(self) -> None:
+        session = self.session
+        if session is None:
+            return
+        self._show(session.current)
+        nxt = session.peek()
+        if nxt is not None:
+            self._page(nxt)  # load ahead, so the next keypress shows it at once
+        for stale in [d for d in self._pages if d not in (session.current, nxt, session.peek(-1))]:
+            del self._pages[stale]
+        left = len(session.ids) - session.position
+        mine = self.store.label_of(session.current, session.annotator) if session.current else None
+        already = f" · your score for this page: <b>{mine}</b>" if mine is not None else ""
+        self.status.setText(
+            f"<b>{session.given}</b> scored this session · {left:,} left in the queue{already}"
+        )
+        self.show_agreement()
+
+    def show_agreement(self) -> None:
+        pairs = [p for p in agreement(self.store) if p.shared]
+        if not pairs:
+            self.agreement_label.setText("")
+            return
+        lines = []
+        for p in pairs:
+            kappa = "n/a" if p.kappa is None else f"{p.kappa:.2f}"
+            lines.append(
+                f"{p.a} vs {p.b}: κ = {kappa} on {p.shared} pages, "
+                f"{len(p.disagreements)} pages 2+ points apart"
+            )
+        self.agreement_label.setText(
+            "<b>Agreement</b> (quadratic-weighted Cohen's κ)<br>" + "<br>".join(lines)
+        )
+
+    def _on_error(self, message: str, _details: str) -> None:
+        QMessageBox.warning(self, "Labelling", message)

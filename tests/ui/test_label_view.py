@@ -1,0 +1,47 @@
+"""Labelling mode driven from the keyboard, as a curator labels pages."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QApplication
+
+from tests.fixtures.corpus import write_mixed_corpus
+from tests.ui.test_main_window import import_by_drop
+
+
+def test_label_pages_with_the_keyboard(qtbot, window, tmp_path, screenshot) -> None:
+    write_mixed_corpus(tmp_path / "corpus")
+    report = import_by_drop(qtbot, window, [tmp_path / "corpus"])
+    window.tabs.setCurrentWidget(window.label_view)
+    view = window.label_view
+    view.annotator.setText("ana")
+    view.start_button.click()
+    qtbot.waitUntil(lambda: view.session is not None, timeout=10_000)
+    assert len(view.session.ids) == report.imported
+    first = view.session.current
+    assert view.document.page is not None and view.document.page.record.id == first
+    assert "Educational value" in view.rubric.toPlainText()
+    window.activateWindow()
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is window)
+    view.setFocus()
+
+    with qtbot.waitSignal(view.labelled, timeout=10_000) as scored:
+        QTest.keyClick(view, Qt.Key.Key_4)
+    assert scored.args == [first, 4]
+    assert window.store.label_of(first, "ana") == 4  # stored the moment it was given
+    second = view.session.current
+    assert second != first and view.document.page.record.id == second
+    screenshot(window, "label-mode")
+
+    QTest.keyClick(view, Qt.Key.Key_Right)  # skip
+    qtbot.waitUntil(lambda: view.session.position == 2, timeout=10_000)
+    QTest.keyClick(view, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)  # undo the score
+    qtbot.waitUntil(lambda: view.session.current == first, timeout=10_000)
+    assert window.store.label_of(first, "ana") is None
+
+    # a second annotator's labels bring agreement into view
+    window.store.set_label(first, "ben", 1)
+    window.store.set_label(first, "ana", 4)
+    view.show_agreement()
+    assert "ana vs ben" in view.agreement_label.text()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections import Counter
 from pathlib import Path
 
 import click
@@ -98,17 +99,26 @@ def info(project: str, as_json: bool) -> None:
     if labels["documents"]:
         scores = ", ".join(f"{k}: {v}" for k, v in sorted(labels["by_score"].items()))
         click.echo(f"labels: {labels['documents']} documents labelled ({scores})")
-    click.echo("import log:")
+    click.echo("import log (files with something to say; --json lists every file):")
+    by_import: dict[int, list[dict]] = {}
     for row in data["import_log"]:
-        what = (
-            row["reason"]
-            if row["status"] in ("failed", "skipped")
-            else (
-                f"imported {row['imported']}, {row['duplicates']} duplicates, "
-                f"{row['failed']} failed"
-            )
+        by_import.setdefault(row["import_id"], []).append(row)
+    for import_id, rows in by_import.items():
+        statuses = Counter(r["status"] for r in rows)
+        docs = sum(r["imported"] for r in rows)
+        dups = sum(r["duplicates"] for r in rows)
+        counts = ", ".join(f"{n} {status}" for status, n in statuses.items())
+        click.echo(
+            f"  import {import_id}: {len(rows)} files ({counts}); {docs} documents, "
+            f"{dups} duplicates skipped"
         )
-        click.echo(f"  [{row['import_id']}] {row['status']:9} {row['path']}: {what}")
+        for r in rows:
+            if r["status"] in ("failed", "skipped", "cancelled"):
+                click.echo(f"    {r['status']:9} {r['path']}: {r['reason']}")
+            elif r["failed"]:
+                click.echo(
+                    f"    {r['failed']} bad records in {r['path']}: {'; '.join(r['errors'][:3])}"
+                )
 
 
 COMMANDS = [init, import_, info]

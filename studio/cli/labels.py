@@ -64,6 +64,34 @@ def labels_export(project: str, file: Path) -> None:
     click.echo(f"wrote {n} labels to {file}")
 
 
+@labels.command("agreement")
+@click.argument("project", type=click.Path(file_okay=False, exists=True))
+@click.option("--gap", default=2, show_default=True, help="List pages scored this far apart.")
+@json_option
+def labels_agreement(project: str, gap: int, as_json: bool) -> None:
+    """How far annotators agree (quadratic-weighted Cohen's kappa), and where they do not.
+
+    Example: studio labels agreement ~/proj --gap 2
+    """
+    from dataclasses import asdict
+
+    from studio.labelling import agreement
+
+    p = open_project(project, create=False)
+    with p.store() as store:
+        pairs = agreement(store, min_gap=gap)
+    if as_json:
+        print_json([asdict(pair) for pair in pairs])
+        return
+    if not pairs:
+        click.echo("fewer than two annotators: nothing to compare")
+    for pair in pairs:
+        kappa = "n/a" if pair.kappa is None else f"{pair.kappa:.3f}"
+        click.echo(f"{pair.a} vs {pair.b}: kappa {kappa} on {pair.shared} shared pages")
+        for doc_id, sa, sb in pair.disagreements[:20]:
+            click.echo(f"    document {doc_id}: {pair.a} {sa}, {pair.b} {sb}")
+
+
 @click.command("demo")
 @click.argument("project", type=click.Path(file_okay=False))
 @click.option(

@@ -43,6 +43,10 @@ def _walk(group: click.Group, prefix: str = ""):
 def test_every_command_has_help_with_an_example() -> None:
     commands = dict(_walk(full_cli()))
     for required in (
+        "labels import",
+        "labels export",
+        "labels agreement",
+        "demo",
         "init",
         "import",
         "info",

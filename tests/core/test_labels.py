@@ -102,3 +102,21 @@ def test_unreadable_files_change_nothing(store: Store, tmp_path: Path) -> None:
         with pytest.raises(LabelFileError, match=message):
             import_labels(store, bad, annotator="x")
     assert store.labels() == before
+
+
+def test_agreement_command(store: Store, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from studio.cli import cli
+
+    a, b, c = _docs(store)
+    for doc, sa, sb in ((a, 0, 0), (b, 3, 3), (c, 5, 1)):
+        store.set_label(doc, "ana", sa)
+        store.set_label(doc, "ben", sb)
+    root = store.path.parent
+    result = CliRunner().invoke(cli, ["labels", "agreement", str(root), "--json"])
+    assert result.exit_code == 0, result.output
+    (pair,) = json.loads(result.output)
+    assert pair["shared"] == 3 and pair["disagreements"] == [[c, 5, 1]]
+    text = CliRunner().invoke(cli, ["labels", "agreement", str(root)]).output
+    assert "ana vs ben: kappa" in text and f"document {c}: ana 5, ben 1" in text

@@ -86,6 +86,22 @@ class SafeBrowser(QTextBrowser):
                 block.text.replace("\n", "\u2028"), _char_format(block, block.locator in corrected)
             )
         self.moveCursor(QTextCursor.MoveOperation.Start)
+        self._scroll_to_first_signal()
+
+    def _scroll_to_first_signal(self) -> None:
+        """Pages often open with screens of menus: start the view near the main content (the
+        first signal block with a sentence's worth of words: a stray one-word "signal" menu item
+        should not decide), with two blocks of what precedes it for context."""
+        signal = [i for i, b in enumerate(self.blocks) if b.is_signal]
+        first = next(
+            (i for i in signal if self.blocks[i].n_words >= 12), signal[0] if signal else None
+        )
+        if not first or first < 8:
+            return
+        self.viewport().update()
+        block = self.document().findBlockByNumber(max(first - 2, 0))
+        top = self.document().documentLayout().blockBoundingRect(block).top()
+        self.verticalScrollBar().setValue(int(top))
 
 
 def _block_format(block: Block, corrected: bool) -> QTextBlockFormat:

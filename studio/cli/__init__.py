@@ -26,9 +26,9 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from studio.cli import bench, corpus, labels, segment
+    from studio.cli import bench, classify, corpus, labels, segment
 
-    for module in (corpus, segment, labels):
+    for module in (corpus, segment, labels, classify):
         for command in module.COMMANDS:
             cli.add_command(command)
     cli.add_command(bench.bench)

@@ -518,3 +518,99 @@ class Store:
             "GROUP BY s.id HAVING count(*) = 1"
         )
         return {Path(path).name: doc_id for path, doc_id in rows}
+
+    # -- the educational-value classifier (studio.classify) ------------------------------------
+
+    def label_targets(self) -> list[tuple[int, float, int]]:
+        """(doc_id, mean score over annotators, number of annotators) per labelled document."""
+        rows = self.conn.execute(
+            "SELECT doc_id, avg(score), count(*) FROM labels GROUP BY doc_id ORDER BY doc_id"
+        )
+        return [(int(r[0]), float(r[1]), int(r[2])) for r in rows]
+
+    def label_triples(self) -> list[tuple[int, str, int]]:
+        """Every (doc_id, annotator, score), sorted: what a classifier's label hash covers."""
+        rows = self.conn.execute(
+            "SELECT doc_id, annotator, score FROM labels ORDER BY doc_id, annotator, score"
+        )
+        return [(int(r[0]), str(r[1]), int(r[2])) for r in rows]
+
+    def texts(self, doc_ids: list[int]) -> dict[int, tuple[str, float]]:
+        """doc_id -> (main text, signal share) for the given documents."""
+        out: dict[int, tuple[str, float]] = {}
+        for i in range(0, len(doc_ids), 500):
+            chunk = doc_ids[i : i + 500]
+            marks = ",".join("?" * len(chunk))
+            for r in self.conn.execute(
+                f"SELECT d.id, t.main_text, d.signal_share FROM documents d "
+                f"LEFT JOIN document_text t ON t.doc_id = d.id WHERE d.id IN ({marks})",
+                chunk,
+            ):
+                out[int(r[0])] = (r[1] or "", float(r[2] or 0.0))
+        return out
+
+    def cached_features(self, name: str, version: str, doc_ids: list[int]) -> dict[int, bytes]:
+        out: dict[int, bytes] = {}
+        for i in range(0, len(doc_ids), 500):
+            chunk = doc_ids[i : i + 500]
+            marks = ",".join("?" * len(chunk))
+            for r in self.conn.execute(
+                f"SELECT doc_id, vector FROM feature_cache WHERE feature_set = ? AND version = ? "
+                f"AND doc_id IN ({marks})",
+                [name, version, *chunk],
+            ):
+                out[int(r[0])] = bytes(r[1])
+        return out
+
+    def cache_features(self, name: str, version: str, vectors: dict[int, bytes]) -> None:
+        with self.transaction():
+            self.conn.executemany(
+                "INSERT OR REPLACE INTO feature_cache(doc_id, feature_set, version, vector) "
+                "VALUES (?, ?, ?, ?)",
+                [(doc_id, name, version, blob) for doc_id, blob in vectors.items()],
+            )
+
+    def add_classifier_version(self, row: dict[str, Any]) -> None:
+        self.conn.execute(
+            "INSERT INTO classifier_versions(id, created_at, feature_set, model_kind, threshold, "
+            "metrics, label_hash, n_labels, path) VALUES (:id, :created_at, :feature_set, "
+            ":model_kind, :threshold, :metrics, :label_hash, :n_labels, :path)",
+            {**row, "metrics": json.dumps(row["metrics"])},
+        )
+
+    def classifier_versions(self) -> list[dict[str, Any]]:
+        """Every trained classifier, oldest first, with how many documents it scored."""
+        rows = self.conn.execute(
+            "SELECT v.*, (SELECT count(*) FROM classifier_scores s WHERE s.version = v.id) "
+            "AS scored FROM classifier_versions v ORDER BY v.created_at, v.id"
+        )
+        return [{**dict(r), "metrics": json.loads(r["metrics"])} for r in rows]
+
+    def unscored_documents(self, version: str) -> list[int]:
+        rows = self.conn.execute(
+            "SELECT d.id FROM documents d WHERE NOT EXISTS (SELECT 1 FROM classifier_scores s "
+            "WHERE s.version = ? AND s.doc_id = d.id) ORDER BY d.id",
+            (version,),
+        )
+        return [int(r[0]) for r in rows]
+
+    def add_scores(self, version: str, scores: list[tuple[int, float, bool]]) -> None:
+        with self.transaction():
+            self.conn.executemany(
+                "INSERT OR REPLACE INTO classifier_scores(version, doc_id, score, keep) "
+                "VALUES (?, ?, ?, ?)",
+                [(version, doc_id, score, int(keep)) for doc_id, score, keep in scores],
+            )
+
+    def kept_totals(self, version: str, min_score: float | None) -> dict[str, int]:
+        """Scored and kept pages and their main-text words for a version; kept by the version's
+        own decision, or by ``score >= min_score`` when one is given."""
+        keep = "s.keep = 1" if min_score is None else "s.score >= :min"
+        row = self.conn.execute(
+            f"SELECT count(*), coalesce(sum(d.signal_words), 0), "
+            f"coalesce(sum(CASE WHEN {keep} THEN 1 ELSE 0 END), 0), "
+            f"coalesce(sum(CASE WHEN {keep} THEN d.signal_words ELSE 0 END), 0) "
+            f"FROM classifier_scores s JOIN documents d ON d.id = s.doc_id WHERE s.version = :v",
+            {"v": version, "min": min_score},
+        ).fetchone()
+        return {"pages": row[0], "words": row[1], "kept_pages": row[2], "kept_words": row[3]}

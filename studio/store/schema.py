@@ -117,3 +117,44 @@ def m002_labels(db: Database) -> None:
         CREATE INDEX documents_url ON documents(url);
         """
     )
+
+
+@migrations()
+def m003_classifier(db: Database) -> None:
+    db.executescript(
+        """
+        -- per-document features that need no fitting (hand features; embeddings later), keyed by
+        -- the extractor's name and version so a changed extractor never reads stale vectors.
+        -- Fitted features (TF-IDF) are not cached here: their vocabulary lives with the model.
+        CREATE TABLE feature_cache (
+            doc_id INTEGER NOT NULL REFERENCES documents(id),
+            feature_set TEXT NOT NULL,
+            version TEXT NOT NULL,
+            vector BLOB NOT NULL,          -- float32, little-endian
+            PRIMARY KEY (feature_set, version, doc_id)
+        );
+
+        -- every trained educational-value classifier, with what it was trained on
+        CREATE TABLE classifier_versions (
+            id TEXT PRIMARY KEY,
+            created_at TEXT NOT NULL,
+            feature_set TEXT NOT NULL,
+            model_kind TEXT NOT NULL,      -- ridge | logistic | forest
+            threshold REAL NOT NULL,       -- keep when the score is at least this
+            metrics TEXT NOT NULL,         -- JSON: cross-validated metrics of this combination
+            label_hash TEXT NOT NULL,      -- sha256 of the sorted (doc_id, annotator, score)
+            n_labels INTEGER NOT NULL,
+            path TEXT NOT NULL             -- folder under the project, relative to its root
+        );
+
+        -- a classifier version's verdict on a document
+        CREATE TABLE classifier_scores (
+            version TEXT NOT NULL REFERENCES classifier_versions(id),
+            doc_id INTEGER NOT NULL REFERENCES documents(id),
+            score REAL NOT NULL,           -- ridge, forest: the predicted score; logistic: P(keep)
+            keep INTEGER NOT NULL,
+            PRIMARY KEY (version, doc_id)
+        );
+        CREATE INDEX classifier_scores_doc ON classifier_scores(doc_id);
+        """
+    )

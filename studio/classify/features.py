@@ -1,0 +1,312 @@
+"""Features for the educational-value classifier, computed over a document's whole main text.
+
+A feature set is named by its extractors joined with ``+`` (``tfidf``, ``hand``, ``tfidf+hand``).
+An extractor is fitted without labels (on a sample of the corpus that includes the labelled
+pages), transforms documents to a matrix, and saves its fitted state as JSON and ``.npz`` files
+(never a pickle) in the classifier version's folder.
+
+Caching: extractors whose vectors need no fitting (``hand``; embeddings later) cache their raw
+per-document vectors in the project's ``feature_cache`` table, keyed by (extractor name, version,
+doc id), as float32 blobs. TF-IDF is not cached: its columns depend on the fitted vocabulary,
+a row would be a 50k-wide vector, and transforming a page takes well under a millisecond.
+
+To add an extractor (model2vec, MiniLM): write a class with ``name``, ``version``, ``fit``,
+``transform``, ``save`` and ``load`` like :class:`HandFeatures`, and add it to ``EXTRACTORS``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from studio.store import Store
+
+
+@dataclass(slots=True)
+class DocText:
+    """What an extractor sees of a document."""
+
+    doc_id: int
+    text: str
+    signal_share: float = 1.0
+
+
+class Extractor(Protocol):
+    name: str
+    version: str
+
+    def fit(self, docs: Sequence[DocText], store: Store | None = None) -> None: ...
+
+    def transform(self, docs: Sequence[DocText], store: Store | None = None) -> Any: ...
+
+    def save(self, folder: Path) -> None: ...
+
+
+# -- TF-IDF --------------------------------------------------------------------------------------
+
+TOKEN_PATTERN = r"(?u)\b\w\w+\b"
+
+
+class TfidfFeatures:
+    """Word uni- and bigram TF-IDF with sublinear tf, l2-normalised rows (sparse CSR)."""
+
+    name, version = "tfidf", "1"
+
+    def __init__(self, max_features: int = 50_000, min_df: int = 2) -> None:
+        self.max_features, self.min_df = max_features, min_df
+        self.vocabulary: list[str] = []
+        self.idf = np.zeros(0)
+
+    def fit(self, docs: Sequence[DocText], store: Store | None = None) -> None:
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
+        min_df = self.min_df if len(docs) >= 4 * self.min_df else 1
+        vec = TfidfVectorizer(
+            ngram_range=(1, 2),
+            sublinear_tf=True,
+            min_df=min_df,
+            max_df=0.9,
+            max_features=self.max_features,
+            token_pattern=TOKEN_PATTERN,
+            dtype=np.float32,
+        )
+        try:
+            vec.fit([d.text for d in docs])
+        except ValueError:  # no term survives (tiny or empty corpus): keep min_df=1
+            vec.set_params(min_df=1, max_df=1.0).fit([d.text for d in docs])
+        terms = vec.get_feature_names_out()
+        self.vocabulary = [str(t) for t in terms]
+        self.idf = np.asarray(vec.idf_, dtype=np.float64)
+
+    def transform(self, docs: Sequence[DocText], store: Store | None = None) -> Any:
+        # counting with the fixed vocabulary, then tf-idf by hand: no fitted sklearn object
+        # has to be restored, so loading needs only the vocabulary and the idf weights
+        from sklearn.feature_extraction.text import CountVectorizer
+        from sklearn.preprocessing import normalize
+
+        counter = CountVectorizer(
+            ngram_range=(1, 2),
+            token_pattern=TOKEN_PATTERN,
+            vocabulary={t: i for i, t in enumerate(self.vocabulary)},
+            dtype=np.float32,
+        )
+        X = counter.transform([d.text for d in docs]).tocsr()
+        X.data = (1.0 + np.log(X.data)).astype(np.float32)
+        X = X.multiply(self.idf.astype(np.float32)[None, :]).tocsr()
+        return normalize(X, norm="l2", copy=False).astype(np.float32)
+
+    def save(self, folder: Path) -> None:
+        (folder / "tfidf.vocab.json").write_text(json.dumps(self.vocabulary), "utf-8")
+        np.savez(folder / "tfidf.npz", idf=self.idf)
+
+    @classmethod
+    def load(cls, folder: Path) -> TfidfFeatures:
+        self = cls()
+        self.vocabulary = json.loads((folder / "tfidf.vocab.json").read_text("utf-8"))
+        with np.load(folder / "tfidf.npz", allow_pickle=False) as z:
+            self.idf = z["idf"]
+        return self
+
+
+# -- hand features -------------------------------------------------------------------------------
+
+_STOPWORDS = (
+    "a about above after again against all am an and any are as at be because been before being "
+    "below between both but by can could did do does doing down during each few for from further "
+    "had has have having he her here hers him his how i if in into is it its itself just me more "
+    "most my no nor not now of off on once only or other our out over own same she should so some "
+    "such than that the their them then there these they this those through to too under until "
+    "up very was we were what when where which while who whom why will with would you your"
+)
+STOPWORDS = frozenset(_STOPWORDS.split())
+WORD = re.compile(r"\w+", re.UNICODE)
+SENTENCE_END = re.compile(r"[.!?]+(?:\s|$)")
+CODE_LINE = re.compile(
+    r"(^\s*(def |class |import |from \S+ import|return\b|#include|public |function\b|var |let "
+    r"|const )|[{};]\s*$|==|!=|->|=>|\w+\(.*\)\s*[:{]?\s*$)"
+)
+LIST_LINE = re.compile(r"^\s*([-*\u2022\u25cf\u2013]|\d{1,3}[.)]|[a-z][.)])\s+")
+MATH = re.compile(r"[=+\u00d7\u00f7\u2211\u222b\u221a^<>]|\b\d+\s*[-+*/]\s*\d+\b")
+
+HAND_NAMES = (
+    "log_chars",
+    "log_words",
+    "log_lines",
+    "signal_share",
+    "mean_word_length",
+    "mean_sentence_words",
+    "sentences_per_100_words",
+    "type_token_ratio",
+    "stopword_share",
+    "digit_share",
+    "punctuation_share",
+    "uppercase_share",
+    "code_line_share",
+    "list_line_share",
+    "heading_line_share",
+    "question_share",
+    "math_per_100_words",
+    "url_per_100_words",
+    "long_word_share",
+)
+
+
+def hand_vector(text: str, signal_share: float) -> np.ndarray:
+    """Cheap surface features of one text (see ``HAND_NAMES``); all finite, most in [0, 1]."""
+    words = WORD.findall(text)
+    n_words = len(words)
+    n_chars = len(text)
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    n_lines = max(len(lines), 1)
+    sentences = max(len(SENTENCE_END.findall(text)), 1)
+    lower = [w.lower() for w in words]
+    nw = max(n_words, 1)
+    nc = max(n_chars, 1)
+    # a heading: a short line with no closing punctuation (markdown '#' lines too)
+    headings = sum(
+        1 for ln in lines if ln.lstrip().startswith("#") or (len(ln) < 60 and ln[-1] not in ".:;,")
+    )
+    values = (
+        math.log1p(n_chars),
+        math.log1p(n_words),
+        math.log1p(len(lines)),
+        signal_share,
+        sum(len(w) for w in words) / nw,
+        n_words / sentences,
+        100.0 * sentences / nw,
+        len(set(lower)) / math.sqrt(nw),  # Guiraud's index: less length-dependent than TTR
+        sum(w in STOPWORDS for w in lower) / nw,
+        sum(c.isdigit() for c in text) / nc,
+        sum(c in ".,;:!?()[]\"'-" for c in text) / nc,
+        sum(c.isupper() for c in text) / nc,
+        sum(bool(CODE_LINE.search(ln)) for ln in lines) / n_lines,
+        sum(bool(LIST_LINE.match(ln)) for ln in lines) / n_lines,
+        headings / n_lines,
+        text.count("?") / sentences,
+        100.0 * len(MATH.findall(text)) / nw,
+        100.0 * (text.count("http://") + text.count("https://") + text.count("www.")) / nw,
+        sum(len(w) >= 9 for w in words) / nw,
+    )
+    return np.asarray(values, dtype=np.float32)
+
+
+class HandFeatures:
+    """Surface features of the text, standardised with the corpus sample's mean and spread."""
+
+    name, version = "hand", "1"
+
+    def __init__(self) -> None:
+        self.mean = np.zeros(len(HAND_NAMES))
+        self.std = np.ones(len(HAND_NAMES))
+
+    def raw(self, docs: Sequence[DocText], store: Store | None = None) -> np.ndarray:
+        """Unscaled vectors, read from the project's cache where they were computed before."""
+        ids = [d.doc_id for d in docs]
+        cached = store.cached_features(self.name, self.version, ids) if store else {}
+        fresh: dict[int, bytes] = {}
+        rows = []
+        for d in docs:
+            blob = cached.get(d.doc_id)
+            if blob is not None and len(blob) == 4 * len(HAND_NAMES):
+                rows.append(np.frombuffer(blob, dtype="<f4"))
+                continue
+            vec = hand_vector(d.text, d.signal_share)
+            fresh[d.doc_id] = vec.astype("<f4").tobytes()
+            rows.append(vec)
+        if store is not None and fresh:
+            store.cache_features(self.name, self.version, fresh)
+        return np.vstack(rows) if rows else np.zeros((0, len(HAND_NAMES)), dtype=np.float32)
+
+    def fit(self, docs: Sequence[DocText], store: Store | None = None) -> None:
+        X = self.raw(docs, store).astype(np.float64)
+        self.mean = X.mean(axis=0) if len(X) else np.zeros(X.shape[1])
+        std = X.std(axis=0) if len(X) else np.ones(X.shape[1])
+        self.std = np.where(std > 1e-9, std, 1.0)
+
+    def transform(self, docs: Sequence[DocText], store: Store | None = None) -> np.ndarray:
+        X = (self.raw(docs, store) - self.mean) / self.std
+        # a page far outside the sample's range should not dominate a linear model; dividing
+        # by sqrt(dims) gives rows a typical norm of 1, like TF-IDF's, so that beside TF-IDF
+        # one regularisation strength suits both blocks
+        return (np.clip(X, -5.0, 5.0) / math.sqrt(X.shape[1])).astype(np.float32)
+
+    def save(self, folder: Path) -> None:
+        np.savez(folder / "hand.npz", mean=self.mean, std=self.std)
+        (folder / "hand.names.json").write_text(json.dumps(list(HAND_NAMES)), "utf-8")
+
+    @classmethod
+    def load(cls, folder: Path) -> HandFeatures:
+        self = cls()
+        with np.load(folder / "hand.npz", allow_pickle=False) as z:
+            self.mean, self.std = z["mean"], z["std"]
+        return self
+
+
+# -- feature sets ----------------------------------------------------------------------------------
+
+EXTRACTORS: dict[str, type] = {"tfidf": TfidfFeatures, "hand": HandFeatures}
+FEATURE_SETS = ("tfidf", "hand", "tfidf+hand")
+
+
+class FeatureSet:
+    """Extractors side by side: their matrices stacked column-wise (sparse when any is)."""
+
+    def __init__(self, name: str, extractors: list[Any] | None = None) -> None:
+        parts = name.split("+")
+        unknown = [p for p in parts if p not in EXTRACTORS]
+        if unknown:
+            raise ValueError(
+                f"unknown features {', '.join(unknown)} (known: {', '.join(EXTRACTORS)})"
+            )
+        self.name = name
+        self.extractors = extractors or [EXTRACTORS[p]() for p in parts]
+
+    def fit(self, docs: Sequence[DocText], store: Store | None = None) -> FeatureSet:
+        for ex in self.extractors:
+            ex.fit(docs, store)
+        return self
+
+    def transform(self, docs: Sequence[DocText], store: Store | None = None) -> Any:
+        return hstack([ex.transform(docs, store) for ex in self.extractors])
+
+    def save(self, folder: Path) -> dict[str, str]:
+        folder.mkdir(parents=True, exist_ok=True)
+        for ex in self.extractors:
+            ex.save(folder)
+        return {ex.name: ex.version for ex in self.extractors}
+
+    @classmethod
+    def load(cls, name: str, folder: Path, versions: dict[str, str]) -> FeatureSet:
+        extractors = []
+        for part in name.split("+"):
+            kind = EXTRACTORS[part]
+            if versions.get(part) != kind.version:
+                raise ValueError(
+                    f"the saved {part} features are version {versions.get(part)}, "
+                    f"this studio computes version {kind.version}: retrain the classifier"
+                )
+            extractors.append(kind.load(folder))
+        return cls(name, extractors)
+
+
+def hstack(blocks: list[Any]) -> Any:
+    """Matrices side by side: sparse CSR when any of them is sparse."""
+    from scipy import sparse
+
+    if len(blocks) == 1:
+        return blocks[0]
+    if any(sparse.issparse(b) for b in blocks):
+        return sparse.hstack([sparse.csr_matrix(b) for b in blocks], format="csr")
+    return np.hstack(blocks)
+
+
+def load_docs(store: Store, doc_ids: list[int]) -> list[DocText]:
+    texts = store.texts(doc_ids)
+    return [DocText(i, *texts.get(i, ("", 0.0))) for i in doc_ids]

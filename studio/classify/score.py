@@ -1,0 +1,126 @@
+"""Score every document of the project with a classifier version, and say what a threshold keeps.
+
+Scoring goes in batches, each committed on its own: a cancelled or interrupted run keeps what it
+scored, and the next run skips documents that version has already scored.
+
+Example::
+
+    with project.store() as store:
+        report = score_documents(project, store)          # the latest version
+        print(keep_summary(store, report.version).text)
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from studio.classify.features import load_docs
+from studio.classify.versions import latest_version, load_classifier
+from studio.progress import Task
+from studio.project import Project
+from studio.store import Store
+
+BATCH = 256
+
+
+@dataclass(slots=True)
+class ScoreReport:
+    version: str
+    scored: int  # by this run
+    skipped: int  # scored by an earlier run
+    total: int
+    cancelled: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(slots=True)
+class KeepSummary:
+    version: str
+    threshold: float | None  # None: the version's own keep decision
+    pages: int
+    words: int
+    kept_pages: int
+    kept_words: int
+
+    @property
+    def page_share(self) -> float:
+        return self.kept_pages / self.pages if self.pages else 0.0
+
+    @property
+    def word_share(self) -> float:
+        return self.kept_words / self.words if self.words else 0.0
+
+    @property
+    def text(self) -> str:
+        return (
+            f"keeping {self.page_share:.0%} of pages ({self.kept_pages:,} of {self.pages:,}), "
+            f"{_words(self.kept_words)} of {_words(self.words)} main-text words"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            **asdict(self),
+            "page_share": round(self.page_share, 4),
+            "word_share": round(self.word_share, 4),
+            "text": self.text,
+        }
+
+
+def _words(n: int) -> str:
+    for size, unit in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if n >= size:
+            return f"{n / size:.3g}{unit}"
+    return str(n)
+
+
+def score_documents(
+    project: Project,
+    store: Store,
+    version: str | None = None,
+    *,
+    batch: int = BATCH,
+    task: Task | None = None,
+) -> ScoreReport:
+    """Score the documents this version has not scored yet; stops cleanly between batches."""
+    task = task or Task()
+    classifier = load_classifier(project, store, version)
+    todo = store.unscored_documents(classifier.version)
+    total = len(store.document_ids())
+    report = ScoreReport(classifier.version, 0, total - len(todo), total)
+    for start in range(0, len(todo), batch):
+        if task.cancelled():
+            report.cancelled = True
+            break
+        task.progress(report.skipped + report.scored, total, f"scoring with {classifier.version}")
+        docs = load_docs(store, todo[start : start + batch])
+        scores, keep = classifier.predict(docs, store)
+        store.add_scores(
+            classifier.version,
+            [(d.doc_id, float(s), bool(k)) for d, s, k in zip(docs, scores, keep, strict=True)],
+        )
+        report.scored += len(docs)
+    task.progress(report.skipped + report.scored, total, "done")
+    return report
+
+
+def keep_summary(
+    store: Store, version: str | None = None, threshold: float | None = None
+) -> KeepSummary:
+    """Pages and main-text words kept by a version (the latest when none is named): by its own
+    decision, or by predicted score >= ``threshold`` (score-predicting models only)."""
+    version = version or latest_version(store)
+    if version is None:
+        raise LookupError("no classifier trained yet: run `studio classify train` first")
+    rows = {v["id"]: v for v in store.classifier_versions()}
+    if version not in rows:
+        raise LookupError(f"no classifier version {version}")
+    if threshold is not None and rows[version]["model_kind"] == "logistic":
+        raise ValueError(
+            "a logistic classifier predicts P(keep) at the threshold it was trained for; "
+            "retrain it with another --threshold instead"
+        )
+    totals = store.kept_totals(version, threshold)
+    return KeepSummary(version, threshold, **totals)

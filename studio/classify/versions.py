@@ -1,0 +1,122 @@
+"""Trained classifiers as versions of the project: files under ``models/classifier/<id>/`` and a
+row in ``classifier_versions``.
+
+A version folder holds ``meta.json`` (feature set, model kind, threshold, extractor versions,
+label hash, cross-validated metrics and the reason it was chosen), ``model.npz`` and the feature
+extractors' fitted state (``tfidf.vocab.json``, ``tfidf.npz``, ``hand.npz``). Nothing in it is a
+pickle; every ``.npz`` is read with ``allow_pickle=False``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from studio import __version__
+from studio.classify.features import DocText, FeatureSet
+from studio.classify.models import ForestModel, LinearModel, load_model
+from studio.project import Project
+from studio.store import Store, now
+
+FOLDER = ("models", "classifier")
+
+
+def label_hash(triples: Sequence[tuple[int, str, int]]) -> str:
+    """sha256 of the sorted (doc_id, annotator, score): equal hashes, equal training labels."""
+    data = json.dumps(sorted(triples), separators=(",", ":")).encode("utf-8")
+    return hashlib.sha256(data).hexdigest()
+
+
+@dataclass
+class Classifier:
+    """A trained version: features, model and the keep threshold, ready to score pages."""
+
+    version: str
+    features: FeatureSet
+    model: LinearModel | ForestModel
+    threshold: float
+    meta: dict[str, Any]
+
+    def predict(
+        self, docs: Sequence[DocText], store: Store | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(score, keep) per document; the score is the rubric score, or P(keep) for logistic."""
+        if not docs:
+            return np.zeros(0), np.zeros(0, dtype=bool)
+        score = self.model.predict(self.features.transform(docs, store))
+        return score, self.model.decide(score)
+
+
+def save_version(
+    project: Project,
+    store: Store,
+    features: FeatureSet,
+    model: LinearModel | ForestModel,
+    meta: dict[str, Any],
+) -> dict[str, Any]:
+    """Write the files, then record the version; a crash in between leaves no row without files."""
+    existing = {v["id"] for v in store.classifier_versions()}
+    n = len(existing) + 1
+    slug = f"{features.name.replace('+', '_')}-{model.kind}"
+    while f"{n:04d}-{slug}" in existing:
+        n += 1
+    version = f"{n:04d}-{slug}"
+    rel = Path(*FOLDER, version)
+    final = project.root / rel
+    tmp = final.with_name(final.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    extractor_versions = features.save(tmp)
+    model.save(tmp)
+    meta = {
+        **meta,
+        "id": version,
+        "created_at": now(),
+        "feature_set": features.name,
+        "model_kind": model.kind,
+        "feature_versions": extractor_versions,
+        "studio_version": __version__,
+    }
+    (tmp / "meta.json").write_text(json.dumps(meta, indent=1), "utf-8")
+    shutil.rmtree(final, ignore_errors=True)
+    tmp.rename(final)
+    row = {
+        "id": version,
+        "created_at": meta["created_at"],
+        "feature_set": features.name,
+        "model_kind": model.kind,
+        "threshold": meta["threshold"],
+        "metrics": meta["metrics"],
+        "label_hash": meta["label_hash"],
+        "n_labels": meta["n_labels"],
+        "path": rel.as_posix(),
+    }
+    store.add_classifier_version(row)
+    return row
+
+
+def latest_version(store: Store) -> str | None:
+    versions = store.classifier_versions()
+    return versions[-1]["id"] if versions else None
+
+
+def load_classifier(project: Project, store: Store, version: str | None = None) -> Classifier:
+    """A stored version (the latest when none is named); raises LookupError when there is none."""
+    rows = {v["id"]: v for v in store.classifier_versions()}
+    version = version or latest_version(store)
+    if version is None:
+        raise LookupError("no classifier trained yet: run `studio classify train` first")
+    if version not in rows:
+        known = ", ".join(rows) or "none"
+        raise LookupError(f"no classifier version {version} (known: {known})")
+    folder = project.root / rows[version]["path"]
+    meta = json.loads((folder / "meta.json").read_text("utf-8"))
+    features = FeatureSet.load(meta["feature_set"], folder, meta["feature_versions"])
+    model = load_model(meta["model_kind"], folder)
+    return Classifier(version, features, model, float(meta["threshold"]), meta)

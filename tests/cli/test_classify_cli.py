@@ -1,0 +1,98 @@
+"""`studio classify train|versions` and `studio score`, as a curator or a script calls them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from studio.cli import cli
+from studio.demo import shipped_labels
+from studio.project import Project
+from tests.core.test_classify import make_labelled_project
+
+
+def run(*args: str, code: int = 0) -> str:
+    result = CliRunner().invoke(cli, list(args))
+    assert result.exit_code == code, result.output
+    return result.output
+
+
+@pytest.fixture
+def labelled_project(tmp_path: Path) -> Path:
+    project = Project.open(tmp_path / "p")
+    with project.store() as store:
+        make_labelled_project(store, labelled=60, unlabelled=30)
+    return project.root
+
+
+def test_train_versions_score(labelled_project: Path) -> None:
+    p = str(labelled_project)
+    out = run("classify", "train", p, "--features", "hand", "--model", "ridge")
+    assert "F1 keep>=3" in out and "chosen: hand with ridge: F1" in out
+    assert "stored as version 0001-hand-ridge" in out
+
+    report = json.loads(
+        run("classify", "train", p, "--features", "tfidf", "--model", "auto", "--json")
+    )
+    assert [r["model"] for r in report["table"]] == ["ridge", "logistic", "forest"]
+    assert report["version"]["id"].startswith("0002-tfidf-")
+
+    versions = json.loads(run("classify", "versions", p, "--json"))
+    assert [v["id"] for v in versions] == ["0001-hand-ridge", report["version"]["id"]]
+    assert versions[0]["label_hash"] == versions[1]["label_hash"]
+    assert "0001-hand-ridge" in run("classify", "versions", p)
+
+    scored = json.loads(run("score", p, "--model", "0001-hand-ridge", "--json"))
+    assert (scored["scored"], scored["total"], scored["version"]) == (90, 90, "0001-hand-ridge")
+    assert scored["keep"]["pages"] == 90
+    # the default is the latest version; a second run finds nothing left to do
+    assert f"scored 90 documents with {report['version']['id']}" in run("score", p)
+    again = json.loads(run("score", p, "--json"))
+    assert (again["scored"], again["skipped"]) == (0, 90)
+    assert "keeping" in run("score", p)
+
+
+def test_errors_are_one_line_messages(tmp_path: Path, labelled_project: Path) -> None:
+    empty = tmp_path / "empty"
+    Project.open(empty)
+    assert "label at least" in run("classify", "train", str(empty), code=1)
+    assert "no classifier trained yet" in run("score", str(empty), code=1)
+    assert "no classifier trained yet" in run("classify", "versions", str(empty))
+    assert "no classifier version v9" in run(
+        "score", str(labelled_project), "--model", "v9", code=1
+    )
+    assert "Invalid value" in run("classify", "train", str(empty), "--model", "svm", code=2)
+
+
+# Quality floor on real pages: the first 120 of the shipped hand labels (24 of them at 3 or more),
+# TF-IDF with ridge, 5-fold CV. Measured here (2026-11-22, seeded folds): Spearman 0.68, F1 at
+# keep>=3 0.60, ROC-AUC 0.87. The run is deterministic, but the main text comes from the segmenter,
+# which is retrained: the floors sit ~0.08-0.1 below, about three pages' worth of F1 (one of the 24
+# kept pages moves it by ~0.03). Below them, the features or the model lost real signal.
+SPEARMAN_FLOOR = 0.60
+F1_FLOOR = 0.50
+
+
+@pytest.mark.shared
+def test_cv_quality_on_real_labelled_pages(shared_dir: Path, tmp_path: Path) -> None:
+    source = shared_dir / "corpora" / "wcxb-dev"
+    corpus = tmp_path / "wcxb"
+    (corpus / "html").mkdir(parents=True)
+    (corpus / "ground-truth").mkdir()
+    for label in shipped_labels()[:120]:
+        file_id = label["file_id"]
+        (corpus / "html" / f"{file_id}.html.gz").symlink_to(source / "html" / f"{file_id}.html.gz")
+        (corpus / "ground-truth" / f"{file_id}.json").symlink_to(
+            source / "ground-truth" / f"{file_id}.json"
+        )
+    demo = str(tmp_path / "demo")
+    assert json.loads(run("demo", demo, "--corpus", str(corpus), "--json"))["labelled"] == 120
+    report = json.loads(
+        run("classify", "train", demo, "--features", "tfidf", "--model", "ridge", "--json")
+    )
+    metrics = report["table"][0]["metrics"]
+    assert metrics["spearman"] >= SPEARMAN_FLOOR, metrics
+    assert metrics["f1_keep"] >= F1_FLOOR, metrics

@@ -15,6 +15,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import numpy as np
+
 from studio.classify.features import load_docs
 from studio.classify.versions import latest_version, load_classifier
 from studio.progress import Task
@@ -124,3 +126,36 @@ def keep_summary(
         )
     totals = store.kept_totals(version, threshold)
     return KeepSummary(version, threshold, **totals)
+
+
+@dataclass(slots=True)
+class KeepCurve:
+    """Pages and words kept at any threshold, for a slider: one query, then numpy lookups."""
+
+    scores: np.ndarray  # ascending
+    words_above: np.ndarray  # words of the pages at or above each position
+    total_words: int
+
+    @classmethod
+    def load(cls, store: Store, version: str) -> KeepCurve:
+        rows = store.conn.execute(
+            "SELECT s.score, d.signal_words FROM classifier_scores s "
+            "JOIN documents d ON d.id = s.doc_id WHERE s.version = ?",
+            (version,),
+        ).fetchall()
+        data = np.array(rows, dtype=np.float64).reshape(-1, 2)
+        order = np.argsort(data[:, 0], kind="stable")
+        scores, words = data[order, 0], data[order, 1]
+        above = np.cumsum(words[::-1])[::-1] if len(words) else words
+        return cls(scores, above, int(words.sum()))
+
+    def kept(self, threshold: float) -> tuple[int, int]:
+        """(pages, words) with score >= threshold."""
+        i = int(np.searchsorted(self.scores, threshold, side="left"))
+        pages = len(self.scores) - i
+        return pages, int(self.words_above[i]) if pages else 0
+
+    def histogram(self, bins: int = 40) -> tuple[np.ndarray, np.ndarray]:
+        if not len(self.scores):
+            return np.zeros(0), np.zeros(1)
+        return np.histogram(self.scores, bins=bins)

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
     QPushButton,
     QSplitter,
     QTabWidget,
+    QWidget,
 )
 
 from studio import __version__, paths
@@ -97,6 +98,19 @@ class MainWindow(QMainWindow):
         self.recent_menu.setEnabled(bool(self.recent_menu.actions()))
 
     def _on_mode_changed(self, index: int) -> None:
+        if self.tabs.tabText(index) == "Classifier" and self.classifier_view is None:
+            from studio.ui.qt_classify import ClassifierView
+
+            assert self.project is not None and self.store is not None
+            self.classifier_view = ClassifierView(self.project, self.store)
+            self.classifier_view.scored.connect(lambda _v: self.corpus.refresh())
+            placeholder = self.tabs.widget(index)
+            self.tabs.blockSignals(True)
+            self.tabs.removeTab(index)
+            self.tabs.insertTab(index, self.classifier_view, "Classifier")
+            self.tabs.setCurrentIndex(index)
+            self.tabs.blockSignals(False)
+            placeholder.deleteLater()
         if self.tabs.widget(index) is self.label_view:
             # "pages matching the corpus search" means the search as it stands now
             self.label_view.search_query = self.corpus.model.query
@@ -128,6 +142,8 @@ class MainWindow(QMainWindow):
         self.tabs = QTabWidget(objectName="modes")
         self.tabs.addTab(splitter, "Corpus")
         self.tabs.addTab(self.label_view, "Label")
+        self.classifier_view = None  # built on first use: it brings pyqtgraph with it
+        self.tabs.addTab(QWidget(), "Classifier")
         self.tabs.currentChanged.connect(self._on_mode_changed)
         old = self.centralWidget()
         self.setCentralWidget(self.tabs)

@@ -362,3 +362,44 @@ def test_scoring_without_a_classifier_says_so(project: Project, store: Store) ->
         score_documents(project, store, "nope")
     with pytest.raises(ValueError, match="P\\(keep\\)"):
         keep_summary(store, threshold=4)
+
+
+def test_keep_curve_matches_the_store_at_every_threshold(tmp_path) -> None:
+    import numpy as np
+
+    from studio.classify.score import KeepCurve
+    from studio.project import Project
+    from studio.store import NewDocument
+
+    project = Project.open(tmp_path / "p")
+    with project.store() as store:
+        imp = store.begin_import()
+        src = store.add_source(imp, "/x", 1, 1.0, "jsonl")
+        store.conn.execute(
+            "INSERT INTO classifier_versions(id, created_at, feature_set, model_kind, threshold,"
+            " metrics, label_hash, n_labels, path) VALUES ('v', 'now', 'hand', 'ridge', 3, '{}',"
+            " 'h', 0, 'x')"
+        )
+        rng = np.random.default_rng(0)
+        scores = []
+        for i in range(50):
+            n = int(rng.integers(1, 100))
+            doc = store.insert_document(
+                NewDocument(
+                    source_id=src,
+                    content_hash=str(i),
+                    kind="text",
+                    raw="w " * n,
+                    main_text="w " * n,
+                    n_words=n,
+                    signal_words=n,
+                )
+            )
+            scores.append((doc, float(rng.uniform(0, 5)), False))
+        store.add_scores("v", scores)
+        curve = KeepCurve.load(store, "v")
+        for t in (0.0, 1.3, 2.5, 4.99, 5.1):
+            want = store.kept_totals("v", t)
+            assert curve.kept(t) == (want["kept_pages"], want["kept_words"])
+        counts, edges = curve.histogram(10)
+        assert counts.sum() == 50 and len(edges) == 11

@@ -1,0 +1,339 @@
+"""The classifier: train it on the project's labels, read its cross-validated metrics, score the
+corpus, and choose a threshold while seeing how much it keeps.
+
+pyqtgraph is imported when this view is first built (the tab is built on first use), so the
+studio's start-up does not pay for it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDoubleSpinBox,
+    QGridLayout,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QSlider,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from studio.classify.score import KeepCurve, score_documents
+from studio.classify.train import train_classifier
+from studio.project import Project
+from studio.store import Store
+from studio.ui.qt_corpus import plural
+from studio.ui.qt_ops import Op, run_op
+
+CV_COLUMNS = [
+    ("Features", "features"),
+    ("Model", "model"),
+    ("F1 at keep", "f1_keep"),
+    ("Spearman", "spearman"),
+    ("ROC-AUC", "roc_auc"),
+    ("Accuracy", "accuracy"),
+]
+SLIDER_STEPS = 500
+
+
+class ClassifierView(QWidget):
+    """Train, inspect and apply the educational-value classifier."""
+
+    trained = Signal(str)  # version id
+    scored = Signal(str)
+
+    def __init__(self, project: Project, store: Store, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        import pyqtgraph as pg
+
+        pg.setConfigOptions(antialias=True, background="w", foreground="#333")
+        self.pg = pg
+        self.project, self.store = project, store
+        self.op: Op | None = None
+        self.curve: KeepCurve | None = None
+        self._build()
+        self.reload_versions()
+
+    # -- building ------------------------------------------------------------------------------
+
+    def _build(self) -> None:
+        pg = self.pg
+        self.threshold = QDoubleSpinBox(minimum=1, maximum=5, singleStep=1, value=3, decimals=0)
+        self.threshold.setToolTip("A page is kept when its rubric score is at least this")
+        self.train_button = QPushButton("Train on the labels", objectName="trainClassifier")
+        self.train_button.clicked.connect(self.train)
+        self.versions = QComboBox(objectName="classifierVersions")
+        self.versions.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        self.versions.currentIndexChanged.connect(lambda _: self.show_version())
+        self.score_button = QPushButton("Score the corpus", objectName="scoreCorpus")
+        self.score_button.clicked.connect(self.score)
+        self.progress = QProgressBar(maximum=1000, maximumWidth=220)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.clicked.connect(lambda: self.op.cancel() if self.op else None)
+        top = QHBoxLayout()
+        for w in (
+            QLabel("Keep at score ≥"),
+            self.threshold,
+            self.train_button,
+            QLabel("Version:"),
+            self.versions,
+            self.score_button,
+            self.progress,
+            self.cancel_button,
+        ):
+            top.addWidget(w)
+        top.addStretch(1)
+        self._busy(False)
+
+        self.reason = QLabel(objectName="classifierReason", wordWrap=True)
+        self.table = QTableWidget(0, len(CV_COLUMNS), objectName="cvTable")
+        self.table.setHorizontalHeaderLabels([c for c, _ in CV_COLUMNS])
+        self.table.verticalHeader().setVisible(False)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.confusion = QLabel(objectName="confusion")
+
+        self.pr_plot = self._plot(
+            "Precision–recall (keep decision, out of fold)", "recall", "precision"
+        )
+        self.cal_plot = self._plot("Calibration", "predicted", "observed")
+        self.lc_plot = self._plot("Learning curve: would more labels help?", "labels", "F1 at keep")
+        self.hist_plot = self._plot("Scores over the corpus", "score", "pages")
+        self.threshold_line = pg.InfiniteLine(
+            angle=90, movable=True, pen=pg.mkPen("#b42318", width=2)
+        )
+        self.threshold_line.sigPositionChanged.connect(self._on_line_moved)
+        self.hist_plot.addItem(self.threshold_line)
+        self.slider = QSlider(
+            Qt.Orientation.Horizontal, maximum=SLIDER_STEPS, objectName="keepSlider"
+        )
+        self.slider.valueChanged.connect(self._on_slider)
+        self.keep_label = QLabel(objectName="keepSummary", wordWrap=True)
+
+        plots = QGridLayout()
+        plots.addWidget(self.pr_plot, 0, 0)
+        plots.addWidget(self.cal_plot, 0, 1)
+        plots.addWidget(self.lc_plot, 1, 0)
+        hist = QVBoxLayout()
+        hist.addWidget(self.hist_plot, 1)
+        hist.addWidget(self.slider)
+        hist.addWidget(self.keep_label)
+        holder = QWidget()
+        holder.setLayout(hist)
+        plots.addWidget(holder, 1, 1)
+        left = QVBoxLayout()
+        left.addWidget(self.reason)
+        left.addWidget(self.table, 1)
+        left.addWidget(self.confusion)
+        body = QHBoxLayout()
+        body.addLayout(left, 2)
+        body.addLayout(plots, 3)
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addLayout(body, 1)
+
+    def _plot(self, title: str, x: str, y: str) -> Any:
+        plot = self.pg.PlotWidget(title=title)
+        plot.setLabel("bottom", x)
+        plot.setLabel("left", y)
+        plot.showGrid(x=True, y=True, alpha=0.2)
+        for axis in ("bottom", "left"):
+            plot.getAxis(axis).enableAutoSIPrefix(False)  # "0.8", not "800 (x0.001)"
+        plot.setMinimumHeight(180)
+        return plot
+
+    def _busy(self, on: bool) -> None:
+        self.progress.setVisible(on)
+        self.cancel_button.setVisible(on)
+        self.train_button.setEnabled(not on)
+        self.score_button.setEnabled(not on and self.versions.count() > 0)
+
+    # -- versions and their metrics --------------------------------------------------------------
+
+    def reload_versions(self, select: str | None = None) -> None:
+        rows = self.store.classifier_versions()
+        self.versions.blockSignals(True)
+        self.versions.clear()
+        for row in rows:
+            m = row["metrics"]
+            f1 = m.get("f1_keep")
+            text = f"{row['id']}  (F1 {f1:.2f}, {row['scored']:,} scored)" if f1 else row["id"]
+            self.versions.addItem(text, row["id"])
+        self.versions.setCurrentIndex(self.versions.findData(select) if select else len(rows) - 1)
+        self.versions.blockSignals(False)
+        self._busy(False)
+        self.show_version()
+
+    def _meta(self, version: str) -> dict[str, Any]:
+        import json
+
+        row = next(v for v in self.store.classifier_versions() if v["id"] == version)
+        return json.loads((self.project.root / row["path"] / "meta.json").read_text("utf-8"))
+
+    def show_version(self) -> None:
+        version = self.versions.currentData()
+        for plot in (self.pr_plot, self.cal_plot, self.lc_plot):
+            plot.clear()
+        if version is None:
+            self.reason.setText(
+                "<b>No classifier yet.</b> Label pages in the Label tab (a few dozen on each side "
+                "of the threshold), then train."
+            )
+            self.table.setRowCount(0)
+            self._show_scores(None)
+            return
+        meta = self._meta(version)
+        m = meta["metrics"]
+        self.reason.setText(
+            f"<b>{version}</b>: {meta['reason']}<br>"
+            f"{meta['n_labels']} labels, {meta['folds']}-fold cross-validation; every figure is "
+            "on pages the model did not see while it was fitted."
+        )
+        self._fill_table(meta["cv_table"], (meta["feature_set"], meta["model_kind"]))
+        self._plot_metrics(m, meta["learning_curve"])
+        self._show_scores(version)
+
+    def _fill_table(self, rows: list[dict[str, Any]], chosen: tuple[str, str]) -> None:
+        self.table.setRowCount(len(rows))
+        for r, row in enumerate(rows):
+            values = [row["features"], row["model"]] + [
+                row["metrics"].get(key) for _, key in CV_COLUMNS[2:]
+            ]
+            for c, value in enumerate(values):
+                text = f"{value:.3f}" if isinstance(value, float) else str(value)
+                item = QTableWidgetItem(text)
+                if (row["features"], row["model"]) == chosen:
+                    font = item.font()
+                    font.setBold(True)
+                    item.setFont(font)
+                self.table.setItem(r, c, item)
+
+    def _plot_metrics(self, m: dict[str, Any], learning: list[dict[str, Any]]) -> None:
+        pg = self.pg
+        pr = m.get("pr_curve") or {}
+        if pr.get("recall"):
+            self.pr_plot.plot(pr["recall"], pr["precision"], pen=pg.mkPen("#2b6cb0", width=2))
+        cal = m.get("calibration") or {}
+        if cal.get("predicted"):
+            self.cal_plot.plot(
+                cal["predicted"],
+                cal["observed"],
+                pen=pg.mkPen("#2b6cb0", width=2),
+                symbol="o",
+                symbolSize=6,
+            )
+            lo, hi = min(cal["predicted"]), max(cal["predicted"])
+            self.cal_plot.plot([lo, hi], [lo, hi], pen=pg.mkPen("#aaa", style=Qt.PenStyle.DashLine))
+        for plot in (self.pr_plot, self.lc_plot):
+            plot.setYRange(0, 1.02)
+        self.pr_plot.setXRange(0, 1.02)
+        if learning:
+            xs = [p["labels"] for p in learning]
+            self.lc_plot.plot(
+                xs,
+                [p["f1_keep"] for p in learning],
+                pen=pg.mkPen("#1f7a3a", width=2),
+                symbol="o",
+                symbolSize=6,
+            )
+        conf = m.get("keep_confusion")
+        if conf:
+            (tn, fp), (fn, tp) = conf
+            self.confusion.setText(
+                f"Keep decision, out of fold: {tp} kept rightly, {fp} kept wrongly, "
+                f"{fn} dropped wrongly, {tn} dropped rightly"
+            )
+
+    # -- the score histogram and the threshold --------------------------------------------------
+
+    def _show_scores(self, version: str | None) -> None:
+        self.hist_plot.clear()
+        self.hist_plot.addItem(self.threshold_line)
+        self.curve = KeepCurve.load(self.store, version) if version else None
+        if self.curve is None or not len(self.curve.scores):
+            self.keep_label.setText("Score the corpus to see how much each threshold keeps.")
+            self.slider.setEnabled(False)
+            return
+        counts, edges = self.curve.histogram(40)
+        width = (edges[1] - edges[0]) * 0.9
+        bars = self.pg.BarGraphItem(
+            x=(edges[:-1] + edges[1:]) / 2, height=counts, width=width, brush="#8fd19e", pen=None
+        )
+        self.hist_plot.addItem(bars)
+        self._lo, self._hi = float(edges[0]), float(edges[-1])
+        self.slider.setEnabled(True)
+        meta = self._meta(version)
+        start = meta.get("cut", meta["threshold"])
+        self.set_threshold(float(np.clip(start, self._lo, self._hi)))
+
+    def set_threshold(self, value: float) -> None:
+        self.threshold_line.setValue(value)
+
+    def _on_line_moved(self) -> None:
+        if self.curve is None or not self.slider.isEnabled():
+            return
+        value = float(self.threshold_line.value())
+        self.slider.blockSignals(True)
+        self.slider.setValue(round((value - self._lo) / (self._hi - self._lo or 1) * SLIDER_STEPS))
+        self.slider.blockSignals(False)
+        pages, words = self.curve.kept(value)
+        total = len(self.curve.scores)
+        share = pages / total if total else 0.0
+        self.keep_label.setText(
+            f"At score ≥ {value:.2f}: keeping <b>{share:.0%} of pages</b> "
+            f"({pages:,} of {total:,}), <b>{plural(words, 'word')}</b> of main text"
+        )
+
+    def _on_slider(self, step: int) -> None:
+        self.set_threshold(self._lo + (self._hi - self._lo) * step / SLIDER_STEPS)
+
+    # -- long work ---------------------------------------------------------------------------------
+
+    def train(self) -> None:
+        project, threshold = self.project, float(self.threshold.value())
+
+        def work(task: Any) -> str:
+            with project.store() as store:
+                report = train_classifier(project, store, threshold=threshold, task=task)
+                return str(report.version["id"])
+
+        self._start(work, self._on_trained)
+
+    def score(self) -> None:
+        project, version = self.project, self.versions.currentData()
+
+        def work(task: Any) -> str:
+            with project.store() as store:
+                return score_documents(project, store, version, task=task).version
+
+        self._start(work, self._on_scored)
+
+    def _start(self, work: Any, done: Any) -> None:
+        self._busy(True)
+        self.progress.setValue(0)
+        self.op = run_op(self, work)
+        self.op.on_progress(
+            lambda d, t, _m: self.progress.setValue(int(1000 * d / t) if t else 0)
+        ).on_success(done).on_failure(self._on_failed)
+
+    def _on_trained(self, version: str) -> None:
+        self.reload_versions(select=version)
+        self.trained.emit(version)
+
+    def _on_scored(self, version: str) -> None:
+        self.reload_versions(select=version)
+        self.scored.emit(version)
+
+    def _on_failed(self, message: str, _details: str) -> None:
+        self._busy(False)
+        QMessageBox.warning(self, "Classifier", message)

@@ -1,0 +1,32 @@
+"""The Classifier tab: train on labels, read the metrics, score, move the threshold."""
+
+from __future__ import annotations
+
+from tests.core.test_classify import make_labelled_project
+
+
+def test_train_score_and_choose_a_threshold(qtbot, window, screenshot) -> None:
+    make_labelled_project(window.store, labelled=80, unlabelled=40)
+    window.tabs.setCurrentIndex(2)  # built on first use
+    view = window.classifier_view
+    assert view is not None and window.tabs.currentWidget() is view
+    assert "No classifier yet" in view.reason.text()
+
+    with qtbot.waitSignal(view.trained, timeout=120_000) as trained:
+        view.train_button.click()
+    version = trained.args[0]
+    assert view.versions.currentData() == version
+    assert view.table.rowCount() == 9  # every feature set x model, cross-validated
+    assert "F1" in view.reason.text() and "cross-validation" in view.reason.text()
+    assert view.pr_plot.getPlotItem().listDataItems()  # curves drawn from the stored metrics
+
+    with qtbot.waitSignal(view.scored, timeout=120_000):
+        view.score_button.click()
+    assert view.curve is not None and len(view.curve.scores) == 120
+    view.slider.setValue(0)
+    assert "keeping <b>100% of pages</b>" in view.keep_label.text()
+    view.slider.setValue(400)
+    pages, _words = view.curve.kept(view.threshold_line.value())
+    assert f"({pages:,} of 120)" in view.keep_label.text()
+    window.resize(1500, 950)
+    screenshot(window, "classifier-view")

@@ -2,7 +2,9 @@
 
 A :class:`LabelSession` walks a queue of documents for one annotator; every score is stored
 the moment it is given, so nothing is lost if the studio is killed. Undo restores what the
-annotator's label for that document was before.
+annotator's label for that document was before. Queues are random (or a search), or read a
+scored classifier version: closest to its keep cut (active learning), a score band, or where
+it disagrees with the labels. Each is one SQL query over ``classifier_scores`` with a LIMIT.
 """
 
 from __future__ import annotations
@@ -13,10 +15,15 @@ from itertools import combinations
 from pathlib import Path
 
 from studio import paths
+from studio.classify.versions import VersionInfo, version_info
 from studio.store import DocumentQuery, Store
+from studio.store.queries import from_clause, where_clause
 
 RUBRIC_FILE = "rubric.md"
-QUEUES = ("random", "search")
+QUEUES = ("random", "search", "uncertainty", "band", "disagreement")
+# a regressor this far from the mean label disagrees with it: more than a rubric step, and
+# regressors shrink towards the mean, so two whole steps would rarely show up
+DISAGREEMENT_GAP = 1.5
 
 
 def rubric_text(project_root: Path | None) -> str:
@@ -32,9 +39,50 @@ def queue_ids(
     query: DocumentQuery | None = None,
     seed: int = 0,
     limit: int = 100_000,
+    *,
+    strategy: str = "random",
+    version: str | None = None,
+    band: tuple[float, float] | None = None,
+    gap: float = DISAGREEMENT_GAP,
 ) -> list[int]:
-    """Documents this annotator has not labelled, matching ``query``, in a seeded random order."""
+    """The documents to label next, ``limit`` at most, narrowed by ``query``.
+
+    ``random`` and ``search``: what this annotator has not labelled, in a seeded random order.
+    The others read a classifier version's scores (``version``, default the latest):
+    ``uncertainty``, unlabelled by this annotator, closest to the version's keep cut first;
+    ``band``, scores in ``band`` = (lo, hi), in a seeded random order; ``disagreement``, labelled
+    documents the classifier disagrees with, widest first (regressors: the predicted score at
+    least ``gap`` from the mean label; logistic: keep decision against mean label >= threshold).
+    """
     query = query or DocumentQuery()
+    if strategy in ("random", "search"):
+        return _random_queue(store, annotator, query, seed, limit)
+    if strategy not in QUEUES:
+        raise ValueError(f"unknown queue {strategy!r} (known: {', '.join(QUEUES)})")
+    info = _scored_version(store, version)
+    within, within_args = _query_filter(query)
+    if strategy == "uncertainty":
+        sql = (
+            "SELECT s.doc_id FROM classifier_scores s WHERE s.version = ? AND NOT EXISTS "
+            "(SELECT 1 FROM labels l WHERE l.doc_id = s.doc_id AND l.annotator = ?)"
+            f"{within} ORDER BY abs(s.score - ?), s.doc_id LIMIT ?"
+        )
+        args = [info.version, annotator, *within_args, info.cut, limit]
+    elif strategy == "band":
+        lo, hi = _checked_band(band)
+        sql = (
+            "SELECT s.doc_id FROM classifier_scores s WHERE s.version = ? "
+            f"AND s.score BETWEEN ? AND ?{within} ORDER BY {_seeded_rank(seed)}, s.doc_id LIMIT ?"
+        )
+        args = [info.version, lo, hi, *within_args, limit]
+    else:
+        sql, args = _disagreement_sql(info, gap, within, within_args, limit)
+    return [int(r[0]) for r in store.conn.execute(sql, args)]
+
+
+def _random_queue(
+    store: Store, annotator: str, query: DocumentQuery, seed: int, limit: int
+) -> list[int]:
     done = {
         r[0]
         for r in store.conn.execute("SELECT doc_id FROM labels WHERE annotator = ?", (annotator,))
@@ -42,6 +90,70 @@ def queue_ids(
     ids = [i for i in store.document_ids(query, 0, limit) if i not in done]
     random.Random(seed).shuffle(ids)
     return ids
+
+
+def _scored_version(store: Store, version: str | None) -> VersionInfo:
+    try:
+        info = version_info(store, version)
+    except LookupError as exc:
+        raise ValueError(f"{exc.args[0]}; then score the corpus with it") from exc
+    if info.scored == 0:
+        raise ValueError(
+            f"classifier {info.version} has scored no documents: "
+            "score the corpus with a classifier first (studio score PROJECT)"
+        )
+    return info
+
+
+def _query_filter(query: DocumentQuery) -> tuple[str, list[object]]:
+    """``query`` as a condition on ``s.doc_id`` (nothing when it selects every document)."""
+    where, args = where_clause(query)
+    if not where:
+        return "", []
+    return f" AND s.doc_id IN (SELECT d.id FROM {from_clause(query)}{where})", list(args)
+
+
+def _checked_band(band: tuple[float, float] | None) -> tuple[float, float]:
+    if band is None:
+        raise ValueError("the band queue needs a score band (lo, hi)")
+    lo, hi = band
+    if lo > hi:
+        raise ValueError(f"empty score band: {lo:g} > {hi:g}")
+    return float(lo), float(hi)
+
+
+# 2**31 - 1 is prime, so x -> (a*x + b) mod P is a permutation; squaring the result breaks up
+# the stride pattern an affine map leaves on consecutive ids. Every product stays below 2**62.
+_P = 2_147_483_647
+
+
+def _seeded_rank(seed: int) -> str:
+    """A SQL expression that orders ``s.doc_id`` pseudo-randomly, the same way for a seed."""
+    rng = random.Random(seed)
+    a, b, c = rng.randrange(1, _P), rng.randrange(_P), rng.randrange(1, _P)
+    x = f"(((s.doc_id % {_P}) * {a} + {b}) % {_P})"
+    return f"((({x} * {x}) % {_P}) * {c} + {x}) % {_P}"
+
+
+def _disagreement_sql(
+    info: VersionInfo, gap: float, within: str, within_args: list[object], limit: int
+) -> tuple[str, list[object]]:
+    scored = (
+        "SELECT s.doc_id, s.score, s.keep, m.label FROM classifier_scores s "
+        "JOIN (SELECT doc_id, avg(score) AS label FROM labels GROUP BY doc_id) m "
+        f"ON m.doc_id = s.doc_id WHERE s.version = ?{within}"
+    )
+    args: list[object] = [info.version, *within_args]
+    if info.predicts_score:
+        width = "abs(score - label)"
+        sql = f"SELECT doc_id FROM ({scored}) WHERE {width} >= ?"
+        args.append(gap)
+    else:
+        # the curators' side (1 kept, 0 dropped); P(keep) far from it: sure of the wrong side
+        width = "abs(score - (label >= ?))"
+        sql = f"SELECT doc_id FROM ({scored}) WHERE keep != (label >= ?)"
+        args += [info.threshold, info.threshold]
+    return f"{sql} ORDER BY {width} DESC, doc_id LIMIT ?", [*args, limit]
 
 
 @dataclass

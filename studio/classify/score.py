@@ -59,7 +59,7 @@ class KeepSummary:
     def text(self) -> str:
         return (
             f"keeping {self.page_share:.0%} of pages ({self.kept_pages:,} of {self.pages:,}), "
-            f"{_words(self.kept_words)} of {_words(self.words)} main-text words"
+            f"{short_count(self.kept_words)} of {short_count(self.words)} main-text words"
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -71,7 +71,8 @@ class KeepSummary:
         }
 
 
-def _words(n: int) -> str:
+def short_count(n: int) -> str:
+    """580000 -> '580k': counts of words as a curator reads them."""
     for size, unit in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
         if n >= size:
             return f"{n / size:.3g}{unit}"

@@ -108,6 +108,41 @@ def latest_version(store: Store) -> str | None:
 
 def load_classifier(project: Project, store: Store, version: str | None = None) -> Classifier:
     """A stored version (the latest when none is named); raises LookupError when there is none."""
+    row = _version_row(store, version)
+    version = row["id"]
+    folder = project.root / row["path"]
+    meta = json.loads((folder / "meta.json").read_text("utf-8"))
+    features = FeatureSet.load(meta["feature_set"], folder, meta["feature_versions"])
+    model = load_model(meta["model_kind"], folder)
+    return Classifier(version, features, model, float(meta["threshold"]), meta)
+
+
+@dataclass(frozen=True, slots=True)
+class VersionInfo:
+    """What a stored version decides by, without loading its model: the rubric threshold it was
+    trained for and the ``cut`` on its output (a page is kept when ``score >= cut``)."""
+
+    version: str
+    model_kind: str
+    threshold: float
+    cut: float
+    scored: int
+
+    @property
+    def predicts_score(self) -> bool:
+        """Ridge and forest predict the rubric score; logistic predicts P(keep)."""
+        return self.model_kind != "logistic"
+
+
+def version_info(store: Store, version: str | None = None) -> VersionInfo:
+    """The latest version when none is named; raises LookupError when there is none."""
+    row = _version_row(store, version)
+    return VersionInfo(
+        row["id"], row["model_kind"], row["threshold"], _cut(store, row), row["scored"]
+    )
+
+
+def _version_row(store: Store, version: str | None) -> dict[str, Any]:
     rows = {v["id"]: v for v in store.classifier_versions()}
     version = version or latest_version(store)
     if version is None:
@@ -115,8 +150,21 @@ def load_classifier(project: Project, store: Store, version: str | None = None) 
     if version not in rows:
         known = ", ".join(rows) or "none"
         raise LookupError(f"no classifier version {version} (known: {known})")
-    folder = project.root / rows[version]["path"]
-    meta = json.loads((folder / "meta.json").read_text("utf-8"))
-    features = FeatureSet.load(meta["feature_set"], folder, meta["feature_versions"])
-    model = load_model(meta["model_kind"], folder)
-    return Classifier(version, features, model, float(meta["threshold"]), meta)
+    return rows[version]
+
+
+def _cut(store: Store, row: dict[str, Any]) -> float:
+    """The cut from the version's meta.json (the project folder holds the database). Should the
+    folder be gone, the stored keep decisions still bound it: halfway between the highest dropped
+    and the lowest kept score."""
+    meta_path = store.path.parent / row["path"] / "meta.json"
+    if meta_path.is_file():
+        return float(json.loads(meta_path.read_text("utf-8"))["cut"])
+    dropped, kept = store.conn.execute(
+        "SELECT max(CASE WHEN keep = 0 THEN score END), min(CASE WHEN keep = 1 THEN score END) "
+        "FROM classifier_scores WHERE version = ?",
+        (row["id"],),
+    ).fetchone()
+    if dropped is not None and kept is not None:
+        return (dropped + kept) / 2
+    return 0.5 if row["model_kind"] == "logistic" else float(row["threshold"])  # models' defaults

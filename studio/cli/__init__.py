@@ -26,9 +26,9 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from studio.cli import bench, classify, corpus, labels, segment
+    from studio.cli import bench, classify, corpus, export, labels, segment
 
-    for module in (corpus, segment, labels, classify):
+    for module in (corpus, segment, labels, classify, export):
         for command in module.COMMANDS:
             cli.add_command(command)
     cli.add_command(bench.bench)

@@ -614,3 +614,43 @@ class Store:
             {"v": version, "min": min_score},
         ).fetchone()
         return {"pages": row[0], "words": row[1], "kept_pages": row[2], "kept_words": row[3]}
+
+    # -- exports (studio.export) -----------------------------------------------------------------
+
+    def export_batch(self, version: str | None, after: int, limit: int) -> list[sqlite3.Row]:
+        """The next ``limit`` documents after id ``after``, with their text, provenance and the
+        version's score (NULL columns without a version): keyset paging, flat at any depth."""
+        return self.conn.execute(
+            "SELECT d.id, d.title, d.url, d.lang, d.signal_words, d.fetch_date, d.locator, "
+            "d.content_hash, d.segmenter, s.path AS source, t.main_text, c.score, c.keep "
+            "FROM documents d JOIN sources s ON s.id = d.source_id "
+            "LEFT JOIN document_text t ON t.doc_id = d.id "
+            "LEFT JOIN classifier_scores c ON c.doc_id = d.id AND c.version = ? "
+            "WHERE d.id > ? ORDER BY d.id LIMIT ?",
+            (version, after, limit),
+        ).fetchall()
+
+    def labels_of(self, doc_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
+        """doc_id -> its labels ({annotator, score}), for the given documents that have any."""
+        out: dict[int, list[dict[str, Any]]] = {}
+        for i in range(0, len(doc_ids), 500):
+            chunk = doc_ids[i : i + 500]
+            marks = ",".join("?" * len(chunk))
+            for r in self.conn.execute(
+                f"SELECT doc_id, annotator, score FROM labels WHERE doc_id IN ({marks}) "
+                f"ORDER BY doc_id, annotator",
+                chunk,
+            ):
+                out.setdefault(int(r[0]), []).append({"annotator": r[1], "score": int(r[2])})
+        return out
+
+    def add_export(self, row: dict[str, Any]) -> int:
+        cur = self.conn.execute(
+            "INSERT INTO exports(created_at, path, format, version, threshold, kept, dropped) "
+            "VALUES (:created_at, :path, :format, :version, :threshold, :kept, :dropped)",
+            row,
+        )
+        return int(cur.lastrowid or 0)
+
+    def exports(self) -> list[dict[str, Any]]:
+        return [dict(r) for r in self.conn.execute("SELECT * FROM exports ORDER BY id")]

@@ -158,3 +158,22 @@ def m003_classifier(db: Database) -> None:
         CREATE INDEX classifier_scores_doc ON classifier_scores(doc_id);
         """
     )
+
+
+@migrations()
+def m004_exports(db: Database) -> None:
+    db.executescript(
+        """
+        -- every export of the kept documents, with what decided the keeping
+        CREATE TABLE exports (
+            id INTEGER PRIMARY KEY,
+            created_at TEXT NOT NULL,
+            path TEXT NOT NULL,
+            format TEXT NOT NULL,          -- jsonl | parquet
+            version TEXT,                  -- classifier version; NULL: every document exported
+            threshold REAL,                -- keep threshold on the rubric score; NULL: no version
+            kept INTEGER NOT NULL,
+            dropped INTEGER NOT NULL
+        );
+        """
+    )

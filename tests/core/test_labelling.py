@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import pytest
 
+from studio.classify.score import score_documents
+from studio.classify.train import train_classifier
+from studio.classify.versions import load_classifier, version_info
 from studio.labelling import LabelSession, agreement, queue_ids, rubric_text, weighted_kappa
+from studio.project import Project
 from studio.store import DocumentQuery, NewDocument, Store
+from tests.core.test_classify import make_labelled_project
 
 
 def _corpus(store: Store, n: int = 10) -> list[int]:
@@ -86,3 +91,102 @@ def test_the_project_rubric_overrides_the_shipped_one(tmp_path) -> None:
     assert "Educational value" in rubric_text(None)
     (tmp_path / "rubric.md").write_text("# Our own rubric")
     assert rubric_text(tmp_path) == "# Our own rubric"
+
+
+# -- queues over a classifier's scores ---------------------------------------------------------
+
+
+def _scored(project: Project, store: Store, model: str) -> tuple[str, dict[int, float]]:
+    """A trained and scored classifier on a generated project: (version, doc id -> score)."""
+    make_labelled_project(store, labelled=60, unlabelled=60)
+    version = train_classifier(project, store, features="hand", model=model).version["id"]
+    score_documents(project, store)
+    rows = store.conn.execute(
+        "SELECT doc_id, score FROM classifier_scores WHERE version = ?", (version,)
+    )
+    return version, {int(r[0]): float(r[1]) for r in rows}
+
+
+def _mean_labels(store: Store) -> dict[int, float]:
+    return {doc_id: mean for doc_id, mean, _ in store.label_targets()}
+
+
+def test_score_queues_need_a_scored_classifier(project: Project, store: Store) -> None:
+    make_labelled_project(store, labelled=60, unlabelled=10)
+    with pytest.raises(ValueError, match="no classifier trained yet"):
+        queue_ids(store, "ana", strategy="uncertainty")
+    train_classifier(project, store, features="hand", model="ridge")
+    for strategy in ("uncertainty", "band", "disagreement"):
+        with pytest.raises(ValueError, match="score the corpus with a classifier first"):
+            queue_ids(store, "ana", strategy=strategy, band=(0, 5))
+    with pytest.raises(ValueError, match="unknown queue"):
+        queue_ids(store, "ana", strategy="loudest")
+
+
+def test_uncertainty_puts_what_sits_on_the_cut_first(project: Project, store: Store) -> None:
+    version, scores = _scored(project, store, "ridge")
+    cut = version_info(store).cut
+    assert cut == load_classifier(project, store).model.cut
+    labelled_by_ana = {d for d, a, _ in store.label_triples() if a == "ana"}
+    queue = queue_ids(store, "ana", strategy="uncertainty", limit=20)
+    expected = sorted(
+        (d for d in scores if d not in labelled_by_ana), key=lambda d: (abs(scores[d] - cut), d)
+    )
+    assert queue == expected[:20]
+    # ben labelled only every fifth page, so his queue holds pages ana has scored
+    assert set(queue_ids(store, "ben", strategy="uncertainty")) & labelled_by_ana
+    # a query narrows the queue: the shortest pages only
+    short = set(store.document_ids(DocumentQuery(max_words=70)))
+    narrowed = queue_ids(store, "ana", DocumentQuery(max_words=70), strategy="uncertainty")
+    assert narrowed and set(narrowed) <= short
+    assert narrowed == [d for d in expected if d in short]
+
+
+def test_a_band_queue_is_the_band_in_a_seeded_order(project: Project, store: Store) -> None:
+    _, scores = _scored(project, store, "ridge")
+    lo, hi = 1.5, 3.5
+    band = [d for d, s in scores.items() if lo <= s <= hi]
+    first = queue_ids(store, "ana", strategy="band", band=(lo, hi), seed=1)
+    assert sorted(first) == sorted(band) and len(band) > 10
+    assert queue_ids(store, "ana", strategy="band", band=(lo, hi), seed=1) == first
+    assert queue_ids(store, "ana", strategy="band", band=(lo, hi), seed=2) != first
+    assert first != sorted(first)
+    assert len(queue_ids(store, "ana", strategy="band", band=(lo, hi), limit=5)) == 5
+    with pytest.raises(ValueError, match="needs a score band"):
+        queue_ids(store, "ana", strategy="band")
+    with pytest.raises(ValueError, match="empty score band"):
+        queue_ids(store, "ana", strategy="band", band=(3, 1))
+
+
+def test_disagreement_with_a_regressor_is_the_widest_gap_first(
+    project: Project, store: Store
+) -> None:
+    _, scores = _scored(project, store, "ridge")
+    labels = _mean_labels(store)
+    store.set_label(next(iter(labels)), "ana", 5)  # make sure at least one page is far off
+    labels = _mean_labels(store)
+    queue = queue_ids(store, "ana", strategy="disagreement", gap=1.0)
+    gaps = {d: abs(scores[d] - labels[d]) for d in labels}
+    expected = sorted((d for d in labels if gaps[d] >= 1.0), key=lambda d: (-gaps[d], d))
+    assert queue and queue == expected
+    assert len(queue_ids(store, "ana", strategy="disagreement", gap=0.0)) == len(labels)
+
+
+def test_disagreement_with_logistic_is_the_wrong_side_of_the_threshold(
+    project: Project, store: Store
+) -> None:
+    version, scores = _scored(project, store, "logistic")
+    info = version_info(store, version)
+    labels = _mean_labels(store)
+    keep = dict(store.conn.execute("SELECT doc_id, keep FROM classifier_scores").fetchall())
+    # turn three kept pages into dropped ones by the curators' word
+    for doc_id in [d for d in labels if keep[d]][:3]:
+        for annotator in ("ana", "ben"):
+            if store.label_of(doc_id, annotator) is not None:
+                store.set_label(doc_id, annotator, 0)
+    labels = _mean_labels(store)
+    queue = queue_ids(store, "ana", strategy="disagreement")
+    wrong = [d for d in labels if bool(keep[d]) != (labels[d] >= info.threshold)]
+    side = {d: float(labels[d] >= info.threshold) for d in wrong}
+    assert len(queue) >= 3
+    assert queue == sorted(wrong, key=lambda d: (-abs(scores[d] - side[d]), d))

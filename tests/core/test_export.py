@@ -1,0 +1,159 @@
+"""Exports of the kept documents on a generated, classified project: read back, counted, and
+never left half-written."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+import zstandard
+
+from studio import export as export_module
+from studio.classify.score import score_documents
+from studio.classify.train import train_classifier
+from studio.export import ExportError, export_documents
+from studio.progress import Cancelled, Task
+from studio.project import Project
+from studio.store import Store
+from tests.core.test_classify import make_labelled_project
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    if path.suffix == ".gz":
+        text = gzip.decompress(path.read_bytes()).decode()
+    elif path.suffix == ".zst":
+        text = zstandard.ZstdDecompressor().decompressobj().decompress(path.read_bytes()).decode()
+    else:
+        text = path.read_text("utf-8")
+    return [json.loads(line) for line in text.splitlines()]
+
+
+def classified(project: Project, store: Store, model: str = "ridge") -> str:
+    make_labelled_project(store, labelled=60, unlabelled=40)
+    version = train_classifier(project, store, features="hand", model=model).version["id"]
+    score_documents(project, store)
+    return version
+
+
+def leftovers(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if ".tmp" in p.name)
+
+
+def test_without_a_model_every_document_is_exported(
+    project: Project, store: Store, tmp_path: Path
+) -> None:
+    make_labelled_project(store, labelled=12, unlabelled=8)
+    out = tmp_path / "all.jsonl"
+    report = export_documents(project, store, out, batch=7)  # batches end mid-corpus
+    records = read_jsonl(out)
+    assert (report.kept, report.dropped, report.documents) == (20, 0, 20)
+    assert [r["id"] for r in records] == store.document_ids()
+    first = records[0]
+    assert set(first) == {"id", "text", "title", "url", "lang", "words", "provenance"}
+    assert first["text"] == store.main_text(first["id"]) and first["url"] == "https://gen/0"
+    prov = first["provenance"]
+    assert prov["source"] == "/gen/pages.jsonl" and prov["content_hash"] == "hash0"
+    assert json.loads(prov["locator"]) == {} and prov["classifier"] is None
+    assert prov["labels"] == [{"annotator": "ana", "score": 0}, {"annotator": "ben", "score": 1}]
+    assert records[-1]["provenance"]["labels"] is None  # an unlabelled page
+    assert report.kept_words == sum(r["words"] for r in records)
+    manifest = json.loads(Path(str(out) + ".manifest.json").read_text())
+    assert manifest["kept"] == 20 and manifest["id"] == report.id and manifest["version"] is None
+    assert "provenance.content_hash" in manifest["fields"]
+    [row] = store.exports()
+    assert (row["path"], row["format"], row["kept"], row["dropped"]) == (str(out), "jsonl", 20, 0)
+
+
+def test_a_version_keeps_what_it_decided_and_says_why_it_dropped(
+    project: Project, store: Store, tmp_path: Path
+) -> None:
+    version = classified(project, store)
+    kept_ids = {
+        r[0]
+        for r in store.conn.execute(
+            "SELECT doc_id FROM classifier_scores WHERE version = ? AND keep = 1", (version,)
+        )
+    }
+    out, dropped = tmp_path / "kept.jsonl.zst", tmp_path / "dropped.jsonl.gz"
+    report = export_documents(project, store, out, version="latest", dropped=dropped, batch=32)
+    kept, gone = read_jsonl(out), read_jsonl(dropped)
+    assert {r["id"] for r in kept} == kept_ids and 0 < len(kept_ids) < 100
+    assert (report.kept, report.dropped) == (len(kept), len(gone)) and len(kept) + len(gone) == 100
+    assert (
+        report.text == f"kept {len(kept)} of 100 documents, {report.kept_words / 1000:.3g}k words"
+    )
+    prov = kept[0]["provenance"]
+    assert prov["classifier"] == version and prov["threshold"] == 3 and prov["score"] >= prov["cut"]
+    reason = gone[0]["reason"]
+    assert reason.startswith("score ") and f"(classifier {version}, keep threshold 3)" in reason
+    assert all(r["provenance"]["score"] < r["provenance"]["cut"] for r in gone)
+
+    # re-thresholded on the predicted score, to Parquet
+    scores = dict(store.conn.execute("SELECT doc_id, score FROM classifier_scores").fetchall())
+    strict = tmp_path / "strict.parquet"
+    report = export_documents(project, store, strict, version=version, threshold=3.5)
+    table = pq.read_table(strict).to_pylist()
+    assert [r["id"] for r in table] == sorted(d for d, s in scores.items() if s >= 3.5)
+    assert report.format == "parquet" and table[0]["provenance"]["cut"] == 3.5
+    assert [e["threshold"] for e in store.exports()] == [3, 3.5]
+
+
+def test_dropped_parquet_records_carry_the_reason(
+    project: Project, store: Store, tmp_path: Path
+) -> None:
+    version = classified(project, store, "logistic")
+    gone = tmp_path / "dropped.parquet"
+    report = export_documents(
+        project, store, tmp_path / "kept.jsonl", version=version, dropped=gone
+    )
+    rows = pq.read_table(gone).to_pylist()
+    assert len(rows) == report.dropped > 0
+    assert rows[0]["reason"].startswith("P(keep) ") and version in rows[0]["reason"]
+
+
+def test_a_failed_export_leaves_nothing_behind(
+    project: Project, store: Store, tmp_path: Path, monkeypatch
+) -> None:
+    version = classified(project, store)
+    out, dropped = tmp_path / "kept.parquet", tmp_path / "dropped.jsonl"
+    calls = []
+
+    def failing(row, labels, rule):
+        calls.append(row["id"])
+        if len(calls) > 40:
+            raise RuntimeError("disk on fire")
+        return real(row, labels, rule)
+
+    real = export_module.record
+    monkeypatch.setattr(export_module, "record", failing)
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        export_documents(project, store, out, version=version, dropped=dropped, batch=16)
+    assert list(tmp_path.iterdir()) == [project.root] and store.exports() == []
+
+    monkeypatch.setattr(export_module, "record", real)
+    task = Task()
+    task._on_progress = lambda done, total, msg: task.cancel()  # stop after the first batch
+    with pytest.raises(Cancelled):
+        export_documents(project, store, out, version=version, batch=16, task=task)
+    assert leftovers(tmp_path) == [] and not out.exists()
+
+
+def test_exports_refuse_what_they_cannot_do(project: Project, store: Store, tmp_path: Path) -> None:
+    out = tmp_path / "x.jsonl"
+    make_labelled_project(store, labelled=60, unlabelled=10)
+    with pytest.raises(ExportError, match="no classifier trained yet"):
+        export_documents(project, store, out, version="latest")
+    with pytest.raises(ExportError, match="needs a classifier version"):
+        export_documents(project, store, out, threshold=3)
+    version = train_classifier(project, store, features="hand", model="logistic").version["id"]
+    with pytest.raises(ExportError, match="has scored 0 of 70 documents"):
+        export_documents(project, store, out, version=version)
+    score_documents(project, store)
+    with pytest.raises(ExportError, match="P\\(keep\\)"):
+        export_documents(project, store, out, version=version, threshold=4)
+    with pytest.raises(ExportError, match="a file of their own"):
+        export_documents(project, store, out, dropped=out)
+    assert not out.exists()

@@ -334,6 +334,9 @@ class ClassifierView(QWidget):
         self.reload_versions(select=version)
         self.scored.emit(version)
 
-    def _on_failed(self, message: str, _details: str) -> None:
+    def _on_failed(self, message: str, details: str) -> None:
         self._busy(False)
-        QMessageBox.warning(self, "Classifier", message)
+        box = QMessageBox(QMessageBox.Icon.Warning, "Classifier", message, parent=self)
+        box.setDetailedText(details)
+        box.show()
+        self.failed_box = box

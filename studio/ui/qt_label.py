@@ -7,17 +7,18 @@ back, Ctrl+Z undoes. Each score is written on the writer thread the moment it is
 
 from __future__ import annotations
 
+import html
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QComboBox,
+    QDoubleSpinBox,
     QGridLayout,
     QHBoxLayout,
     QLabel,
     QLineEdit,
-    QMessageBox,
     QPushButton,
     QSplitter,
     QTextBrowser,
@@ -54,6 +55,20 @@ class LabelView(QWidget):
         self.queue = QComboBox(objectName="labelQueue")
         self.queue.addItem("Random unlabelled pages", "random")
         self.queue.addItem("Pages matching the corpus search and filters", "search")
+        self.queue.addItem("Most uncertain for the classifier (active learning)", "uncertainty")
+        self.queue.addItem("Classifier and labels disagree", "disagreement")
+        self.queue.addItem("Classifier score in a band", "band")
+        self.band_lo = QDoubleSpinBox(minimum=-10, maximum=10, value=2.0, singleStep=0.5)
+        self.band_hi = QDoubleSpinBox(minimum=-10, maximum=10, value=3.5, singleStep=0.5)
+        for spin in (self.band_lo, self.band_hi):
+            spin.setToolTip("Score band (latest classifier version)")
+            spin.setVisible(False)
+        self.queue.currentIndexChanged.connect(
+            lambda _: [
+                s.setVisible(self.queue.currentData() == "band")
+                for s in (self.band_lo, self.band_hi)
+            ]
+        )
         self.start_button = QPushButton("Start labelling", objectName="startLabelling")
         self.start_button.clicked.connect(self.start)
         self.status = QLabel(objectName="labelStatus")
@@ -63,6 +78,8 @@ class LabelView(QWidget):
             self.annotator,
             QLabel("Queue:"),
             self.queue,
+            self.band_lo,
+            self.band_hi,
             self.start_button,
         ):
             top.addWidget(w)
@@ -123,14 +140,27 @@ class LabelView(QWidget):
 
     def start(self) -> None:
         annotator = self.annotator.text().strip() or default_annotator()
-        query = self.search_query if self.queue.currentData() == "search" else DocumentQuery()
+        strategy = self.queue.currentData()
+        query = self.search_query if strategy == "search" else DocumentQuery()
+        band = (self.band_lo.value(), self.band_hi.value())
         project, old = self.project, self.session
 
         def open_session(_task: Any) -> LabelSession:
             if old is not None:
                 old.store.close()
             store = project.store()
-            return LabelSession(store, annotator, queue_ids(store, annotator, query))
+            try:
+                ids = queue_ids(
+                    store,
+                    annotator,
+                    query,
+                    strategy="random" if strategy == "search" else strategy,
+                    band=band if strategy == "band" else None,
+                )
+            except ValueError:
+                store.close()
+                raise
+            return LabelSession(store, annotator, ids)
 
         run_op(self, open_session).on_success(self._on_started).on_failure(self._on_error)
 
@@ -230,4 +260,5 @@ class LabelView(QWidget):
         )
 
     def _on_error(self, message: str, _details: str) -> None:
-        QMessageBox.warning(self, "Labelling", message)
+        # said where the curator is looking, without a modal box in the way of the keyboard
+        self.status.setText(f"<span style='color:#b42318'>{html.escape(message)}</span>")

@@ -45,3 +45,11 @@ def test_label_pages_with_the_keyboard(qtbot, window, tmp_path, screenshot) -> N
     window.store.set_label(first, "ana", 4)
     view.show_agreement()
     assert "ana vs ben" in view.agreement_label.text()
+
+
+def test_active_learning_queue_without_a_classifier_says_what_to_do(qtbot, window) -> None:
+    view = window.label_view
+    view.queue.setCurrentIndex(view.queue.findData("uncertainty"))
+    view.start_button.click()
+    qtbot.waitUntil(lambda: "score the corpus" in view.status.text(), timeout=10_000)
+    assert view.session is None

@@ -109,7 +109,7 @@ def _query_filter(query: DocumentQuery) -> tuple[str, list[object]]:
     """``query`` as a condition on ``s.doc_id`` (nothing when it selects every document)."""
     where, args = where_clause(query)
     if not where:
-        return "", []
+        return "", []  # (a score join with no condition selects every document too)
     return f" AND s.doc_id IN (SELECT d.id FROM {from_clause(query)}{where})", list(args)
 
 

@@ -337,9 +337,11 @@ class Store:
             return []
         marks = ",".join("?" * len(ids))
         rows = self.conn.execute(
-            f"SELECT {LIST_COLUMNS} FROM documents d JOIN sources s ON s.id = d.source_id "
-            f"WHERE d.id IN ({marks})",
-            ids,
+            f"SELECT {LIST_COLUMNS}, "
+            "(SELECT score FROM classifier_scores WHERE doc_id = d.id AND version = ?) AS score, "
+            "(SELECT avg(score) FROM labels WHERE doc_id = d.id) AS label "
+            f"FROM documents d JOIN sources s ON s.id = d.source_id WHERE d.id IN ({marks})",
+            [q.score_version, *ids],
         ).fetchall()
         by_id = {r["id"]: r for r in rows}
         return [by_id[i] for i in ids if i in by_id]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 # column name shown to the curator -> SQL expression it sorts by (each has an index)
@@ -15,6 +15,8 @@ SORT_COLUMNS: dict[str, str] = {
     "lang": "d.lang",
     "kind": "d.kind",
     "source": "d.source_id",
+    "score": "cs.score",
+    "label": "(SELECT avg(l.score) FROM labels l WHERE l.doc_id = d.id)",
 }
 
 LIST_COLUMNS = (
@@ -35,7 +37,10 @@ class DocumentQuery:
     max_words: int | None = None
     sort: str = "id"
     descending: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
+    # the classifier version whose scores the view shows, sorts and filters by
+    score_version: str | None = None
+    min_score: float | None = None
+    labelled_only: bool = False
 
     def with_(self, **changes: Any) -> DocumentQuery:
         return replace(self, **changes)
@@ -56,17 +61,27 @@ def fts_expression(text: str) -> str:
     return " ".join(parts)
 
 
+def _uses_scores(q: DocumentQuery) -> bool:
+    return q.score_version is not None and (q.sort == "score" or q.min_score is not None)
+
+
 def from_clause(q: DocumentQuery) -> str:
     """With a search, the full-text index drives the query: it yields matches in id order, so
-    the first page of a million matches costs no more than the first page of ten."""
+    the first page of a million matches costs no more than the first page of ten. The scores of
+    the view's classifier version join in when the view sorts or filters by them."""
+    source = "documents d"
     if q.search and fts_expression(q.search):
-        return "document_fts f JOIN documents d ON d.id = f.rowid"
-    return "documents d"
+        source = "document_fts f JOIN documents d ON d.id = f.rowid"
+    if _uses_scores(q):
+        source += " LEFT JOIN classifier_scores cs ON cs.doc_id = d.id AND cs.version = ?"
+    return source
 
 
 def where_clause(q: DocumentQuery) -> tuple[str, list[Any]]:
+    """The WHERE clause and the arguments of the whole statement's placeholders: those of
+    :func:`from_clause` first, as they come first in the SQL text."""
     conds: list[str] = []
-    args: list[Any] = []
+    args: list[Any] = [q.score_version] if _uses_scores(q) else []
     match = fts_expression(q.search) if q.search else ""
     if match:
         conds.append("document_fts MATCH ?")
@@ -81,11 +96,18 @@ def where_clause(q: DocumentQuery) -> tuple[str, list[Any]]:
     if q.max_words is not None:
         conds.append("d.n_words <= ?")
         args.append(q.max_words)
+    if q.min_score is not None and _uses_scores(q):
+        conds.append("cs.score >= ?")
+        args.append(q.min_score)
+    if q.labelled_only:
+        conds.append("d.id IN (SELECT doc_id FROM labels)")
     return (" WHERE " + " AND ".join(conds)) if conds else "", args
 
 
 def order_clause(q: DocumentQuery) -> str:
     column = SORT_COLUMNS.get(q.sort, "d.id")
+    if column == "cs.score" and not _uses_scores(q):
+        column = "d.id"  # no classifier version to sort by
     if column == "d.id" and "f." in from_clause(q):
         column = "f.rowid"  # the index's own order: no sort step at all
     direction = "DESC" if q.descending else "ASC"

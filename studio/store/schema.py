@@ -177,3 +177,9 @@ def m004_exports(db: Database) -> None:
         );
         """
     )
+
+
+@migrations()
+def m005_score_order(db: Database) -> None:
+    # the corpus view sorts and filters by one classifier version's scores
+    db.execute("CREATE INDEX classifier_scores_order ON classifier_scores(version, score)")

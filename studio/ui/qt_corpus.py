@@ -20,7 +20,9 @@ from PySide6.QtCore import (
 )
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
+    QDoubleSpinBox,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -44,6 +46,8 @@ COLUMNS: list[tuple[str, str, str | None]] = [
     ("Title", "title", "title"),
     ("Words", "n_words", "words"),
     ("Signal", "signal_share", "signal"),
+    ("Score", "score", "score"),
+    ("Label", "label", "label"),
     ("Lang", "lang", "lang"),
     ("Type", "kind", "kind"),
     ("Source", "source", "source"),
@@ -98,7 +102,13 @@ class CorpusModel(QAbstractTableModel):
                 return row["url"] or row["title"]
             if key == "source":
                 return row["source"]
-        if role == Qt.ItemDataRole.TextAlignmentRole and key in ("id", "n_words", "signal_share"):
+        if role == Qt.ItemDataRole.TextAlignmentRole and key in (
+            "id",
+            "n_words",
+            "signal_share",
+            "score",
+            "label",
+        ):
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         if role == Qt.ItemDataRole.ForegroundRole and key == "signal_share":
             share = row["signal_share"] or 0.0
@@ -180,6 +190,8 @@ def _display(key: str, row: Any) -> str:
         return value or row["url"] or "(untitled)"
     if key == "source":
         return os.path.basename(value or "")
+    if key in ("score", "label"):
+        return "" if value is None else f"{value:.2f}" if key == "score" else f"{value:.1f}"
     return "" if value is None else str(value)
 
 
@@ -219,6 +231,20 @@ class CorpusView(QWidget):
         for combo in (self.source, self.kind, self.lang):
             combo.currentIndexChanged.connect(self._apply_filters)
         self.min_words.valueChanged.connect(lambda _: self._search_timer.start())
+        self.min_score = QDoubleSpinBox(
+            minimum=-1,
+            maximum=10,
+            singleStep=0.5,
+            value=-1,
+            prefix="score ≥ ",
+            specialValueText="any score",
+        )
+        self.min_score.setToolTip("Only documents the latest classifier scored at least this")
+        self.min_score.setEnabled(False)  # until a classifier has scored the corpus
+        self.min_score.valueChanged.connect(lambda _: self._search_timer.start())
+        self.labelled_only = QCheckBox("labelled")
+        self.labelled_only.setToolTip("Only documents a curator has labelled")
+        self.labelled_only.toggled.connect(lambda _: self._apply_filters())
 
         self.table = QTableView(objectName="corpusTable")
         self.table.setModel(self.model)
@@ -231,13 +257,16 @@ class CorpusView(QWidget):
         self.table.setAlternatingRowColors(True)
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
-        for col, width in ((0, 56), (2, 64), (3, 52), (4, 40), (5, 44), (6, 120)):
+        for col, width in ((0, 56), (2, 64), (3, 52), (4, 48), (5, 44), (6, 40), (7, 44), (8, 110)):
             self.table.setColumnWidth(col, width)
         self.table.selectionModel().currentRowChanged.connect(self._on_row_changed)
 
         filters = QHBoxLayout()
-        for w in (self.source, self.kind, self.lang, self.min_words):
-            filters.addWidget(w)
+        for w in (self.source, self.kind, self.lang):
+            filters.addWidget(w, 1)
+        ranges = QHBoxLayout()
+        for w in (self.min_words, self.min_score, self.labelled_only):
+            ranges.addWidget(w)
         head = QHBoxLayout()
         head.addWidget(self.summary, 1)
         head.addWidget(self.signal_bar)
@@ -246,6 +275,7 @@ class CorpusView(QWidget):
         layout.addLayout(head)
         layout.addWidget(self.search)
         layout.addLayout(filters)
+        layout.addLayout(ranges)
         layout.addWidget(self.table, 1)
 
     # -- reacting ------------------------------------------------------------------------------
@@ -261,7 +291,9 @@ class CorpusView(QWidget):
 
         def stats(_task: Any) -> dict[str, Any]:
             with Store(path, readonly=True) as reader:
+                versions = reader.classifier_versions()
                 return {
+                    "version": versions[-1]["id"] if versions else None,
                     "totals": reader.totals(),
                     "sources": [(r["path"], r["id"], r["n"]) for r in reader.sources()],
                     "languages": [(code, code, n) for code, n in reader.languages()],
@@ -271,6 +303,9 @@ class CorpusView(QWidget):
 
     def _on_stats(self, stats: dict[str, Any]) -> None:
         self._totals = stats["totals"]
+        if stats["version"] != self.model.query.score_version:
+            self.model.set_query(self.model.query.with_(score_version=stats["version"]))
+            self.min_score.setEnabled(stats["version"] is not None)
         self._fill_filters(stats["sources"], stats["languages"])
         self._update_summary()
         self.stats_ready.emit()
@@ -298,6 +333,8 @@ class CorpusView(QWidget):
             kind=self.kind.currentData(),
             lang=self.lang.currentData(),
             min_words=self.min_words.value() or None,
+            min_score=None if self.min_score.value() < 0 else self.min_score.value(),
+            labelled_only=self.labelled_only.isChecked(),
         )
         self.model.set_query(q)
         self._update_summary()

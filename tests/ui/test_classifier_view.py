@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from PySide6.QtCore import Qt
+
+from studio.ui.qt_corpus import COLUMNS
 from tests.core.test_classify import make_labelled_project
 
 
@@ -30,3 +33,18 @@ def test_train_score_and_choose_a_threshold(qtbot, window, screenshot) -> None:
     assert f"({pages:,} of 120)" in view.keep_label.text()
     window.resize(1500, 950)
     screenshot(window, "classifier-view")
+
+    # the corpus view now shows, sorts and filters by the scores
+    corpus = window.corpus
+    qtbot.waitUntil(lambda: corpus.model.query.score_version == version, timeout=10_000)
+    score_col = [c[1] for c in COLUMNS].index("score")
+    corpus.table.sortByColumn(score_col, Qt.SortOrder.DescendingOrder)
+    shown = [corpus.model.row(i)["score"] for i in range(corpus.model.rowCount())]
+    assert shown == sorted(shown, reverse=True) and len(shown) == 120
+    corpus.min_score.setValue(0.5)
+    corpus._apply_filters()
+    assert corpus.model.rowCount() == sum(s >= 0.5 for s in shown)
+    corpus.labelled_only.setChecked(True)
+    assert corpus.model.rowCount() <= 80
+    window.tabs.setCurrentIndex(0)
+    screenshot(window, "corpus-with-scores")

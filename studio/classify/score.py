@@ -116,7 +116,7 @@ def keep_summary(
     decision, or by predicted score >= ``threshold`` (score-predicting models only)."""
     version = version or latest_version(store)
     if version is None:
-        raise LookupError("no classifier trained yet: run `studio classify train` first")
+        raise LookupError("no classifier trained yet: run `studio classifier train` first")
     rows = {v["id"]: v for v in store.classifier_versions()}
     if version not in rows:
         raise LookupError(f"no classifier version {version}")

@@ -146,7 +146,7 @@ def _version_row(store: Store, version: str | None) -> dict[str, Any]:
     rows = {v["id"]: v for v in store.classifier_versions()}
     version = version or latest_version(store)
     if version is None:
-        raise LookupError("no classifier trained yet: run `studio classify train` first")
+        raise LookupError("no classifier trained yet: run `studio classifier train` first")
     if version not in rows:
         known = ", ".join(rows) or "none"
         raise LookupError(f"no classifier version {version} (known: {known})")

@@ -12,7 +12,7 @@ FEATURE_CHOICES = ["auto", "tfidf", "hand", "tfidf+hand"]
 MODEL_CHOICES = ["auto", "ridge", "logistic", "forest"]
 
 
-@click.group("classify")
+@click.group("classifier")
 def classify() -> None:
     """The educational-value classifier: train on the labels, list trained versions."""
 
@@ -48,7 +48,7 @@ def classify_train(
     """Cross-validate feature sets x models on the labels, keep the best as a new version.
 
     The best has the highest F1 at the keep threshold (Spearman breaks near-ties).
-    Example: studio classify train ~/proj --threshold 3
+    Example: studio classifier train ~/proj --threshold 3
     """
     from studio.classify.train import TrainError, train_classifier
     from studio.progress import Cancelled
@@ -114,7 +114,7 @@ def _cv_table(table: list[dict[str, Any]], threshold: float) -> str:
 def classify_versions(project: str, as_json: bool) -> None:
     """List the trained classifier versions with their CV figures and label hash.
 
-    Example: studio classify versions ~/proj
+    Example: studio classifier versions ~/proj
     """
     p = open_project(project, create=False)
     with p.store() as store:
@@ -123,7 +123,7 @@ def classify_versions(project: str, as_json: bool) -> None:
         print_json(versions)
         return
     if not versions:
-        click.echo("no classifier trained yet: run `studio classify train`")
+        click.echo("no classifier trained yet: run `studio classifier train`")
     for v in versions:
         m = v["metrics"]
         click.echo(

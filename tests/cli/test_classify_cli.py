@@ -1,4 +1,4 @@
-"""`studio classify train|versions` and `studio score`, as a curator or a script calls them."""
+"""`studio classifier train|versions` and `studio score`, as a curator or a script calls them."""
 
 from __future__ import annotations
 
@@ -30,20 +30,20 @@ def labelled_project(tmp_path: Path) -> Path:
 
 def test_train_versions_score(labelled_project: Path) -> None:
     p = str(labelled_project)
-    out = run("classify", "train", p, "--features", "hand", "--model", "ridge")
+    out = run("classifier", "train", p, "--features", "hand", "--model", "ridge")
     assert "F1 keep>=3" in out and "chosen: hand with ridge: F1" in out
     assert "stored as version 0001-hand-ridge" in out
 
     report = json.loads(
-        run("classify", "train", p, "--features", "tfidf", "--model", "auto", "--json")
+        run("classifier", "train", p, "--features", "tfidf", "--model", "auto", "--json")
     )
     assert [r["model"] for r in report["table"]] == ["ridge", "logistic", "forest"]
     assert report["version"]["id"].startswith("0002-tfidf-")
 
-    versions = json.loads(run("classify", "versions", p, "--json"))
+    versions = json.loads(run("classifier", "versions", p, "--json"))
     assert [v["id"] for v in versions] == ["0001-hand-ridge", report["version"]["id"]]
     assert versions[0]["label_hash"] == versions[1]["label_hash"]
-    assert "0001-hand-ridge" in run("classify", "versions", p)
+    assert "0001-hand-ridge" in run("classifier", "versions", p)
 
     scored = json.loads(run("score", p, "--model", "0001-hand-ridge", "--json"))
     assert (scored["scored"], scored["total"], scored["version"]) == (90, 90, "0001-hand-ridge")
@@ -58,13 +58,13 @@ def test_train_versions_score(labelled_project: Path) -> None:
 def test_errors_are_one_line_messages(tmp_path: Path, labelled_project: Path) -> None:
     empty = tmp_path / "empty"
     Project.open(empty)
-    assert "label at least" in run("classify", "train", str(empty), code=1)
+    assert "label at least" in run("classifier", "train", str(empty), code=1)
     assert "no classifier trained yet" in run("score", str(empty), code=1)
-    assert "no classifier trained yet" in run("classify", "versions", str(empty))
+    assert "no classifier trained yet" in run("classifier", "versions", str(empty))
     assert "no classifier version v9" in run(
         "score", str(labelled_project), "--model", "v9", code=1
     )
-    assert "Invalid value" in run("classify", "train", str(empty), "--model", "svm", code=2)
+    assert "Invalid value" in run("classifier", "train", str(empty), "--model", "svm", code=2)
 
 
 # Quality floor on real pages: the first 120 of the shipped hand labels (24 of them at 3 or more),
@@ -91,7 +91,7 @@ def test_cv_quality_on_real_labelled_pages(shared_dir: Path, tmp_path: Path) -> 
     demo = str(tmp_path / "demo")
     assert json.loads(run("demo", demo, "--corpus", str(corpus), "--json"))["labelled"] == 120
     report = json.loads(
-        run("classify", "train", demo, "--features", "tfidf", "--model", "ridge", "--json")
+        run("classifier", "train", demo, "--features", "tfidf", "--model", "ridge", "--json")
     )
     metrics = report["table"][0]["metrics"]
     assert metrics["spearman"] >= SPEARMAN_FLOOR, metrics

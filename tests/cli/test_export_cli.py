@@ -20,7 +20,7 @@ def scored_project(tmp_path: Path) -> Path:
     project = Project.open(tmp_path / "p")
     with project.store() as store:
         make_labelled_project(store, labelled=60, unlabelled=30)
-    run("classify", "train", str(project.root), "--features", "hand", "--model", "ridge")
+    run("classifier", "train", str(project.root), "--features", "hand", "--model", "ridge")
     run("score", str(project.root))
     return project.root
 

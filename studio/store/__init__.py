@@ -30,6 +30,13 @@ from studio.store.schema import migrations
 __all__ = ["DocumentQuery", "DocumentRecord", "NewDocument", "Store", "now"]
 
 
+def _in_chunks(ids: list[int], size: int = 500) -> Iterator[tuple[list[int], str]]:
+    """``ids`` in slices small enough for one ``IN (?, ...)`` each, with their placeholders."""
+    for i in range(0, len(ids), size):
+        chunk = ids[i : i + size]
+        yield chunk, ",".join("?" * len(chunk))
+
+
 def now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
@@ -540,9 +547,7 @@ class Store:
     def texts(self, doc_ids: list[int]) -> dict[int, tuple[str, float]]:
         """doc_id -> (main text, signal share) for the given documents."""
         out: dict[int, tuple[str, float]] = {}
-        for i in range(0, len(doc_ids), 500):
-            chunk = doc_ids[i : i + 500]
-            marks = ",".join("?" * len(chunk))
+        for chunk, marks in _in_chunks(doc_ids):
             for r in self.conn.execute(
                 f"SELECT d.id, t.main_text, d.signal_share FROM documents d "
                 f"LEFT JOIN document_text t ON t.doc_id = d.id WHERE d.id IN ({marks})",
@@ -553,9 +558,7 @@ class Store:
 
     def cached_features(self, name: str, version: str, doc_ids: list[int]) -> dict[int, bytes]:
         out: dict[int, bytes] = {}
-        for i in range(0, len(doc_ids), 500):
-            chunk = doc_ids[i : i + 500]
-            marks = ",".join("?" * len(chunk))
+        for chunk, marks in _in_chunks(doc_ids):
             for r in self.conn.execute(
                 f"SELECT doc_id, vector FROM feature_cache WHERE feature_set = ? AND version = ? "
                 f"AND doc_id IN ({marks})",
@@ -635,9 +638,7 @@ class Store:
     def labels_of(self, doc_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
         """doc_id -> its labels ({annotator, score}), for the given documents that have any."""
         out: dict[int, list[dict[str, Any]]] = {}
-        for i in range(0, len(doc_ids), 500):
-            chunk = doc_ids[i : i + 500]
-            marks = ",".join("?" * len(chunk))
+        for chunk, marks in _in_chunks(doc_ids):
             for r in self.conn.execute(
                 f"SELECT doc_id, annotator, score FROM labels WHERE doc_id IN ({marks}) "
                 f"ORDER BY doc_id, annotator",

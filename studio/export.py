@@ -29,6 +29,7 @@ from typing import Any, Protocol
 from studio import __version__
 from studio.classify.score import short_count
 from studio.classify.versions import VersionInfo, version_info
+from studio.funnel import funnel
 from studio.progress import Task
 from studio.project import Project
 from studio.store import Store, now
@@ -309,7 +310,19 @@ def export_documents(
         manifest_path=str(out) + ".manifest.json",
         **counts,
     )
-    manifest = {**report.to_dict(), "project": str(project.root), "fields": _field_names()}
+    # what each filter left, from import on (the last stage is this export's keep decision)
+    stages = funnel(
+        store,
+        version=row["version"],
+        threshold=rule.threshold,
+        quality=rule.info is not None,
+    )
+    manifest = {
+        **report.to_dict(),
+        "project": str(project.root),
+        "fields": _field_names(),
+        "funnel": stages.to_dict(),
+    }
     _replace_with(Path(report.manifest_path), json.dumps(manifest, indent=1) + "\n")
     return report
 

@@ -62,12 +62,7 @@ def save_version(
     meta: dict[str, Any],
 ) -> dict[str, Any]:
     """Write the files, then record the version; a crash in between leaves no row without files."""
-    existing = {v["id"] for v in store.classifier_versions()}
-    n = len(existing) + 1
-    slug = f"{features.name.replace('+', '_')}-{model.kind}"
-    while f"{n:04d}-{slug}" in existing:
-        n += 1
-    version = f"{n:04d}-{slug}"
+    version = next_version_id(store, f"{features.name.replace('+', '_')}-{model.kind}")
     rel = Path(*FOLDER, version)
     final = project.root / rel
     tmp = final.with_name(final.name + ".tmp")
@@ -101,6 +96,15 @@ def save_version(
     return row
 
 
+def next_version_id(store: Store, slug: str) -> str:
+    """``<n>-<slug>`` with the next free sequence number (``0003-tfidf-logistic``)."""
+    existing = {v["id"] for v in store.classifier_versions()}
+    n = len(existing) + 1
+    while f"{n:04d}-{slug}" in existing:
+        n += 1
+    return f"{n:04d}-{slug}"
+
+
 def latest_version(store: Store) -> str | None:
     versions = store.classifier_versions()
     return versions[-1]["id"] if versions else None
@@ -109,8 +113,12 @@ def latest_version(store: Store) -> str | None:
 def load_classifier(project: Project, store: Store, version: str | None = None) -> Classifier:
     """A stored version (the latest when none is named); raises LookupError when there is none."""
     row = _version_row(store, version)
-    version = row["id"]
-    folder = project.root / row["path"]
+    return load_folder(project.root / row["path"], row["id"])
+
+
+def load_folder(folder: Path, version: str) -> Classifier:
+    """The classifier saved in ``folder``, wherever that folder is (an import checks one this way
+    before it becomes a version of the project)."""
     meta = json.loads((folder / "meta.json").read_text("utf-8"))
     features = FeatureSet.load(meta["feature_set"], folder, meta["feature_versions"])
     model = load_model(meta["model_kind"], folder)

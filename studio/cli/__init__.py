@@ -26,9 +26,9 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from studio.cli import bench, classify, corpus, export, labels, segment
+    from studio.cli import bench, classify, corpus, export, funnel, labels, segment
 
-    for module in (corpus, segment, labels, classify, export):
+    for module in (corpus, segment, labels, classify, export, funnel):
         for command in module.COMMANDS:
             cli.add_command(command)
     cli.add_command(bench.bench)

@@ -14,7 +14,7 @@ MODEL_CHOICES = ["auto", "ridge", "logistic", "forest"]
 
 @click.group("classifier")
 def classify() -> None:
-    """The educational-value classifier: train on the labels, list trained versions."""
+    """The educational-value classifier: train on the labels, list, export and import versions."""
 
 
 @classify.command("train")
@@ -131,6 +131,58 @@ def classify_versions(project: str, as_json: bool) -> None:
             f"Spearman {m['spearman']}  {v['n_labels']} labels ({v['label_hash'][:12]})  "
             f"scored {v['scored']}"
         )
+
+
+@classify.command("export")
+@click.argument("project", type=click.Path(file_okay=False, exists=True))
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--model", "version", default=None, help="Version to export (default: the latest).")
+def classify_export(project: str, file: str, version: str | None) -> None:
+    """Write a trained version to FILE: one zip with its files, a manifest and checksums.
+
+    Example: studio classifier export ~/proj edu.zip --model 0002-tfidf-logistic
+    """
+    from pathlib import Path
+
+    from studio.classify.share import ShareError, export_version
+
+    p = open_project(project, create=False)
+    try:
+        with p.store() as store:
+            manifest = export_version(p, store, Path(file), version)
+    except ShareError as exc:
+        raise click.ClickException(str(exc)) from exc
+    except OSError as exc:
+        raise click.ClickException(f"cannot write {file}: {exc}") from exc
+    click.echo(f"exported {manifest['version']} -> {file}")
+
+
+@classify.command("import")
+@click.argument("project", type=click.Path(file_okay=False, exists=True))
+@click.argument("file", type=click.Path(dir_okay=False, exists=True))
+@json_option
+def classify_import(project: str, file: str, as_json: bool) -> None:
+    """Add a version exported from another project, after checking every file in it.
+
+    Nothing is written unless the names, sizes, checksums and the model itself check out.
+    Example: studio classifier import ~/other edu.zip
+    """
+    from pathlib import Path
+
+    from studio.classify.share import ShareError, import_version
+
+    p = open_project(project, create=False)
+    try:
+        with p.store() as store:
+            report = import_version(p, store, Path(file))
+    except ShareError as exc:
+        raise click.ClickException(f"nothing imported: {exc}") from exc
+    except OSError as exc:
+        raise click.ClickException(f"cannot import {file}: {exc}") from exc
+    if as_json:
+        print_json(report.to_dict())
+        return
+    click.echo(report.text)
 
 
 @click.command("score")

@@ -96,3 +96,34 @@ def test_cv_quality_on_real_labelled_pages(shared_dir: Path, tmp_path: Path) -> 
     metrics = report["table"][0]["metrics"]
     assert metrics["spearman"] >= SPEARMAN_FLOOR, metrics
     assert metrics["f1_keep"] >= F1_FLOOR, metrics
+
+
+def test_export_import_and_funnel(tmp_path: Path, labelled_project: Path) -> None:
+    a = str(labelled_project)
+    run("classifier", "train", a, "--features", "tfidf", "--model", "logistic", "--folds", "2")
+    assert "no classifier" not in run("funnel", a)  # nothing scored: the import stage only
+    assert "kept by" not in run("funnel", a)
+    run("score", a)
+    funnel = json.loads(run("funnel", a, "--json"))
+    assert [s["name"] for s in funnel["stages"]] == ["imported", "quality"]
+    assert funnel["stages"][0]["documents"] == 90
+    assert "→ 90 documents (0 exact duplicates removed) → " in run("funnel", a, "--lang", "en")
+    assert "no classifier version v9" in run("funnel", a, "--model", "v9", code=1)
+
+    file = str(tmp_path / "edu.zip")
+    assert "exported 0001-tfidf-logistic -> " in run("classifier", "export", a, file)
+    b = tmp_path / "b"
+    Project.open(b)
+    report = json.loads(run("classifier", "import", str(b), file, "--json"))
+    assert report["version"] == "0001-tfidf-logistic-imported"
+    assert report["imported_from"] == "0001-tfidf-logistic"
+    assert "imported 0001-tfidf-logistic as 0002-" in run("classifier", "import", str(b), file)
+
+    bad = tmp_path / "bad.zip"
+    bad.write_bytes(Path(file).read_bytes()[:100])
+    assert "nothing imported: bad.zip is not a readable zip" in run(
+        "classifier", "import", str(b), str(bad), code=1
+    )
+    assert "no classifier version v9" in run(
+        "classifier", "export", a, str(tmp_path / "x.zip"), "--model", "v9", code=1
+    )

@@ -1,0 +1,39 @@
+"""``studio funnel``: documents and words left after each filtering stage."""
+
+from __future__ import annotations
+
+import click
+
+from studio.cli.common import json_option, open_project, print_json
+
+
+@click.command("funnel")
+@click.argument("project", type=click.Path(file_okay=False, exists=True))
+@click.option(
+    "--model",
+    "version",
+    default=None,
+    help="Classifier version for the quality stage (default: the newest that has scored).",
+)
+@click.option("--lang", default=None, help="Add a language stage keeping this language code.")
+@json_option
+def funnel(project: str, version: str | None, lang: str | None, as_json: bool) -> None:
+    """Show how many documents and words survive import, language and quality filters.
+
+    Example: studio funnel ~/proj --lang en --model 0002-tfidf-logistic
+    """
+    from studio.funnel import funnel as make_funnel
+
+    p = open_project(project, create=False)
+    try:
+        with p.store() as store:
+            result = make_funnel(store, version=version, lang=lang)
+    except LookupError as exc:
+        raise click.ClickException(str(exc.args[0])) from exc
+    if as_json:
+        print_json(result.to_dict())
+        return
+    click.echo(result.text)
+
+
+COMMANDS = [funnel]

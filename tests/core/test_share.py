@@ -1,0 +1,240 @@
+"""Moving a classifier version between projects: the round trip, and files an import must refuse
+(real SQLite, real scikit-learn, real zips)."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from studio.classify import share
+from studio.classify.features import load_docs
+from studio.classify.share import ShareError, export_version, import_version
+from studio.classify.train import train_classifier
+from studio.classify.versions import latest_version, load_classifier
+from studio.project import Project
+from tests.core.test_classify import make_labelled_project
+
+
+def _trained(root: Path, features: str = "tfidf", model: str = "logistic") -> tuple[Project, str]:
+    project = Project.open(root)
+    with project.store() as store:
+        make_labelled_project(store, labelled=60, unlabelled=20)
+        report = train_classifier(project, store, features=features, model=model, folds=2)
+    return project, report.version["id"]
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[Project, str, Path]:
+    """One trained and exported project for the module (training is the slow part); the tests
+    only read it."""
+    root = tmp_path_factory.mktemp("share")
+    a, version = _trained(root / "a")
+    out = root / "edu.zip"
+    with a.store() as store:
+        export_version(a, store, out, version)
+    return a, version, out
+
+
+@pytest.fixture
+def target(tmp_path: Path) -> Project:
+    b = Project.open(tmp_path / "b")
+    with b.store() as store:
+        make_labelled_project(store, labelled=0, unlabelled=10)
+    return b
+
+
+@pytest.mark.parametrize(("features", "model"), [("tfidf", "logistic"), ("tfidf+hand", "forest")])
+def test_round_trip_predicts_the_same(tmp_path: Path, features: str, model: str) -> None:
+    a, version = _trained(tmp_path / "a", features, model)
+    out = tmp_path / "out" / "edu.zip"
+    with a.store() as store:
+        manifest = export_version(a, store, out)  # the latest
+        docs = load_docs(store, store.document_ids())
+        before, keep_before = load_classifier(a, store, version).predict(docs)
+    assert manifest["version"] == version and manifest["model_kind"] == model
+    with zipfile.ZipFile(out) as zf:
+        names = set(zf.namelist())
+    assert names == {"manifest.json", *manifest["files"]} and "meta.json" in names
+    assert {Path(n).suffix for n in names} == {".json", ".npz"}
+
+    b = Project.open(tmp_path / "b")
+    with b.store() as store:
+        make_labelled_project(store, labelled=0, unlabelled=5)
+        report = import_version(b, store, out)
+        assert report.version == f"0001-{features.replace('+', '_')}-{model}-imported"
+        assert report.imported_from == version
+        assert latest_version(store) == report.version
+        [row] = store.classifier_versions()
+        assert row["label_hash"] == manifest["label_hash"]
+        assert row["n_labels"] == manifest["n_labels"]
+        assert row["metrics"] == manifest["metrics"]
+        imported = load_classifier(b, store)
+        after, keep_after = imported.predict(docs)  # the same documents as in project A
+        assert imported.meta["imported_from"] == version
+        assert imported.meta["id"] == report.version
+        # a second import is a second version, never an overwrite
+        assert import_version(b, store, out).version.startswith("0002-")
+    np.testing.assert_array_equal(after, before)
+    np.testing.assert_array_equal(keep_after, keep_before)
+    assert not list((b.root / "models" / "classifier").glob(".*"))  # no temp folder left
+
+
+def _rewrite(
+    src: Path,
+    dst: Path,
+    change: Callable[[dict[str, bytes]], None],
+    *,
+    fix_checksums: bool = True,
+) -> Path:
+    """A copy of an export with its members changed (checksums made to match, by default, so the
+    check under test is the one that refuses it)."""
+    with zipfile.ZipFile(src) as zf:
+        files = {n: zf.read(n) for n in zf.namelist()}
+    change(files)
+    if fix_checksums:
+        manifest = json.loads(files["manifest.json"])
+        manifest["files"] = {
+            n: {"sha256": hashlib.sha256(b).hexdigest(), "size": len(b)}
+            for n, b in files.items()
+            if n != "manifest.json"
+        }
+        files["manifest.json"] = json.dumps(manifest).encode()
+    with zipfile.ZipFile(dst, "w") as zf:
+        for name, data in files.items():
+            zf.writestr(name, data)
+    return dst
+
+
+def _npz(**arrays: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    return buf.getvalue()
+
+
+def _pickled_model(files: dict[str, bytes]) -> None:
+    # np.savez pickles an object array (allow_pickle=True): loading it would run code
+    files["model.npz"] = _npz(coef=np.array([{"rm -rf": "/"}], dtype=object))
+
+
+def _evil_member(files: dict[str, bytes]) -> None:
+    files["../evil.json"] = b"{}"
+
+
+def _wrong_shapes(files: dict[str, bytes]) -> None:
+    files["model.npz"] = _npz(coef=np.ones(3), intercept=np.zeros(1), cut=np.array([0.5]))
+
+
+def _unknown_kind(files: dict[str, bytes]) -> None:
+    meta = json.loads(files["meta.json"])
+    manifest = json.loads(files["manifest.json"])
+    meta["model_kind"] = manifest["model_kind"] = "svm"
+    files["meta.json"], files["manifest.json"] = (
+        json.dumps(meta).encode(),
+        json.dumps(manifest).encode(),
+    )
+
+
+def _absolute(files: dict[str, bytes]) -> None:
+    files["/etc/passwd.json"] = b"{}"
+
+
+def _nested(files: dict[str, bytes]) -> None:
+    files["sub/model.npz"] = files["model.npz"]
+
+
+def _python(files: dict[str, bytes]) -> None:
+    files["run.py"] = b"import os"
+
+
+@pytest.mark.parametrize(
+    ("change", "fix", "message"),
+    [
+        (_pickled_model, True, "pickled"),
+        (_evil_member, True, "refused member '../evil.json'"),
+        (_absolute, True, "refused member"),
+        (_nested, True, "refused member"),
+        (_python, True, "refused member 'run.py'"),
+        (_wrong_shapes, True, "does not load or predict"),
+        (_unknown_kind, True, "unknown model kind"),
+        (lambda f: f.update({"meta.json": b"{not json"}), True, "not valid JSON"),
+        (lambda f: f.pop("meta.json"), True, "no meta.json"),
+        (lambda f: f.update({"meta.json": f["meta.json"] + b" "}), False, "checksum mismatch"),
+        (lambda f: f.update({"extra.json": b"{}"}), False, "does not list exactly"),
+        (lambda f: f.pop("manifest.json"), False, "no manifest.json"),
+    ],
+)
+def test_hostile_files_are_refused_and_nothing_is_written(
+    exported, target: Project, tmp_path: Path, change, fix: bool, message: str
+) -> None:
+    _, _, out = exported
+    bad = _rewrite(out, tmp_path / "bad.zip", change, fix_checksums=fix)
+    _refused(target, bad, message)
+
+
+def test_truncated_and_foreign_files_are_refused(exported, target: Project, tmp_path: Path) -> None:
+    _, _, out = exported
+    data = out.read_bytes()
+    truncated = tmp_path / "truncated.zip"
+    truncated.write_bytes(data[: len(data) // 2])
+    _refused(target, truncated, "not a readable zip")
+    text = tmp_path / "notes.zip"
+    text.write_text("hello")
+    _refused(target, text, "not a readable zip")
+    # a member cut short inside an intact directory: the CRC check catches it
+    with zipfile.ZipFile(out) as zf:
+        info = zf.getinfo("model.npz")
+    damaged = bytearray(data)
+    start = info.header_offset + 30 + len(info.filename) + len(info.extra)
+    damaged[start : start + 8] = b"\0" * 8
+    (tmp_path / "damaged.zip").write_bytes(bytes(damaged))
+    _refused(target, tmp_path / "damaged.zip", "damaged")
+
+
+def test_a_zip_bomb_is_refused(
+    exported, target: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, _, out = exported
+    # the cap scaled down so the bomb stays small: zeros compress ~1000:1, like a real one
+    monkeypatch.setattr(share, "MAX_TOTAL", 2_000_000)
+    bomb = tmp_path / "bomb.zip"
+    with zipfile.ZipFile(out) as src, zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as dst:
+        for name in src.namelist():
+            dst.writestr(name, src.read(name))
+        dst.writestr("padding.json", b"0" * 3_000_000)
+    assert bomb.stat().st_size < 500_000
+    _refused(target, bomb, "unpacks to")
+    # an .npz that is itself a bomb, inside a small outer file
+    inner = _npz(zeros=np.zeros(1))
+    with zipfile.ZipFile(io.BytesIO(inner)) as z:
+        assert z.namelist() == ["zeros.npy"]
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("zeros.npy", b"\0" * 3_000_000)
+    _refused(
+        target,
+        _rewrite(out, tmp_path / "npz-bomb.zip", lambda f: f.update({"hand.npz": buf.getvalue()})),
+        "unpacks to more than",
+    )
+
+
+def _refused(project: Project, path: Path, message: str) -> None:
+    with project.store() as store:
+        with pytest.raises(ShareError, match=message.replace("(", r"\(").replace(".", r"\.")):
+            import_version(project, store, path)
+        assert store.classifier_versions() == []
+    folder = project.root / "models" / "classifier"
+    assert not folder.exists() or not list(folder.iterdir())
+
+
+def test_export_names_a_missing_version(exported, tmp_path: Path) -> None:
+    a, _, _ = exported
+    with a.store() as store, pytest.raises(ShareError, match="no classifier version v9"):
+        export_version(a, store, tmp_path / "x.zip", "v9")
+    assert not (tmp_path / "x.zip").exists()

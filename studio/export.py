@@ -1,16 +1,28 @@
-"""Export the kept documents, with their provenance, as JSONL (optionally .gz/.zst) or Parquet.
+"""Export the kept documents, with their provenance, as a dataset folder in the Hugging Face
+datasets layout::
+
+    OUTDIR/
+      README.md                              dataset card: YAML front matter HF reads, provenance
+      manifest.json                          the same provenance, for scripts
+      data/train-00000-of-00003.parquet      shards of at most ``shard_size`` records
+      ...                                    (.jsonl or .jsonl.gz for the JSONL formats)
 
 A classifier version decides what is kept: by its own keep decision, or, for a score-predicting
-model, by ``score >= threshold``. Without a version every document is kept. What is dropped can go
-to a second file, each record with the reason. Documents are read and written in batches (memory
-stays flat on a million documents) into temporary files that are renamed into place only when the
-export is complete: a failed or cancelled export leaves no partial file. Each export is a row in
-the ``exports`` table and a ``<out>.manifest.json`` beside the file.
+model, by ``score >= threshold`` (``--min-score``). Without a version every document is kept.
+Documents are read and written in batches (memory stays flat on a million documents) into a
+folder ``OUTDIR.partial-XXXX`` beside OUTDIR, renamed into place only when everything is written:
+a failed or cancelled export leaves nothing. An OUTDIR that exists and is not empty is refused.
+
+Dropped pages: each one's reason goes, when asked, to a separate ``dropped`` file (JSONL or
+Parquet, as before). In the project, the export keeps only the counts of the dropped pages by
+kind of reason (not one row per page, which would double a large project): they are in
+``manifest.json`` and the dataset card (``dropped_by_reason``), and the ``exports`` row records
+the folder, the version, the threshold and the kept and dropped totals.
 
 Example::
 
     with project.store() as store:
-        report = export_documents(project, store, Path("kept.jsonl.zst"), version="latest")
+        report = export_documents(project, store, Path("kept"), version="latest")
     print(report.text)   # kept 229 of 1,495 documents, 580k words
 """
 
@@ -20,9 +32,12 @@ import gzip
 import io
 import json
 import os
+import shutil
 import sqlite3
+import tempfile
+from collections import Counter
 from contextlib import ExitStack
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -34,8 +49,11 @@ from studio.progress import Task
 from studio.project import Project
 from studio.store import Store, now
 
-FORMATS = ("jsonl", "parquet")
+FORMATS = ("jsonl", "parquet")  # of a --dropped file
+DATASET_FORMATS = ("parquet", "jsonl", "jsonl.gz")  # of the shards
 BATCH = 1000
+SHARD_SIZE = 100_000
+TOP_SOURCES = 20
 
 
 class ExportError(Exception):
@@ -242,8 +260,8 @@ def open_writer(tmp: Path, final: Path, fmt: str, with_reason: bool = False) -> 
 class ExportReport:
     id: int
     created_at: str
-    path: str
-    format: str
+    path: str  # the dataset folder
+    format: str  # of the shards: parquet | jsonl | jsonl.gz
     version: str | None
     threshold: float | None  # the rubric threshold the keep decision stands for
     cut: float | None  # what each score was compared with
@@ -254,6 +272,10 @@ class ExportReport:
     dropped_words: int
     dropped_path: str | None
     manifest_path: str
+    card_path: str = ""
+    shards: list[str] = field(default_factory=list)  # relative to the folder
+    dropped_by_reason: dict[str, int] = field(default_factory=dict)
+    license: str = "other"
     studio_version: str = __version__
 
     @property
@@ -274,85 +296,161 @@ def export_documents(
     threshold: float | None = None,
     fmt: str | None = None,
     dropped: Path | None = None,
+    shard_size: int = SHARD_SIZE,
+    license: str = "other",  # noqa: A002 (the card's field)
     batch: int = BATCH,
     task: Task | None = None,
 ) -> ExportReport:
-    """Write the kept documents to ``out`` (and the dropped ones to ``dropped``); record it."""
+    """Write the kept documents as a dataset folder ``out`` (and the dropped ones to the file
+    ``dropped``); record it in the project."""
     task = task or Task()
     out = Path(out).expanduser().resolve()
     dropped = Path(dropped).expanduser().resolve() if dropped is not None else None
-    if dropped == out:
-        raise ExportError("the dropped documents need a file of their own")
+    fmt = fmt or "parquet"
+    if fmt not in DATASET_FORMATS:
+        raise ExportError(f"unknown format {fmt} (known: {', '.join(DATASET_FORMATS)})")
+    if shard_size < 1:
+        raise ExportError("a shard holds at least one record")
+    if dropped is not None and (dropped == out or out in dropped.parents):
+        raise ExportError("the dropped documents need a file of their own, outside the folder")
+    if out.is_file() or (out.is_dir() and any(out.iterdir())):
+        raise ExportError(f"{out} already exists and is not an empty folder: choose another")
     rule = keep_filter(store, version, threshold)
-    fmt = format_of(out, fmt)
-    targets = [(out, fmt, False)] + ([(dropped, format_of(dropped), True)] if dropped else [])
     created_at = now()
-    counts = _write_atomically(store, rule, targets, batch, task)
-    row = {
-        "created_at": created_at,
-        "path": str(out),
-        "format": fmt,
-        "version": rule.info.version if rule.info else None,
-        "threshold": rule.rubric_threshold,
-        "kept": counts["kept"],
-        "dropped": counts["dropped"],
-    }
-    report = ExportReport(
-        id=store.add_export(row),
-        created_at=created_at,
-        path=str(out),
-        format=fmt,
-        version=row["version"],
-        threshold=rule.rubric_threshold,
-        cut=rule.cut,
-        documents=counts["kept"] + counts["dropped"],
-        dropped_path=str(dropped) if dropped else None,
-        manifest_path=str(out) + ".manifest.json",
-        **counts,
-    )
-    # what each filter left, from import on (the last stage is this export's keep decision)
-    stages = funnel(
-        store,
-        version=row["version"],
-        threshold=rule.threshold,
-        quality=rule.info is not None,
-    )
-    manifest = {
-        **report.to_dict(),
-        "project": str(project.root),
-        "fields": _field_names(),
-        "funnel": stages.to_dict(),
-    }
-    _replace_with(Path(report.manifest_path), json.dumps(manifest, indent=1) + "\n")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = Path(tempfile.mkdtemp(prefix=f"{out.name}.partial-", dir=out.parent))
+    drop_tmp = dropped.with_name(f".{dropped.name}.tmp-{os.getpid()}") if dropped else None
+    try:
+        (partial / "data").mkdir()
+        shards = ShardWriter(partial / "data", fmt, shard_size)
+        with ExitStack() as opened:
+            opened.callback(shards.close)
+            side = None
+            if dropped is not None and drop_tmp is not None:
+                dropped.parent.mkdir(parents=True, exist_ok=True)
+                side = open_writer(drop_tmp, dropped, format_of(dropped), with_reason=True)
+                opened.callback(side.close)
+            counts, by_reason, sources = _stream(store, rule, shards, side, batch, task)
+        names = shards.finish()
+        with store.transaction():  # the row exists only if the folder does
+            row = {
+                "created_at": created_at,
+                "path": str(out),
+                "format": fmt,
+                "version": rule.info.version if rule.info else None,
+                "threshold": rule.rubric_threshold,
+                "kept": counts["kept"],
+                "dropped": counts["dropped"],
+                "dropped_by_reason": json.dumps(by_reason, ensure_ascii=False),
+            }
+            report = ExportReport(
+                id=store.add_export(row),
+                created_at=created_at,
+                path=str(out),
+                format=fmt,
+                version=row["version"],
+                threshold=rule.rubric_threshold,
+                cut=rule.cut,
+                documents=counts["kept"] + counts["dropped"],
+                kept=counts["kept"],
+                dropped=counts["dropped"],
+                kept_words=counts["kept_words"],
+                dropped_words=counts["dropped_words"],
+                dropped_path=str(dropped) if dropped else None,
+                manifest_path=str(out / "manifest.json"),
+                card_path=str(out / "README.md"),
+                shards=[f"data/{n}" for n in names],
+                dropped_by_reason=dict(by_reason.most_common()),
+                license=license,
+            )
+            manifest = _manifest(project, store, report, rule, sources)
+            (partial / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n", "utf-8")
+            (partial / "README.md").write_text(dataset_card(manifest), "utf-8")
+            if dropped is not None and drop_tmp is not None:
+                os.replace(drop_tmp, dropped)
+            try:
+                partial.rename(out)  # replaces an empty folder; refuses a non-empty one
+            except BaseException:
+                if dropped is not None:
+                    dropped.unlink(missing_ok=True)
+                raise
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        if drop_tmp is not None:
+            drop_tmp.unlink(missing_ok=True)
+        raise
     return report
 
 
-def _write_atomically(
-    store: Store, rule: KeepFilter, targets: list[tuple[Path, str, bool]], batch: int, task: Task
-) -> dict[str, int]:
-    """Write every target to a temporary file beside it; rename them all only on success."""
-    tmps = [path.with_name(f".{path.name}.tmp-{os.getpid()}") for path, _, _ in targets]
-    try:
-        with ExitStack() as opened:
-            writers = []
-            for tmp, (path, fmt, reason) in zip(tmps, targets, strict=True):
-                path.parent.mkdir(parents=True, exist_ok=True)
-                writers.append(open_writer(tmp, path, fmt, reason))
-                opened.callback(writers[-1].close)
-            counts = _stream(store, rule, writers, batch, task)
-        for tmp, (path, _, _) in zip(tmps, targets, strict=True):
-            os.replace(tmp, path)
-    except BaseException:
-        for tmp in tmps:
-            tmp.unlink(missing_ok=True)
-        raise
-    return counts
+class ShardWriter:
+    """Kept records into ``train-NNNNN`` shards of at most ``size`` records, one open at a time;
+    :meth:`finish` renames them ``train-NNNNN-of-MMMMM`` once their number is known."""
+
+    def __init__(self, folder: Path, fmt: str, size: int) -> None:
+        self.folder, self.fmt, self.size = folder, fmt, size
+        self.ext = ".parquet" if fmt == "parquet" else f".{fmt}"
+        self.paths: list[Path] = []
+        self._writer: Writer | None = None
+        self._in_shard = 0
+        self._open()  # one shard even when nothing is kept: the layout stays valid
+
+    def _open(self) -> None:
+        path = self.folder / f"train-{len(self.paths):05d}{self.ext}"
+        self.paths.append(path)
+        self._writer = open_writer(path, path, "parquet" if self.fmt == "parquet" else "jsonl")
+        self._in_shard = 0
+
+    def write(self, records: list[dict]) -> None:
+        while records:
+            if self._in_shard >= self.size:
+                self.close()
+                self._open()
+            room = self.size - self._in_shard
+            assert self._writer is not None
+            self._writer.write(records[:room])
+            self._in_shard += len(records[:room])
+            records = records[room:]
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+    def finish(self) -> list[str]:
+        self.close()
+        n, names = len(self.paths), []
+        for i, path in enumerate(self.paths):
+            name = f"train-{i:05d}-of-{n:05d}{self.ext}"
+            path.rename(path.with_name(name))
+            names.append(name)
+        return names
+
+
+def _reason_kind(rule: KeepFilter, score: float | None) -> str:
+    """The reason a page was dropped, without its own score: what the counts are kept by."""
+    info = rule.info
+    if info is None:  # pragma: no cover (nothing is dropped without a version)
+        return "dropped"
+    if score is None:
+        return f"not scored by {info.version}"
+    if rule.threshold is not None:
+        return f"score < min-score {rule.threshold:g}"
+    what = "score" if info.predicts_score else "P(keep)"
+    return f"{what} < cut {info.cut:.2f} of {info.version}"
 
 
 def _stream(
-    store: Store, rule: KeepFilter, writers: list[Writer], batch: int, task: Task
-) -> dict[str, int]:
+    store: Store,
+    rule: KeepFilter,
+    shards: ShardWriter,
+    side: Writer | None,
+    batch: int,
+    task: Task,
+) -> tuple[dict[str, int], Counter[str], Counter[str]]:
+    """(counts, dropped pages by kind of reason, kept documents by source file)."""
     counts = {"kept": 0, "dropped": 0, "kept_words": 0, "dropped_words": 0}
+    by_reason: Counter[str] = Counter()
+    sources: Counter[str] = Counter()
     total, after = store.totals()["documents"], 0
     version = rule.info.version if rule.info else None
     while rows := store.export_batch(version, after, batch):
@@ -364,26 +462,153 @@ def _stream(
             rec = record(r, labels.get(r["id"]), rule)
             if keep:
                 kept.append(rec)
+                sources[r["source"]] += 1
             else:
                 dropped.append({**rec, "reason": reason})
-            side = "kept" if keep else "dropped"
-            counts[side] += 1
-            counts[f"{side}_words"] += r["signal_words"]
-        writers[0].write(kept)
-        if len(writers) > 1:
-            writers[1].write(dropped)
+                by_reason[_reason_kind(rule, r["score"])] += 1
+            side_name = "kept" if keep else "dropped"
+            counts[side_name] += 1
+            counts[f"{side_name}_words"] += r["signal_words"]
+        shards.write(kept)
+        if side is not None:
+            side.write(dropped)
         after = rows[-1]["id"]
         task.progress(counts["kept"] + counts["dropped"], total, "exporting")
-    return counts
+    return counts, by_reason, sources
 
 
-def _replace_with(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        tmp.write_text(text, "utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+def _manifest(
+    project: Project, store: Store, report: ExportReport, rule: KeepFilter, sources: Counter[str]
+) -> dict[str, Any]:
+    # what each filter left, from import on (the last stage is this export's keep decision)
+    stages = funnel(
+        store, version=report.version, threshold=rule.threshold, quality=rule.info is not None
+    )
+    classifier = None
+    if rule.info is not None:
+        row = next(v for v in store.classifier_versions() if v["id"] == rule.info.version)
+        m = row["metrics"] or {}
+        classifier = {
+            "version": row["id"],
+            "feature_set": row["feature_set"],
+            "model_kind": row["model_kind"],
+            "trained_threshold": row["threshold"],
+            "threshold": rule.rubric_threshold,
+            "min_score": rule.threshold,
+            "cut": rule.cut,
+            "labels": row["n_labels"],
+            "metrics": {k: m.get(k) for k in ("f1_keep", "spearman", "roc_auc")},
+        }
+    top = sources.most_common(TOP_SOURCES)
+    return {
+        **report.to_dict(),
+        "project": str(project.root),
+        "fields": _field_names(),
+        "funnel": stages.to_dict(),
+        "classifier": classifier,
+        "sources": {
+            "files": len(sources),
+            "top": [{"path": p, "documents": n} for p, n in top],
+            "more_files": len(sources) - len(top),
+            "more_documents": sum(sources.values()) - sum(n for _, n in top),
+        },
+    }
+
+
+def dataset_card(manifest: dict[str, Any]) -> str:
+    """The README.md of the dataset folder: YAML front matter the Hugging Face Hub reads (license,
+    the ``default`` config's train split), then what the data is and where it came from."""
+    q = json.dumps  # a JSON string is a YAML scalar: no quoting surprises
+    project = Path(manifest["project"]).name or manifest["project"]
+    lines = [
+        "---",
+        f"license: {q(manifest['license'])}",
+        f"pretty_name: {q(f'{project} (Textbook Studio export)')}",
+        "tags:",
+        "- textbook-studio",
+        "configs:",
+        "- config_name: default",
+        "  data_files:",
+        "  - split: train",
+        "    path: data/train-*",
+        "---",
+        "",
+        f"# {project}",
+        "",
+        f"Exported by Textbook Studio {manifest['studio_version']} from the project "
+        f"`{manifest['project']}` on {manifest['created_at']} (export {manifest['id']}): "
+        f"{manifest['text']}, in {len(manifest['shards'])} {manifest['format']} shard(s) "
+        "under `data/`.",
+        "",
+        "## Funnel",
+        "",
+        manifest["funnel"]["text"],
+        "",
+        "| stage | documents | words |",
+        "|---|---:|---:|",
+    ]
+    lines += [
+        f"| {'imported' if s['name'] == 'imported' else s['label']} "
+        f"| {s['documents']:,} | {s['words']:,} |"
+        for s in manifest["funnel"]["stages"]
+    ]
+    lines += ["", "## Classifier", ""]
+    c = manifest["classifier"]
+    if c is None:
+        lines.append("None: every document of the project is exported.")
+    else:
+
+        def num(x: float | None) -> str:
+            return "n/a" if x is None else f"{x:.3f}"
+
+        keep = (
+            f"predicted score >= {c['min_score']:g} (--min-score)"
+            if c["min_score"] is not None
+            else f"the version's own decision: output >= cut {c['cut']:.3f} "
+            f"(trained for keep threshold {c['trained_threshold']:g})"
+        )
+        lines += [
+            f"- version: `{c['version']}`",
+            f"- feature set: {c['feature_set']}; model: {c['model_kind']}",
+            f"- kept when: {keep}",
+            f"- cross-validated on {c['labels']:,} labels: F1 at keep "
+            f"{num(c['metrics']['f1_keep'])}, Spearman {num(c['metrics']['spearman'])}, "
+            f"ROC-AUC {num(c['metrics']['roc_auc'])}",
+        ]
+    src = manifest["sources"]
+    lines += ["", "## Sources", "", f"{src['files']:,} source file(s) contributed documents:", ""]
+    lines += [f"- `{s['path']}`: {s['documents']:,}" for s in src["top"]]
+    if src["more_files"]:
+        lines.append(
+            f"- and {src['more_files']:,} more files ({src['more_documents']:,} documents)"
+        )
+    lines += ["", "## Fields", ""]
+    lines += [f"- `{f}`" for f in manifest["fields"]]
+    lines += [
+        "",
+        "`text` is the page's main text; `provenance.locator` is JSON text (its keys vary with "
+        "the source format); `provenance.score` is the classifier's output and "
+        "`provenance.classifier` its version.",
+        "",
+        "## Dropped pages",
+        "",
+        f"{manifest['dropped']:,} page(s) were dropped.",
+        "",
+    ]
+    lines += [f"- {why}: {n:,}" for why, n in manifest["dropped_by_reason"].items()]
+    where = (
+        f"Each dropped page, with its reason, is in `{manifest['dropped_path']}`."
+        if manifest["dropped_path"]
+        else "They were not written out (`studio export --dropped FILE` writes them, "
+        "each with its reason)."
+    )
+    lines += [
+        "",
+        where + " The project records this export (table `exports`) and `manifest.json` "
+        "holds these counts.",
+        "",
+    ]
+    return "\n".join(lines)
 
 
 def _field_names() -> list[str]:

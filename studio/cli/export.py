@@ -1,4 +1,5 @@
-"""``studio export``: write the kept documents, with their provenance, to JSONL or Parquet."""
+"""``studio export``: write the kept documents, with their provenance, as a dataset folder in the
+Hugging Face datasets layout (data shards, a README.md dataset card, manifest.json)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from studio.cli.common import cli_task, json_option, open_project, print_json
 
 @click.command("export")
 @click.argument("project", type=click.Path(file_okay=False, exists=True))
-@click.argument("out", type=click.Path(dir_okay=False))
+@click.argument("outdir", type=click.Path(dir_okay=True, file_okay=False))
 @click.option(
     "--model",
     "version",
@@ -19,7 +20,9 @@ from studio.cli.common import cli_task, json_option, open_project, print_json
     help="Keep what this classifier version keeps ('latest': the newest). Default: keep all.",
 )
 @click.option(
+    "--min-score",
     "--threshold",
+    "threshold",
     type=click.FloatRange(0, 5),
     default=None,
     help="Keep pages whose predicted score is at least this (ridge and forest versions).",
@@ -27,30 +30,49 @@ from studio.cli.common import cli_task, json_option, open_project, print_json
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["jsonl", "parquet"]),
-    default=None,
-    help="Output format. Default: from OUT's name (.parquet, else JSONL; .gz/.zst compress).",
+    type=click.Choice(["parquet", "jsonl", "jsonl.gz"]),
+    default="parquet",
+    show_default=True,
+    help="Format of the data shards.",
+)
+@click.option(
+    "--shard-size",
+    type=click.IntRange(min=1),
+    default=100_000,
+    show_default=True,
+    help="At most this many records a shard.",
+)
+@click.option(
+    "--license",
+    "license_",
+    default="other",
+    show_default=True,
+    help="License the dataset card declares (a Hugging Face license id).",
 )
 @click.option(
     "--dropped",
     type=click.Path(dir_okay=False),
     default=None,
-    help="Also write the dropped documents here, each with the reason.",
+    help="Also write the dropped documents to this file (.jsonl[.gz|.zst] or .parquet), "
+    "each with the reason.",
 )
 @json_option
 def export(
     project: str,
-    out: str,
+    outdir: str,
     version: str | None,
     threshold: float | None,
-    fmt: str | None,
+    fmt: str,
+    shard_size: int,
+    license_: str,
     dropped: str | None,
     as_json: bool,
 ) -> None:
-    """Write the documents a classifier keeps, with their provenance, to OUT.
+    """Write the documents a classifier keeps, with their provenance, to the folder OUTDIR.
 
-    OUT appears only once it is complete, with OUT.manifest.json beside it.
-    Example: studio export ~/proj kept.jsonl.zst --model latest --dropped dropped.jsonl
+    OUTDIR holds data/train-NNNNN-of-MMMMM.<format> shards, a README.md dataset card and
+    manifest.json; it appears only once complete and must not exist (or be empty) before.
+    Example: studio export ~/proj kept --model latest --min-score 3 --dropped dropped.jsonl
     """
     from studio.export import ExportError, export_documents
     from studio.progress import Cancelled
@@ -61,11 +83,13 @@ def export(
             report = export_documents(
                 p,
                 store,
-                Path(out),
+                Path(outdir),
                 version=version,
                 threshold=threshold,
                 fmt=fmt,
                 dropped=Path(dropped) if dropped else None,
+                shard_size=shard_size,
+                license=license_,
                 task=task,
             )
     except ExportError as exc:
@@ -77,7 +101,7 @@ def export(
     if as_json:
         print_json(report.to_dict())
         return
-    click.echo(f"{report.text} -> {report.path}")
+    click.echo(f"{report.text} -> {report.path} ({len(report.shards)} shard(s))")
     if report.dropped_path:
         click.echo(f"dropped {report.dropped:,} documents -> {report.dropped_path}")
 

@@ -649,8 +649,9 @@ class Store:
 
     def add_export(self, row: dict[str, Any]) -> int:
         cur = self.conn.execute(
-            "INSERT INTO exports(created_at, path, format, version, threshold, kept, dropped) "
-            "VALUES (:created_at, :path, :format, :version, :threshold, :kept, :dropped)",
+            "INSERT INTO exports(created_at, path, format, version, threshold, kept, dropped, "
+            "dropped_by_reason) VALUES (:created_at, :path, :format, :version, :threshold, "
+            ":kept, :dropped, :dropped_by_reason)",
             row,
         )
         return int(cur.lastrowid or 0)

@@ -183,3 +183,9 @@ def m004_exports(db: Database) -> None:
 def m005_score_order(db: Database) -> None:
     # the corpus view sorts and filters by one classifier version's scores
     db.execute("CREATE INDEX classifier_scores_order ON classifier_scores(version, score)")
+
+
+@migrations()
+def m006_export_reasons(db: Database) -> None:
+    # why the dropped documents of each export were dropped, counted by reason (JSON)
+    db.execute("ALTER TABLE exports ADD COLUMN dropped_by_reason TEXT")

@@ -26,50 +26,55 @@ def scored_project(tmp_path: Path) -> Path:
 
 
 def test_export_round_trips(scored_project: Path, tmp_path: Path) -> None:
-    p, out, gone = str(scored_project), tmp_path / "out" / "kept.jsonl", tmp_path / "gone.parquet"
+    p, out, gone = str(scored_project), tmp_path / "out" / "kept", tmp_path / "gone.parquet"
     report = json.loads(
-        run("export", p, str(out), "--model", "latest", "--dropped", str(gone), "--json")
-    )
-    kept = [json.loads(line) for line in out.read_text().splitlines()]
+        run(
+            "export", p, str(out), "--model", "latest", "--format", "jsonl",
+            "--shard-size", "10", "--dropped", str(gone), "--json",
+        )
+    )  # fmt: skip
+    shards = sorted((out / "data").iterdir())
+    assert [f"data/{s.name}" for s in shards] == report["shards"] and len(shards) > 1
+    assert all(s.name.endswith(f"-of-{len(shards):05d}.jsonl") for s in shards)
+    kept = [json.loads(line) for s in shards for line in s.read_text().splitlines()]
     dropped = pq.read_table(gone).to_pylist()
     assert (report["kept"], report["dropped"]) == (len(kept), len(dropped))
     assert len(kept) + len(dropped) == 90 and report["version"] == "0001-hand-ridge"
     assert all(r["provenance"]["classifier"] == "0001-hand-ridge" for r in kept)
     assert "< cut" in dropped[0]["reason"]
-    manifest = json.loads((tmp_path / "out" / "kept.jsonl.manifest.json").read_text())
+    manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["kept"] == len(kept) and manifest["dropped_path"] == str(gone)
+    assert "path: data/train-*" in (out / "README.md").read_text()
 
-    text = run("export", p, str(tmp_path / "all.parquet"))
+    text = run("export", p, str(tmp_path / "all"), "--license", "cc0-1.0")
     assert text.startswith("kept 90 of 90 documents, ") and "words -> " in text
-    rows = pq.read_table(tmp_path / "all.parquet").to_pylist()
+    rows = pq.read_table(tmp_path / "all" / "data" / "train-00000-of-00001.parquet").to_pylist()
     assert len(rows) == 90 and rows[0]["provenance"]["content_hash"] == "hash0"
-    strict = run(
-        "export",
-        p,
-        str(tmp_path / "s.jsonl.gz"),
-        "--model",
-        "0001-hand-ridge",
-        "--threshold",
-        "4.5",
-        "--dropped",
-        str(tmp_path / "d.jsonl"),
-    )
-    assert "dropped" in strict
+    assert 'license: "cc0-1.0"' in (tmp_path / "all" / "README.md").read_text()
+    for option in ("--min-score", "--threshold"):  # --threshold: the old name, still taken
+        strict = run(
+            "export", p, str(tmp_path / f"s{option}"), "--model", "0001-hand-ridge",
+            option, "4.5", "--dropped", str(tmp_path / f"d{option}.jsonl"),
+        )  # fmt: skip
+        assert "dropped" in strict
 
 
 def test_export_errors_are_one_line_messages(scored_project: Path, tmp_path: Path) -> None:
     p = str(scored_project)
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
-    out = blocker / "kept.jsonl"
+    out = blocker / "kept"
     result = CliRunner().invoke(cli, ["export", p, str(out)])
     assert result.exit_code == 1 and "cannot write the export" in result.output
     assert sorted(q.name for q in tmp_path.iterdir()) == ["file", "p"]
     assert "no classifier version v9" in run(
-        "export", p, str(tmp_path / "x.jsonl"), "--model", "v9", code=1
+        "export", p, str(tmp_path / "x"), "--model", "v9", code=1
     )
     assert "needs a classifier version" in run(
-        "export", p, str(tmp_path / "x.jsonl"), "--threshold", "3", code=1
+        "export", p, str(tmp_path / "x"), "--min-score", "3", code=1
     )
-    assert not (tmp_path / "x.jsonl").exists()
+    assert not (tmp_path / "x").exists()
+    (tmp_path / "x").mkdir()
+    (tmp_path / "x" / "a.txt").write_text("")
+    assert "not an empty folder" in run("export", p, str(tmp_path / "x"), code=1)
     assert "Invalid value" in run("export", p, "x", "--format", "csv", code=2)

@@ -1,5 +1,5 @@
-"""Exports of the kept documents on a generated, classified project: read back, counted, and
-never left half-written."""
+"""Exports of the kept documents on a generated, classified project, as a Hugging Face dataset
+folder: shards read back, the card parses, counts add up, and nothing is ever left half-written."""
 
 from __future__ import annotations
 
@@ -31,6 +31,31 @@ def read_jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in text.splitlines()]
 
 
+def read_dataset(folder: Path) -> list[dict]:
+    """Every record of the folder's shards, in shard order."""
+    rows: list[dict] = []
+    for shard in sorted((folder / "data").iterdir()):
+        if shard.suffix == ".parquet":
+            rows += pq.read_table(shard).to_pylist()
+        else:
+            rows += read_jsonl(shard)
+    return rows
+
+
+def front_matter(card: str) -> dict:
+    """The card's YAML front matter, parsed with pyyaml when it is there."""
+    assert card.startswith("---\n")
+    block = card.split("---\n")[1]
+    try:
+        import yaml
+    except ImportError:
+        lines = block.splitlines()
+        assert "configs:" in lines and "- config_name: default" in lines
+        assert "  - split: train" in lines and "    path: data/train-*" in lines
+        return {"license": json.loads(lines[0].removeprefix("license: "))}
+    return yaml.safe_load(block)
+
+
 def classified(project: Project, store: Store, model: str = "ridge") -> str:
     make_labelled_project(store, labelled=60, unlabelled=40)
     version = train_classifier(project, store, features="hand", model=model).version["id"]
@@ -38,17 +63,15 @@ def classified(project: Project, store: Store, model: str = "ridge") -> str:
     return version
 
 
-def leftovers(folder: Path) -> list[str]:
-    return sorted(p.name for p in folder.iterdir() if ".tmp" in p.name)
-
-
 def test_without_a_model_every_document_is_exported(
     project: Project, store: Store, tmp_path: Path
 ) -> None:
     make_labelled_project(store, labelled=12, unlabelled=8)
-    out = tmp_path / "all.jsonl"
-    report = export_documents(project, store, out, batch=7)  # batches end mid-corpus
-    records = read_jsonl(out)
+    out = tmp_path / "all"
+    report = export_documents(project, store, out, fmt="jsonl", batch=7)  # batches end mid-corpus
+    assert sorted(p.name for p in out.iterdir()) == ["README.md", "data", "manifest.json"]
+    assert report.shards == ["data/train-00000-of-00001.jsonl"]
+    records = read_dataset(out)
     assert (report.kept, report.dropped, report.documents) == (20, 0, 20)
     assert [r["id"] for r in records] == store.document_ids()
     first = records[0]
@@ -60,9 +83,14 @@ def test_without_a_model_every_document_is_exported(
     assert prov["labels"] == [{"annotator": "ana", "score": 0}, {"annotator": "ben", "score": 1}]
     assert records[-1]["provenance"]["labels"] is None  # an unlabelled page
     assert report.kept_words == sum(r["words"] for r in records)
-    manifest = json.loads(Path(str(out) + ".manifest.json").read_text())
+    manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["kept"] == 20 and manifest["id"] == report.id and manifest["version"] is None
-    assert "provenance.content_hash" in manifest["fields"]
+    assert "provenance.content_hash" in manifest["fields"] and manifest["classifier"] is None
+    assert manifest["sources"]["top"] == [{"path": "/gen/pages.jsonl", "documents": 20}]
+    card = (out / "README.md").read_text()
+    meta = front_matter(card)
+    assert meta["license"] == "other"
+    assert "None: every document" in card and "`/gen/pages.jsonl`: 20" in card
     [row] = store.exports()
     assert (row["path"], row["format"], row["kept"], row["dropped"]) == (str(out), "jsonl", 20, 0)
 
@@ -77,10 +105,15 @@ def test_a_version_keeps_what_it_decided_and_says_why_it_dropped(
             "SELECT doc_id FROM classifier_scores WHERE version = ? AND keep = 1", (version,)
         )
     }
-    out, dropped = tmp_path / "kept.jsonl.zst", tmp_path / "dropped.jsonl.gz"
-    report = export_documents(project, store, out, version="latest", dropped=dropped, batch=32)
-    kept, gone = read_jsonl(out), read_jsonl(dropped)
+    out, dropped = tmp_path / "kept", tmp_path / "dropped.jsonl.gz"
+    report = export_documents(
+        project, store, out, version="latest", dropped=dropped, batch=32, shard_size=7
+    )
+    kept, gone = read_dataset(out), read_jsonl(dropped)
     assert {r["id"] for r in kept} == kept_ids and 0 < len(kept_ids) < 100
+    n = -(-len(kept) // 7)
+    assert report.shards == [f"data/train-{i:05d}-of-{n:05d}.parquet" for i in range(n)]
+    assert all(pq.read_metadata(out / s).num_rows <= 7 for s in report.shards)
     assert (report.kept, report.dropped) == (len(kept), len(gone)) and len(kept) + len(gone) == 100
     assert (
         report.text == f"kept {len(kept)} of 100 documents, {report.kept_words / 1000:.3g}k words"
@@ -90,14 +123,33 @@ def test_a_version_keeps_what_it_decided_and_says_why_it_dropped(
     reason = gone[0]["reason"]
     assert reason.startswith("score ") and f"(classifier {version}, keep threshold 3)" in reason
     assert all(r["provenance"]["score"] < r["provenance"]["cut"] for r in gone)
+    assert report.dropped_by_reason == {f"score < cut {report.cut:.2f} of {version}": len(gone)}
+    # the project keeps why pages were dropped, next to the export's record
+    assert json.loads(store.exports()[-1]["dropped_by_reason"]) == report.dropped_by_reason
 
-    # re-thresholded on the predicted score, to Parquet
+    manifest = json.loads((out / "manifest.json").read_text())
+    classifier = manifest["classifier"]
+    assert classifier["version"] == version and classifier["model_kind"] == "ridge"
+    assert classifier["feature_set"] == "hand" and classifier["labels"] > 0
+    assert set(classifier["metrics"]) == {"f1_keep", "spearman", "roc_auc"}
+    assert manifest["funnel"]["stages"][-1]["documents"] == len(kept)
+    card = (out / "README.md").read_text()
+    assert front_matter(card)["license"] == "other"
+    for words in (version, "F1 at keep", "Spearman", "ROC-AUC", "## Funnel", str(dropped)):
+        assert words in card
+
+    # re-thresholded on the predicted score, as gzipped JSONL, with a license
     scores = dict(store.conn.execute("SELECT doc_id, score FROM classifier_scores").fetchall())
-    strict = tmp_path / "strict.parquet"
-    report = export_documents(project, store, strict, version=version, threshold=3.5)
-    table = pq.read_table(strict).to_pylist()
+    strict = tmp_path / "strict"
+    report = export_documents(
+        project, store, strict, version=version, threshold=3.5, fmt="jsonl.gz", license="cc-by-4.0"
+    )
+    table = read_dataset(strict)
+    assert report.shards == ["data/train-00000-of-00001.jsonl.gz"]
     assert [r["id"] for r in table] == sorted(d for d, s in scores.items() if s >= 3.5)
-    assert report.format == "parquet" and table[0]["provenance"]["cut"] == 3.5
+    assert report.format == "jsonl.gz" and table[0]["provenance"]["cut"] == 3.5
+    assert report.dropped_by_reason == {"score < min-score 3.5": 100 - len(table)}
+    assert front_matter((strict / "README.md").read_text())["license"] == "cc-by-4.0"
     assert [e["threshold"] for e in store.exports()] == [3, 3.5]
 
 
@@ -106,19 +158,28 @@ def test_dropped_parquet_records_carry_the_reason(
 ) -> None:
     version = classified(project, store, "logistic")
     gone = tmp_path / "dropped.parquet"
-    report = export_documents(
-        project, store, tmp_path / "kept.jsonl", version=version, dropped=gone
-    )
+    report = export_documents(project, store, tmp_path / "kept", version=version, dropped=gone)
     rows = pq.read_table(gone).to_pylist()
     assert len(rows) == report.dropped > 0
     assert rows[0]["reason"].startswith("P(keep) ") and version in rows[0]["reason"]
+
+
+def test_nothing_kept_still_makes_a_valid_folder(
+    project: Project, store: Store, tmp_path: Path
+) -> None:
+    version = classified(project, store)
+    out = tmp_path / "none"
+    out.mkdir()  # an empty folder is fine
+    report = export_documents(project, store, out, version=version, threshold=99)
+    assert report.kept == 0 and report.shards == ["data/train-00000-of-00001.parquet"]
+    assert read_dataset(out) == []
 
 
 def test_a_failed_export_leaves_nothing_behind(
     project: Project, store: Store, tmp_path: Path, monkeypatch
 ) -> None:
     version = classified(project, store)
-    out, dropped = tmp_path / "kept.parquet", tmp_path / "dropped.jsonl"
+    out, dropped = tmp_path / "kept", tmp_path / "dropped.jsonl"
     calls = []
 
     def failing(row, labels, rule):
@@ -130,7 +191,9 @@ def test_a_failed_export_leaves_nothing_behind(
     real = export_module.record
     monkeypatch.setattr(export_module, "record", failing)
     with pytest.raises(RuntimeError, match="disk on fire"):
-        export_documents(project, store, out, version=version, dropped=dropped, batch=16)
+        export_documents(
+            project, store, out, version=version, dropped=dropped, batch=16, shard_size=5
+        )
     assert list(tmp_path.iterdir()) == [project.root] and store.exports() == []
 
     monkeypatch.setattr(export_module, "record", real)
@@ -138,11 +201,19 @@ def test_a_failed_export_leaves_nothing_behind(
     task._on_progress = lambda done, total, msg: task.cancel()  # stop after the first batch
     with pytest.raises(Cancelled):
         export_documents(project, store, out, version=version, batch=16, task=task)
-    assert leftovers(tmp_path) == [] and not out.exists()
+    assert list(tmp_path.iterdir()) == [project.root] and store.exports() == []
+
+    def no_card(manifest):  # fails after the shards, while the row is being recorded
+        raise RuntimeError("card")
+
+    monkeypatch.setattr(export_module, "dataset_card", no_card)
+    with pytest.raises(RuntimeError, match="card"):
+        export_documents(project, store, out, version=version, dropped=dropped)
+    assert list(tmp_path.iterdir()) == [project.root] and store.exports() == []
 
 
 def test_exports_refuse_what_they_cannot_do(project: Project, store: Store, tmp_path: Path) -> None:
-    out = tmp_path / "x.jsonl"
+    out = tmp_path / "x"
     make_labelled_project(store, labelled=60, unlabelled=10)
     with pytest.raises(ExportError, match="no classifier trained yet"):
         export_documents(project, store, out, version="latest")
@@ -155,5 +226,13 @@ def test_exports_refuse_what_they_cannot_do(project: Project, store: Store, tmp_
     with pytest.raises(ExportError, match="P\\(keep\\)"):
         export_documents(project, store, out, version=version, threshold=4)
     with pytest.raises(ExportError, match="a file of their own"):
-        export_documents(project, store, out, dropped=out)
+        export_documents(project, store, out, dropped=out / "d.jsonl")
+    with pytest.raises(ExportError, match="unknown format csv"):
+        export_documents(project, store, out, fmt="csv")
     assert not out.exists()
+    out.mkdir()
+    (out / "old.txt").write_text("keep me")
+    with pytest.raises(ExportError, match="not an empty folder"):
+        export_documents(project, store, out)
+    assert [p.name for p in out.iterdir()] == ["old.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [project.root.name, "x"]

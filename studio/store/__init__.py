@@ -37,6 +37,26 @@ def _in_chunks(ids: list[int], size: int = 500) -> Iterator[tuple[list[int], str
         yield chunk, ",".join("?" * len(chunk))
 
 
+def _migrate(conn: sqlite3.Connection, path: Path) -> None:
+    """Apply pending migrations, one process at a time: two studios (or a studio and a CLI
+    command) opening a project together would otherwise both try the same migration."""
+    db = Database(conn)
+    if not migrations.pending(db):
+        return
+    with open(path.with_name(path.name + ".migrate-lock"), "a+b") as lock:
+        try:
+            import fcntl
+
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        except ImportError:  # no flock here: fall back on checking again after a failure
+            pass
+        try:
+            migrations.apply(db)
+        except sqlite3.OperationalError:
+            if migrations.pending(db):
+                raise  # a real failure, not a race another process already won
+
+
 def now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
@@ -101,7 +121,7 @@ class Store:
         if not readonly:
             self.conn.execute("PRAGMA journal_mode = WAL")
             self.conn.execute("PRAGMA synchronous = NORMAL")
-            migrations.apply(Database(self.conn))
+            _migrate(self.conn, self.path)
 
     # -- lifecycle ---------------------------------------------------------------------------
 

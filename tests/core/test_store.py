@@ -144,3 +144,31 @@ def test_a_project_made_before_labels_is_upgraded(tmp_path) -> None:
     with Project.open(db_path.parent).store() as store:
         assert store.get_meta("kept") == "yes"
         assert store.label_summary()["documents"] == 0
+
+
+def test_two_processes_opening_a_new_project_at_once(tmp_path) -> None:
+    """Both must find the schema complete; neither may fail on a migration the other applied."""
+    import subprocess
+    import sys
+
+    root = tmp_path / "p"
+    code = (
+        "import sys; from studio.project import Project; "
+        "s = Project.open(sys.argv[1]).store(); print(s.label_summary()['documents']); s.close()"
+    )
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, str(root)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(4)
+    ]
+    for p in procs:
+        out, err = p.communicate(timeout=60)
+        assert p.returncode == 0, err
+        assert out.strip() == "0"
+    with Project.open(root).store() as store:
+        count = store.conn.execute("SELECT count(*) FROM _sqlite_migrations").fetchone()[0]
+        assert count == len(migrations._migrations)

@@ -50,3 +50,57 @@ def bench_segment(corpus: Path | None, limit: int | None, cv: int, as_json: bool
         print_json(result)
     else:
         click.echo(seg_bench.format_table(result))
+
+
+@bench.command("classify")
+@click.argument("project", type=click.Path(file_okay=False, exists=True))
+@click.option(
+    "--model",
+    type=click.Choice(["ridge", "logistic", "forest"]),
+    default=None,
+    help="Model kind fitted per feature set (default: the latest version's, else logistic).",
+)
+@click.option("--limit", type=int, default=None, help="Only the first N documents.")
+@click.option("--repeats", type=click.IntRange(1, 10), default=3, show_default=True)
+@click.option(
+    "--threshold",
+    type=click.FloatRange(0, 5),
+    default=3.0,
+    show_default=True,
+    help="Keep threshold the models are fitted for.",
+)
+@json_option
+def bench_classify(
+    project: str,
+    model: str | None,
+    limit: int | None,
+    repeats: int,
+    threshold: float,
+    as_json: bool,
+) -> None:
+    """Pages/s of the whole scoring step beside the bare feature extractor, per feature set.
+
+    Each feature set is fitted with the model on the project's labels (no version is written).
+    Example: studio bench classify ~/proj --limit 1000
+    """
+    from studio.bench import classify as clf_bench
+    from studio.cli.common import open_project
+
+    p = open_project(project, create=False)
+    try:
+        with p.store() as store, cli_task("benchmarking", unit="step") as task:
+            result = clf_bench.run(
+                p,
+                store,
+                model=model,
+                limit=limit,
+                repeats=repeats,
+                threshold=threshold,
+                progress=task.progress,
+            )
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if as_json:
+        print_json(result)
+    else:
+        click.echo(clf_bench.format_table(result))

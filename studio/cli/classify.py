@@ -185,6 +185,84 @@ def classify_import(project: str, file: str, as_json: bool) -> None:
     click.echo(report.text)
 
 
+@classify.command("simulate")
+@click.argument("project", type=click.Path(file_okay=False, exists=True))
+@click.option(
+    "--features", type=click.Choice(FEATURE_CHOICES[1:]), default="tfidf", show_default=True
+)
+@click.option(
+    "--model", type=click.Choice(MODEL_CHOICES[1:]), default="logistic", show_default=True
+)
+@click.option(
+    "--threshold",
+    type=click.FloatRange(0, 5),
+    default=3.0,
+    show_default=True,
+    help="Keep pages whose score is at least this.",
+)
+@click.option(
+    "--start",
+    type=click.IntRange(2),
+    default=20,
+    show_default=True,
+    help="Random labels to start from.",
+)
+@click.option(
+    "--step", type=click.IntRange(1), default=20, show_default=True, help="Labels added per round."
+)
+@click.option(
+    "--folds",
+    type=click.IntRange(2, 20),
+    default=5,
+    show_default=True,
+    help="Held-out folds the curves are averaged over.",
+)
+@click.option("--seed", type=int, default=0, show_default=True)
+@json_option
+def classify_simulate(
+    project: str,
+    features: str,
+    model: str,
+    threshold: float,
+    start: int,
+    step: int,
+    folds: int,
+    seed: int,
+    as_json: bool,
+) -> None:
+    """Simulate active learning on the labels: uncertainty sampling against random sampling.
+
+    Held-out F1 at the keep threshold after each batch of labels, for both ways of choosing
+    the next pages, and the share of labels active learning needs to match random's final F1.
+    Example: studio classifier simulate ~/proj --features tfidf --start 20 --step 20
+    """
+    from studio.classify.simulate import format_table, simulate
+    from studio.progress import Cancelled
+
+    p = open_project(project, create=False)
+    try:
+        with p.store() as store, cli_task("simulating", unit="step") as task:
+            result = simulate(
+                store,
+                features=features,
+                model=model,
+                threshold=threshold,
+                start=start,
+                step=step,
+                folds=folds,
+                seed=seed,
+                task=task,
+            )
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    except Cancelled as exc:
+        raise click.ClickException("cancelled") from exc
+    if as_json:
+        print_json(result)
+        return
+    click.echo(format_table(result))
+
+
 @click.command("score")
 @click.argument("project", type=click.Path(file_okay=False, exists=True))
 @click.option("--model", "version", default=None, help="Classifier version (default: the latest).")

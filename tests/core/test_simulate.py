@@ -1,0 +1,51 @@
+"""Active learning simulated on a generated labelled project: seeded, two comparable curves."""
+
+from __future__ import annotations
+
+import pytest
+
+from studio.classify.simulate import format_table, schedule, simulate, summarise
+from studio.store import Store
+from tests.core.test_classify import make_labelled_project
+
+
+def test_schedule_ends_with_the_whole_pool() -> None:
+    assert schedule(96, 20, 20) == [20, 40, 60, 80, 96]
+    assert schedule(100, 20, 20) == [20, 40, 60, 80, 100]
+    assert schedule(10, 20, 5) == [10]
+
+
+def test_summary_finds_the_first_count_reaching_random_final_f1() -> None:
+    s = summarise([20, 40, 60, 80, 100], [0.5, 0.6, 0.7, 0.75, 0.8], [0.6, 0.7, 0.81, 0.8, 0.8])
+    assert s["labels_needed"] == 60 and s["share"] == 0.6 and s["target_met"]
+    assert "60%" in s["text"]
+
+
+def test_simulation_returns_two_curves(store: Store) -> None:
+    make_labelled_project(store, labelled=90, unlabelled=10)
+    result = simulate(store, features="tfidf", model="logistic", start=10, step=15, folds=3)
+    counts = result["label_counts"]
+    assert counts[0] == 10 and counts == sorted(set(counts))
+    assert counts[-1] == 60  # the smallest pool: 90 labels less a held-out third
+    curves = result["curves"]
+    assert set(curves) == {"random", "uncertainty"}
+    assert len(curves["random"]) == len(curves["uncertainty"]) == len(counts)
+    for f1s in curves.values():
+        assert all(0.0 <= f <= 1.0 for f in f1s)
+    s = result["summary"]
+    assert counts[0] <= s["labels_needed"] <= counts[-1]
+    assert 0.0 < s["share"] <= 1.0 and s["random_final_f1"] == curves["random"][-1]
+    assert "of the labels" in format_table(result)
+    # seeded: the same run gives the same figures
+    again = simulate(store, features="tfidf", model="logistic", start=10, step=15, folds=3)
+    assert again == result
+
+
+def test_simulation_with_ridge_and_checks(store: Store) -> None:
+    make_labelled_project(store, labelled=60, unlabelled=0)
+    result = simulate(store, features="hand", model="ridge", start=10, step=15, folds=3)
+    assert len(result["curves"]["random"]) == len(result["label_counts"])
+    with pytest.raises(ValueError):
+        simulate(store, model="nope")
+    with pytest.raises(ValueError):
+        simulate(store, threshold=5.5)

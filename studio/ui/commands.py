@@ -118,3 +118,32 @@ def register(cli: click.Group) -> None:
     bench = cli.commands.get("bench")
     if isinstance(bench, click.Group):
         bench.add_command(bench_ui)
+        bench.add_command(bench_label)
+
+
+@click.command("label")
+@click.argument("project", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.option("--pages", default=100, show_default=True, help="How many pages to score.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def bench_label(project: Path, pages: int, as_json: bool) -> None:
+    """Keypress to next page shown, in labelling mode, on a copy of PROJECT (target p95 < 50 ms).
+
+    Example: studio bench label ~/demo --pages 100
+    """
+    import shutil
+    import tempfile
+
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from studio.ui.measure import measure_labelling
+
+    with tempfile.TemporaryDirectory() as tmp:
+        copy = Path(tmp) / "project"
+        shutil.copytree(project, copy, ignore=shutil.ignore_patterns("runs", "exports"))
+        result = measure_labelling(copy, pages)
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+        return
+    click.echo(
+        f"{result['pages']} keypresses: p50 {result['p50_ms']:.1f} ms, "
+        f"p95 {result['p95_ms']:.1f} ms, max {result['max_ms']:.1f} ms (target p95 < 50 ms)"
+    )

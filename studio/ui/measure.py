@@ -105,5 +105,51 @@ def measure(project_path: Path) -> int:
     return 0 if "search_ms" in results else 1
 
 
+def measure_labelling(project_path: Path, pages: int) -> dict[str, float | int]:
+    """Score ``pages`` pages with the keyboard in the Label tab; time from the keypress until the
+    next page is on screen (the score itself is written on the writer thread meanwhile)."""
+    from PySide6.QtTest import QTest
+    from PySide6.QtWidgets import QApplication
+
+    from studio.project import Project
+    from studio.ui.app import application
+    from studio.ui.qt_main import MainWindow
+
+    app = application()
+    window = MainWindow(Project.open(project_path, create=False))
+    window.show()
+    window.tabs.setCurrentWidget(window.label_view)
+    view = window.label_view
+    view.annotator.setText("bench")
+    view.start_button.click()
+    while view.session is None:
+        app.processEvents()
+    window.activateWindow()
+    view.setFocus()
+    QApplication.processEvents()
+    times = []
+    for i in range(pages):
+        if view.session.current is None:
+            break
+        expected = view.session.peek()
+        start = time.perf_counter()
+        QTest.keyClick(view, Qt.Key(Qt.Key.Key_0 + i % 6))
+        shown = view.document.page.record.id if view.document.page else None
+        view.document.repaint()
+        times.append((time.perf_counter() - start) * 1000)
+        assert shown == expected, "the next page must be on screen when the keypress returns"
+        while view.session.position < i + 1:  # let the writer catch up before the next key
+            app.processEvents()
+        app.processEvents()
+    window.close()
+    times.sort()
+    return {
+        "pages": len(times),
+        "p50_ms": times[len(times) // 2],
+        "p95_ms": times[min(len(times) - 1, int(len(times) * 0.95))],
+        "max_ms": times[-1],
+    }
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(measure(Path(sys.argv[1])))

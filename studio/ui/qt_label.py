@@ -218,6 +218,8 @@ class LabelView(QWidget):
 
     def _show(self, doc_id: int | None) -> None:
         page = self._page(doc_id) if doc_id is not None else None
+        if page is not None and page is self.document.page:
+            return  # already on screen (shown at the keypress, before the write returned)
         if page is None:
             self.document.show_nothing()
             self.status.setText("<b>Queue finished.</b> Start again for more pages.")

@@ -5,9 +5,9 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QTimer, QUrl
-from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent
-from PySide6.QtWidgets import QApplication
+from PySide6.QtCore import QEvent, QMimeData, QPoint, QPointF, Qt, QTimer, QUrl
+from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent, QHelpEvent
+from PySide6.QtWidgets import QApplication, QToolTip
 
 from studio.segment.blocks import BOILERPLATE, SIGNAL
 from tests.fixtures.corpus import write_mixed_corpus
@@ -68,19 +68,33 @@ def test_open_a_page_and_correct_a_block(qtbot, window, tmp_path, screenshot) ->
     blocks = view.page.blocks
     assert any(b.label == SIGNAL for b in blocks) and any(b.label == BOILERPLATE for b in blocks)
     assert "signal" in view.header.text() and "%" in view.header.text()
+    assert view.raw_source.toPlainText() == ""  # tabs are filled when opened
+    view.tabs.setCurrentWidget(view.main_text)
     assert "Photosynthesis is the process" in view.main_text.toPlainText()
     assert "Accept all cookies" not in view.main_text.toPlainText()
+    view.tabs.setCurrentWidget(view.raw_source)
     assert "<nav" in view.raw_source.toPlainText()
-    # every block of the highlighted page carries its reasons as a tooltip
-    doc = view.highlighted.document()
-    tips = []
-    b = doc.begin()
-    while b.isValid():
-        it = b.begin()
-        if not it.atEnd():
-            tips.append(it.fragment().charFormat().toolTip())
-        b = b.next()
-    assert len(tips) == len(blocks) and all("confidence" in t for t in tips)
+    view.tabs.setCurrentWidget(view.highlighted)
+    # one paragraph per block, and every block explains its label when hovered
+    assert view.highlighted.document().blockCount() == len(blocks)
+    tips = [view.highlighted.tooltip(i) for i in range(len(blocks))]
+    assert all("confidence" in t and "<table" in t for t in tips)
+    assert all(b.locator in tip for b, tip in zip(blocks, tips, strict=True))
+    # a real hover: the tooltip event on the first signal block shows that block's reasons
+    browser = view.highlighted
+    first = next(i for i, b in enumerate(blocks) if b.label == SIGNAL)
+    browser.verticalScrollBar().setValue(0)
+    rect = (
+        browser.document()
+        .documentLayout()
+        .blockBoundingRect(browser.document().findBlockByNumber(first))
+    )
+    pos = QPoint(int(rect.left()) + 20, int(rect.center().y()))
+    QApplication.sendEvent(
+        browser.viewport(),
+        QHelpEvent(QEvent.Type.ToolTip, pos, browser.viewport().mapToGlobal(pos)),
+    )
+    assert blocks[first].locator in QToolTip.text()
     screenshot(view, "document-view-highlighted")
     qtbot.waitUntil(lambda: "signal" in window.corpus.summary.text())
     screenshot(window, "main-window-document")
@@ -89,7 +103,9 @@ def test_open_a_page_and_correct_a_block(qtbot, window, tmp_path, screenshot) ->
     with qtbot.waitSignal(view.relabel_requested):
         view.highlighted.block_relabel_requested.emit(target.locator, BOILERPLATE)
     qtbot.waitUntil(lambda: target.locator in view.page.corrected, timeout=10_000)
+    view.tabs.setCurrentWidget(view.main_text)
     assert target.text not in view.main_text.toPlainText()
+    view.tabs.setCurrentWidget(view.highlighted)
     with window.project.store() as store:
         kept = store.segmentation_corrections()
     assert kept and kept[0]["label"] == BOILERPLATE and kept[0]["text"] == target.text

@@ -11,7 +11,7 @@ from studio.cli.common import cli_task, json_option, open_project, print_json
 
 @click.group("labels")
 def labels() -> None:
-    """Labels made elsewhere: import and export (CSV or JSONL)."""
+    """Labels: import and export (CSV or JSONL), and agreement between annotators."""
 
 
 @labels.command("import")

@@ -113,6 +113,31 @@ def load_pages(
     return out
 
 
+def project_pages(root: Path) -> list[PageData]:
+    """The pages a curator corrected in a studio project, as training pages: the blocks they
+    relabelled as they labelled them, the others as the segmenter had them (the curator looked
+    at the page and let those stand)."""
+    from urllib.parse import urlparse
+
+    from studio.documents import load_page
+    from studio.project import Project
+    from studio.segment.blocks import join_main_text
+
+    out: list[PageData] = []
+    with Project.open(root, create=False).store(readonly=True) as store:
+        for doc_id in sorted({c["doc_id"] for c in store.segmentation_corrections()}):
+            page = load_page(store, doc_id)  # blocks with the corrections applied
+            parsed = dom.parse(page.raw) if page.blocks else None
+            pf = featurise(dom.walk(parsed)) if parsed is not None else None
+            if pf is None or len(pf.texts) != len(page.blocks):
+                continue  # the page no longer segments as it did when it was corrected
+            y = np.array([b.is_signal for b in page.blocks], dtype=np.float64)
+            domain = urlparse(page.record.url or "").hostname or f"project:{root.name}"
+            main = join_main_text(page.blocks)
+            out.append(PageData(f"{root.name}#{doc_id}", domain, "curated", main, pf, y))
+    return out
+
+
 def _weights(pd: PageData) -> np.ndarray:
     # F1 is averaged over pages and counts words: every page weighs the same in training, and
     # within a page a block weighs by sqrt(words) (plain word counts let a few long blocks decide)
@@ -214,6 +239,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--limit", type=int, default=None, help="use only the first N pages")
     ap.add_argument("--no-trafilatura", action="store_true", help="skip the reference run")
     ap.add_argument("--version", default=None, help="model version (default: date)")
+    ap.add_argument(
+        "--corrections",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="PROJECT",
+        help="also learn from the pages curators corrected in this studio project (repeatable)",
+    )
     args = ap.parse_args(argv)
     cfg = TrainConfig()
 
@@ -227,6 +260,8 @@ def main(argv: list[str] | None = None) -> int:
 
         ids = page_ids(args.corpus)[: args.limit]
     pages = load_pages(args.corpus, ids, jobs=args.jobs)
+    curated = [pd for root in args.corrections for pd in project_pages(root)]
+    pages += curated
     n_blocks = sum(len(pd.y) for pd in pages if pd.y is not None)
     say(f"{len(pages)} pages, {n_blocks} blocks featurised in {time.time() - t0:.0f}s")
     metrics: dict = {}
@@ -251,6 +286,7 @@ def main(argv: list[str] | None = None) -> int:
             "pages": len(pages),
             "blocks": n_blocks,
             "fingerprint": fingerprint(args.corpus) if not args.limit else None,
+            "curated_pages": len(curated),
         },
         "labels": f"block is signal when >= {SIGNAL_SHARE} of its word trigrams are in"
         " ground_truth.main_content (each trigram claimed once, document order)",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import lxml.html
 import pytest
@@ -260,3 +261,26 @@ def test_model_file_loads_without_pickle():
     with np.load(model("segmenter", "model.npz"), allow_pickle=False) as z:
         assert {"feature", "threshold", "leaf", "shape", "bias"} <= set(z.files)
     assert model("segmenter", "model.npz").stat().st_size < 5_000_000
+
+
+def test_curators_corrections_become_training_pages(tmp_path: Path) -> None:
+    """A block a curator flipped in the studio is labelled their way when the segmenter is
+    retrained with --corrections PROJECT; the blocks they left alone keep the model's labels."""
+    from studio.documents import relabel_block
+    from studio.ingest.pipeline import import_paths
+    from studio.project import Project
+    from studio.segment.train import project_pages
+
+    sample = Path(__file__).resolve().parents[2] / "resources" / "sample" / "photosynthesis.html"
+    project = Project.open(tmp_path / "p")
+    with project.store() as store:
+        import_paths(store, [sample])
+        blocks = segment_html(sample.read_bytes())
+        flipped = next(i for i, b in enumerate(blocks) if b.is_signal)
+        relabel_block(store, 1, blocks[flipped].locator, "boilerplate", annotator="ana")
+    (page,) = project_pages(project.root)
+    assert page.page_type == "curated" and len(page.y) == len(blocks)
+    assert page.y[flipped] == 0
+    others = [i for i in range(len(blocks)) if i != flipped]
+    assert [page.y[i] for i in others] == [float(blocks[i].is_signal) for i in others]
+    assert blocks[flipped].text not in page.main_content

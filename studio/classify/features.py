@@ -5,13 +5,18 @@ An extractor is fitted without labels (on a sample of the corpus that includes t
 pages), transforms documents to a matrix, and saves its fitted state as JSON and ``.npz`` files
 (never a pickle) in the classifier version's folder.
 
-Caching: extractors whose vectors need no fitting (``hand``; embeddings later) cache their raw
+Caching: extractors whose vectors need no fitting (``hand``, ``static``) cache their raw
 per-document vectors in the project's ``feature_cache`` table, keyed by (extractor name, version,
 doc id), as float32 blobs. TF-IDF is not cached: its columns depend on the fitted vocabulary,
 a row would be a 50k-wide vector, and transforming a page takes well under a millisecond.
 
-To add an extractor (model2vec, MiniLM): write a class with ``name``, ``version``, ``fit``,
-``transform``, ``save`` and ``load`` like :class:`HandFeatures`, and add it to ``EXTRACTORS``.
+``static`` embeds the whole main text with the shipped model2vec model ``models/minilm-static``
+(distilled from all-MiniLM-L6-v2, see its MODEL_CARD.md): a token-embedding lookup and a mean,
+numpy only, no torch, never a download.
+
+To add an extractor (MiniLM itself, another embedding): write a class with ``name``,
+``version``, ``fit``, ``transform``, ``save`` and ``load`` like :class:`HandFeatures`, and add
+it to ``EXTRACTORS``.
 """
 
 from __future__ import annotations
@@ -249,10 +254,97 @@ class HandFeatures:
         return self
 
 
+# -- static embeddings (model2vec) ----------------------------------------------------------------
+
+STATIC_MODEL = "minilm-static"
+STATIC_DIMS = 256
+
+
+class StaticFeatures:
+    """The mean static token embedding of the whole main text, unit length (model2vec).
+
+    The model is loaded lazily from the shipped folder (a local path: nothing is downloaded) the
+    first time a page is not in the cache. Rows have norm 1, like TF-IDF's, so one regularisation
+    strength suits both blocks side by side. Nothing is fitted.
+    """
+
+    name, version = "static", "1"
+    BATCH = 256
+
+    def __init__(self) -> None:
+        self._model: Any = None
+
+    def encoder(self) -> Any:
+        if self._model is None:
+            import os
+
+            os.environ.setdefault("HF_HUB_OFFLINE", "1")
+            from model2vec import StaticModel
+
+            from studio import paths
+
+            folder = paths.model(STATIC_MODEL)
+            if not (folder / "config.json").is_file():
+                raise FileNotFoundError(f"the static embedding model is missing: {folder}")
+            # max_length=None: every token of the page counts, however long the page is
+            self._model = StaticModel.from_pretrained(folder, max_length=None, force_download=False)
+        return self._model
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, STATIC_DIMS), dtype=np.float32)
+        X = self.encoder().encode(
+            list(texts), max_length=None, normalize=True, use_multiprocessing=False
+        )
+        return np.nan_to_num(np.asarray(X, dtype=np.float32))
+
+    def raw(self, docs: Sequence[DocText], store: Store | None = None) -> np.ndarray:
+        """One vector a page, read from the project's cache where it was computed before."""
+        ids = [d.doc_id for d in docs]
+        cached = store.cached_features(self.name, self.version, ids) if store else {}
+        out = np.zeros((len(docs), STATIC_DIMS), dtype=np.float32)
+        todo = []
+        for i, d in enumerate(docs):
+            blob = cached.get(d.doc_id)
+            if blob is not None and len(blob) == 4 * STATIC_DIMS:
+                out[i] = np.frombuffer(blob, dtype="<f4")
+            else:
+                todo.append(i)
+        for start in range(0, len(todo), self.BATCH):
+            rows = todo[start : start + self.BATCH]
+            vecs = self.embed([docs[i].text for i in rows])
+            out[rows] = vecs
+            if store is not None:  # cached batch by batch: a cancelled run keeps what it did
+                fresh = {
+                    docs[i].doc_id: v.astype("<f4").tobytes()
+                    for i, v in zip(rows, vecs, strict=True)
+                }
+                store.cache_features(self.name, self.version, fresh)
+        return out
+
+    def fit(self, docs: Sequence[DocText], store: Store | None = None) -> None:
+        """Nothing to learn: the pages are embedded when transformed (and cached then)."""
+
+    def transform(self, docs: Sequence[DocText], store: Store | None = None) -> np.ndarray:
+        return self.raw(docs, store)
+
+    def save(self, folder: Path) -> None:
+        info = {"model": STATIC_MODEL, "dims": STATIC_DIMS}
+        (folder / "static.json").write_text(json.dumps(info), "utf-8")
+
+    @classmethod
+    def load(cls, folder: Path) -> StaticFeatures:
+        return cls()
+
+
 # -- feature sets ----------------------------------------------------------------------------------
 
-EXTRACTORS: dict[str, type] = {"tfidf": TfidfFeatures, "hand": HandFeatures}
-FEATURE_SETS = ("tfidf", "hand", "tfidf+hand")
+EXTRACTORS: dict[str, type] = {
+    "tfidf": TfidfFeatures,
+    "hand": HandFeatures,
+    "static": StaticFeatures,
+}
+FEATURE_SETS = ("tfidf", "hand", "tfidf+hand", "static", "tfidf+static")
 
 
 class FeatureSet:

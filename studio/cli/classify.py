@@ -8,7 +8,7 @@ import click
 
 from studio.cli.common import cli_task, json_option, open_project, print_json
 
-FEATURE_CHOICES = ["auto", "tfidf", "hand", "tfidf+hand"]
+FEATURE_CHOICES = ["auto", "tfidf", "hand", "tfidf+hand", "static", "tfidf+static"]
 MODEL_CHOICES = ["auto", "ridge", "logistic", "forest"]
 
 

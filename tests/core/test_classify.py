@@ -10,7 +10,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from studio.classify.features import HAND_NAMES, DocText, FeatureSet, hand_vector, load_docs
+from studio.classify.features import (
+    FEATURE_SETS,
+    HAND_NAMES,
+    STATIC_DIMS,
+    DocText,
+    FeatureSet,
+    hand_vector,
+    load_docs,
+)
 from studio.classify.models import ForestModel, LinearModel, best_cut, export_forest, load_model
 from studio.classify.score import keep_summary, score_documents
 from studio.classify.train import TrainError, labelled_set, make_folds, train_classifier
@@ -164,6 +172,37 @@ def test_hand_features_are_finite_and_cached(store: Store, labelled: list[int]) 
     assert np.isfinite(empty).all()
 
 
+def test_static_features_embed_whole_pages_and_are_cached(
+    store: Store, labelled: list[int], tmp_path: Path
+) -> None:
+    docs = load_docs(store, labelled[:10])
+    features = FeatureSet("static").fit(docs, store)
+    first = features.transform(docs, store)
+    assert first.shape == (10, STATIC_DIMS) and first.dtype == np.float32
+    assert np.isfinite(first).all()
+    assert np.allclose(np.linalg.norm(first, axis=1), 1.0, atol=1e-3)
+    cached = store.conn.execute(
+        "SELECT count(*) FROM feature_cache WHERE feature_set = 'static' AND version = '1'"
+    ).fetchone()[0]
+    assert cached == 10
+    # a reloaded extractor (a fresh model) computes the same vectors, and reads the cache
+    folder = tmp_path / "saved"
+    loaded = FeatureSet.load("static", folder, features.save(folder))
+    assert np.array_equal(loaded.transform(docs, store), first)
+    assert np.allclose(loaded.transform(docs), first, atol=1e-5)
+    zeros = np.zeros(STATIC_DIMS, dtype="<f4").tobytes()
+    store.conn.execute(
+        "UPDATE feature_cache SET vector = ? WHERE feature_set = 'static' AND doc_id = ?",
+        (zeros, docs[0].doc_id),
+    )
+    assert not loaded.transform(docs, store)[0].any()
+    # the whole page counts: text past the first 512 tokens moves the vector
+    page = "The derivative measures how fast a function changes. " * 100
+    a, b = features.transform([DocText(-1, page), DocText(-2, page + "Buy shoes now! " * 400)])
+    assert float(a @ b) < 0.95
+    assert np.isfinite(features.transform([DocText(-3, "")])).all()
+
+
 def test_feature_sets_round_trip_without_pickle(
     store: Store, labelled: list[int], tmp_path: Path
 ) -> None:
@@ -244,7 +283,7 @@ def test_train_cross_validates_every_combination_and_stores_a_version(
     report = train_classifier(
         project, store, threshold=3, task=Task(lambda d, t, m: seen.append((d, t)))
     )
-    assert len(report.table) == 9
+    assert len(report.table) == 3 * len(FEATURE_SETS)
     assert {(r["features"], r["model"]) for r in report.table} >= {("tfidf+hand", "forest")}
     assert seen[-1][0] == seen[-1][1]
     for row in report.table:
@@ -277,7 +316,7 @@ def test_train_cross_validates_every_combination_and_stores_a_version(
     folder = project.root / version["path"]
     assert folder.parent == project.root / "models" / "classifier"
     meta = json.loads((folder / "meta.json").read_text())
-    assert meta["reason"] == report.reason and len(meta["cv_table"]) == 9
+    assert meta["reason"] == report.reason and len(meta["cv_table"]) == len(report.table)
     assert not list(folder.parent.glob("*.tmp"))
 
 

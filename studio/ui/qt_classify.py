@@ -60,6 +60,7 @@ class ClassifierView(QWidget):
         self.pg = pg
         self.project, self.store = project, store
         self.op: Op | None = None
+        self.failed_box: QMessageBox | None = None
         self.curve: KeepCurve | None = None
         self._build()
         self.reload_versions()

@@ -20,7 +20,9 @@ from studio.store import DocumentQuery, Store
 from studio.store.queries import from_clause, where_clause
 
 RUBRIC_FILE = "rubric.md"
-QUEUES = ("random", "search", "uncertainty", "band", "disagreement")
+QUEUES = ("random", "search", "uncertainty", "band", "disagreement", "annotators")
+# annotators whose scores for a page are this far apart send it back for adjudication
+ANNOTATOR_GAP = 2
 # a regressor this far from the mean label disagrees with it: more than a rubric step, and
 # regressors shrink towards the mean, so two whole steps would rarely show up
 DISAGREEMENT_GAP = 1.5
@@ -53,14 +55,24 @@ def queue_ids(
     ``band``, scores in ``band`` = (lo, hi), in a seeded random order; ``disagreement``, labelled
     documents the classifier disagrees with, widest first (regressors: the predicted score at
     least ``gap`` from the mean label; logistic: keep decision against mean label >= threshold).
+    ``annotators`` needs no classifier: pages whose annotators' scores are ANNOTATOR_GAP or
+    more apart, widest first, for a second look.
     """
     query = query or DocumentQuery()
     if strategy in ("random", "search"):
         return _random_queue(store, annotator, query, seed, limit)
     if strategy not in QUEUES:
         raise ValueError(f"unknown queue {strategy!r} (known: {', '.join(QUEUES)})")
-    info = _scored_version(store, version)
     within, within_args = _query_filter(query)
+    if strategy == "annotators":
+        sql = (
+            f"SELECT s.doc_id FROM labels s WHERE 1 = 1{within} GROUP BY s.doc_id "
+            "HAVING max(s.score) - min(s.score) >= ? "
+            "ORDER BY max(s.score) - min(s.score) DESC, s.doc_id LIMIT ?"
+        )
+        rows = store.conn.execute(sql, [*within_args, ANNOTATOR_GAP, limit])
+        return [int(r[0]) for r in rows]
+    info = _scored_version(store, version)
     if strategy == "uncertainty":
         sql = (
             "SELECT s.doc_id FROM classifier_scores s WHERE s.version = ? AND NOT EXISTS "

@@ -190,3 +190,17 @@ def test_disagreement_with_logistic_is_the_wrong_side_of_the_threshold(
     side = {d: float(labels[d] >= info.threshold) for d in wrong}
     assert len(queue) >= 3
     assert queue == sorted(wrong, key=lambda d: (-abs(scores[d] - side[d]), d))
+
+
+def test_pages_annotators_disagree_on_come_back_widest_first(store: Store) -> None:
+    ids = _corpus(store, 5)
+    for doc, a, b in zip(ids, [0, 5, 2, 4, 1], [1, 1, 4, 4, 4], strict=True):
+        store.set_label(doc, "ana", a)
+        store.set_label(doc, "ben", b)
+    store.set_label(ids[0], "carla", 3)  # a third annotator widens the first page's spread to 3
+    queue = queue_ids(store, "ana", strategy="annotators")
+    # spreads: ids[0] 3, ids[1] 4, ids[2] 2, ids[3] 0, ids[4] 3 -> 2 or more, widest first
+    assert queue == [ids[1], ids[0], ids[4], ids[2]]
+    assert queue_ids(store, "ana", DocumentQuery(search="rivers"), strategy="annotators") == [
+        i for i in queue if i % 2 == 0
+    ]

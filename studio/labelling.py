@@ -95,13 +95,14 @@ def queue_ids(
 def _random_queue(
     store: Store, annotator: str, query: DocumentQuery, seed: int, limit: int
 ) -> list[int]:
-    done = {
-        r[0]
-        for r in store.conn.execute("SELECT doc_id FROM labels WHERE annotator = ?", (annotator,))
-    }
-    ids = [i for i in store.document_ids(query, 0, limit) if i not in done]
-    random.Random(seed).shuffle(ids)
-    return ids
+    """Unlabelled (by this annotator) documents matching ``query`` in a seeded random order,
+    drawn from the whole corpus in SQL (not from its first ``limit`` documents)."""
+    where, args = where_clause(query)
+    unlabelled = "NOT EXISTS (SELECT 1 FROM labels l WHERE l.doc_id = d.id AND l.annotator = ?)"
+    where = f"{where} AND {unlabelled}" if where else f" WHERE {unlabelled}"
+    rank = _seeded_rank(seed).replace("s.doc_id", "d.id")
+    sql = f"SELECT d.id FROM {from_clause(query)}{where} ORDER BY {rank}, d.id LIMIT ?"
+    return [int(r[0]) for r in store.conn.execute(sql, [*args, annotator, limit])]
 
 
 def _scored_version(store: Store, version: str | None) -> VersionInfo:

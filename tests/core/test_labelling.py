@@ -204,3 +204,14 @@ def test_pages_annotators_disagree_on_come_back_widest_first(store: Store) -> No
     assert queue_ids(store, "ana", DocumentQuery(search="rivers"), strategy="annotators") == [
         i for i in queue if i % 2 == 0
     ]
+
+
+def test_the_random_queue_draws_from_the_whole_corpus(store: Store) -> None:
+    ids = _corpus(store, 30)
+    for doc in ids[:20]:
+        store.set_label(doc, "ana", 1)
+    # the first 20 are labelled: a queue of 5 must still find unlabelled pages further on
+    queue = queue_ids(store, "ana", limit=5, seed=3)
+    assert len(queue) == 5 and set(queue) <= set(ids[20:])
+    assert queue == queue_ids(store, "ana", limit=5, seed=3)  # the same seed, the same order
+    assert sorted(queue_ids(store, "ana", seed=4)) == ids[20:]

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import click
 
-from studio.cli.common import cli_task, json_option, print_json
+from studio.classify.models import KINDS
+from studio.cli.common import cli_task, json_option, print_json, threshold_option
 
 
 def default_corpus() -> Path:
@@ -56,19 +57,13 @@ def bench_segment(corpus: Path | None, limit: int | None, cv: int, as_json: bool
 @click.argument("project", type=click.Path(file_okay=False, exists=True))
 @click.option(
     "--model",
-    type=click.Choice(["ridge", "logistic", "forest"]),
+    type=click.Choice(KINDS),
     default=None,
     help="Model kind fitted per feature set (default: the latest version's, else logistic).",
 )
 @click.option("--limit", type=int, default=None, help="Only the first N documents.")
 @click.option("--repeats", type=click.IntRange(1, 10), default=3, show_default=True)
-@click.option(
-    "--threshold",
-    type=click.FloatRange(0, 5),
-    default=3.0,
-    show_default=True,
-    help="Keep threshold the models are fitted for.",
-)
+@threshold_option
 @json_option
 def bench_classify(
     project: str,

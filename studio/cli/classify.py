@@ -6,10 +6,12 @@ from typing import Any
 
 import click
 
-from studio.cli.common import cli_task, json_option, open_project, print_json
+from studio.classify.features import FEATURE_SETS
+from studio.classify.models import KINDS
+from studio.cli.common import cli_task, json_option, open_project, print_json, threshold_option
 
-FEATURE_CHOICES = ["auto", "tfidf", "hand", "tfidf+hand", "static", "tfidf+static"]
-MODEL_CHOICES = ["auto", "ridge", "logistic", "forest"]
+FEATURE_CHOICES = ["auto", *FEATURE_SETS]
+MODEL_CHOICES = ["auto", *KINDS]
 
 
 @click.group("classifier")
@@ -33,13 +35,7 @@ def classify() -> None:
     show_default=True,
     help="Model; auto cross-validates every one.",
 )
-@click.option(
-    "--threshold",
-    type=click.FloatRange(0, 5),
-    default=3.0,
-    show_default=True,
-    help="Keep pages whose score is at least this.",
-)
+@threshold_option
 @click.option("--folds", type=click.IntRange(2, 20), default=5, show_default=True)
 @json_option
 def classify_train(
@@ -193,13 +189,7 @@ def classify_import(project: str, file: str, as_json: bool) -> None:
 @click.option(
     "--model", type=click.Choice(MODEL_CHOICES[1:]), default="logistic", show_default=True
 )
-@click.option(
-    "--threshold",
-    type=click.FloatRange(0, 5),
-    default=3.0,
-    show_default=True,
-    help="Keep pages whose score is at least this.",
-)
+@threshold_option
 @click.option(
     "--start",
     type=click.IntRange(2),

@@ -14,6 +14,13 @@ import click
 from studio.progress import Task
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+threshold_option = click.option(
+    "--threshold",
+    type=click.FloatRange(0, 5),
+    default=3.0,
+    show_default=True,
+    help="Keep pages whose score is at least this.",
+)
 
 
 def open_project(path: str, *, create: bool = True):  # -> Project (typed loosely: lazy import)

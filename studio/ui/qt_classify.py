@@ -191,7 +191,7 @@ class ClassifierView(QWidget):
                 "of the threshold), then train."
             )
             self.table.setRowCount(0)
-            self._show_scores(None)
+            self._show_scores(None, {})
             return
         meta = self._meta(version)
         m = meta["metrics"]
@@ -202,7 +202,7 @@ class ClassifierView(QWidget):
         )
         self._fill_table(meta["cv_table"], (meta["feature_set"], meta["model_kind"]))
         self._plot_metrics(m, meta["learning_curve"])
-        self._show_scores(version)
+        self._show_scores(version, meta)
 
     def _fill_table(self, rows: list[dict[str, Any]], chosen: tuple[str, str]) -> None:
         self.table.setRowCount(len(rows))
@@ -257,7 +257,7 @@ class ClassifierView(QWidget):
 
     # -- the score histogram and the threshold --------------------------------------------------
 
-    def _show_scores(self, version: str | None) -> None:
+    def _show_scores(self, version: str | None, meta: dict[str, Any]) -> None:
         self.hist_plot.clear()
         self.hist_plot.addItem(self.threshold_line)
         self.curve = KeepCurve.load(self.store, version) if version else None
@@ -273,7 +273,6 @@ class ClassifierView(QWidget):
         self.hist_plot.addItem(bars)
         self._lo, self._hi = float(edges[0]), float(edges[-1])
         self.slider.setEnabled(True)
-        meta = self._meta(version)
         start = meta.get("cut", meta["threshold"])
         self.set_threshold(float(np.clip(start, self._lo, self._hi)))
 

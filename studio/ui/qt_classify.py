@@ -50,7 +50,7 @@ class ClassifierView(QWidget):
     """Train, inspect and apply the educational-value classifier."""
 
     trained = Signal(str)  # version id
-    scored = Signal(str)
+    corpus_changed = Signal(str)  # a version scored the corpus: its list shows new scores
 
     def __init__(self, project: Project, store: Store, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -332,7 +332,7 @@ class ClassifierView(QWidget):
 
     def _on_scored(self, version: str) -> None:
         self.reload_versions(select=version)
-        self.scored.emit(version)
+        self.corpus_changed.emit(version)
 
     def _on_failed(self, message: str, details: str) -> None:
         self._busy(False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 from pathlib import Path
 
@@ -28,6 +29,11 @@ from studio.ui.qt_document import DocumentView
 from studio.ui.qt_import import ImportReportDialog
 from studio.ui.qt_label import LabelView
 from studio.ui.qt_ops import Op, run_op
+
+# the modes built on first use: tab name -> (module, view class taking (project, store))
+LAZY_TABS: dict[str, tuple[str, str]] = {
+    "Classifier": ("studio.ui.qt_classify", "ClassifierView"),
+}
 
 log = logging.getLogger("studio.ui")
 
@@ -98,23 +104,39 @@ class MainWindow(QMainWindow):
         self.recent_menu.setEnabled(bool(self.recent_menu.actions()))
 
     def _on_mode_changed(self, index: int) -> None:
-        if self.tabs.tabText(index) == "Classifier" and self.classifier_view is None:
-            from studio.ui.qt_classify import ClassifierView
-
-            assert self.project is not None and self.store is not None
-            self.classifier_view = ClassifierView(self.project, self.store)
-            self.classifier_view.scored.connect(lambda _v: self.corpus.refresh())
-            placeholder = self.tabs.widget(index)
-            self.tabs.blockSignals(True)
-            self.tabs.removeTab(index)
-            self.tabs.insertTab(index, self.classifier_view, "Classifier")
-            self.tabs.setCurrentIndex(index)
-            self.tabs.blockSignals(False)
-            placeholder.deleteLater()
+        name = self.tabs.tabText(index)
+        if name in LAZY_TABS and name not in self.views:
+            self._build_lazy_tab(index, name)
         if self.tabs.widget(index) is self.label_view:
             # "pages matching the corpus search" means the search as it stands now
             self.label_view.search_query = self.corpus.model.query
             self.label_view.setFocus()
+
+    def _build_lazy_tab(self, index: int, name: str) -> None:
+        module_name, class_name = LAZY_TABS[name]
+        assert self.project is not None and self.store is not None
+        view_class = getattr(importlib.import_module(module_name), class_name)
+        view = view_class(self.project, self.store)
+        self.views[name] = view
+        # a view that changes what the corpus list shows says so with a `corpus_changed` signal
+        changed = getattr(view, "corpus_changed", None)
+        if changed is not None:
+            changed.connect(lambda *_: self.corpus.refresh())
+        placeholder = self.tabs.widget(index)
+        self.tabs.blockSignals(True)
+        self.tabs.removeTab(index)
+        self.tabs.insertTab(index, view, name)
+        self.tabs.setCurrentIndex(index)
+        self.tabs.blockSignals(False)
+        placeholder.deleteLater()
+
+    def view(self, name: str) -> QWidget:
+        """The view of mode ``name``, built if it was not yet (tests and the self-test use this)."""
+        for index in range(self.tabs.count()):
+            if self.tabs.tabText(index) == name:
+                self.tabs.setCurrentIndex(index)
+                return self.views.get(name) or self.tabs.widget(index)
+        raise KeyError(name)
 
     # -- projects ------------------------------------------------------------------------------
 
@@ -142,8 +164,10 @@ class MainWindow(QMainWindow):
         self.tabs = QTabWidget(objectName="modes")
         self.tabs.addTab(splitter, "Corpus")
         self.tabs.addTab(self.label_view, "Label")
-        self.classifier_view = None  # built on first use: it brings pyqtgraph with it
-        self.tabs.addTab(QWidget(), "Classifier")
+        # the other modes are built on first use: they bring pyqtgraph (and more) with them
+        self.views: dict[str, QWidget] = {}
+        for name in LAZY_TABS:
+            self.tabs.addTab(QWidget(), name)
         self.tabs.currentChanged.connect(self._on_mode_changed)
         old = self.centralWidget()
         self.setCentralWidget(self.tabs)

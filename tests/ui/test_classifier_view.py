@@ -12,9 +12,8 @@ from tests.core.test_classify import make_labelled_project
 
 def test_train_score_and_choose_a_threshold(qtbot, window, screenshot) -> None:
     make_labelled_project(window.store, labelled=80, unlabelled=40)
-    window.tabs.setCurrentIndex(2)  # built on first use
-    view = window.classifier_view
-    assert view is not None and window.tabs.currentWidget() is view
+    view = window.view("Classifier")  # built on first use
+    assert window.tabs.currentWidget() is view
     assert "No classifier yet" in view.reason.text()
 
     with qtbot.waitSignal(view.trained, timeout=120_000) as trained:
@@ -26,7 +25,7 @@ def test_train_score_and_choose_a_threshold(qtbot, window, screenshot) -> None:
     assert "F1" in view.reason.text() and "cross-validation" in view.reason.text()
     assert view.pr_plot.getPlotItem().listDataItems()  # curves drawn from the stored metrics
 
-    with qtbot.waitSignal(view.scored, timeout=120_000):
+    with qtbot.waitSignal(view.corpus_changed, timeout=120_000):
         view.score_button.click()
     assert view.curve is not None and len(view.curve.scores) == 120
     view.slider.setValue(0)

@@ -1,0 +1,1 @@
+"""Benchmark decontamination: n-gram overlap against benchmark sets."""

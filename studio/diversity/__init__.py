@@ -1,0 +1,1 @@
+"""Diversity metrics, 2-D maps and mode-collapse alarms over document sets."""

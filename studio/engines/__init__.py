@@ -1,0 +1,1 @@
+"""Running a step over many shards: local processes, or a Ray cluster."""

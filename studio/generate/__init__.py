@@ -1,0 +1,1 @@
+"""The generation plan (taxonomy, audiences, styles) and the generate → critique → rewrite loop."""

@@ -1,0 +1,85 @@
+"""What every teacher is: a chat model that streams a reply, and the errors it may raise.
+
+A teacher is named by a spec string a curator can type: ``local:PATH.gguf`` (llama.cpp in-process)
+or ``openai:BASE_URL`` with a model name (any OpenAI-compatible chat-completions server).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+Message = dict[str, str]  # {"role": "system" | "user" | "assistant", "content": "..."}
+TokenFn = Callable[[str], None]
+CancelFn = Callable[[], bool]
+
+
+class TeacherError(Exception):
+    """A teacher could not give a complete reply; the message says why, for the curator."""
+
+
+class IncompleteReply(TeacherError):
+    """The reply stopped before the teacher finished it (dropped connection, cancel, cut-off).
+
+    ``partial`` holds what arrived, for display only: a partial reply is never stored as a
+    finished page."""
+
+    def __init__(self, message: str, partial: str = "") -> None:
+        super().__init__(message)
+        self.partial = partial
+
+
+@dataclass(slots=True)
+class Sampling:
+    """Sampling parameters, recorded with every page a teacher writes."""
+
+    max_tokens: int = 1024
+    temperature: float = 0.8
+    top_p: float = 0.95
+    seed: int | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "max_tokens": self.max_tokens,
+            "temperature": self.temperature,
+            "top_p": self.top_p,
+            "seed": self.seed,
+        }
+
+
+@dataclass(slots=True)
+class Completion:
+    """A finished reply: its text, why it stopped, token counts and timing."""
+
+    text: str
+    finish_reason: str  # "stop" | "length"
+    prompt_tokens: int
+    completion_tokens: int
+    seconds: float
+    teacher: str  # the teacher's name, as recorded with the page
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def tokens_per_second(self) -> float:
+        return self.completion_tokens / self.seconds if self.seconds > 0 else 0.0
+
+
+@runtime_checkable
+class Teacher(Protocol):
+    """A chat model. ``chat`` blocks until the reply is complete, calling ``on_token`` with each
+    piece as it arrives, and raises :class:`TeacherError` (or :class:`IncompleteReply`) when it
+    cannot finish; ``cancelled`` is polled between pieces."""
+
+    name: str
+
+    def chat(
+        self,
+        messages: list[Message],
+        sampling: Sampling,
+        *,
+        on_token: TokenFn | None = None,
+        cancelled: CancelFn | None = None,
+    ) -> Completion: ...
+
+    def close(self) -> None: ...

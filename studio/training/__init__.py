@@ -1,0 +1,1 @@
+"""Training a small student language model on a recipe, as a child process."""

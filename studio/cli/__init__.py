@@ -37,10 +37,23 @@ def _register() -> None:
         generate,
         labels,
         segment,
+        teacher,
         train,
     )
 
-    modules = (corpus, segment, labels, classify, export, funnel, generate, dedup, diversity, train)
+    modules = (
+        corpus,
+        segment,
+        labels,
+        classify,
+        export,
+        funnel,
+        teacher,
+        generate,
+        dedup,
+        diversity,
+        train,
+    )
     for module in modules:
         for command in module.COMMANDS:
             cli.add_command(command)

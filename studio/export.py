@@ -45,6 +45,7 @@ from studio import __version__
 from studio.classify.score import short_count
 from studio.classify.versions import VersionInfo, version_info
 from studio.funnel import funnel
+from studio.generate.record import rejected_documents
 from studio.progress import Task
 from studio.project import Project
 from studio.store import Store, now
@@ -456,16 +457,21 @@ def _stream(
     while rows := store.export_batch(version, after, batch):
         task.check()
         labels = store.labels_of([r["id"] for r in rows])
+        gated: dict[int, tuple[str, str]] = {}
+        for doc_id in rejected_documents(store, [r["id"] for r in rows]):  # rejected by hand
+            gated.setdefault(doc_id, ("rejected synthetic page", "a curator rejected the page"))
         kept, dropped = [], []
         for r in rows:
             keep, reason = rule.decide(r["score"], r["keep"])
+            kind, reason = gated.get(r["id"], (None, reason))
+            keep = keep and kind is None
             rec = record(r, labels.get(r["id"]), rule)
             if keep:
                 kept.append(rec)
                 sources[r["source"]] += 1
             else:
                 dropped.append({**rec, "reason": reason})
-                by_reason[_reason_kind(rule, r["score"])] += 1
+                by_reason[kind or _reason_kind(rule, r["score"])] += 1
             side_name = "kept" if keep else "dropped"
             counts[side_name] += 1
             counts[f"{side_name}_words"] += r["signal_words"]

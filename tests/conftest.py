@@ -41,3 +41,21 @@ def shared_dir() -> Path:
     if not path.is_dir():
         pytest.skip(f"shared data not found at {path} (set STUDIO_SHARED to point at it)")
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_gguf(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A ~470 KB random-weight llama GGUF with a ChatML template (tests/fixtures/tiny_gguf.py)."""
+    from tests.fixtures.tiny_gguf import write_tiny_gguf
+
+    return write_tiny_gguf(tmp_path_factory.mktemp("gguf") / "tiny.gguf")
+
+
+@pytest.fixture(scope="session")
+def llama_server(tiny_gguf: Path):
+    """``python -m llama_cpp.server`` serving ``tiny_gguf`` on 127.0.0.1 for the whole session
+    (model name "tiny"; ``.url`` is the OpenAI base URL ending in /v1)."""
+    from tests.fixtures.tiny_gguf import LlamaServer
+
+    with LlamaServer(tiny_gguf) as server:
+        yield server

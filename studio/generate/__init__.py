@@ -1,1 +1,8 @@
-"""The generation plan (taxonomy, audiences, styles) and the generate → critique → rewrite loop."""
+"""The generation plan (taxonomy, audiences, styles) and the generate → critique → rewrite loop.
+
+``taxonomy`` (the project's subjects > topics > subtopics and dimensions), ``plan`` (cells, the
+balanced draw, coverage, seeds from kept web pages), ``prompts`` (templates in resources/prompts),
+``replies`` (critique JSON: repaired or refused, never guessed), ``checks`` (what a page must pass),
+``record`` (batches, pages, versions; accepted pages as documents), ``loop`` (running a batch,
+resumable), ``propose`` (a teacher's subtopics, held for review), ``diff`` (versions compared).
+"""

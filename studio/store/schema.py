@@ -189,3 +189,80 @@ def m005_score_order(db: Database) -> None:
 def m006_export_reasons(db: Database) -> None:
     # why the dropped documents of each export were dropped, counted by reason (JSON)
     db.execute("ALTER TABLE exports ADD COLUMN dropped_by_reason TEXT")
+
+
+@migrations()
+def m007_generation(db: Database) -> None:
+    db.executescript(
+        """
+        -- the project's topic taxonomy (subjects > topics > subtopics), seeded from the shipped
+        -- one; a teacher's proposals wait as 'proposed' until a curator accepts or rejects them
+        CREATE TABLE gen_taxonomy (
+            id INTEGER PRIMARY KEY,
+            subject TEXT NOT NULL,
+            topic TEXT NOT NULL,
+            subtopic TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'active',   -- active | proposed | rejected
+            origin TEXT NOT NULL,                    -- shipped | imported | curator | a teacher
+            created_at TEXT NOT NULL,
+            UNIQUE (subject, topic, subtopic)
+        );
+
+        -- one generation batch: what was asked (JSON) and how far it got
+        CREATE TABLE gen_batches (
+            id INTEGER PRIMARY KEY,
+            created_at TEXT NOT NULL,
+            finished_at TEXT,
+            status TEXT NOT NULL DEFAULT 'pending',  -- pending | running | done | cancelled
+            config TEXT NOT NULL,
+            source_id INTEGER REFERENCES sources(id) -- the source of its accepted pages
+        );
+
+        -- one page of a batch: its plan cell, its teacher, and where it ended
+        CREATE TABLE gen_pages (
+            id INTEGER PRIMARY KEY,
+            batch_id INTEGER NOT NULL REFERENCES gen_batches(id),
+            round INTEGER NOT NULL,
+            cell TEXT NOT NULL,      -- "Subject / Topic / Subtopic | audience | style | difficulty"
+            subject TEXT NOT NULL,
+            topic TEXT NOT NULL,
+            subtopic TEXT NOT NULL,
+            audience TEXT NOT NULL,
+            style TEXT NOT NULL,
+            difficulty TEXT NOT NULL,
+            teacher TEXT NOT NULL,
+            seed_doc_id INTEGER REFERENCES documents(id),
+            status TEXT NOT NULL DEFAULT 'pending',  -- pending|running|accepted|rejected|failed
+            reasons TEXT,            -- JSON list: why it ended as it did
+            title TEXT,
+            text TEXT,               -- the page as it stands: the rewrite, or a curator's edit
+            doc_id INTEGER REFERENCES documents(id),
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE INDEX gen_pages_batch ON gen_pages(batch_id, status);
+        CREATE INDEX gen_pages_cell ON gen_pages(cell, status);
+        CREATE INDEX gen_pages_doc ON gen_pages(doc_id);
+
+        -- every version of a page with its lineage: drafts, critiques, rewrite, checks, edits
+        CREATE TABLE gen_versions (
+            id INTEGER PRIMARY KEY,
+            page_id INTEGER NOT NULL REFERENCES gen_pages(id),
+            kind TEXT NOT NULL,      -- draft | critique | rewrite | checks | edit | decision
+            n INTEGER NOT NULL DEFAULT 0,                    -- which best-of-K draft
+            parent_id INTEGER REFERENCES gen_versions(id),   -- what it was made from
+            teacher TEXT,
+            prompt TEXT,             -- JSON: the messages sent
+            sampling TEXT,           -- JSON: the sampling parameters
+            text TEXT,               -- the reply, or the edited page
+            data TEXT,               -- JSON: parsed critique, check results, decision
+            finish_reason TEXT,
+            prompt_tokens INTEGER,
+            completion_tokens INTEGER,
+            seconds REAL,
+            error TEXT,              -- why this step gave nothing usable
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX gen_versions_page ON gen_versions(page_id, kind);
+        """
+    )

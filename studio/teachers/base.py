@@ -6,6 +6,7 @@ or ``openai:BASE_URL`` with a model name (any OpenAI-compatible chat-completions
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
@@ -13,6 +14,17 @@ from typing import Any, Protocol, runtime_checkable
 Message = dict[str, str]  # {"role": "system" | "user" | "assistant", "content": "..."}
 TokenFn = Callable[[str], None]
 CancelFn = Callable[[], bool]
+RestartFn = Callable[[str], None]
+
+# control characters (but tab and newline) and lone surrogates: a reply is stored, shown and
+# exported as text, and SQLite's UTF-8 encoding refuses surrogates
+_UNPRINTABLE = re.compile("[\x00-\x08\x0b-\x1f\x7f\ud800-\udfff]")
+
+
+def clean_text(piece: str) -> str:
+    """A piece of a reply as the studio keeps it: no control characters but tab and newline
+    (``\\r`` goes too, so a ``\\r\\n`` split across two pieces still ends one line)."""
+    return _UNPRINTABLE.sub("", piece)
 
 
 class TeacherError(Exception):
@@ -69,7 +81,13 @@ class Completion:
 class Teacher(Protocol):
     """A chat model. ``chat`` blocks until the reply is complete, calling ``on_token`` with each
     piece as it arrives, and raises :class:`TeacherError` (or :class:`IncompleteReply`) when it
-    cannot finish; ``cancelled`` is polled between pieces."""
+    cannot finish; ``cancelled`` is polled between pieces.
+
+    A remote teacher may start a reply over (a dropped connection, a 5xx, a malformed stream):
+    it then calls ``on_restart(reason)``, and the pieces given to ``on_token`` so far are void
+    (a live preview clears itself). The studio's teachers also say how many ``chat`` calls
+    they serve at once, ``concurrency`` (read it as ``getattr(teacher, "concurrency", 1)``);
+    more callers wait their turn."""
 
     name: str
 
@@ -80,6 +98,7 @@ class Teacher(Protocol):
         *,
         on_token: TokenFn | None = None,
         cancelled: CancelFn | None = None,
+        on_restart: RestartFn | None = None,
     ) -> Completion: ...
 
     def close(self) -> None: ...

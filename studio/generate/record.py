@@ -1,0 +1,538 @@
+"""The record of generation in the project database: batches, pages, and every version of a page
+(drafts, critiques, the rewrite, check results, curators' edits), each committed as it happens.
+
+An accepted page becomes a document (kind ``synthetic``) under its batch's source row, so the
+corpus, the classifier, dedup and the student's recipes see it; ``gen_pages.doc_id`` links the
+two. A page a curator rejects later keeps its document, but its status says ``rejected`` and the
+export leaves it out (:func:`rejected_documents`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from studio.generate.plan import Cell
+from studio.store import NewDocument, Store, now
+from studio.teachers.base import clean_text
+
+MAX_TEXT_CHARS = 400_000  # of one stored reply; a teacher that sends more is clipped here
+KIND = "synthetic"
+PAGE_STATUSES = ("pending", "running", "accepted", "rejected", "failed")
+FINISHED = ("accepted", "rejected", "failed")
+
+
+class RecordError(ValueError):
+    """An action on a page that cannot be done (no text to accept, an unknown page)."""
+
+
+def clean_reply(text: str) -> str:
+    """A teacher's text as stored: printable, valid UTF-8, and of bounded size."""
+    text = clean_text(text.encode("utf-8", "replace").decode("utf-8"))
+    if len(text) > MAX_TEXT_CHARS:
+        text = text[:MAX_TEXT_CHARS] + "\n[… clipped by the studio]"
+    return text
+
+
+_TITLE_MARK = re.compile(r"^\s*#+\s*|\*\*|__")
+
+
+def title_of(text: str) -> str | None:
+    """The page's title: its first heading, else its first line (clipped)."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    for line in lines[:40]:
+        if line.lstrip().startswith("#"):
+            return _TITLE_MARK.sub("", line).strip()[:200] or None
+    if not lines:
+        return None
+    return _TITLE_MARK.sub("", lines[0]).strip()[:200] or None
+
+
+# -- rows --------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Batch:
+    id: int
+    created_at: str
+    finished_at: str | None
+    status: str
+    config: dict[str, Any]
+    source_id: int | None
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(slots=True)
+class Page:
+    id: int
+    batch_id: int
+    round: int
+    cell: str
+    teacher: str
+    status: str
+    reasons: list[str]
+    title: str | None
+    doc_id: int | None
+    seed_doc_id: int | None
+    parts: Cell
+    text: str | None = None
+    updated_at: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["parts"] = self.parts.to_dict()
+        return d
+
+
+@dataclass(slots=True)
+class Version:
+    id: int
+    page_id: int
+    kind: str
+    n: int
+    parent_id: int | None
+    teacher: str | None
+    prompt: list[dict[str, str]] | None
+    sampling: dict[str, Any] | None
+    text: str | None
+    data: Any
+    finish_reason: str | None
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    seconds: float | None
+    error: str | None
+    created_at: str
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def label(self) -> str:
+        """How the curator names it: "draft 2", "critique of draft 2", "rewrite", "edit 1"."""
+        if self.kind == "draft":
+            return f"draft {self.n + 1}"
+        if self.kind == "critique":
+            return f"critique of draft {self.n + 1}"
+        if self.kind == "edit":
+            return f"edit {self.n + 1}"
+        return self.kind
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "label": self.label}
+
+
+def _loads(text: str | None) -> Any:
+    return json.loads(text) if text else None
+
+
+def _page(r: Any, with_text: bool = False) -> Page:
+    return Page(
+        id=r["id"],
+        batch_id=r["batch_id"],
+        round=r["round"],
+        cell=r["cell"],
+        teacher=r["teacher"],
+        status=r["status"],
+        reasons=_loads(r["reasons"]) or [],
+        title=r["title"],
+        doc_id=r["doc_id"],
+        seed_doc_id=r["seed_doc_id"],
+        parts=Cell(
+            r["subject"], r["topic"], r["subtopic"], r["audience"], r["style"], r["difficulty"]
+        ),
+        text=r["text"] if with_text else None,
+        updated_at=r["updated_at"],
+    )
+
+
+# -- batches -------------------------------------------------------------------------------------
+
+
+def create_batch(store: Store, config: dict[str, Any]) -> int:
+    """A new batch and the source row its accepted pages will be documents of."""
+    stamp = now()
+    with store.transaction():
+        cur = store.conn.execute(
+            "INSERT INTO gen_batches(created_at, status, config) VALUES (?, 'pending', ?)",
+            (stamp, json.dumps(config)),
+        )
+        batch_id = int(cur.lastrowid or 0)
+        import_id = store.conn.execute(
+            "INSERT INTO imports(started_at, finished_at, status) VALUES (?, ?, 'done')",
+            (stamp, stamp),
+        ).lastrowid
+        source_id = store.conn.execute(
+            "INSERT INTO sources(import_id, path, format, status, started_at) "
+            "VALUES (?, ?, 'synthetic', 'imported', ?)",
+            (import_id, f"generated/batch-{batch_id}", stamp),
+        ).lastrowid
+        store.conn.execute(
+            "UPDATE gen_batches SET source_id = ? WHERE id = ?", (source_id, batch_id)
+        )
+    return batch_id
+
+
+def set_batch_status(store: Store, batch_id: int, status: str) -> None:
+    finished = now() if status in ("done", "cancelled") else None
+    store.conn.execute(
+        "UPDATE gen_batches SET status = ?, finished_at = ? WHERE id = ?",
+        (status, finished, batch_id),
+    )
+
+
+def batch(store: Store, batch_id: int) -> Batch:
+    r = store.conn.execute("SELECT * FROM gen_batches WHERE id = ?", (batch_id,)).fetchone()
+    if r is None:
+        raise RecordError(f"no batch {batch_id}")
+    counts = dict(
+        store.conn.execute(
+            "SELECT status, count(*) FROM gen_pages WHERE batch_id = ? GROUP BY status",
+            (batch_id,),
+        ).fetchall()
+    )
+    return Batch(
+        r["id"], r["created_at"], r["finished_at"], r["status"], json.loads(r["config"]),
+        r["source_id"], counts,
+    )  # fmt: skip
+
+
+def batches(store: Store) -> list[Batch]:
+    ids = [r[0] for r in store.conn.execute("SELECT id FROM gen_batches ORDER BY id")]
+    return [batch(store, i) for i in ids]
+
+
+def unfinished_batch(store: Store) -> Batch | None:
+    """The latest batch that stopped before it was done (cancelled, or the studio closed)."""
+    row = store.conn.execute(
+        "SELECT id FROM gen_batches WHERE status != 'done' ORDER BY id DESC LIMIT 1"
+    ).fetchone()
+    return batch(store, row[0]) if row else None
+
+
+def rounds_planned(store: Store, batch_id: int) -> int:
+    row = store.conn.execute(
+        "SELECT max(round) FROM gen_pages WHERE batch_id = ?", (batch_id,)
+    ).fetchone()
+    return int(row[0] or 0)
+
+
+# -- pages ---------------------------------------------------------------------------------------
+
+
+def add_pages(
+    store: Store,
+    batch_id: int,
+    round_: int,
+    planned: list[tuple[Cell, str, int | None]],  # (cell, teacher, seed document)
+) -> list[int]:
+    stamp = now()
+    ids = []
+    with store.transaction():
+        for cell, teacher, seed in planned:
+            cur = store.conn.execute(
+                "INSERT INTO gen_pages(batch_id, round, cell, subject, topic, subtopic, audience, "
+                "style, difficulty, teacher, seed_doc_id, status, created_at, updated_at) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,'pending',?,?)",
+                (
+                    batch_id, round_, cell.key, cell.subject, cell.topic, cell.subtopic,
+                    cell.audience, cell.style, cell.difficulty, teacher, seed, stamp, stamp,
+                ),
+            )  # fmt: skip
+            ids.append(int(cur.lastrowid or 0))
+    return ids
+
+
+def page(store: Store, page_id: int) -> Page:
+    r = store.conn.execute("SELECT * FROM gen_pages WHERE id = ?", (page_id,)).fetchone()
+    if r is None:
+        raise RecordError(f"no generated page {page_id}")
+    return _page(r, with_text=True)
+
+
+def pages(
+    store: Store,
+    *,
+    batch_id: int | None = None,
+    status: str | None = None,
+    limit: int = -1,
+    offset: int = 0,
+) -> list[Page]:
+    """Pages, newest batch first and in order within a batch (without their text)."""
+    where, args = [], []
+    if batch_id is not None:
+        where.append("batch_id = ?")
+        args.append(batch_id)
+    if status is not None:
+        where.append("status = ?")
+        args.append(status)
+    sql = "SELECT * FROM gen_pages" + (" WHERE " + " AND ".join(where) if where else "")
+    rows = store.conn.execute(
+        sql + " ORDER BY batch_id DESC, id LIMIT ? OFFSET ?", [*args, limit, offset]
+    )
+    return [_page(r) for r in rows]
+
+
+def next_page(store: Store, batch_id: int) -> Page | None:
+    """The batch's next page to write: one left running by a stop, else the first pending."""
+    r = store.conn.execute(
+        "SELECT * FROM gen_pages WHERE batch_id = ? AND status IN ('running', 'pending') "
+        "ORDER BY status = 'pending', id LIMIT 1",
+        (batch_id,),
+    ).fetchone()
+    return _page(r, with_text=True) if r else None
+
+
+def set_page(
+    store: Store,
+    page_id: int,
+    status: str,
+    reasons: list[str] | None = None,
+    *,
+    text: str | None = None,
+) -> None:
+    if status not in PAGE_STATUSES:
+        raise RecordError(f"unknown page status {status!r}")
+    sets = ["status = ?", "updated_at = ?"]
+    args: list[Any] = [status, now()]
+    if reasons is not None:
+        sets.append("reasons = ?")
+        args.append(json.dumps(reasons, ensure_ascii=False))
+    if text is not None:
+        sets += ["text = ?", "title = ?"]
+        args += [text, title_of(text)]
+    store.conn.execute(f"UPDATE gen_pages SET {', '.join(sets)} WHERE id = ?", [*args, page_id])
+
+
+# -- versions ------------------------------------------------------------------------------------
+
+
+def add_version(
+    store: Store,
+    page_id: int,
+    kind: str,
+    *,
+    n: int = 0,
+    parent_id: int | None = None,
+    teacher: str | None = None,
+    prompt: list[dict[str, str]] | None = None,
+    sampling: dict[str, Any] | None = None,
+    text: str | None = None,
+    data: Any = None,
+    finish_reason: str | None = None,
+    prompt_tokens: int | None = None,
+    completion_tokens: int | None = None,
+    seconds: float | None = None,
+    error: str | None = None,
+) -> int:
+    cur = store.conn.execute(
+        "INSERT INTO gen_versions(page_id, kind, n, parent_id, teacher, prompt, sampling, text, "
+        "data, finish_reason, prompt_tokens, completion_tokens, seconds, error, created_at) "
+        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        (
+            page_id, kind, n, parent_id, teacher,
+            json.dumps(prompt, ensure_ascii=False) if prompt is not None else None,
+            json.dumps(sampling) if sampling is not None else None,
+            clean_reply(text) if text is not None else None,
+            json.dumps(data, ensure_ascii=False) if data is not None else None,
+            finish_reason, prompt_tokens, completion_tokens, seconds,
+            error[:2000] if error else None, now(),
+        ),
+    )  # fmt: skip
+    return int(cur.lastrowid or 0)
+
+
+def versions(store: Store, page_id: int) -> list[Version]:
+    rows = store.conn.execute(
+        "SELECT * FROM gen_versions WHERE page_id = ? ORDER BY id", (page_id,)
+    )
+    return [
+        Version(
+            id=r["id"],
+            page_id=r["page_id"],
+            kind=r["kind"],
+            n=r["n"],
+            parent_id=r["parent_id"],
+            teacher=r["teacher"],
+            prompt=_loads(r["prompt"]),
+            sampling=_loads(r["sampling"]),
+            text=r["text"],
+            data=_loads(r["data"]),
+            finish_reason=r["finish_reason"],
+            prompt_tokens=r["prompt_tokens"],
+            completion_tokens=r["completion_tokens"],
+            seconds=r["seconds"],
+            error=r["error"],
+            created_at=r["created_at"],
+        )
+        for r in rows
+    ]
+
+
+# -- decisions -----------------------------------------------------------------------------------
+
+
+def accept(store: Store, page_id: int, reasons: list[str], *, by: str | None = None) -> int:
+    """Accept a page: its text becomes a document (made now, or kept from before). Returns the
+    document's id. Raises :class:`RecordError` when there is no text, or an identical document
+    is stored already."""
+    with store.transaction():
+        p = page(store, page_id)
+        if not p.text or not p.text.strip():
+            raise RecordError(f"page {page_id} has no text to accept")
+        doc_id = p.doc_id if p.doc_id is not None else _make_document(store, p)
+        store.conn.execute("UPDATE gen_pages SET doc_id = ? WHERE id = ?", (doc_id, page_id))
+        set_page(store, page_id, "accepted", reasons)
+        if by is not None:
+            add_version(store, page_id, "decision", data={"status": "accepted", "by": by})
+    return doc_id
+
+
+def reject(store: Store, page_id: int, reasons: list[str], *, by: str | None = None) -> None:
+    """Reject a page (one accepted before keeps its document, which the export leaves out)."""
+    with store.transaction():
+        page(store, page_id)
+        set_page(store, page_id, "rejected", reasons)
+        if by is not None:
+            add_version(store, page_id, "decision", data={"status": "rejected", "by": by})
+
+
+def _make_document(store: Store, p: Page) -> int:
+    text = p.text or ""
+    digest = _hash(text)
+    if store.has_hash(digest):
+        other = store.find_document(content_hash=digest)
+        raise RecordError(f"an identical document is stored already (document {other})")
+    source_id = store.conn.execute(
+        "SELECT source_id FROM gen_batches WHERE id = ?", (p.batch_id,)
+    ).fetchone()[0]
+    from studio.lang import detect_language
+
+    lang, score = detect_language(text[:5000])
+    n = len(text.split())
+    doc_id = store.insert_document(
+        NewDocument(
+            source_id=source_id,
+            content_hash=digest,
+            kind=KIND,
+            raw=text,
+            main_text=text,
+            n_words=n,
+            signal_words=n,
+            title=title_of(text),
+            locator={
+                "gen_page": p.id,
+                "batch": p.batch_id,
+                "round": p.round,
+                "cell": p.cell,
+                "teacher": p.teacher,
+            },
+            lang=lang,
+            lang_score=score,
+        )
+    )
+    if doc_id is None:  # pragma: no cover (the hash was checked inside this transaction)
+        raise RecordError("an identical document is stored already")
+    store.conn.execute(
+        "UPDATE sources SET imported = imported + 1, finished_at = ? WHERE id = ?",
+        (now(), source_id),
+    )
+    return doc_id
+
+
+def _hash(text: str) -> str:
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
+
+
+def edit(store: Store, page_id: int, text: str, *, by: str) -> int:
+    """A curator's edit: a new version, the page's text; an accepted page's document follows
+    (its classifier scores and cached features are dropped: they were of the old text)."""
+    text = clean_reply(text)
+    if not text.strip():
+        raise RecordError("an edit cannot leave the page empty")
+    with store.transaction():
+        p = page(store, page_id)
+        n = store.conn.execute(
+            "SELECT count(*) FROM gen_versions WHERE page_id = ? AND kind = 'edit'", (page_id,)
+        ).fetchone()[0]
+        parent = store.conn.execute(
+            "SELECT max(id) FROM gen_versions WHERE page_id = ? "
+            "AND kind IN ('rewrite', 'edit', 'draft') AND error IS NULL",
+            (page_id,),
+        ).fetchone()[0]
+        version_id = add_version(
+            store, page_id, "edit", n=n, parent_id=parent, text=text, data={"by": by}
+        )
+        set_page(store, page_id, p.status, text=text)
+        if p.doc_id is not None:
+            _replace_document_text(store, p.doc_id, text)
+    return version_id
+
+
+def _replace_document_text(store: Store, doc_id: int, text: str) -> None:
+    import zlib
+
+    digest = _hash(text)
+    other = store.find_document(content_hash=digest)
+    if other is not None and other != doc_id:
+        raise RecordError(f"the edited text is identical to document {other}")
+    c = store.conn
+    old = c.execute(
+        "SELECT title, main_text FROM document_text WHERE doc_id = ?", (doc_id,)
+    ).fetchone()
+    if old is not None:
+        c.execute(
+            "INSERT INTO document_fts(document_fts, rowid, title, main_text) "
+            "VALUES ('delete', ?, ?, ?)",
+            (doc_id, old["title"], old["main_text"]),
+        )
+    title, n, raw = title_of(text), len(text.split()), text.encode("utf-8")
+    c.execute(
+        "UPDATE document_text SET title = ?, main_text = ? WHERE doc_id = ?", (title, text, doc_id)
+    )
+    c.execute(
+        "INSERT INTO document_fts(rowid, title, main_text) VALUES (?, ?, ?)", (doc_id, title, text)
+    )
+    c.execute(
+        "UPDATE documents SET content_hash = ?, title = ?, n_bytes = ?, n_words = ?, "
+        "signal_words = ?, signal_share = 1.0 WHERE id = ?",
+        (digest, title, len(raw), n, n, doc_id),
+    )
+    c.execute("UPDATE document_raw SET raw = ? WHERE doc_id = ?", (zlib.compress(raw, 6), doc_id))
+    c.execute("DELETE FROM classifier_scores WHERE doc_id = ?", (doc_id,))
+    c.execute("DELETE FROM feature_cache WHERE doc_id = ?", (doc_id,))
+
+
+def rejected_documents(store: Store, doc_ids: Iterable[int]) -> set[int]:
+    """Those of ``doc_ids`` that are generated pages a curator (or a later check) rejected."""
+    ids = list(doc_ids)
+    out: set[int] = set()
+    for i in range(0, len(ids), 500):
+        chunk = ids[i : i + 500]
+        marks = ",".join("?" * len(chunk))
+        out.update(
+            r[0]
+            for r in store.conn.execute(
+                f"SELECT doc_id FROM gen_pages WHERE status != 'accepted' AND doc_id IN ({marks})",
+                chunk,
+            )
+        )
+    return out
+
+
+def pages_of_round(store: Store) -> dict[int, list[int]]:
+    """round -> the documents of its accepted pages (for the diversity plots)."""
+    out: dict[int, list[int]] = {}
+    for round_, doc_id in store.conn.execute(
+        "SELECT round, doc_id FROM gen_pages WHERE status = 'accepted' AND doc_id IS NOT NULL "
+        "ORDER BY round, doc_id"
+    ):
+        out.setdefault(round_, []).append(doc_id)
+    return out

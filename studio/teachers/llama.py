@@ -1,0 +1,253 @@
+"""A teacher that runs a GGUF model in-process with llama.cpp (llama-cpp-python).
+
+The model loads once, on the first reply or on :meth:`LlamaCppTeacher.load`, off the UI thread
+(the GUI calls both through run_op); one reply runs at a time (a llama.cpp context is not
+thread-safe). The prompt is the GGUF's own chat template, rendered in llama-cpp-python's Jinja
+sandbox, and tokens are drawn with ``Llama.generate`` so that counts are exact and cancel is
+checked between tokens.
+"""
+
+from __future__ import annotations
+
+import codecs
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from studio.teachers.base import (
+    CancelFn,
+    Completion,
+    IncompleteReply,
+    Message,
+    RestartFn,
+    Sampling,
+    TeacherError,
+    TokenFn,
+    clean_text,
+)
+
+log = logging.getLogger("studio.teachers")
+
+GGUF_MAGIC = b"GGUF"
+# the sampler settings llama-cpp-python's create_chat_completion uses, so that a reply through the
+# studio is the reply the curator would get from llama-cpp-python itself
+SAMPLER_DEFAULTS: dict[str, Any] = {
+    "top_k": 40,
+    "min_p": 0.05,
+    "typical_p": 1.0,
+    "repeat_penalty": 1.0,
+}
+CHATML_FALLBACK = (
+    "{% for message in messages %}"
+    "{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n' }}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class LlamaSettings:
+    """How llama.cpp runs a local model; 1 thread is the fast, stable choice on 2 cores."""
+
+    n_ctx: int = 4096
+    n_threads: int = 1
+    n_threads_batch: int = 1
+    n_gpu_layers: int = 0
+
+
+class LlamaCppTeacher:
+    """A GGUF chat model in this process."""
+
+    concurrency = 1  # one reply at a time: callers need not start more
+
+    def __init__(self, path: Path | str, settings: LlamaSettings | None = None) -> None:
+        self.path = Path(path)
+        self.settings = settings or LlamaSettings()
+        self.name = f"local:{self.path.name}"
+        self._llm: Any = None
+        self._formatter: Any = None
+        self.template_source = ""  # "gguf" or "chatml (the GGUF has no chat template)"
+        self._lock = threading.Lock()
+
+    # loading ------------------------------------------------------------------------------
+
+    def load(self) -> None:
+        """Load the model (once); a :class:`TeacherError` says why it cannot."""
+        with self._lock:
+            self._load_locked()
+
+    @property
+    def loaded(self) -> bool:
+        return self._llm is not None
+
+    def _load_locked(self) -> None:
+        if self._llm is not None:
+            return
+        check_gguf_file(self.path)
+        try:
+            from llama_cpp import Llama
+        except ImportError as exc:  # pragma: no cover - the studio depends on it
+            raise TeacherError("llama-cpp-python is not installed") from exc
+        s = self.settings
+        started = time.perf_counter()
+        try:
+            llm = Llama(
+                model_path=str(self.path),
+                n_ctx=s.n_ctx,
+                n_threads=s.n_threads,
+                n_threads_batch=s.n_threads_batch,
+                n_gpu_layers=s.n_gpu_layers,
+                verbose=False,
+            )
+        except (ValueError, RuntimeError, OSError) as exc:
+            log.warning("llama.cpp refused %s: %s", self.path, exc)
+            raise TeacherError(
+                f"llama.cpp could not load {self.path.name}: the file is damaged, or its "
+                "architecture is not one this llama.cpp knows"
+            ) from exc
+        self._formatter = self._make_formatter(llm)
+        self._llm = llm
+        log.info("loaded %s in %.2f s", self.path.name, time.perf_counter() - started)
+
+    def _make_formatter(self, llm: Any) -> Any:
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        template = llm.metadata.get("tokenizer.chat_template")
+        if template:
+            self.template_source = "gguf"
+        else:
+            template = CHATML_FALLBACK
+            self.template_source = "chatml (the GGUF has no chat template)"
+        eos, bos = llm.token_eos(), llm.token_bos()
+        return Jinja2ChatFormatter(
+            template=template,
+            eos_token=llm._model.token_get_text(eos) if eos != -1 else "",
+            bos_token=llm._model.token_get_text(bos) if bos != -1 else "",
+        )
+
+    def info(self) -> dict[str, Any]:
+        """What the loaded model is, for ``teacher check`` and the settings dialog."""
+        self.load()
+        meta = self._llm.metadata
+        return {
+            "kind": "local",
+            "name": self.name,
+            "path": str(self.path),
+            "model": meta.get("general.name", self.path.stem),
+            "architecture": meta.get("general.architecture", ""),
+            "context": self._llm.n_ctx(),
+            "trained_context": self._llm._model.n_ctx_train(),
+            "template": self.template_source,
+            "threads": self.settings.n_threads,
+            "gpu_layers": self.settings.n_gpu_layers,
+        }
+
+    def close(self) -> None:
+        with self._lock:
+            if self._llm is not None:
+                self._llm.close()
+                self._llm = None
+
+    # replies --------------------------------------------------------------------------------
+
+    def prompt_tokens(self, messages: list[Message]) -> list[int]:
+        """The messages rendered through the chat template and tokenized."""
+        try:
+            rendered = self._formatter(messages=messages)
+        except Exception as exc:  # a template's own error (raise_exception, bad roles)
+            raise TeacherError(f"the chat template refused the messages: {exc}") from exc
+        return self._llm.tokenize(
+            rendered.prompt.encode("utf-8"), add_bos=not rendered.added_special, special=True
+        )
+
+    def chat(
+        self,
+        messages: list[Message],
+        sampling: Sampling,
+        *,
+        on_token: TokenFn | None = None,
+        cancelled: CancelFn | None = None,
+        on_restart: RestartFn | None = None,  # noqa: ARG002 - a local reply never starts over
+    ) -> Completion:
+        with self._lock:
+            self._load_locked()
+            return self._chat_locked(messages, sampling, on_token, cancelled)
+
+    def _chat_locked(
+        self,
+        messages: list[Message],
+        sampling: Sampling,
+        on_token: TokenFn | None,
+        cancelled: CancelFn | None,
+    ) -> Completion:
+        import llama_cpp
+
+        llm = self._llm
+        started = time.perf_counter()
+        prompt = self.prompt_tokens(messages)
+        room = llm.n_ctx() - len(prompt)
+        if room <= 0:
+            raise TeacherError(
+                f"the prompt is {len(prompt)} tokens; the context holds {llm.n_ctx()} "
+                "(raise the context size or shorten the prompt)"
+            )
+        budget = min(sampling.max_tokens, room)
+        llm.set_seed(sampling.seed if sampling.seed is not None else time.time_ns() & 0xFFFFFFFF)
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="ignore")  # as llama-cpp-python
+        pieces: list[str] = []
+        n_tokens = 0
+        finish = "length"
+        tokens = llm.generate(
+            prompt, temp=sampling.temperature, top_p=sampling.top_p, **SAMPLER_DEFAULTS
+        )
+        try:
+            for token in tokens:
+                if llama_cpp.llama_vocab_is_eog(llm._model.vocab, token):
+                    finish = "stop"
+                    break
+                n_tokens += 1
+                piece = clean_text(decoder.decode(llm.detokenize([token])))
+                if piece:
+                    pieces.append(piece)
+                    if on_token is not None:
+                        on_token(piece)
+                if n_tokens >= budget:
+                    break
+                if cancelled is not None and cancelled():
+                    raise IncompleteReply("cancelled", "".join(pieces))
+        except RuntimeError as exc:  # llama_decode failed (out of memory, context full)
+            raise IncompleteReply(f"llama.cpp stopped: {exc}", "".join(pieces)) from exc
+        finally:
+            tokens.close()
+        tail = clean_text(decoder.decode(b"", final=True))
+        if tail:
+            pieces.append(tail)
+            if on_token is not None:
+                on_token(tail)
+        return Completion(
+            text="".join(pieces),
+            finish_reason=finish,
+            prompt_tokens=len(prompt),
+            completion_tokens=n_tokens,
+            seconds=time.perf_counter() - started,
+            teacher=self.name,
+            extra={"engine": "llama.cpp", "n_ctx": llm.n_ctx(), "template": self.template_source},
+        )
+
+
+def check_gguf_file(path: Path) -> None:
+    """Refuse, with a plain reason, what is not a readable GGUF file (before llama.cpp sees it)."""
+    if not path.exists():
+        raise TeacherError(f"no model file at {path}")
+    if not path.is_file():
+        raise TeacherError(f"{path} is not a file")
+    try:
+        with path.open("rb") as f:
+            magic = f.read(4)
+    except OSError as exc:
+        raise TeacherError(f"cannot read {path}: {exc.strerror}") from exc
+    if magic != GGUF_MAGIC:
+        raise TeacherError(f"{path.name} is not a GGUF model file")

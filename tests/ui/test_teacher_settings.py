@@ -1,0 +1,152 @@
+"""The teacher settings dialog, offscreen, against the tiny GGUF in-process and a real
+llama_cpp.server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import Qt
+
+from studio.teachers.config import close_teachers, default_local_model, load_config
+from studio.ui.qt_teacher_settings import TeacherSettingsDialog
+from tests.core.test_teachers import FaultProxy
+from tests.fixtures.tiny_gguf import free_port
+
+
+@pytest.fixture(autouse=True)
+def _fresh_teachers():
+    yield
+    close_teachers()
+
+
+@pytest.fixture
+def dialog(qtbot, project):
+    d = TeacherSettingsDialog(project)
+    qtbot.addWidget(d)
+    d.show()
+    qtbot.waitExposed(d)
+    yield d
+    if d.test_op is not None and d.test_op.running:
+        d.test_op.cancel()
+        qtbot.waitUntil(lambda: not d.test_op.running, timeout=60_000)
+
+
+def click_test(qtbot, d: TeacherSettingsDialog) -> dict:
+    """Click "Test connection" and wait for its result."""
+    with qtbot.waitSignal(d.tested, timeout=60_000) as signal:
+        qtbot.mouseClick(d.test_button, Qt.MouseButton.LeftButton)
+    return signal.args[0]
+
+
+def test_defaults_to_the_shipped_local_model(dialog, screenshot):
+    assert dialog.local_choice.isChecked()
+    assert dialog.pages.currentIndex() == 0
+    assert dialog.model_path.text() == ""
+    shipped = default_local_model()
+    if shipped is not None:
+        assert shipped.name in dialog.model_path.placeholderText()
+    assert dialog.threads.value() == 1 and dialog.n_ctx.value() == 4096
+    screenshot(dialog, "teacher-settings-local")
+
+
+def test_local_test_connection_then_save(qtbot, dialog, project, tiny_gguf: Path, screenshot):
+    dialog.model_path.setText(str(tiny_gguf))
+    dialog.n_ctx.setValue(1024)
+    result = click_test(qtbot, dialog)
+    assert result["ok"] is True
+    assert dialog.result.text().startswith("Connected: local:tiny.gguf")
+    assert dialog.test_button.text() == "Test connection"
+    screenshot(dialog, "teacher-settings-local-tested")
+    with qtbot.waitSignal(dialog.saved) as saved:
+        dialog.buttons.button(dialog.buttons.StandardButton.Save).click()
+    assert saved.args[0].path == str(tiny_gguf)
+    stored = load_config(project.root)
+    assert (stored.kind, stored.path, stored.n_ctx) == ("local", str(tiny_gguf), 1024)
+    # reopening shows what was saved
+    again = TeacherSettingsDialog(project)
+    qtbot.addWidget(again)
+    assert (again.model_path.text(), again.n_ctx.value()) == (str(tiny_gguf), 1024)
+
+
+def test_a_broken_model_file_says_why(qtbot, dialog, tmp_path: Path):
+    bad = tmp_path / "bad.gguf"
+    bad.write_bytes(b"not a model")
+    dialog.model_path.setText(str(bad))
+    result = click_test(qtbot, dialog)
+    assert result == {"ok": False, "error": "bad.gguf is not a GGUF model file"}
+    assert dialog.result.text() == "Failed: bad.gguf is not a GGUF model file"
+
+
+def test_remote_test_connection(qtbot, dialog, project, llama_server, screenshot, monkeypatch):
+    monkeypatch.setenv("STUDIO_TEST_KEY", "sk-hidden-777")
+    dialog.remote_choice.setChecked(True)
+    assert dialog.pages.currentIndex() == 1
+    dialog.base_url.setText(llama_server.url)
+    dialog.model_name.setText("tiny")
+    dialog.api_key_env.setText("STUDIO_TEST_KEY")
+    assert dialog.key_status.text() == "$STUDIO_TEST_KEY is set in the studio's environment"
+    result = click_test(qtbot, dialog)
+    assert result["ok"] is True and result["model_listed"] is True
+    assert dialog.result.text().startswith("Connected: openai:tiny@127.0.0.1")
+    screenshot(dialog, "teacher-settings-remote-tested")
+    assert "sk-hidden-777" not in dialog.result.text() + dialog.key_status.text()
+    dialog.model_name.setText("nope")
+    result = click_test(qtbot, dialog)
+    assert "the server has no model 'nope'" in result["error"]
+    dialog.buttons.button(dialog.buttons.StandardButton.Save).click()
+    saved = json.loads((project.root / "teacher.json").read_text())
+    assert saved["api_key_env"] == "STUDIO_TEST_KEY"
+    assert "sk-hidden-777" not in json.dumps(saved)
+
+
+def test_unreachable_server_and_invalid_settings(qtbot, dialog, project, screenshot):
+    dialog.remote_choice.setChecked(True)
+    dialog.base_url.setText(f"http://127.0.0.1:{free_port()}/v1")
+    dialog.model_name.setText("m")
+    dialog.retries.setValue(0)
+    result = click_test(qtbot, dialog)
+    assert result["ok"] is False and "cannot reach 127.0.0.1" in result["error"]
+    screenshot(dialog, "teacher-settings-remote-failed")
+    dialog.model_name.setText("")
+    assert click_test(qtbot, dialog)["error"] == "a remote teacher needs a model name"
+    dialog.buttons.button(dialog.buttons.StandardButton.Save).click()
+    assert dialog.isVisible()  # not saved, the dialog stays open and says why
+    assert dialog.result.text() == "Not saved: a remote teacher needs a model name"
+    assert not (project.root / "teacher.json").exists()
+
+
+def test_hostile_reply_is_shown_as_plain_text(qtbot, dialog, llama_server):
+    proxy = FaultProxy(llama_server.url)
+    try:
+        proxy.faults.extend(["pass", "hostile"])  # the model list, then the reply
+        dialog.remote_choice.setChecked(True)
+        dialog.base_url.setText(proxy.url)
+        dialog.model_name.setText("tiny")
+        result = click_test(qtbot, dialog)
+    finally:
+        proxy.close()
+    assert result["ok"] is True
+    assert dialog.result.textFormat() == Qt.TextFormat.PlainText
+    assert "<script>alert(1)</script>" in dialog.result.text()
+
+
+def test_a_damaged_settings_file_opens_on_defaults(qtbot, project):
+    (project.root / "teacher.json").write_text('{"kind": "openai", "model": 7}')
+    d = TeacherSettingsDialog(project)
+    qtbot.addWidget(d)
+    assert d.local_choice.isChecked()
+    assert d.result.text().startswith("teacher setting 'model' should be str")
+
+
+def test_closing_during_a_test_cancels_it(qtbot, project, tiny_gguf: Path):
+    d = TeacherSettingsDialog(project)
+    qtbot.addWidget(d)
+    d.show()
+    d.model_path.setText(str(tiny_gguf))
+    qtbot.mouseClick(d.test_button, Qt.MouseButton.LeftButton)
+    assert d.test_button.text() == "Cancel test"
+    d.reject()
+    qtbot.waitUntil(lambda: not d.test_op.running, timeout=60_000)
+    assert d.test_op.task.cancelled()

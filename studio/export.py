@@ -44,6 +44,7 @@ from typing import Any, Protocol
 from studio import __version__
 from studio.classify.score import short_count
 from studio.classify.versions import VersionInfo, version_info
+from studio.dedup.gate import gate_reasons
 from studio.funnel import funnel
 from studio.generate.record import rejected_documents
 from studio.progress import Task
@@ -457,7 +458,7 @@ def _stream(
     while rows := store.export_batch(version, after, batch):
         task.check()
         labels = store.labels_of([r["id"] for r in rows])
-        gated: dict[int, tuple[str, str]] = {}
+        gated = gate_reasons(store, [r["id"] for r in rows])  # near-duplicates, benchmark hits
         for doc_id in rejected_documents(store, [r["id"] for r in rows]):  # rejected by hand
             gated.setdefault(doc_id, ("rejected synthetic page", "a curator rejected the page"))
         kept, dropped = [], []

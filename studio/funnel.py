@@ -1,9 +1,10 @@
 """The filtering funnel: how many documents and main-text words survive each stage.
 
-imported (exact duplicates skipped at import) -> in the chosen language -> kept by a classifier
-version. A stage that was not asked for (no language) or cannot be told yet (no version has
-scored) is left out. Every figure is one SQL aggregate, so a million documents cost a few index
-scans, never a pass in Python.
+imported (exact duplicates skipped at import) -> in the chosen language -> without
+near-duplicates -> without benchmark overlap -> kept by a classifier version. A stage that was
+not asked for (no language) or cannot be told yet (no version has scored, dedup or
+decontamination never ran) is left out. Every figure is one SQL aggregate, so a million
+documents cost a few index scans, never a pass in Python.
 
 Example::
 
@@ -19,12 +20,13 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from studio.classify.versions import version_info
+from studio.dedup.gate import gate_stages
 from studio.store import Store
 
 
 @dataclass(frozen=True, slots=True)
 class Stage:
-    name: str  # imported | language | quality
+    name: str  # imported | language | near_duplicates | decontamination | quality
     label: str  # how the stage reads in the funnel line
     documents: int
     words: int  # signal (main-text) words
@@ -39,7 +41,6 @@ class Funnel:
     lang: str | None = None
     version: str | None = None
     scored: int | None = None  # documents the version has scored (all of them, normally)
-    # Near-duplicates join as a stage between language and quality once dedup exists.
 
     @property
     def documents(self) -> int:
@@ -108,6 +109,14 @@ def funnel(
             (lang,),
         ).fetchone()
         stages.append(Stage("language", f"in {lang}", n, words))
+    in_lang = "" if lang is None else " AND d.lang = :lang"
+    for name, label, dropped in gate_stages(store):  # near-duplicates, benchmark overlap
+        in_lang += f" AND NOT {dropped}"
+        n, words = c.execute(
+            f"SELECT count(*), coalesce(sum(d.signal_words), 0) FROM documents d WHERE 1{in_lang}",
+            {"lang": lang},
+        ).fetchone()
+        stages.append(Stage(name, label, n, words))
     scored = None
     if not quality:
         version = None
@@ -117,7 +126,6 @@ def funnel(
         version = version_info(store, version).version  # checked: LookupError names the known
     if version is not None:
         keep = "s.keep = 1" if threshold is None else "s.score >= :min"
-        in_lang = "" if lang is None else " AND d.lang = :lang"
         n, words = c.execute(
             f"SELECT count(*), coalesce(sum(d.signal_words), 0) FROM classifier_scores s "
             f"JOIN documents d ON d.id = s.doc_id WHERE s.version = :v AND {keep}{in_lang}",

@@ -266,3 +266,90 @@ def m007_generation(db: Database) -> None:
         CREATE INDEX gen_versions_page ON gen_versions(page_id, kind);
         """
     )
+
+
+@migrations()
+def m008_dedup(db: Database) -> None:
+    db.executescript(
+        """
+        -- MinHash signatures of the documents' main texts, by the parameters that made them
+        -- (method, hashes, n-gram, seed), so a re-run only hashes new documents
+        CREATE TABLE dedup_signatures (
+            doc_id INTEGER NOT NULL REFERENCES documents(id),
+            params TEXT NOT NULL,
+            text_hash TEXT NOT NULL,       -- of the whitespace-normalised main text
+            signature BLOB NOT NULL,       -- uint32, little-endian
+            PRIMARY KEY (params, doc_id)
+        );
+
+        -- the latest dedup run's clusters of near-duplicates; a cluster's id is its smallest
+        -- document id, so it stays the same across re-runs
+        CREATE TABLE dedup_clusters (
+            id INTEGER PRIMARY KEY,
+            size INTEGER NOT NULL,
+            similarity REAL NOT NULL,      -- lowest estimated Jaccard of a member to the kept one
+            kept_doc_id INTEGER NOT NULL REFERENCES documents(id),
+            kept_by TEXT NOT NULL,         -- rule | curator
+            method TEXT NOT NULL,          -- exact | minhash
+            params TEXT NOT NULL           -- JSON: bands, rows, ngram, threshold, seed
+        );
+        CREATE INDEX dedup_clusters_size ON dedup_clusters(size);
+
+        -- every member of a cluster; the ones not kept carry the reason they are dropped
+        CREATE TABLE dedup_marks (
+            doc_id INTEGER PRIMARY KEY REFERENCES documents(id),
+            cluster_id INTEGER NOT NULL REFERENCES dedup_clusters(id),
+            kept_doc_id INTEGER NOT NULL REFERENCES documents(id),
+            reason TEXT,                   -- NULL for the kept document
+            similarity REAL NOT NULL,      -- estimated Jaccard with the kept document
+            method TEXT NOT NULL,
+            params TEXT NOT NULL
+        );
+        CREATE INDEX dedup_marks_cluster ON dedup_marks(cluster_id);
+
+        -- a curator's choice of the document to keep in its cluster: survives re-runs
+        CREATE TABLE dedup_keep (
+            doc_id INTEGER PRIMARY KEY REFERENCES documents(id),
+            created_at TEXT NOT NULL
+        );
+
+        CREATE TABLE dedup_runs (
+            id INTEGER PRIMARY KEY,
+            created_at TEXT NOT NULL,
+            params TEXT NOT NULL,
+            documents INTEGER NOT NULL,
+            clusters INTEGER NOT NULL,
+            removed INTEGER NOT NULL
+        );
+
+        -- n-gram overlaps of documents with benchmark items, one row per matching span
+        CREATE TABLE decontam_hits (
+            id INTEGER PRIMARY KEY,
+            doc_id INTEGER NOT NULL REFERENCES documents(id),
+            benchmark TEXT NOT NULL,
+            item_id TEXT NOT NULL,
+            n INTEGER NOT NULL,            -- words per n-gram
+            ngram TEXT NOT NULL,           -- the matching text as the document has it
+            doc_start INTEGER NOT NULL,    -- character offsets in the document's main text
+            doc_end INTEGER NOT NULL,
+            item_start INTEGER NOT NULL,   -- character offsets in item_text
+            item_end INTEGER NOT NULL,
+            item_text TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX decontam_hits_doc ON decontam_hits(doc_id);
+        CREATE INDEX decontam_hits_benchmark ON decontam_hits(benchmark);
+
+        CREATE TABLE decontam_runs (
+            id INTEGER PRIMARY KEY,
+            created_at TEXT NOT NULL,
+            benchmark TEXT NOT NULL,
+            source TEXT NOT NULL,          -- where the items came from (package file or path)
+            n INTEGER NOT NULL,
+            items INTEGER NOT NULL,
+            documents INTEGER NOT NULL,
+            contaminated INTEGER NOT NULL,
+            hits INTEGER NOT NULL
+        );
+        """
+    )

@@ -34,6 +34,7 @@ from studio.ui.qt_ops import Op, run_op
 LAZY_TABS: dict[str, tuple[str, str]] = {
     "Classifier": ("studio.ui.qt_classify", "ClassifierView"),
     "Teacher": ("studio.ui.qt_teacher", "TeacherView"),
+    "Duplicates": ("studio.ui.qt_duplicates", "DuplicatesView"),
 }
 
 log = logging.getLogger("studio.ui")

@@ -33,6 +33,7 @@ from studio.ui.qt_ops import Op, run_op
 # the modes built on first use: tab name -> (module, view class taking (project, store))
 LAZY_TABS: dict[str, tuple[str, str]] = {
     "Classifier": ("studio.ui.qt_classify", "ClassifierView"),
+    "Diversity": ("studio.ui.qt_diversity", "DiversityView"),
     "Teacher": ("studio.ui.qt_teacher", "TeacherView"),
     "Duplicates": ("studio.ui.qt_duplicates", "DuplicatesView"),
 }

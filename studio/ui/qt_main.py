@@ -36,6 +36,7 @@ LAZY_TABS: dict[str, tuple[str, str]] = {
     "Diversity": ("studio.ui.qt_diversity", "DiversityView"),
     "Teacher": ("studio.ui.qt_teacher", "TeacherView"),
     "Duplicates": ("studio.ui.qt_duplicates", "DuplicatesView"),
+    "Training": ("studio.ui.qt_train", "TrainingView"),
 }
 
 log = logging.getLogger("studio.ui")

@@ -1,0 +1,409 @@
+"""A run folder, self-describing, under the project's ``runs/``::
+
+    runs/NAME/
+      run.json          what was asked: recipe, size, steps, seed, device, tokenizer
+      recipe.json       the resolved recipe: its settings, and per source and evaluation set the
+                        documents, tokens, share of the mix and repeats; warnings
+      config.json       the transformers model config and the training config
+      env.json          where it ran: versions of Python, torch, transformers; device; threads
+      tokenizer.json    the tokenizer the run trained (or was given)
+      data/             train.bin, eval-*.bin (token streams), plan.json, documents.json
+      metrics.jsonl     every progress line the job printed
+      status.json       preparing | running | done | cancelled | failed, with the step
+      checkpoints/      step-NNNNNNN/ (safetensors + meta.json), latest
+
+Example::
+
+    run = prepare_run(project, "curated", "curated-tiny", size="tiny", steps=200)
+    state = train_run(run, emit=print, task=Task())
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import re
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from studio import __version__
+from studio.progress import Task
+from studio.project import Project
+from studio.store import now
+from studio.training import checkpoint as ckpt
+from studio.training.data import Encoder, TokenStream, build_data, dtype_for, tokenizer_texts
+from studio.training.loop import (
+    Emit,
+    TrainConfig,
+    Trainer,
+    resolve_device,
+    run_steps,
+    torch_threads,
+)
+from studio.training.mix import resolve
+from studio.training.model import SIZES, model_config
+from studio.training.recipe import load_recipe
+from studio.training.tokenizer import eos_id, load_tokenizer, train_tokenizer
+
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$")
+EVAL_DOC_WINDOWS = 4  # an evaluation page gives at most this many windows
+DEFAULT_STEPS = 200
+
+
+class RunError(Exception):
+    """A run that cannot be started or resumed as asked."""
+
+
+@dataclass
+class Run:
+    root: Path
+
+    @property
+    def name(self) -> str:
+        return self.root.name
+
+    def path(self, *parts: str) -> Path:
+        return self.root.joinpath(*parts)
+
+    def read(self, name: str, default: Any = None) -> Any:
+        try:
+            return json.loads(self.path(name).read_text("utf-8"))
+        except (OSError, ValueError):
+            return default
+
+    def write(self, name: str, data: Any) -> None:
+        tmp = self.path(name + ".tmp")
+        tmp.write_text(json.dumps(data, indent=1, default=str), "utf-8")
+        tmp.replace(self.path(name))
+
+    def status(self) -> dict[str, Any]:
+        """The stored status; a job that died without saying so shows as ``crashed``."""
+        status = self.read("status.json", {}) or {}
+        if status.get("state") in ("preparing", "running") and not _alive(status.get("pid")):
+            status = {**status, "state": "crashed"}
+        return status
+
+    def set_status(self, state: str, **more: Any) -> None:
+        self.write(
+            "status.json",
+            {**self.read("status.json", {}), "state": state, "updated_at": now(), **more},
+        )
+
+    def metrics(self) -> list[dict[str, Any]]:
+        """Every line the job printed, in order (unreadable lines skipped)."""
+        return read_metrics(self.path("metrics.jsonl"))
+
+    def config(self) -> tuple[dict[str, Any], TrainConfig]:
+        data = self.read("config.json")
+        if not data:
+            raise RunError(f"run {self.name} has no config.json: it was never prepared")
+        return data["model"], TrainConfig(**data["train"])
+
+
+def _alive(pid: Any) -> bool:
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def read_metrics(path: Path) -> list[dict[str, Any]]:
+    out = []
+    try:
+        lines = path.read_text("utf-8", errors="replace").splitlines()
+    except OSError:
+        return out
+    for line in lines:
+        try:
+            item = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(item, dict):
+            out.append(item)
+    return out
+
+
+def runs_dir(project: Project) -> Path:
+    return project.dir("runs")
+
+
+def list_runs(project: Project) -> list[Run]:
+    folder = runs_dir(project)
+    if not folder.is_dir():
+        return []
+    found = [Run(p) for p in folder.iterdir() if (p / "run.json").is_file()]
+    return sorted(found, key=lambda r: (r.read("run.json", {}).get("created_at", ""), r.name))
+
+
+def open_run(project: Project, name: str) -> Run:
+    run = Run(runs_dir(project) / name)
+    if not run.path("run.json").is_file():
+        known = ", ".join(r.name for r in list_runs(project)) or "none"
+        raise RunError(f"no run {name!r} in {project.root} (runs: {known})")
+    return run
+
+
+# -- preparing a run -------------------------------------------------------------------------------
+
+
+def prepare_run(
+    project: Project,
+    recipe_name: str,
+    run_name: str,
+    *,
+    size: str = "tiny",
+    steps: int | None = None,
+    tokens: int | None = None,
+    tokenizer: Path | None = None,
+    emit: Emit | None = None,
+    task: Task | None = None,
+    evals_from: str | None = None,
+    **train_options: Any,
+) -> Run:
+    """Resolve the recipe, train (or copy) the tokenizer and lay out the token streams."""
+    task = task or Task()
+    emit = emit or (lambda _e: None)
+    if not NAME.match(run_name):
+        raise RunError(f"a run name is letters, digits, '-', '_' and '.': not {run_name!r}")
+    if size not in SIZES:
+        raise RunError(f"no model size {size!r} (sizes: {', '.join(SIZES)})")
+    run = Run(runs_dir(project) / run_name)
+    if run.path("run.json").exists():
+        raise RunError(f"run {run_name} exists: resume it with --resume, or choose another name")
+    recipe = load_recipe(project.root, recipe_name)
+    if evals_from is not None:  # a comparison scores every recipe on the same sets
+        other = load_recipe(project.root, evals_from)
+        recipe.evals, recipe.heldout, recipe.split_seed = (
+            other.evals,
+            other.heldout,
+            other.split_seed,
+        )
+    if steps is None:
+        per_step = TrainConfig.for_size(size, **train_options).tokens_per_step
+        steps = max(1, math.ceil(tokens / per_step)) if tokens else DEFAULT_STEPS
+    cfg = TrainConfig.for_size(size, steps=steps, **train_options)
+    resolve_device(cfg.device)  # a device that is not there fails now, not after preparing
+    run_tokens = cfg.steps * cfg.tokens_per_step
+    with project.store(readonly=True) as store:
+        mix = resolve(store, recipe)
+        shares = mix.shares(run_tokens)  # a recipe that selects nothing fails before any file
+        run.root.mkdir(parents=True, exist_ok=True)
+        run.path("metrics.jsonl").unlink(missing_ok=True)  # left by a run never prepared
+        request = {
+            "name": run_name,
+            "recipe": recipe.name,
+            "size": size,
+            "steps": cfg.steps,
+            "tokens": run_tokens,
+            "seed": cfg.seed,
+            "tokenizer": str(tokenizer) if tokenizer else None,
+            "evals_from": evals_from,
+            "created_at": now(),
+            "studio_version": __version__,
+        }
+        run.write("run.json", request)
+        run.set_status("preparing", pid=os.getpid(), step=0, steps=cfg.steps)
+        what = "reading the tokenizer" if tokenizer else "training the tokenizer"
+        emit({"event": "prepare", "stage": "tokenizer", "message": what})
+        tok = _tokenizer(run, store, mix, shares, size, tokenizer, cfg.seed)
+        task.check()
+        encoder = Encoder(tok, eos_id(tok), dtype_for(tok.get_vocab_size()))
+        emit({"event": "prepare", "stage": "data", "message": "tokenizing the mix"})
+        plan = build_data(
+            store,
+            mix,
+            encoder,
+            run_tokens,
+            seed=cfg.seed,
+            eval_tokens=cfg.eval_windows * cfg.context + 1,
+            eval_doc_tokens=EVAL_DOC_WINDOWS * cfg.context,
+            folder=run.path("data"),
+            task=task,
+        )
+    run.write("data/documents.json", {s.source.name: s.train for s in mix.sources})
+    counts = mix.counts(run_tokens)
+    run.write(
+        "recipe.json", {"recipe": recipe.to_dict(), "counts": counts, "warnings": mix.warnings}
+    )
+    run.write(
+        "config.json",
+        {
+            "model": model_config(SIZES[size], tok.get_vocab_size(), encoder.eos),
+            "train": cfg.to_dict(),
+        },
+    )
+    run.write("env.json", environment(cfg.device))
+    emit({"event": "prepared", "plan": plan, "warnings": mix.warnings})
+    return run
+
+
+def _tokenizer(
+    run: Run, store: Any, mix: Any, shares: list[float], size: str, given: Path | None, seed: int
+) -> Any:
+    target = run.path("tokenizer.json")
+    if given is not None:
+        tok = load_tokenizer(given)
+        tok.save(str(target))
+        return tok
+    # read here: the library pulls the texts from a thread of its own, and a SQLite
+    # connection stays in the thread that opened it
+    texts = list(tokenizer_texts(store, mix, shares, seed))
+    tok = train_tokenizer(texts, SIZES[size].vocab)
+    tok.save(str(target))
+    return tok
+
+
+def environment(device: str) -> dict[str, Any]:
+    import tokenizers
+    import torch
+    import transformers
+
+    cuda = torch.cuda.is_available()
+    return {
+        "studio": __version__,
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "tokenizers": tokenizers.__version__,
+        "device_requested": device,
+        "cuda": torch.version.cuda if cuda else None,
+        "gpu": torch.cuda.get_device_name(0) if cuda else None,
+        "cpu_threads": torch.get_num_threads(),
+        "cpus": os.cpu_count(),
+        "frozen": bool(getattr(sys, "frozen", False)),
+    }
+
+
+# -- training a prepared run -----------------------------------------------------------------------
+
+
+def train_run(
+    run: Run, *, emit: Emit, task: Task, resume: bool = False, device: str | None = None
+) -> str:
+    """Train the prepared run to its last step (or from its latest checkpoint with ``resume``);
+    returns the final state: ``done`` or ``cancelled`` (a checkpoint is saved either way)."""
+    model_cfg, cfg = run.config()
+    if device:
+        cfg.device = device
+    with torch_threads(cfg.threads):
+        return _train(run, model_cfg, cfg, emit=emit, task=task, resume=resume)
+
+
+def _train(
+    run: Run, model_cfg: dict[str, Any], cfg: TrainConfig, *, emit: Emit, task: Task, resume: bool
+) -> str:
+    plan = run.read("data/plan.json")
+    if not plan:
+        raise RunError(f"run {run.name} has no data: it was stopped while being prepared")
+    stream = TokenStream(run.path("data", "train.bin"), plan["dtype"])
+    evals = {
+        name: (TokenStream(run.path("data", e["file"]), plan["dtype"]), e["bytes_per_token"])
+        for name, e in plan["evals"].items()
+    }
+    trainer = Trainer(model_cfg, cfg, stream, evals)
+    start = 0
+    latest = ckpt.latest_checkpoint(run.root) if resume else None
+    if latest is not None:
+        meta = ckpt.load_checkpoint(latest, trainer.raw_model, trainer.optimizer, trainer.device)
+        start = int(meta["step"])
+    if resume:
+        _truncate_metrics(run, start)
+    run.set_status("running", pid=os.getpid(), step=start, steps=cfg.steps, error=None)
+    emit(
+        {
+            "event": "start",
+            "run": run.name,
+            "recipe": run.read("run.json", {}).get("recipe"),
+            "size": cfg.size,
+            "params": trainer.n_params,
+            "steps": cfg.steps,
+            "tokens_per_step": cfg.tokens_per_step,
+            "device": trainer.device_name,
+            "bf16": trainer.bf16,
+            "compile": trainer.compiled,
+            "resumed_from": start if latest is not None else None,
+        }
+    )
+    if start == 0 and cfg.eval_every:
+        emit({"event": "eval", "step": 0, "eval": trainer.evaluate()})
+
+    def save(step: int) -> None:
+        meta = {
+            "step": step,
+            "tokens": step * cfg.tokens_per_step,
+            "data_position": step * cfg.accum,  # micro-batches read: the stream's offset
+            "seed": cfg.seed,
+            "config": model_cfg,
+            "train": cfg.to_dict(),
+            "saved_at": now(),
+        }
+        path = ckpt.save_checkpoint(
+            run.root, trainer.raw_model, trainer.optimizer, meta, keep=cfg.keep_checkpoints
+        )
+        emit({"event": "checkpoint", "step": step, "path": str(path.relative_to(run.root))})
+        run.set_status("running", step=step)
+
+    def every(step: int) -> None:
+        for note in trainer.notes:
+            emit({"event": "note", "message": note})
+        trainer.notes.clear()
+        if step == cfg.steps:
+            return  # the end saves and evaluates once
+        if cfg.eval_every and step % cfg.eval_every == 0:
+            emit({"event": "eval", "step": step, "eval": trainer.evaluate()})
+        if cfg.checkpoint_every and step % cfg.checkpoint_every == 0:
+            save(step)
+
+    done = (
+        run_steps(trainer, start, cfg.steps, emit=emit, task=task, every=every)
+        if start < cfg.steps
+        else start
+    )
+    if done == cfg.steps and cfg.eval_every:
+        emit({"event": "eval", "step": done, "eval": trainer.evaluate()})
+    last = ckpt.latest_checkpoint(run.root)
+    if last is None or ckpt.read_meta(last)["step"] != done:
+        save(done)
+    state = "done" if done == cfg.steps else "cancelled"
+    run.set_status(state, step=done)
+    emit({"event": "end", "state": state, "step": done, "steps": cfg.steps})
+    return state
+
+
+def _truncate_metrics(run: Run, step: int) -> None:
+    """Forget what the job printed after the checkpoint it resumes from: the resumed run prints
+    those steps again, so the curve continues instead of doubling back."""
+    path = run.path("metrics.jsonl")
+    kept = [
+        m for m in read_metrics(path) if not isinstance(m.get("step"), int) or m["step"] <= step
+    ]
+    kept = [m for m in kept if m.get("event") not in ("end",)]
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text("".join(json.dumps(m) + "\n" for m in kept), "utf-8")
+    tmp.replace(path)
+
+
+def metrics_writer(run: Run, out: Callable[[str], None] | None) -> Emit:
+    """An emitter that appends each event to ``metrics.jsonl`` and hands its line to ``out``."""
+
+    def emit(event: dict[str, Any]) -> None:
+        line = json.dumps(event, default=str)
+        with run.path("metrics.jsonl").open("a", encoding="utf-8") as f:
+            f.write(line + "\n")
+        if out is not None:
+            out(line)
+
+    return emit

@@ -31,6 +31,20 @@ def model(*parts: str) -> Path:
     return _root().joinpath("models", *parts)
 
 
+def package_dir(name: str) -> Path | None:
+    """The folder of an installed package that ships data (a model, a benchmark), found without
+    importing it; in the bundle, the copy of its data collected beside the studio."""
+    if frozen():
+        folder = Path(sys._MEIPASS) / name
+        return folder if folder.is_dir() else None
+    import importlib.util
+
+    spec = importlib.util.find_spec(name)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
 def self_command(*args: str) -> list[str]:
     """The command line that runs ``studio ARGS...`` as a child process: the same executable,
     in a source install (``python -m studio``) and in the bundle (no ``-m`` there)."""

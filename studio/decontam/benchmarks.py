@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import csv
 import gzip
-import importlib.util
 import io
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+from studio.paths import package_dir
 
 ID_KEYS = ("id", "task_id", "question_id", "_id", "uid")
 MAX_FILE_ERRORS = 20  # reported line errors of one file; the rest are counted
@@ -48,15 +49,8 @@ class Benchmark:
     skipped: int = 0  # lines that could not be read, all of them
 
 
-def _package_dir(package: str) -> Path | None:
-    spec = importlib.util.find_spec(package)  # finds, does not import
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    return Path(next(iter(spec.submodule_search_locations)))
-
-
 def _shipped_file(package: str, *parts: str) -> Path | None:
-    base = _package_dir(package)
+    base = package_dir(package)  # finds, does not import
     path = base.joinpath(*parts) if base is not None else None
     return path if path is not None and path.is_file() else None
 

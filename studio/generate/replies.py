@@ -1,10 +1,16 @@
 """Reading a teacher's structured replies: the critique (JSON scores and problems) and proposed
-subtopics (a JSON list).
+subtopics (a JSON list), and the JSON schemas they are asked for with (a local model is held to
+the schema by a grammar; a server that takes a ``response_format`` is sent it).
+
+The schemas keep to what structured-output servers take (OpenAI's strict mode included): every
+key required, no other keys, a score's range as an ``enum``, no string lengths; the one bound is
+``maxItems`` on the problems, without which a small model can list one problem until it runs
+out of tokens. A server that refuses a schema is asked without one (``studio.teachers.openai``).
 
 A malformed reply is repaired only mechanically: code fences and prose around the JSON are
-dropped, trailing commas removed, Python's True/False/None spelled as JSON. A value that is not
-there is never guessed: a critique without a score for every criterion is an error, and the loop
-asks the teacher again.
+dropped, trailing commas removed, Python's True/False/None spelled as JSON, raw line breaks
+inside strings allowed. A value that is not there is never guessed: a critique without a score
+for every criterion is an error, and the loop asks the teacher again.
 """
 
 from __future__ import annotations
@@ -25,8 +31,33 @@ CRITERIA = (
 SCORE_RANGE = (1.0, 5.0)
 MAX_SCAN = 64_000  # characters of a reply searched for JSON (a critique is ~1k)
 MAX_STARTS = 16  # opening brackets tried: bounds the work on a hostile reply
-MAX_PROBLEMS = 20
+MAX_PROBLEMS = 10  # of one critique: more is a critic repeating itself, not a page's problems
 MAX_PROBLEM_CHARS = 500
+
+# the order of the keys is the order a constrained model writes them: the problems first, so
+# that the scores come after the critic has named what is wrong
+CRITIQUE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "problems": {"type": "array", "items": {"type": "string"}, "maxItems": MAX_PROBLEMS},
+        "scores": {
+            "type": "object",
+            "properties": {c: {"type": "integer", "enum": [1, 2, 3, 4, 5]} for c in CRITERIA},
+            "required": list(CRITERIA),
+            "additionalProperties": False,
+        },
+        "summary": {"type": "string"},
+    },
+    "required": ["problems", "scores", "summary"],
+    "additionalProperties": False,
+}
+# an object, not a bare array: OpenAI's structured outputs want an object at the top
+SUBTOPICS_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {"subtopics": {"type": "array", "items": {"type": "string"}}},
+    "required": ["subtopics"],
+    "additionalProperties": False,
+}
 
 
 class ReplyError(ValueError):
@@ -124,7 +155,7 @@ def extract_json(text: str, kind: type) -> tuple[Any, list[str]]:
                 fixed, done = _repair(candidate)
                 if done:
                     try:
-                        return json.loads(fixed), repairs + done
+                        return json.loads(fixed, strict=False), repairs + done
                     except (ValueError, RecursionError) as exc2:
                         last_error = str(exc2)
         start = text.find(opening, start + 1)
@@ -144,6 +175,17 @@ def _repair(candidate: str) -> tuple[str, list[str]]:
     )
     if literals != no_commas:
         done.append("spelled True/False/None as JSON")
+    try:
+        json.loads(literals)
+    except ValueError:
+        try:  # a raw line break or tab inside a string: JSON wants it escaped
+            json.loads(literals, strict=False)
+        except ValueError:
+            pass
+        else:
+            done.append("allowed line breaks inside strings")
+    except RecursionError:
+        pass
     return literals, done
 
 
@@ -201,7 +243,8 @@ def parse_critique(text: str) -> Critique:
         problems = [problems]
     if not isinstance(problems, list):
         raise ReplyError('"problems" must be a list of strings')
-    kept = [t for t in (_as_text(p) for p in problems) if t not in _PLACEHOLDERS]
+    # the same problem named twice is one problem
+    kept = list(dict.fromkeys(t for t in (_as_text(p) for p in problems) if t not in _PLACEHOLDERS))
     summary = _as_text(data.get("summary", ""))
     summary = "" if summary in _PLACEHOLDERS else summary
     return Critique(scores, kept[:MAX_PROBLEMS], summary, repairs)
@@ -210,6 +253,23 @@ def parse_critique(text: str) -> Critique:
 def parse_string_list(text: str, *, max_items: int = 50, max_chars: int = 120) -> list[str]:
     """A JSON array of short strings (proposed subtopics); non-strings are an error."""
     data, _repairs = extract_json(text, list)
+    return _names(data, max_items, max_chars)
+
+
+def parse_subtopics(text: str, *, max_items: int = 50, max_chars: int = 120) -> list[str]:
+    """Proposed subtopics: the ``subtopics`` list of a JSON object (the form asked for), or a
+    bare JSON array of names (what a teacher not held to the schema may send)."""
+    brace, bracket = text.find("{", 0, MAX_SCAN), text.find("[", 0, MAX_SCAN)
+    if brace < 0 or 0 <= bracket < brace:
+        return parse_string_list(text, max_items=max_items, max_chars=max_chars)
+    data, _repairs = extract_json(text, dict)
+    names = data.get("subtopics")
+    if not isinstance(names, list):
+        raise ReplyError('"subtopics" must be a list of strings')
+    return _names(names, max_items, max_chars)
+
+
+def _names(data: list[Any], max_items: int, max_chars: int) -> list[str]:
     out = []
     for item in data[:max_items]:
         if not isinstance(item, str):

@@ -15,6 +15,7 @@ Message = dict[str, str]  # {"role": "system" | "user" | "assistant", "content":
 TokenFn = Callable[[str], None]
 CancelFn = Callable[[], bool]
 RestartFn = Callable[[str], None]
+JsonSchema = dict[str, Any]  # a JSON Schema object, as json.loads gives it
 
 # control characters (but tab and newline) and lone surrogates: a reply is stored, shown and
 # exported as text, and SQLite's UTF-8 encoding refuses surrogates
@@ -87,7 +88,12 @@ class Teacher(Protocol):
     it then calls ``on_restart(reason)``, and the pieces given to ``on_token`` so far are void
     (a live preview clears itself). The studio's teachers also say how many ``chat`` calls
     they serve at once, ``concurrency`` (read it as ``getattr(teacher, "concurrency", 1)``);
-    more callers wait their turn."""
+    more callers wait their turn.
+
+    ``json_schema`` asks for a reply that is one JSON value of that schema: a local model is
+    held to it by a grammar, a server is sent it as ``response_format`` when it takes one.
+    The caller still validates the reply: a server may ignore the schema, and a reply cut off
+    at ``max_tokens`` is not complete JSON."""
 
     name: str
 
@@ -99,6 +105,7 @@ class Teacher(Protocol):
         on_token: TokenFn | None = None,
         cancelled: CancelFn | None = None,
         on_restart: RestartFn | None = None,
+        json_schema: JsonSchema | None = None,
     ) -> Completion: ...
 
     def close(self) -> None: ...

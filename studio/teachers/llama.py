@@ -4,12 +4,15 @@ The model loads once, on the first reply or on :meth:`LlamaCppTeacher.load`, off
 (the GUI calls both through run_op); one reply runs at a time (a llama.cpp context is not
 thread-safe). The prompt is the GGUF's own chat template, rendered in llama-cpp-python's Jinja
 sandbox, and tokens are drawn with ``Llama.generate`` so that counts are exact and cancel is
-checked between tokens.
+checked between tokens. A reply asked for with a JSON schema is drawn under a grammar built from
+that schema (llama.cpp's own JSON-schema-to-GBNF converter), so every token keeps it valid JSON.
 """
 
 from __future__ import annotations
 
 import codecs
+import functools
+import json
 import logging
 import threading
 import time
@@ -21,6 +24,7 @@ from studio.teachers.base import (
     CancelFn,
     Completion,
     IncompleteReply,
+    JsonSchema,
     Message,
     RestartFn,
     Sampling,
@@ -71,12 +75,14 @@ class LlamaCppTeacher:
         self._formatter: Any = None
         self.template_source = ""  # "gguf" or "chatml (the GGUF has no chat template)"
         self._lock = threading.Lock()
+        self._close_pending = False  # close() came while a reply ran: free the model after it
 
     # loading ------------------------------------------------------------------------------
 
     def load(self) -> None:
         """Load the model (once); a :class:`TeacherError` says why it cannot."""
         with self._lock:
+            self._close_pending = False
             self._load_locked()
 
     @property
@@ -146,10 +152,22 @@ class LlamaCppTeacher:
         }
 
     def close(self) -> None:
-        with self._lock:
-            if self._llm is not None:
-                self._llm.close()
-                self._llm = None
+        """Free the model now or, while a reply runs, as soon as it ends: closing the studio
+        never waits for a reply (a later reply loads the model again)."""
+        self._close_pending = True
+        self._free_if_closed()
+
+    def _free_if_closed(self) -> None:
+        # a reply releases the lock, then looks at the flag; close() sets the flag, then tries
+        # the lock: one of the two frees the model, whichever order they run in
+        if self._close_pending and self._lock.acquire(blocking=False):
+            try:
+                self._close_pending = False
+                if self._llm is not None:
+                    self._llm.close()
+                    self._llm = None
+            finally:
+                self._lock.release()
 
     # replies --------------------------------------------------------------------------------
 
@@ -171,10 +189,15 @@ class LlamaCppTeacher:
         on_token: TokenFn | None = None,
         cancelled: CancelFn | None = None,
         on_restart: RestartFn | None = None,  # noqa: ARG002 - a local reply never starts over
+        json_schema: JsonSchema | None = None,
     ) -> Completion:
-        with self._lock:
-            self._load_locked()
-            return self._chat_locked(messages, sampling, on_token, cancelled)
+        grammar = json_grammar(json_schema) if json_schema is not None else None
+        try:
+            with self._lock:
+                self._load_locked()
+                return self._chat_locked(messages, sampling, on_token, cancelled, grammar)
+        finally:
+            self._free_if_closed()
 
     def _chat_locked(
         self,
@@ -182,6 +205,7 @@ class LlamaCppTeacher:
         sampling: Sampling,
         on_token: TokenFn | None,
         cancelled: CancelFn | None,
+        grammar: Any = None,
     ) -> Completion:
         import llama_cpp
 
@@ -201,7 +225,11 @@ class LlamaCppTeacher:
         n_tokens = 0
         finish = "length"
         tokens = llm.generate(
-            prompt, temp=sampling.temperature, top_p=sampling.top_p, **SAMPLER_DEFAULTS
+            prompt,
+            temp=sampling.temperature,
+            top_p=sampling.top_p,
+            grammar=grammar,
+            **SAMPLER_DEFAULTS,
         )
         try:
             for token in tokens:
@@ -227,6 +255,9 @@ class LlamaCppTeacher:
             pieces.append(tail)
             if on_token is not None:
                 on_token(tail)
+        extra = {"engine": "llama.cpp", "n_ctx": llm.n_ctx(), "template": self.template_source}
+        if grammar is not None:
+            extra["grammar"] = "json_schema"
         return Completion(
             text="".join(pieces),
             finish_reason=finish,
@@ -234,8 +265,28 @@ class LlamaCppTeacher:
             completion_tokens=n_tokens,
             seconds=time.perf_counter() - started,
             teacher=self.name,
-            extra={"engine": "llama.cpp", "n_ctx": llm.n_ctx(), "template": self.template_source},
+            extra=extra,
         )
+
+
+def json_grammar(schema: JsonSchema) -> Any:
+    """The llama.cpp grammar that holds a reply to ``schema``; a :class:`TeacherError` says why
+    a schema cannot be one."""
+    try:
+        text = json.dumps(schema, sort_keys=False)
+    except (TypeError, ValueError) as exc:
+        raise TeacherError(f"the JSON schema is not JSON: {exc}") from exc
+    return _grammar(text)
+
+
+@functools.lru_cache(maxsize=32)  # the studio asks with a few fixed schemas, many times each
+def _grammar(schema_text: str) -> Any:
+    from llama_cpp.llama_grammar import LlamaGrammar
+
+    try:
+        return LlamaGrammar.from_json_schema(schema_text, verbose=False)
+    except (AssertionError, AttributeError, KeyError, TypeError, ValueError, RecursionError) as exc:
+        raise TeacherError(f"the JSON schema cannot be made a grammar: {exc!r}") from exc
 
 
 def check_gguf_file(path: Path) -> None:

@@ -6,6 +6,10 @@ that goes quiet, a stream that is not JSON. Those are retried with exponential b
 ``Retry-After``); a refusal (401, 404, 400) is not. Whatever arrives is data: it is decoded,
 cleaned of control characters and capped, never run. The API key goes into one header and
 nowhere else: not the teacher's name, its repr, a log line or an error message.
+
+A reply asked for with a JSON schema is sent with a ``response_format`` in the first form the
+server takes (:data:`SCHEMA_FORMATS`): a server that refuses one form, naming it in its error,
+is asked again at once in the next, and the teacher remembers the form that worked.
 """
 
 from __future__ import annotations
@@ -21,13 +25,14 @@ import threading
 import time
 import urllib.parse
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from studio import __version__
 from studio.teachers.base import (
     CancelFn,
     Completion,
     IncompleteReply,
+    JsonSchema,
     Message,
     RestartFn,
     Sampling,
@@ -41,6 +46,10 @@ log = logging.getLogger("studio.teachers")
 MAX_LINE = 1 << 20  # one SSE line; a token's chunk is ~200 bytes
 MAX_BODY = 16 << 20  # a non-streamed reply or an error page
 RETRY_STATUSES = {408, 409, 425, 429} | set(range(500, 600))
+# How a JSON schema is asked of a server, best first: OpenAI's structured outputs (also vLLM,
+# llama.cpp's llama-server, LM Studio, Ollama); the "json_object" form with a schema
+# (llama-cpp-python's server); then none, the prompt alone asking for JSON.
+SCHEMA_FORMATS = ("json_schema", "json_object", "none")
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +66,14 @@ class RemoteSettings:
     backoff: float = 1.0  # the first wait; it doubles per retry (with jitter) up to max_backoff
     max_backoff: float = 30.0
     max_reply_chars: int = 400_000  # ~100k tokens: a reply past this is cut, as "length"
+
+
+class _FormatRefused(Exception):
+    """The server refused the request's ``response_format`` (its error names it)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 class _Retry(Exception):
@@ -97,6 +114,8 @@ class OpenAICompatTeacher:
         self._api_key = api_key or None
         self._slots = threading.BoundedSemaphore(settings.concurrency)
         self._closed = False
+        self._schema_format = 0  # index into SCHEMA_FORMATS: the first form not refused yet
+        self._format_lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"OpenAICompatTeacher({self.name!r})"
@@ -114,16 +133,35 @@ class OpenAICompatTeacher:
         on_token: TokenFn | None = None,
         cancelled: CancelFn | None = None,
         on_restart: RestartFn | None = None,
+        json_schema: JsonSchema | None = None,
     ) -> Completion:
-        body = self._chat_body(messages, sampling)
+        _check_schema(json_schema)
         started = time.perf_counter()
         self._acquire(cancelled)
         try:
-            return self._chat_with_retries(body, started, on_token, cancelled, on_restart)
+            return self._chat_with_retries(
+                _Request(messages, sampling, json_schema), started, on_token, cancelled, on_restart
+            )
         finally:
             self._slots.release()
 
-    def _chat_body(self, messages: list[Message], sampling: Sampling) -> bytes:
+    @property
+    def schema_format(self) -> str:
+        """How this teacher asks the server for JSON: the first form it has not refused."""
+        return SCHEMA_FORMATS[self._schema_format]
+
+    def _refused_format(self, form: str, reason: str) -> None:
+        """The server refused ``form``: the next requests use the next form."""
+        with self._format_lock:
+            if SCHEMA_FORMATS[self._schema_format] == form:  # not moved on by another reply
+                self._schema_format += 1
+                log.warning(
+                    "%s refused response_format %s (%s); asking with %s from now on",
+                    self.name, form, reason, self.schema_format,
+                )  # fmt: skip
+
+    def _chat_body(self, request: _Request, form: str) -> bytes:
+        messages, sampling, schema = request
         payload: dict[str, Any] = {
             "model": self.settings.model,
             "messages": messages,
@@ -135,12 +173,19 @@ class OpenAICompatTeacher:
         }
         if sampling.seed is not None:
             payload["seed"] = sampling.seed
+        if schema is not None and form == "json_schema":
+            payload["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": "reply", "schema": schema, "strict": True},
+            }
+        elif schema is not None and form == "json_object":
+            payload["response_format"] = {"type": "json_object", "schema": schema}
         # ASCII escapes carry any text, even a lone surrogate, as valid JSON
         return json.dumps(payload).encode("ascii")
 
     def _chat_with_retries(
         self,
-        body: bytes,
+        request: _Request,
         started: float,
         on_token: TokenFn | None,
         cancelled: CancelFn | None,
@@ -148,11 +193,17 @@ class OpenAICompatTeacher:
     ) -> Completion:
         s = self.settings
         deadline = time.monotonic() + s.reply_timeout
-        for attempt in range(s.retries + 1):
+        attempt = 0
+        while True:
             reply = _Reply()
+            form = self.schema_format if request.schema is not None else "none"
+            body = self._chat_body(request, form)
             try:
-                self._attempt(body, reply, deadline, on_token, cancelled)
-                return self._completion(reply, started, attempt)
+                self._attempt(body, reply, deadline, on_token, cancelled, form != "none")
+                return self._completion(reply, started, attempt, request, form)
+            except _FormatRefused as exc:  # asked again at once, in the next form
+                self._refused_format(form, self._redact(exc.reason))
+                continue
             except _Retry as exc:
                 if cancelled is not None and cancelled():
                     raise IncompleteReply("cancelled", reply.text) from None
@@ -164,7 +215,7 @@ class OpenAICompatTeacher:
                 if reply.chunks and on_restart is not None:
                     on_restart(reason)
                 self._sleep(wait, cancelled, deadline)
-        raise AssertionError("unreachable")  # pragma: no cover
+                attempt += 1
 
     def _give_up(self, reason: str, attempts: int, reply: _Reply) -> TeacherError:
         message = f"{reason} (gave up after {attempts} attempts)"
@@ -186,6 +237,7 @@ class OpenAICompatTeacher:
         deadline: float,
         on_token: TokenFn | None,
         cancelled: CancelFn | None,
+        structured: bool = False,
     ) -> None:
         conn = self._connection()
         done = threading.Event()
@@ -194,7 +246,7 @@ class OpenAICompatTeacher:
                 target=_hang_up_on_cancel, args=(conn, cancelled, done), daemon=True
             ).start()
         try:
-            response = self._send(conn, "POST", "/chat/completions", body)
+            response = self._send(conn, "POST", "/chat/completions", body, structured)
             ctype = (response.getheader("Content-Type") or "").lower()
             if "text/event-stream" in ctype:
                 self._read_stream(response, reply, deadline, on_token, cancelled)
@@ -301,10 +353,16 @@ class OpenAICompatTeacher:
         if reply.finish is None:
             raise _Retry("the server's reply has no finish reason")
 
-    def _completion(self, reply: _Reply, started: float, retries: int) -> Completion:
+    def _completion(
+        self, reply: _Reply, started: float, retries: int, request: _Request, form: str
+    ) -> Completion:
         if reply.finish not in ("stop", "length"):
             raise IncompleteReply(f"the server stopped the reply ({reply.finish})", reply.text)
         estimated = "completion_tokens" not in reply.usage
+        extra: dict[str, Any] = {"engine": "openai", "retries": retries}
+        extra["usage_estimated"] = estimated
+        if request.schema is not None:
+            extra["response_format"] = form
         return Completion(
             text=reply.text,
             finish_reason=reply.finish,
@@ -313,7 +371,7 @@ class OpenAICompatTeacher:
             completion_tokens=reply.usage.get("completion_tokens", reply.chunks),
             seconds=time.perf_counter() - started,
             teacher=self.name,
-            extra={"engine": "openai", "retries": retries, "usage_estimated": estimated},
+            extra=extra,
         )
 
     # HTTP ---------------------------------------------------------------------------------
@@ -329,7 +387,12 @@ class OpenAICompatTeacher:
         return http.client.HTTPConnection(self._host, self._port, timeout=timeout)
 
     def _send(
-        self, conn: http.client.HTTPConnection, method: str, path: str, body: bytes | None = None
+        self,
+        conn: http.client.HTTPConnection,
+        method: str,
+        path: str,
+        body: bytes | None = None,
+        structured: bool = False,
     ) -> http.client.HTTPResponse:
         headers = {
             "Accept": "text/event-stream, application/json",
@@ -344,13 +407,18 @@ class OpenAICompatTeacher:
         conn.request(method, self._prefix + path, body=body, headers=headers)
         response = conn.getresponse()
         if response.status != 200:
-            self._refuse(response)
+            self._refuse(response, structured)
         return response
 
-    def _refuse(self, response: http.client.HTTPResponse) -> None:
+    def _refuse(self, response: http.client.HTTPResponse, structured: bool = False) -> None:
         status = response.status
-        detail = self._redact(_error_text(_json_or_text(response.read(64 << 10))))
+        raw = response.read(64 << 10)
+        detail = self._redact(_error_text(_json_or_text(raw)))
         what = f"HTTP {status}" + (f": {detail}" if detail else "")
+        # a server that does not take our response_format says so with a 400 or a 422, and
+        # llama-cpp-python's with a 500; either way its error names the field
+        if structured and status >= 400 and _names_response_format(raw):
+            raise _FormatRefused(what)
         if status in RETRY_STATUSES:
             raise _Retry(what, _retry_after(response.getheader("Retry-After")))
         if status in (401, 403):
@@ -433,6 +501,28 @@ def _hang_up_on_cancel(
                 with contextlib.suppress(OSError):
                     sock.shutdown(socket.SHUT_RDWR)
             return
+
+
+class _Request(NamedTuple):
+    messages: list[Message]
+    sampling: Sampling
+    schema: JsonSchema | None
+
+
+def _check_schema(schema: JsonSchema | None) -> None:
+    if schema is None:
+        return
+    if not isinstance(schema, dict):
+        raise TeacherError("a JSON schema is an object")
+    try:
+        json.dumps(schema)
+    except (TypeError, ValueError) as exc:
+        raise TeacherError(f"the JSON schema is not JSON: {exc}") from exc
+
+
+def _names_response_format(raw: bytes) -> bool:
+    text = raw.decode("utf-8", "replace").lower()
+    return "response_format" in text or "json_schema" in text
 
 
 def _take_usage(usage: Any, reply: _Reply) -> None:

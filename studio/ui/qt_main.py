@@ -332,6 +332,12 @@ class MainWindow(QMainWindow):
             self.import_op.cancel()
         if self.label_view is not None:
             self.label_view.close_session()
+        teacher_view = getattr(self, "views", {}).get("Teacher")
+        if teacher_view is not None:
+            teacher_view.shut_down()  # a batch stops between tokens, and resumes next time
+        from studio.teachers.config import close_teachers
+
+        close_teachers()  # a local model is freed once the reply in flight has stopped
         if self.store is not None:
             self.store.close()
             self.store = None

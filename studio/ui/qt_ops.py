@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import traceback
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from PySide6.QtCore import QObject, Signal
@@ -64,6 +64,12 @@ class Op(QObject):
             self.failed.emit(f"{type(exc).__name__}: {exc}", traceback.format_exc())
         else:
             self.succeeded.emit(result)
+
+
+def submit_write(fn: Callable[[], Any]) -> Future:
+    """Run ``fn()`` on the writer thread, after the writes queued before it; wait on the
+    returned future from a background thread, never from the UI thread."""
+    return _writer.submit(fn)
 
 
 def run_op(parent: QObject | None, fn: Callable[[Task], Any], *, writes: bool = True) -> Op:

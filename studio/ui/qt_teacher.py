@@ -60,7 +60,7 @@ from studio.generate.plan import GROUPS, PlanChoice, coverage, coverage_summary
 from studio.generate.taxonomy import dimensions, subtopics
 from studio.project import Project
 from studio.store import Store
-from studio.ui.qt_ops import Op, _writer, run_op
+from studio.ui.qt_ops import Op, run_op, submit_write
 
 MAX_STREAM_LINES = 4000  # the live view keeps the tail of long replies
 MAX_SHOWN_CHARS = 200_000  # of one version in an editor; the record keeps all of it
@@ -89,7 +89,7 @@ def write_on_writer(project: Project) -> Any:
             with project.store() as store:
                 return fn(store)
 
-        return _writer.submit(job).result()
+        return submit_write(job).result()
 
     return write
 
@@ -195,6 +195,7 @@ class TeacherView(QWidget):
         self.events.event.connect(self._on_event)
         self._flush = QTimer(self, interval=50)
         self._flush.timeout.connect(self._flush_stream)
+        self._shut_down = False
         self._build()
         self.reload_teachers()
         self.refresh()
@@ -628,6 +629,7 @@ class TeacherView(QWidget):
 
         self._busy(True)
         self._accepted_in_batch = 0
+        self._stream_page = None  # the live view follows the first page that starts
         self.status.setText(f"Batch {batch_id}: starting…")
         self.progress.setValue(0)
         # a reader thread: teacher calls are long, and each write goes to the writer by itself
@@ -644,6 +646,21 @@ class TeacherView(QWidget):
             self.cancel_button.setEnabled(False)
             self.status.setText("Cancelling: the page in hand resumes later from its last step…")
 
+    def shut_down(self) -> None:
+        """The studio is closing: the batch stops between tokens (it resumes next time), and
+        nothing more of it reaches this view, whose project database is about to close."""
+        if self._shut_down:
+            return
+        self._shut_down = True
+        self.events.event.disconnect(self._on_event)
+        self._flush.stop()
+        op = self.op
+        if op is not None and op.running:
+            op.cancel()
+            op.progressed.disconnect(self._on_progress)
+            op.succeeded.disconnect(self._on_batch_done)
+            op.failed.disconnect(self._on_failed)
+
     def _busy(self, on: bool) -> None:
         self.run_button.setEnabled(not on)
         self.cancel_button.setVisible(on)
@@ -657,22 +674,27 @@ class TeacherView(QWidget):
         self.status.setText(msg)
 
     def _on_event(self, e: Event) -> None:
-        if e.kind == "step":
+        # pages of a remote teacher run side by side: the live view follows one page to its
+        # end, then the next page that starts a step
+        following = e.page_id == self._stream_page
+        if e.kind == "step" and (following or self._stream_page is None):
             self._flush_stream()
-            if e.page_id != self._stream_page:
+            if not following:
                 self.stream.clear()
                 self._stream_page = e.page_id
             self.stream.appendPlainText(f"\n── page {e.page_id}: {e.step} ──\n")
             self._stream_column = 0
             self.stream_title.setText(f"Live: page {e.page_id}, {e.step}")
-        elif e.kind == "token":
+        elif e.kind == "token" and following:
             self._stream_buffer.append(e.text)
-        elif e.kind == "restart":
+        elif e.kind == "restart" and following:
             self._stream_buffer.clear()
             self.stream.appendPlainText(f"\n[the teacher starts over: {e.text}]\n")
         elif e.kind == "page":
-            self._flush_stream()
-            self.stream.appendPlainText(f"\n── page {e.page_id} {e.step}: {e.text} ──")
+            if following:
+                self._flush_stream()
+                self.stream.appendPlainText(f"\n── page {e.page_id} {e.step}: {e.text} ──")
+                self._stream_page = None
             if e.step == "accepted":
                 self._accepted_in_batch += 1
                 self.corpus_changed.emit("generated")

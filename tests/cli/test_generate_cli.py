@@ -11,6 +11,7 @@ from click.testing import CliRunner
 
 from studio.cli import cli
 from studio.teachers.config import close_teachers
+from tests.core.test_generate_loop import ReplyProxy
 
 
 @pytest.fixture(autouse=True)
@@ -102,9 +103,19 @@ def test_plan_commands(tmp_path: Path, tiny_gguf: Path) -> None:
     broken.write_bytes(b'{"subjects": [')
     assert "not valid JSON" in run("plan", "import", p, str(broken), code=1)
     assert "Subject / Topic / Subtopic" in run("plan", "add", p, "just one", code=1)
-    # noise from the tiny model is never taken for a list of subtopics
-    out = run("plan", "propose", p, "Music / Harmony", "--teacher", f"local:{tiny_gguf}", code=1)
-    assert "not a JSON list" in out
+    # proposals come as JSON of the asked form, or not at all: a reply is never guessed at
+    proxy = ReplyProxy("http://127.0.0.1:9/v1")  # every reply canned: no server behind it
+    try:
+        remote = ["--teacher", f"openai:{proxy.url}", "--model", "tiny"]
+        proxy.replies.extend(["Sure! Chords, cadences.", "[Modulation, Voice leading]", "{}"])
+        out = run("plan", "propose", p, "Music / Harmony", *remote, code=1)
+        assert "not a JSON list after 3 tries" in out
+        proxy.replies.append('{"subtopics": ["Modulation", "Voice leading"]}')
+        held = json.loads(run("plan", "propose", p, "Music / Harmony", *remote, "--json"))
+        # Modulation is in the plan already: only the new name waits for review
+        assert [(s["subtopic"], s["status"]) for s in held] == [("Voice leading", "proposed")]
+    finally:
+        proxy.close()
     assert "no topic Music / Nothing" in run(
         "plan", "propose", p, "Music / Nothing", "--teacher", f"local:{tiny_gguf}", code=1
     )
@@ -121,3 +132,16 @@ def test_errors_are_one_line_messages(tmp_path: Path, tiny_gguf: Path) -> None:
     assert "unknown style 'limerick'" in run(
         "generate", p, "--teacher", f"local:{tiny_gguf}", "--style", "limerick", code=1
     )
+
+
+@pytest.mark.slow  # ~10 s: the loop, llama-cpp-python, then a server run twice
+def test_bench_generate_with_pages_side_by_side(tiny_gguf: Path) -> None:
+    out = run("bench", "generate", "--model", str(tiny_gguf), "--pages", "2", "--max-tokens",
+              "32", "--concurrency", "2", "--json")  # fmt: skip
+    result = json.loads(out)
+    assert result["studio"]["calls"] == result["reference"]["calls"]
+    rows = result["parallel"]["rows"]
+    assert [r["concurrency"] for r in rows] == [1, 2]
+    assert [r["peak_pages_in_flight"] for r in rows] == [1, 2]
+    assert all(r["accepted"] + r["rejected"] + r["failed"] == 2 for r in rows)
+    assert result["parallel"]["speedup"] > 0

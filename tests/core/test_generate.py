@@ -34,7 +34,16 @@ from studio.generate.plan import (
     extract,
     plan_cells,
 )
-from studio.generate.replies import CRITERIA, ReplyError, parse_critique, parse_string_list
+from studio.generate.replies import (
+    CRITERIA,
+    CRITIQUE_SCHEMA,
+    MAX_PROBLEMS,
+    SUBTOPICS_SCHEMA,
+    ReplyError,
+    parse_critique,
+    parse_string_list,
+    parse_subtopics,
+)
 from studio.generate.taxonomy import (
     TaxonomyError,
     add_subtopic,
@@ -322,6 +331,9 @@ def test_a_clean_critique_is_read() -> None:
          "removed trailing commas"),
         ('{"scores": ' + json.dumps(SCORES) + ', "problems": [], "final": True}',
          "spelled True/False/None as JSON"),
+        # a grammar's JSON strings may hold a raw line break; strict JSON wants "\n"
+        ('{"problems": ["step 2\nis terse"], "scores": ' + json.dumps(SCORES) + "}",
+         "allowed line breaks inside strings"),
         ("“" + "scores" + "”: 1", None),
     ],
 )  # fmt: skip
@@ -367,6 +379,31 @@ def test_problems_in_odd_shapes_become_lines() -> None:
     assert c.problems == ["wrong sign; in step 2", "x" * 500] and c.summary == ""
 
 
+def test_a_critique_repeating_one_problem_names_it_once() -> None:
+    reply = json.dumps(
+        {"problems": ["The topic is vague."] * 40 + ["No example."], "scores": SCORES}
+    )
+    assert parse_critique(reply).problems == ["The topic is vague.", "No example."]
+    many = json.dumps({"problems": [f"problem {i}" for i in range(40)], "scores": SCORES})
+    assert len(parse_critique(many).problems) == MAX_PROBLEMS
+
+
+def test_the_schemas_ask_for_what_the_readers_read() -> None:
+    # OpenAI's strict mode: every key required, none other, an object at the top
+    for schema in (CRITIQUE_SCHEMA, SUBTOPICS_SCHEMA, CRITIQUE_SCHEMA["properties"]["scores"]):
+        assert schema["type"] == "object" and schema["additionalProperties"] is False
+        assert schema["required"] == list(schema["properties"])
+    scores = CRITIQUE_SCHEMA["properties"]["scores"]["properties"]
+    assert list(scores) == list(CRITERIA)
+    assert all(s["enum"] == [1, 2, 3, 4, 5] for s in scores.values())
+    example = {"problems": ["x"], "scores": {c: 5 for c in CRITERIA}, "summary": "Good."}
+    assert parse_critique(json.dumps(example)).mean == 5.0
+    assert parse_subtopics(json.dumps({"subtopics": ["Slope", " Slope  intercept "]})) == [
+        "Slope",
+        "Slope intercept",
+    ]
+
+
 def test_proposed_names_are_a_list_of_short_strings() -> None:
     assert parse_string_list('Sure: ["Absolute value", "  Slope  ", "' + "y" * 300 + '"]') == [
         "Absolute value",
@@ -375,6 +412,12 @@ def test_proposed_names_are_a_list_of_short_strings() -> None:
     for bad in ('["a", 3]', "[]", "no list here", '{"a": 1}'):
         with pytest.raises(ReplyError):
             parse_string_list(bad)
+    # the asked form, or a bare array from a teacher not held to the schema
+    assert parse_subtopics('Here: {"subtopics": ["Absolute value"]}') == ["Absolute value"]
+    assert parse_subtopics('["Absolute value", "Slope"] {"x": 1}') == ["Absolute value", "Slope"]
+    for bad in ('{"subtopics": "Slope"}', '{"names": ["Slope"]}', '{"subtopics": [1]}', "none"):
+        with pytest.raises(ReplyError):
+            parse_subtopics(bad)
 
 
 # -- checks ---------------------------------------------------------------------------------------

@@ -31,15 +31,16 @@ from studio.generate.loop import (
     run_batch,
 )
 from studio.generate.plan import PlanChoice
-from studio.generate.propose import propose_subtopics
-from studio.generate.replies import CRITERIA
+from studio.generate.propose import ask_subtopics, propose_subtopics
+from studio.generate.replies import CRITERIA, SUBTOPICS_SCHEMA
 from studio.generate.taxonomy import set_status, subtopics
 from studio.progress import Task
 from studio.project import Project
 from studio.store import Store
-from studio.teachers.base import TeacherError
+from studio.teachers.base import Sampling, TeacherError
 from studio.teachers.config import close_teachers, default_local_model, open_teacher, parse_spec
 from tests.core.test_generate import GOOD_PAGE, _add_page
+from tests.core.test_teachers import FaultProxy
 from tests.fixtures.tiny_gguf import LlamaServer
 
 ONE_CELL = PlanChoice(["History"], ["college"], ["worked example"], ["hard"])
@@ -168,12 +169,13 @@ def test_seeding_needs_a_kept_page(store: Store, tiny_gguf: Path):
         new_batch(store, config([local(tiny_gguf)], seed_pages=True))
 
 
-def test_proposals_that_are_not_a_list_are_never_guessed(store: Store, tiny_gguf: Path):
+def test_local_proposals_are_held_to_the_schema(store: Store, tiny_gguf: Path):
     teacher = open_teacher(parse_spec(f"local:{tiny_gguf}"))
-    before = subtopics(store, None)
-    with pytest.raises(TeacherError, match="not a JSON list after 2 tries"):
-        propose_subtopics(store, teacher, "Mathematics", "Algebra", n=3, retries=1)
-    assert subtopics(store, None) == before
+    for seed in range(3):
+        sampling = Sampling(max_tokens=800, temperature=0.7, seed=seed)
+        names = ask_subtopics(store, teacher, "Mathematics", "Algebra", sampling=sampling)
+        # noise, but a list of names: the grammar gave JSON, the reader kept short names only
+        assert names and all(isinstance(n, str) and 0 < len(n) <= 120 for n in names)
 
 
 # -- the real server, and a proxy in front of it ----------------------------------------------
@@ -284,6 +286,23 @@ def test_two_teachers_share_a_plan_and_each_page_says_which(
     assert names == {f"local:{tiny_gguf.name}", f"openai:tiny@127.0.0.1:{llama_server.port}"}
 
 
+def test_proposals_are_asked_for_as_json_and_never_guessed(store: Store, proxy: ReplyProxy):
+    teacher = open_teacher(parse_spec(f"openai:{proxy.url}", model="tiny", retries=0))
+    before = subtopics(store, None)
+    proxy.replies.extend(["Here you go: none of that", '{"names": ["Slope"]}'])
+    with pytest.raises(TeacherError, match="not a JSON list after 2 tries"):
+        propose_subtopics(store, teacher, "Mathematics", "Algebra", n=3, retries=1)
+    assert subtopics(store, None) == before
+    asked = proxy.requests[0]["response_format"]
+    assert asked["type"] == "json_schema" and asked["json_schema"]["schema"] == SUBTOPICS_SCHEMA
+    proxy.replies.append('{"subtopics": ["Absolute value", "Slope", "  Slope "]}')
+    held = propose_subtopics(store, teacher, "Mathematics", "Algebra", n=3)
+    assert [(s.subtopic, s.status) for s in held] == [
+        ("Absolute value", "proposed"),
+        ("Slope", "proposed"),
+    ]
+
+
 def test_best_of_k_rewrites_the_best_draft_and_accepts_a_page_that_passes(
     project: Project, store: Store, proxy: ReplyProxy
 ):
@@ -322,6 +341,26 @@ def test_best_of_k_rewrites_the_best_draft_and_accepts_a_page_that_passes(
     assert retry[-2]["role"] == "assistant" and "could not be read" in retry[-1]["content"]
     # the draft was quoted to the critic as material, with its closing tag defused
     assert "<draft>" in proxy.requests[2]["messages"][-1]["content"]
+
+
+def test_a_draft_that_loops_is_not_graded(project: Project, store: Store, proxy: ReplyProxy):
+    loop = "# Rivers\n\n" + "Rivers are very important for many reasons. " * 120
+    proxy.replies.extend([loop, "# A river\n\nWater runs downhill.", critique(), GOOD_PAGE])
+    cfg = config([remote(proxy.url, retries=0)], pages=1, best_of=2)
+    _, report = run(project, store, cfg)
+    assert report.accepted == 1
+    page = record.pages(store)[0]
+    assert page.reasons[0] == "best of 2: draft 2, critique mean 4.0"
+    kinds = [(v.kind, v.n) for v in record.versions(store, page.id)]
+    assert kinds == [("draft", 0), ("draft", 1), ("critique", 1), ("rewrite", 0), ("checks", 0)]
+    assert len(proxy.requests) == 4  # no critique was asked of the loop
+    # a page whose only draft loops ends at once, saying why
+    proxy.replies.append(loop)
+    _, report = run(project, store, config([remote(proxy.url, retries=0)], pages=1))
+    assert report.rejected == 1
+    (reason,) = record.pages(store)[0].reasons
+    assert reason.startswith("critique: no draft could be graded (draft 1: repetition: loops")
+    assert len(proxy.requests) == 5
 
 
 HOSTILE_PAGE = (
@@ -376,7 +415,8 @@ def test_a_server_that_dies_fails_the_pages_it_owed(project: Project, store: Sto
             if e.kind == "page" and len([x for x in events if x.kind == "page"]) == 1:
                 server.kill()  # the server goes away after the first page
 
-        teacher = remote(server.url, retries=0, connect_timeout=2.0)
+        # one page at a time, so that the pages after the first have not started
+        teacher = remote(server.url, retries=0, connect_timeout=2.0, concurrency=1)
         _, report = run(project, store, config([teacher], pages=3), on_event=on_event)
     finally:
         server.kill()
@@ -405,10 +445,142 @@ def test_the_shipped_model_writes_a_page_through_every_step(project: Project, st
     assert len(drafts) == 2 and all(len((d.text or "").split()) > 20 for d in drafts.values())
     assert all(v.parent_id in drafts for v in versions if v.kind in ("critique", "rewrite"))
     graded = [v for v in versions if v.kind == "critique" and v.ok]
-    for v in graded:
-        assert set(v.data["scores"]) == set(CRITERIA)
+    for v in graded:  # asked for under the critique's grammar: JSON, whatever the model
+        assert set(v.data["scores"]) == set(CRITERIA) and v.data["structured"] == "grammar"
     if graded:
         rewrite = next(v for v in versions if v.kind == "rewrite")
         assert next(v for v in versions if v.kind == "checks").parent_id == rewrite.id
     else:
         assert page.reasons[0].startswith("critique: no draft could be graded")
+
+
+# -- pages side by side --------------------------------------------------------------------------
+
+
+def in_flight_peak(events: list[Event]) -> int:
+    """The most pages that had started (a first step) and not yet ended (their page event)."""
+    open_pages: set[int] = set()
+    peak = 0
+    for e in events:
+        if e.kind == "step":
+            open_pages.add(e.page_id)
+        elif e.kind == "page":
+            open_pages.discard(e.page_id)
+        peak = max(peak, len(open_pages))
+    return peak
+
+
+def held_open(proxy: FaultProxy, n: int) -> threading.Thread:
+    """Let the proxy's held requests go once ``n`` of them are open together (or after a
+    minute, when they never are: the test then fails on ``max_holding``)."""
+
+    def watch() -> None:
+        for _ in range(6000):
+            if proxy.holding >= n:
+                break
+            threading.Event().wait(0.01)
+        proxy.release.set()
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    return watcher
+
+
+@pytest.fixture
+def fault_proxy(llama_server: LlamaServer):
+    p = FaultProxy(llama_server.url)
+    yield p
+    p.close()
+
+
+def test_a_remote_teacher_writes_pages_side_by_side(
+    project: Project, store: Store, fault_proxy: FaultProxy
+):
+    # the first two requests are held until both are open: only two pages in flight at once
+    # can open them (the server itself decodes one at a time: this is about correctness)
+    fault_proxy.faults.extend(["hold", "hold"])
+    watcher = held_open(fault_proxy, 2)
+    events: list[Event] = []
+    teacher = remote(fault_proxy.url, concurrency=2, retries=0)
+    cfg = config([teacher], pages=4, critique_max_tokens=600)
+    batch_id, report = run(project, store, cfg, on_event=events.append)
+    watcher.join()
+    assert fault_proxy.max_holding == 2 and in_flight_peak(events) == 2
+    assert report.status == "done" and report.pages == 4
+    assert report.accepted + report.rejected == 4 and report.failed == 0
+    pages = record.pages(store, batch_id=batch_id)
+    assert {p.status for p in pages} <= {"accepted", "rejected"} and all(p.reasons for p in pages)
+    for page in pages:
+        versions = record.versions(store, page.id)
+        drafts = [v for v in versions if v.kind == "draft"]
+        assert len(drafts) == 1 and drafts[0].ok
+        # each page's stream went to that page: what streamed for its draft is what was stored
+        streamed = "".join(
+            e.text for e in events if (e.kind, e.page_id, e.step) == ("token", page.id, "draft 1/1")
+        )
+        assert streamed == drafts[0].text
+        for v in versions:
+            assert v.page_id == page.id and (v.parent_id is None or v.parent_id in
+                                             {x.id for x in versions})  # fmt: skip
+    # critiques were asked for as JSON, in the form this server takes, and read when complete
+    critiques = [v for p in pages for v in record.versions(store, p.id) if v.kind == "critique"]
+    graded = [v for v in critiques if v.ok]
+    assert graded and all(v.data["structured"] == "json_object" for v in graded)
+    assert all(set(v.data["scores"]) == set(CRITERIA) for v in graded)
+    assert record.batch(store, batch_id).status == "done"
+    assert not [t for t in threading.enumerate() if t.name.startswith("studio-page")]
+
+
+def test_a_local_teacher_writes_one_page_at_a_time(project: Project, store: Store, tiny_gguf):
+    events: list[Event] = []
+    _, report = run(project, store, config([local(tiny_gguf)], pages=3), on_event=events.append)
+    assert report.pages == 3 and in_flight_peak(events) == 1
+
+
+def test_a_cancel_with_pages_in_flight_keeps_them_for_a_resume(
+    project: Project, store: Store, llama_server: LlamaServer
+):
+    task = Task()
+    started: set[int] = set()
+
+    def on_event(e: Event) -> None:
+        if e.kind == "step":
+            started.add(e.page_id)
+        if len(started) == 2 and e.kind == "token":
+            task.cancel()  # two pages have started: stop them both
+
+    teacher = remote(llama_server.url, concurrency=2)
+    batch_id, report = run(project, store, config([teacher], pages=3), task=task, on_event=on_event)
+    assert report.status == "cancelled"
+    pages = record.pages(store, batch_id=batch_id)
+    assert not [p for p in pages if p.status == "running"]  # the stopped pages wait, pending
+    assert sum(p.status == "pending" for p in pages) >= 2
+    for page in pages:
+        for v in record.versions(store, page.id):  # only whole replies were stored
+            assert v.finish_reason in ("stop", "length") or v.error
+    resumed = run_batch(project, store, batch_id)
+    assert resumed.status == "done" and resumed.pages == 3
+    assert all(p.status in record.FINISHED for p in record.pages(store, batch_id=batch_id))
+
+
+def test_an_unexpected_error_in_one_page_stops_the_batch_and_it_resumes(
+    project: Project, store: Store, llama_server: LlamaServer
+):
+    calls = []
+
+    def write(fn):
+        calls.append(1)
+        if len(calls) == 5:  # a page's write, on whichever page thread gets there first
+            raise OSError("disk full")
+        return fn(store)
+
+    teacher = remote(llama_server.url, concurrency=2)
+    batch_id = new_batch(store, config([teacher], pages=3))
+    with pytest.raises(OSError, match="disk full"):
+        run_batch(project, store, batch_id, write=write)
+    assert record.batch(store, batch_id).status == "failed"
+    assert not [t for t in threading.enumerate() if t.name.startswith("studio-page")]
+    assert record.unfinished_batch(store).id == batch_id  # type: ignore[union-attr]
+    resumed = run_batch(project, store, batch_id)
+    assert resumed.status == "done" and resumed.pages == 3
+    assert all(p.status in record.FINISHED for p in record.pages(store, batch_id=batch_id))

@@ -40,6 +40,31 @@ from tests.fixtures.tiny_gguf import LlamaServer, free_port, write_tiny_gguf
 
 HELLO = [{"role": "user", "content": "Write one line about rivers."}]
 SECRET = "sk-test-0123456789abcdef"
+SCHEMA = {
+    "type": "object",
+    "properties": {
+        "grade": {"type": "integer", "enum": [1, 2, 3, 4, 5]},
+        "words": {"type": "array", "items": {"type": "string"}},
+    },
+    "required": ["grade", "words"],
+    "additionalProperties": False,
+}
+
+
+def fits_schema(text: str) -> bool:
+    """The reply is one JSON value of SCHEMA (raw line breaks in strings allowed, as the studio
+    reads them)."""
+    try:
+        data = json.loads(text, strict=False)
+    except ValueError:
+        return False
+    return (
+        isinstance(data, dict)
+        and set(data) == {"grade", "words"}
+        and data["grade"] in (1, 2, 3, 4, 5)
+        and isinstance(data["words"], list)
+        and all(isinstance(w, str) for w in data["words"])
+    )
 
 
 @pytest.fixture(autouse=True)
@@ -156,6 +181,54 @@ def test_local_replies_from_many_threads_share_one_model(tiny_gguf: Path):
         single.chat(HELLO, Sampling(max_tokens=30, seed=s)).text for s in range(4)
     )
     single.close()
+
+
+def test_a_local_reply_asked_with_a_schema_is_held_to_it(local: LlamaCppTeacher):
+    plain = [local.chat(HELLO, Sampling(max_tokens=200, seed=s)) for s in range(6)]
+    assert not any(fits_schema(r.text) for r in plain)  # the tiny model's own words are noise
+    held = [
+        local.chat(HELLO, Sampling(max_tokens=600, seed=s), json_schema=SCHEMA) for s in range(6)
+    ]
+    assert all(r.extra["grammar"] == "json_schema" for r in held)
+    assert all(r.finish_reason == "stop" and fits_schema(r.text) for r in held), held
+    # the same schema again and again reuses one grammar
+    again = local.chat(HELLO, Sampling(max_tokens=600, seed=3), json_schema=dict(SCHEMA))
+    assert again.text == held[3].text
+    # cut off by max_tokens: the start of the JSON, which the caller cannot read as a whole
+    cut = local.chat(HELLO, Sampling(max_tokens=6, seed=1), json_schema=SCHEMA)
+    assert cut.finish_reason == "length" and cut.text.startswith("{") and not fits_schema(cut.text)
+
+
+@pytest.mark.parametrize(
+    "schema, reason",
+    [
+        ({"type": "object", "properties": {"x": {"type": "quaternion"}}}, "cannot be made"),
+        ({"type": "object", "properties": {"x": {"enum": {1, 2}}}}, "not JSON"),
+    ],
+)
+def test_a_schema_that_cannot_be_a_grammar_is_refused(local: LlamaCppTeacher, schema, reason):
+    with pytest.raises(TeacherError, match=reason):
+        local.chat(HELLO, Sampling(max_tokens=4), json_schema=schema)
+    assert local.chat(HELLO, Sampling(max_tokens=4, temperature=0.0)).completion_tokens == 4
+
+
+def test_close_during_a_reply_frees_the_model_when_it_ends(tiny_gguf: Path):
+    teacher = LlamaCppTeacher(tiny_gguf)
+    closed_mid_reply: list[bool] = []
+
+    def close_on_third(piece: str, pieces: list[str] = []) -> None:  # noqa: B006
+        pieces.append(piece)
+        if len(pieces) == 3:
+            teacher.close()  # from inside the reply: must not wait for it (it would deadlock)
+            closed_mid_reply.append(teacher.loaded)
+
+    reply = teacher.chat(HELLO, Sampling(max_tokens=10, temperature=0.0), on_token=close_on_third)
+    assert closed_mid_reply == [True]  # the reply went on with its model...
+    assert reply.completion_tokens == 10
+    assert not teacher.loaded  # ...which was freed as the reply ended
+    assert teacher.chat(HELLO, Sampling(max_tokens=4)).completion_tokens > 0  # and loads again
+    teacher.close()
+    assert not teacher.loaded
 
 
 def test_a_gguf_without_a_template_falls_back_to_chatml(tmp_path: Path):
@@ -376,6 +449,7 @@ class FaultProxy:
         self.upstream = urllib.parse.urlsplit(upstream)
         self.faults: deque[str] = deque()
         self.headers: list[dict[str, str]] = []
+        self.bodies: list[dict | None] = []  # each request's JSON body, in order
         # requests waiting in a "hold" fault: a request leaves the hold before its reply starts,
         # so this counts requests the client has open, with no race against the reply's end
         self.holding = self.max_holding = 0
@@ -410,6 +484,7 @@ class FaultProxy:
                 with proxy._lock:
                     fault = proxy.faults.popleft() if proxy.faults else "pass"
                     proxy.headers.append(dict(self.headers))
+                    proxy.bodies.append(json.loads(body) if body else None)
                 # the client may give up on us mid-reply: what several faults are for
                 with contextlib.suppress(BrokenPipeError, ConnectionResetError):
                     getattr(self, "fault_" + fault)(body)
@@ -493,6 +568,20 @@ class FaultProxy:
                 auth = self.headers.get("Authorization", "")
                 payload = json.dumps({"error": {"message": f"invalid key {auth}"}}).encode()
                 self._start(401, "application/json", {"Content-Length": str(len(payload))})
+                self.wfile.write(payload)
+
+            def fault_refuse_format(self, body: bytes) -> None:
+                # how OpenAI or vLLM refuse a response_format they do not take
+                message = (
+                    "Invalid parameter: 'response_format' of type 'json_schema' is not supported"
+                )
+                payload = json.dumps({"error": {"message": message}}).encode()
+                self._start(400, "application/json", {"Content-Length": str(len(payload))})
+                self.wfile.write(payload)
+
+            def fault_bad_request(self, body: bytes) -> None:
+                payload = b'{"error": {"message": "max_tokens is too large for this model"}}'
+                self._start(400, "application/json", {"Content-Length": str(len(payload))})
                 self.wfile.write(payload)
 
             def fault_500_echo(self, body: bytes) -> None:
@@ -700,6 +789,58 @@ def test_a_server_that_ignores_stream_still_answers(proxy: FaultProxy):
         "stop",
         3,
     )
+
+
+def test_a_schema_finds_the_form_of_response_format_the_server_takes(llama_server: LlamaServer):
+    # llama-cpp-python's server refuses OpenAI's "json_schema" form (an HTTP 500 naming
+    # response_format) and takes "json_object" with a schema: the teacher steps down, at once
+    # and not as a retry, and remembers it
+    teacher = remote(llama_server.url, retries=0)
+    assert teacher.schema_format == "json_schema"
+    replies = [
+        teacher.chat(HELLO, Sampling(max_tokens=600, seed=s), json_schema=SCHEMA) for s in range(3)
+    ]
+    assert teacher.schema_format == "json_object"
+    for reply in replies:
+        assert reply.extra["response_format"] == "json_object" and reply.extra["retries"] == 0
+        assert reply.finish_reason == "stop" and fits_schema(reply.text), reply.text
+    assert "response_format" not in teacher.chat(HELLO, Sampling(max_tokens=4)).extra
+
+
+def test_a_server_that_takes_openais_form_keeps_it(proxy: FaultProxy):
+    proxy.faults.append("plain_json")  # a server that answers the structured request
+    teacher = remote(proxy.url)
+    reply = teacher.chat(HELLO, Sampling(max_tokens=8), json_schema=SCHEMA)
+    assert proxy.bodies[0]["response_format"] == {  # type: ignore[index]
+        "type": "json_schema",
+        "json_schema": {"name": "reply", "schema": SCHEMA, "strict": True},
+    }
+    assert teacher.schema_format == "json_schema"
+    assert reply.extra["response_format"] == "json_schema"
+    assert reply.text == "a whole reply"  # sent as it came: the caller validates it
+
+
+def test_a_server_that_takes_no_response_format_is_asked_without_one(proxy: FaultProxy):
+    proxy.faults.extend(["refuse_format", "refuse_format"])
+    teacher = remote(proxy.url, retries=0)
+    reply = teacher.chat(HELLO, Sampling(max_tokens=20, temperature=0.0), json_schema=SCHEMA)
+    forms = [(b or {}).get("response_format", {}).get("type") for b in proxy.bodies]
+    assert forms == ["json_schema", "json_object", None]
+    assert teacher.schema_format == "none" and reply.extra["response_format"] == "none"
+    assert reply.finish_reason == "length" and reply.text  # the real server's reply
+    teacher.chat(HELLO, Sampling(max_tokens=4), json_schema=SCHEMA)  # remembered: asked once
+    assert len(proxy.bodies) == 4 and "response_format" not in proxy.bodies[-1]  # type: ignore[operator]
+
+
+def test_a_bad_request_not_about_the_format_is_refused_as_before(proxy: FaultProxy):
+    proxy.faults.append("bad_request")
+    teacher = remote(proxy.url)
+    with pytest.raises(TeacherError, match="refused the request.*max_tokens is too large"):
+        teacher.chat(HELLO, Sampling(max_tokens=4), json_schema=SCHEMA)
+    assert len(proxy.bodies) == 1 and teacher.schema_format == "json_schema"
+    with pytest.raises(TeacherError, match="a JSON schema is an object"):
+        teacher.chat(HELLO, Sampling(max_tokens=4), json_schema=["not", "a", "schema"])  # type: ignore[arg-type]
+    assert len(proxy.bodies) == 1  # refused before anything was sent
 
 
 def test_concurrency_is_a_ceiling_on_requests(proxy: FaultProxy):

@@ -112,7 +112,10 @@ def test_a_batch_streams_live_and_its_pages_are_reviewed(
                 GOOD_PAGE,
             ]  # fmt: skip
         )
-        teacher = TeacherChoice.of(parse_spec(f"openai:{proxy.url}", model="tiny", retries=0))
+        # one page at a time: the canned replies go to the requests in the order written here
+        teacher = TeacherChoice.of(
+            parse_spec(f"openai:{proxy.url}", model="tiny", retries=0, concurrency=1)
+        )
         small_batch(view, teacher, pages=2)
         tokens: list[str] = []
         view.events.event.connect(lambda e: tokens.append(e.text) if e.kind == "token" else None)
@@ -171,6 +174,60 @@ def test_a_batch_streams_live_and_its_pages_are_reviewed(
     screenshot(window, "teacher-review-edited")
 
 
+def test_the_live_view_follows_one_page_of_those_side_by_side(qtbot, view) -> None:
+    from studio.generate.loop import Event
+
+    events = [
+        Event("step", 1, "draft 1/1"),
+        Event("step", 2, "draft 1/1"),  # a second page starts while the first streams
+        Event("token", 1, "draft 1/1", "alpha "),
+        Event("token", 2, "draft 1/1", "beta "),
+        Event("restart", 2, "draft 1/1", "HTTP 503"),
+        Event("token", 1, "draft 1/1", "gamma"),
+    ]
+    for e in events:
+        view.events.event.emit(e)
+    view._flush_stream()
+    text = view.stream.toPlainText()
+    assert "alpha gamma" in text and "beta" not in text and "503" not in text
+    assert "page 2" not in text and view.stream_title.text() == "Live: page 1, draft 1/1"
+    view.events.event.emit(Event("page", 1, "rejected", "length: 3 words < 120"))
+    assert "page 1 rejected: length" in view.stream.toPlainText()
+    # the first page ended: the view takes the next page that starts a step
+    for e in (Event("token", 2, "draft 1/1", "delta "), Event("step", 2, "critique 1/1"),
+              Event("token", 2, "critique 1/1", "epsilon")):  # fmt: skip
+        view.events.event.emit(e)
+    view._flush_stream()
+    text = view.stream.toPlainText()
+    assert "── page 2: critique 1/1 ──" in text and "epsilon" in text
+    assert "alpha" not in text and "delta" not in text
+
+
+@pytest.mark.slow
+def test_pages_side_by_side_in_the_studio(qtbot, window, view, screenshot, llama_server) -> None:
+    teacher = parse_spec(f"openai:{llama_server.url}", model="tiny", retries=0, concurrency=2)
+    small_batch(view, TeacherChoice.of(teacher), pages=3)
+    open_pages: set[int] = set()
+    peak = []
+
+    def on_event(e) -> None:
+        if e.kind == "step":
+            open_pages.add(e.page_id)
+        elif e.kind == "page":
+            open_pages.discard(e.page_id)
+        peak.append(len(open_pages))
+
+    view.events.event.connect(on_event)
+    with qtbot.waitSignal(view.batch_finished, timeout=120_000) as done:
+        view.run_button.click()
+    assert (done.args[0].status, done.args[0].pages) == ("done", 3)
+    assert max(peak) == 2  # two pages at once, their writes through the studio's one writer
+    qtbot.waitUntil(lambda: len(view.pages_model.rows) == 3, timeout=5_000)
+    assert {r[3] for r in view.pages_model.rows} <= {"accepted", "rejected"}
+    window.resize(1500, 900)
+    screenshot(window, "teacher-side-by-side")
+
+
 @pytest.mark.slow
 def test_cancel_then_resume(qtbot, window, view, tiny_gguf: Path) -> None:
     small_batch(view, TeacherChoice.of(parse_spec(f"local:{tiny_gguf}")), pages=3)
@@ -192,6 +249,30 @@ def test_cancel_then_resume(qtbot, window, view, tiny_gguf: Path) -> None:
     assert (finished.args[0].status, finished.args[0].pages) == ("done", 3)
     assert {r[3] for r in view.pages_model.rows} == {"rejected"}
     assert not view.resume_button.isEnabled()
+
+
+def test_closing_the_studio_stops_the_batch_and_frees_the_model(
+    qtbot, window, view, tiny_gguf: Path
+) -> None:
+    choice = TeacherChoice.of(parse_spec(f"local:{tiny_gguf}"))
+    teacher = choice.open()  # the very object the batch writes with (opened once a process)
+    small_batch(view, choice, pages=3)
+    closed = []
+
+    def on_event(e) -> None:
+        if e.kind == "token" and not closed:
+            closed.append(teacher.loaded)
+            window.close()  # mid-reply: the window must not wait for the reply
+
+    view.events.event.connect(on_event)
+    view.run_button.click()
+    qtbot.waitUntil(lambda: bool(closed) and not view.op.running, timeout=60_000)
+    assert closed == [True] and window.store is None
+    assert not teacher.loaded  # freed once the reply stopped
+    with view.project.store() as store:  # the batch stopped between tokens, to resume later
+        batch = record.unfinished_batch(store)
+        assert batch is not None and batch.status == "cancelled"
+        assert "running" not in {p.status for p in record.pages(store)}
 
 
 def test_hostile_versions_are_shown_as_text(qtbot, window, view, screenshot) -> None:

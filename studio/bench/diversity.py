@@ -1,8 +1,9 @@
 """Benchmark: every diversity measure over N documents, and MinHash signatures beside datasketch.
 
 Documents are passages (about 200 words, cut at paragraph ends) of a WCXB-style corpus's main
-texts; the real pages are passages of other pages, so the set is measured against a baseline it
-does not contain. Timed, wall clock (``time.perf_counter``), in one run:
+texts, or, without one, Python's own documentation pages (:func:`simulate.library_pages`); the
+real pages are passages of other pages, so the set is measured against a baseline it does not
+contain. Timed, wall clock (``time.perf_counter``), in one run:
 
 - fitting the reference model on the real passages (done once per project, then loaded);
 - embedding every passage with the static model (done once per page: the project caches it);
@@ -66,18 +67,27 @@ def _datasketch_rate(texts: list[str]) -> float:
     return len(sample) / (time.perf_counter() - start)
 
 
+def library_passages() -> list[tuple[int, str]]:
+    """(page number, passage) of Python's documentation: its pages are passages already."""
+    from studio.diversity.simulate import library_pages
+
+    return list(enumerate(library_pages(PASSAGE_WORDS)))
+
+
 def run(
-    corpus: Path, *, n_docs: int = 10_000, n_real: int = 2_000, task: Task | None = None
+    corpus: Path | None, *, n_docs: int = 10_000, n_real: int = 2_000, task: Task | None = None
 ) -> dict:
+    """``corpus``: a WCXB-style folder, or None for Python's documentation pages."""
     from studio.classify.features import StaticFeatures
     from studio.dedup import signatures
     from studio.diversity.analysis import Documents, measure
     from studio.diversity.reference import HOLDOUT, ReferenceModel
 
     task = task or Task()
-    found = passages(corpus)
+    found = passages(corpus) if corpus is not None else library_passages()
     if len(found) < 200:
-        raise ValueError(f"{corpus} holds {len(found)} passages: too few to benchmark")
+        source = corpus or "Python's documentation"
+        raise ValueError(f"{source} holds {len(found)} passages: too few to benchmark")
     # real passages from every HOLDOUT-th page, the set from the others (cycled to N)
     real = [t for page, t in found if page % 5 == 0][:n_real]
     rest = [t for page, t in found if page % 5 != 0]
@@ -146,6 +156,7 @@ def run(
     datasketch_rate = _datasketch_rate(texts)
     task.progress(4, 4, "done")
     return {
+        "corpus": str(corpus) if corpus is not None else "Python's documentation pages",
         "documents": n_docs,
         "real": len(real),
         "block": report.block,
@@ -168,7 +179,8 @@ def format_table(result: dict) -> str:
     width = max(len(r["step"]) for r in result["rows"]) + 2
     lines = [
         f"{result['documents']:,} documents against {result['real']:,} real passages "
-        f"(blocks of {result['block']}, windows of {result['window']:,} words)",
+        f"(blocks of {result['block']}, windows of {result['window']:,} words) "
+        f"from {result['corpus']}",
         f"{'step':<{width}}{'seconds':>9}",
         "-" * (width + 9),
     ]

@@ -120,7 +120,8 @@ def format_report(data: dict[str, Any]) -> str:
     "--corpus",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
-    help="WCXB-style folder of pages (ground-truth/*.json). Default: ../shared/corpora/wcxb-dev.",
+    help="WCXB-style folder of pages (ground-truth/*.json). Default: ../shared/corpora/wcxb-dev, "
+    "or Python's own documentation pages where that is absent.",
 )
 @click.option(
     "--docs", "n_docs", type=click.IntRange(100, 200_000), default=10_000, show_default=True
@@ -131,16 +132,21 @@ def bench_diversity(corpus: Path | None, n_docs: int, n_real: int, as_json: bool
     """Seconds for every diversity measure over N documents, and MinHash signatures per second
     beside datasketch's, on the same texts in the same run.
 
-    Documents are passages of the corpus's main texts (about 200 words each).
+    Documents are passages of the corpus's main texts (about 200 words each), or Python's own
+    documentation pages where no corpus is found.
     Example: studio bench diversity --docs 10000
     """
     from studio.bench import diversity as div_bench
 
-    corpus = corpus or default_corpus()
-    if not (corpus / "ground-truth").is_dir():
+    if corpus is None and (default_corpus() / "ground-truth").is_dir():
+        corpus = default_corpus()
+    if corpus is not None and not (corpus / "ground-truth").is_dir():
         raise click.ClickException(f"{corpus} is not a WCXB-style corpus (no ground-truth/)")
-    with cli_task("benchmarking", unit="step") as task:
-        result = div_bench.run(corpus, n_docs=n_docs, n_real=n_real, task=task)
+    try:
+        with cli_task("benchmarking", unit="step") as task:
+            result = div_bench.run(corpus, n_docs=n_docs, n_real=n_real, task=task)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
     if as_json:
         print_json(result)
     else:

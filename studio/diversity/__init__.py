@@ -6,7 +6,7 @@ band, kind, corpus filter), ``tokens`` and ``lexical`` (window measures, opening
 Kneser-Ney model), ``neardup`` (MinHash rate via :mod:`studio.dedup`), ``analysis`` (measuring
 sets against the real band), ``alarms`` (topic loss, template collapse, tail loss),
 ``projection`` (PCA / UMAP), ``project`` (a project's sets, loaded and embedded), ``simulate``
-(collapse scenarios for tests and benchmarks).
+(collapse scenarios for tests and benchmarks, and real pages that ship with Python).
 
 Example::
 

@@ -23,7 +23,7 @@ from studio.diversity import lexical, semantic
 from studio.diversity.metrics import METRICS
 from studio.diversity.neardup import near_duplicate_flags
 from studio.diversity.reference import ReferenceModel
-from studio.diversity.tokens import Tokens, Vocabulary
+from studio.diversity.tokens import Tokens, Vocabulary, unique
 from studio.progress import Task
 
 
@@ -176,9 +176,7 @@ def _tails_of(docs: Documents, rows: np.ndarray, own: np.ndarray) -> tuple[np.nd
     ids = docs.tokens.ids[pos][own].astype(np.uint64)
     d = doc[own]
     with np.errstate(over="ignore"):
-        first = np.unique(
-            ids * np.uint64(0x9E3779B97F4A7C15) ^ d.astype(np.uint64), return_index=True
-        )[1]
+        first = unique(ids * np.uint64(0x9E3779B97F4A7C15) ^ d.astype(np.uint64), index=True)[1]
     types = np.bincount(d[first], minlength=len(rows)).astype(np.float64)
     rare = np.bincount(d[first], weights=docs.rare_word[pos][own][first], minlength=len(rows))
     with np.errstate(invalid="ignore", divide="ignore"):

@@ -3,7 +3,7 @@
 A set's value for a window measure is the mean over consecutive windows of ``window`` words of
 the set's documents (shuffled once, with a fixed seed): distinct-n and n-gram entropy depend on
 how many words they see, so every set, and the real pages' baseline, is measured on windows of
-the same size. Hashes mix the window number into each n-gram, so one ``np.unique`` over all
+the same size. Hashes mix the window number into each n-gram, so one ``unique`` over all
 windows does the counting of every window at once.
 """
 
@@ -14,10 +14,11 @@ import re
 import zlib
 from collections import Counter
 from collections.abc import Sequence
+from itertools import islice
 
 import numpy as np
 
-from studio.diversity.tokens import Tokens, ngram_keys
+from studio.diversity.tokens import Tokens, ngram_keys, unique
 
 REPEAT_N = 5  # cross-document repetition counts shared word 5-grams, as MinHash dedup does
 COMPRESS_WINDOWS = 16  # xz is the slowest measure: it sees at most this many windows of a set
@@ -50,7 +51,7 @@ def window_measures(
         w = pos // window
         keep = w < n_windows
         mixed, w = _mix(keys[keep], w[keep]), w[keep]
-        _, first, counts = np.unique(mixed, return_index=True, return_counts=True)
+        _, first, counts = unique(mixed, index=True, counts=True)
         total = np.bincount(w, minlength=n_windows).astype(np.float64)
         distinct = np.bincount(w[first], minlength=n_windows)
         out[f"distinct_{n}"] = distinct / np.maximum(total, 1)
@@ -82,8 +83,8 @@ def _positions(tokens: Tokens, n: int) -> np.ndarray:
 
 def _in_docs(keys: np.ndarray, doc: np.ndarray) -> np.ndarray:
     """For each occurrence of a key: in how many different documents the key occurs."""
-    _, inverse = np.unique(keys, return_inverse=True)
-    pairs = np.unique(inverse.astype(np.int64) * (int(doc.max()) + 1) + doc)
+    _, inverse = unique(keys, inverse=True)
+    pairs = unique(inverse.astype(np.int64) * (int(doc.max()) + 1) + doc)[0]
     n_docs = np.bincount(pairs // (int(doc.max()) + 1), minlength=int(inverse.max()) + 1)
     return n_docs[inverse]
 
@@ -118,10 +119,15 @@ def opening(text: str) -> str:
     for line in text.splitlines():
         if HEADING.match(line):
             continue
-        words = WORDS.findall(line.lower())
+        words = _first_words(line, 8)
         if len(words) >= 8:
             return " ".join(words[:OPENING_WORDS])
     return ""
+
+
+def _first_words(line: str, n: int) -> list[str]:
+    """The first ``n`` words of the lower-cased line: a paragraph is not read to its end."""
+    return [m.group() for m in islice(WORDS.finditer(line.lower()), n)]
 
 
 def outline(text: str) -> str:
@@ -132,14 +138,13 @@ def outline(text: str) -> str:
         if not line.strip():
             continue
         m = HEADING.match(line)
-        words = WORDS.findall(line.lower())
         if m:
-            part = "# " + " ".join(WORDS.findall(m.group(1).lower())[:2])
+            part = "# " + " ".join(_first_words(m.group(1), 2))
         elif CODE.match(line):
             part = "C"
         elif LIST_ITEM.match(line):
             part = "L"
-        elif len(words) <= 8 and line.rstrip()[-1:] not in ".:;,!?":
+        elif line.rstrip()[-1:] not in ".:;,!?" and len(words := _first_words(line, 9)) <= 8:
             part = "# " + " ".join(words[:2])
         else:
             part = "P"

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from studio.diversity.tokens import Tokens, Vocabulary
+from studio.diversity.tokens import Tokens, Vocabulary, unique
 
 HOLDOUT = 4  # pages with doc_id % HOLDOUT == 0 are held out of fitting
 DISCOUNT = 0.75  # the usual Kneser-Ney discount
@@ -40,27 +40,20 @@ def fingerprint(doc_ids: Sequence[int]) -> str:
     return hashlib.blake2b(ids.tobytes(), digest_size=12).hexdigest()
 
 
-def _lookup(keys: np.ndarray, values: np.ndarray, query: np.ndarray) -> np.ndarray:
-    """values[key] for each query key, 0 where the key is absent."""
-    at = _find(keys, query)
-    return np.where(at >= 0, values[np.maximum(at, 0)], 0) if len(keys) else np.zeros(len(query))
-
-
-def _find(keys: np.ndarray, query: np.ndarray) -> np.ndarray:
-    """The index of each query key in ``keys``, -1 where it is absent."""
+def _lookup(keys: np.ndarray, query: np.ndarray, *values: np.ndarray) -> list[np.ndarray]:
+    """For each of ``values``: values[key] for each query key, 0 where the key is absent.
+    ``query`` is sorted, so the binary searches walk ``keys`` in order (4x faster than random
+    probes at this size)."""
     if not len(keys):
-        return np.full(len(query), -1, dtype=np.int64)
-    # sorted queries walk the key array in order: 4x faster than random probes at this size
-    order = np.argsort(query, kind="stable")
-    at = np.empty(len(query), dtype=np.int64)
-    at[order] = np.searchsorted(keys, query[order])
-    at = np.minimum(at, len(keys) - 1)
-    return np.where(keys[at] == query, at, -1)
+        return [np.zeros(len(query)) for _ in values]
+    at = np.minimum(np.searchsorted(keys, query), len(keys) - 1)
+    found = keys[at] == query
+    return [np.where(found, v[at], 0) for v in values]
 
 
 def _grouped(keys: np.ndarray, weights: np.ndarray | None = None) -> tuple[np.ndarray, ...]:
     """Sorted unique keys with their count (or summed weight) and number of entries."""
-    uniq, inverse, types = np.unique(keys, return_inverse=True, return_counts=True)
+    uniq, inverse, types = unique(keys, inverse=True, counts=True)
     total = np.bincount(inverse, weights=weights) if weights is not None else types
     return uniq, np.asarray(total, dtype=np.float64), types.astype(np.float64)
 
@@ -134,29 +127,49 @@ class ReferenceModel:
 
     def probabilities(self, ids: np.ndarray) -> np.ndarray:
         """P(w_i | w_i-2, w_i-1) at every position (the first two are padding)."""
-        a, V, D = self.a, self.size, DISCOUNT
+        a, D = self.a, DISCOUNT
         u = np.concatenate([[BOS, BOS], ids[:-2]])
         v = np.concatenate([[BOS], ids[:-1]])
         w = ids
         p1 = a["p1"][w]
         mid_total, mid_types = a["mid_total"][v], a["mid_types"][v]
-        n2 = _lookup(a["k2"], a["n2"], v * V + w)
+        n2, c_ctx, t_ctx, c3 = self._counts(u, v, w)
         with np.errstate(divide="ignore", invalid="ignore"):
             p2 = np.where(
                 mid_total > 0,
                 (np.maximum(n2 - D, 0) + D * mid_types * p1) / np.maximum(mid_total, 1),
                 p1,
             )
-        ctx = u * V + v
-        at = _find(a["ctx"], ctx)
-        c_ctx = np.where(at >= 0, a["ctx_total"][np.maximum(at, 0)], 0.0)
-        t_ctx = np.where(at >= 0, a["ctx_types"][np.maximum(at, 0)], 0.0)
-        c3 = _lookup(a["k3"], a["c3"], ctx * V + w)
-        with np.errstate(divide="ignore", invalid="ignore"):
             p3 = np.where(
                 c_ctx > 0, (np.maximum(c3 - D, 0) + D * t_ctx * p2) / np.maximum(c_ctx, 1), p2
             )
         return np.clip(p3, 1e-12, 1.0)
+
+    def _counts(self, u: np.ndarray, v: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, ...]:
+        """At every position: the continuation count of the bigram (v, w), the total count and
+        number of followers of the context (u, v), and the count of the trigram (u, v, w).
+
+        One sort serves every lookup: sorting the trigram keys sorts their contexts (a context is
+        its trigram's key // V), and the bigram (v, w) at position i is the context at position
+        i + 1, so one extra key whose context is the last bigram makes every bigram a context.
+        """
+        a, V, n = self.a, self.size, len(w)
+        if not n:
+            return tuple(np.zeros(0) for _ in range(4))
+        trigram = np.empty(n + 1, dtype=np.int64)
+        trigram[:n] = (u * V + v) * V + w
+        trigram[n] = (v[-1] * V + w[-1]) * V
+        order = np.argsort(trigram)
+        keys = trigram[order]
+        context = keys // V
+        own = order != n  # the keys of positions 0..n-1 (not the extra one)
+        at = order[own]
+        c3, c_ctx, t_ctx, n2 = (np.zeros(n) for _ in range(4))
+        (c3[at],) = _lookup(a["k3"], keys[own], a["c3"])
+        c_ctx[at], t_ctx[at] = _lookup(a["ctx"], context[own], a["ctx_total"], a["ctx_types"])
+        nxt = order != 0  # position i + 1's context is position i's bigram
+        (n2[order[nxt] - 1],) = _lookup(a["k2"], context[nxt], a["n2"])
+        return n2, c_ctx, t_ctx, c3
 
     # -- storing --------------------------------------------------------------------------------
 

@@ -104,3 +104,33 @@ def ngram_keys(tokens: Tokens, n: int) -> tuple[np.ndarray, np.ndarray]:
     # an n-gram starting at p lies in one document when p and p + n - 1 share it
     inside = doc[: total - n + 1] == doc[n - 1 :]
     return keys[inside], doc[: total - n + 1][inside]
+
+
+def unique(
+    keys: np.ndarray, *, index: bool = False, inverse: bool = False, counts: bool = False
+) -> tuple[np.ndarray, ...]:
+    """``np.unique(keys, return_index=index, return_inverse=inverse, return_counts=counts)``,
+    the same arrays in the same order, from one unstable sort.
+
+    numpy 2's ``unique`` hashes (or, asked for indices, sorts stably): on the 10^5 to 10^6
+    integer keys of a block or window that is 5 to 50 times slower than an unstable sort, and
+    these calls were half the time of a diversity measurement. The first occurrence of each
+    value is the smallest index among its equals, whatever order the sort left them in.
+    """
+    n = len(keys)
+    order = np.argsort(keys)
+    ordered = keys[order]
+    new = np.empty(n, dtype=bool)
+    new[:1] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=new[1:])
+    starts = np.flatnonzero(new)
+    out: list[np.ndarray] = [ordered[starts]]
+    if index:
+        out.append(np.minimum.reduceat(order, starts) if n else np.zeros(0, dtype=np.intp))
+    if inverse:
+        groups = np.empty(n, dtype=np.intp)
+        groups[order] = np.cumsum(new) - 1
+        out.append(groups)
+    if counts:
+        out.append(np.diff(np.append(starts, n)))
+    return tuple(out)

@@ -86,7 +86,7 @@ class DiversityView(QWidget):
             self.grouping.addItem(GROUP_LABELS[key], key)
         self.measure_button = QPushButton("Measure", objectName="measureDiversity")
         self.measure_button.clicked.connect(self.measure)
-        self.progress = QProgressBar(maximum=1000, maximumWidth=220)
+        self.progress = QProgressBar(maximum=1000, maximumWidth=360)
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.clicked.connect(lambda: self.op.cancel() if self.op else None)
         top = QHBoxLayout()
@@ -99,15 +99,15 @@ class DiversityView(QWidget):
         self.summary = QLabel(objectName="diversitySummary", wordWrap=True)
 
         self.plots = QTabWidget(objectName="diversityPlots")
-        self.metric = QComboBox(objectName="diversityMetric")
+        self.metric_choice = QComboBox(objectName="diversityMetric")
         for m in METRICS.values():
-            self.metric.addItem(f"{m.label} ({m.family})", m.name)
-        self.metric.setCurrentIndex(self.metric.findData("vendi"))
-        self.metric.currentIndexChanged.connect(lambda _: self._plot_metric())
+            self.metric_choice.addItem(f"{m.label} ({m.family})", m.name)
+        self.metric_choice.setCurrentIndex(self.metric_choice.findData("vendi"))
+        self.metric_choice.currentIndexChanged.connect(lambda _: self._plot_metric())
         self.metric_plot = self._plot("", "set", "")
         holder = QWidget()
         box = QVBoxLayout(holder)
-        box.addWidget(self.metric)
+        box.addWidget(self.metric_choice)
         box.addWidget(self.metric_plot, 1)
         self.plots.addTab(holder, "Measures")
         self.map_plot = self._plot("2-D map of the embeddings (click a point)", "", "")
@@ -174,9 +174,13 @@ class DiversityView(QWidget):
         self._busy(True)
         self.progress.setValue(0)
         self.op = run_op(self, work)
-        self.op.on_progress(
-            lambda d, t, _m: self.progress.setValue(int(1000 * d / t) if t else 0)
-        ).on_success(self.show_report).on_failure(self._on_failed)
+        self.op.on_progress(self._on_progress).on_success(self.show_report).on_failure(
+            self._on_failed
+        )
+
+    def _on_progress(self, done: int, total: int, message: str) -> None:
+        self.progress.setFormat(f"{message} %p%" if message else "%p%")
+        self.progress.setValue(int(1000 * done / total) if total else 0)
 
     def _corpus_query(self) -> DocumentQuery | None:
         """The corpus view's filter as it stands, when this view lives in the main window."""
@@ -185,6 +189,11 @@ class DiversityView(QWidget):
 
     def _on_failed(self, message: str, details: str) -> None:
         self._busy(False)
+        if message.startswith("Cancelled"):  # the curator's own choice: no dialog
+            self.summary.setText(
+                "Cancelled: the measures shown are unchanged (pages embedded so far stay cached)."
+            )
+            return
         box = QMessageBox(QMessageBox.Icon.Warning, "Diversity", message, parent=self)
         box.setDetailedText(details)
         box.show()
@@ -236,7 +245,7 @@ class DiversityView(QWidget):
         plot.clear()
         if self.report is None:
             return
-        name = self.metric.currentData()
+        name = self.metric_choice.currentData()
         metric = METRICS[name]
         plot.setTitle(f"{metric.label}: {metric.help}")
         xs, names = self._xs()
@@ -257,7 +266,10 @@ class DiversityView(QWidget):
             )
         ys = [s.metrics.get(name, np.nan) for s in self.report.sets]
         plot.plot(xs, ys, pen=pg.mkPen("#2b6cb0", width=2), symbol="o", symbolSize=8, name="sets")
-        flagged = {a.set for a in self.report.alarms}
+        # a cross where this measure is evidence of an alarm, not on every set with some alarm
+        flagged = {
+            a.set for a in self.report.alarms if any(e["metric"] == name for e in a.evidence)
+        }
         bad = [
             (x, y) for x, y, s in zip(xs, ys, self.report.sets, strict=True) if s.name in flagged
         ]
@@ -269,7 +281,7 @@ class DiversityView(QWidget):
                 symbol="x",
                 symbolSize=14,
                 symbolPen=pg.mkPen("#b42318", width=2),
-                name="alarm",
+                name="alarm on this measure",
             )
         self._label_axis(plot, xs, names)
 

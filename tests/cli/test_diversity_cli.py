@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from studio.cli import cli
 from studio.diversity import simulate
 from studio.project import Project
-from tests.core.test_diversity_scenarios import add_documents, add_rounds, split_pages
+from tests.core.test_diversity_scenarios import add_documents, add_rounds, split_library_pages
 
 
 def run(*args: str, code: int = 0) -> str:
@@ -20,9 +20,10 @@ def run(*args: str, code: int = 0) -> str:
     return result.output
 
 
-def make_generated_project(root: Path, shared_dir: Path, scenario: str = "template-collapse"):
-    """Real pages, a few hostile ones among them, and three rounds of generated pages."""
-    real, pool = split_pages(shared_dir)
+def make_generated_project(root: Path, scenario: str = "template-collapse"):
+    """Real pages (Python's documentation), a few hostile ones among them, and three rounds of
+    generated pages."""
+    real, pool = split_library_pages()
     real = [simulate.trim(t, 200) for t in real[:160]]
     hostile = ["", "\x00\x01\x02 \ufffd" * 50, "word " * 50_000, "😀 " * 300]
     project = Project.open(root)
@@ -34,8 +35,8 @@ def make_generated_project(root: Path, shared_dir: Path, scenario: str = "templa
 
 
 @pytest.fixture
-def generated(tmp_path: Path, shared_dir: Path) -> Path:
-    return make_generated_project(tmp_path / "p", shared_dir).root
+def generated(tmp_path: Path) -> Path:
+    return make_generated_project(tmp_path / "p").root
 
 
 @pytest.mark.slow
@@ -76,6 +77,21 @@ def test_diversity_errors_are_one_line(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+def test_bench_diversity_without_the_shared_corpus(tmp_path: Path, monkeypatch) -> None:
+    """A clone without ../shared benchmarks on Python's own documentation pages."""
+    monkeypatch.setenv("STUDIO_SHARED", str(tmp_path / "nowhere"))
+    result = json.loads(run("bench", "diversity", "--docs", "300", "--real", "100", "--json"))
+    assert result["corpus"] == "Python's documentation pages" and result["documents"] == 300
+    assert result["measure_cpu_seconds"] > 0 and result["minhash"]["studio_docs_per_s"] > 0
+    empty = tmp_path / "empty"
+    (empty / "ground-truth").mkdir(parents=True)
+    out = run("bench", "diversity", "--corpus", str(empty), code=1)
+    assert "too few to benchmark" in out and "Traceback" not in out
+    assert "not a WCXB-style corpus" in run("bench", "diversity", "--corpus", str(tmp_path), code=1)
+
+
+@pytest.mark.slow
+@pytest.mark.shared
 def test_bench_diversity_prints_both_minhash_rates(shared_dir: Path) -> None:
     corpus = shared_dir / "corpora" / "wcxb-dev"
     result = json.loads(

@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from studio.diversity import lexical, semantic
+from studio.diversity import lexical, semantic, simulate
 from studio.diversity.alarms import RULES, Rule, crossing
 from studio.diversity.metrics import METRICS
 from studio.diversity.neardup import near_duplicate_flags
 from studio.diversity.reference import ReferenceModel, held_out
 from studio.diversity.sets import SetError, group_sets, has_generation, real_ids
-from studio.diversity.tokens import Tokens, Vocabulary
+from studio.diversity.tokens import Tokens, Vocabulary, unique
 from studio.store import DocumentQuery
 from tests.core.test_diversity_scenarios import add_documents, add_rounds
 
@@ -177,3 +177,73 @@ def test_sets_with_and_without_generated_pages(store) -> None:
     assert [s.name for s in group_sets(store, "round")] == ["round 1"]
     found = group_sets(store, "query", query=DocumentQuery(search="volcanoes"))
     assert len(found) == 1 and len(found[0].doc_ids) == 2  # the real page and round 1's copy
+
+
+# -- the fast paths give numpy's answers exactly ---------------------------------------------------
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 7, 5_000])
+def test_unique_is_numpys_unique(n: int) -> None:
+    rng = np.random.default_rng(n)
+    for keys in (rng.integers(0, max(2, n // 3), n).astype(np.uint64), rng.integers(-5, 5, n)):
+        want = np.unique(keys, return_index=True, return_inverse=True, return_counts=True)
+        got = unique(keys, index=True, inverse=True, counts=True)
+        for a, b in zip(want, got, strict=True):
+            assert a.dtype.kind == b.dtype.kind and np.array_equal(a, b)
+        assert np.array_equal(unique(keys)[0], np.unique(keys))
+
+
+def test_topic_sums_add_in_the_order_add_at_does() -> None:
+    from studio.diversity.semantic import _sums_by_label
+
+    rng = np.random.default_rng(4)
+    X = rng.standard_normal((3_000, 16))
+    labels = rng.integers(0, 5, 3_000)  # label 5 of 6 stays empty
+    want = np.zeros((6, 16))
+    np.add.at(want, labels, X)
+    assert np.array_equal(
+        _sums_by_label(X.T.copy(), labels, 6), want
+    )  # bit for bit, not approximately
+
+
+def test_reference_lookups_align_with_every_position() -> None:
+    """Many documents scored at once give each word the probability it has on its own."""
+    from studio.diversity.reference import _with_markers
+
+    model = ReferenceModel.fit(SENTENCES * 2)
+    vocab = Vocabulary()
+    tokens = vocab.encode([*SENTENCES[:3], "unheard words here", "", SENTENCES[4]])
+    mapped = Tokens(model.map_ids(vocab.words())[tokens.ids], tokens.offsets)
+    ids = _with_markers(mapped)
+    together = model.probabilities(ids)
+    alone = [model.probabilities(ids[i - 2 : i + 1])[2] for i in range(2, len(ids))]
+    assert together[2:].tolist() == pytest.approx(alone, rel=1e-12)
+    assert model.probabilities(np.zeros(0, dtype=np.int64)).size == 0
+
+
+def test_outline_reads_only_the_words_it_needs() -> None:
+    many = " ".join(["word"] * 5_000)  # a long paragraph without a full stop is a paragraph
+    assert lexical.outline(f"Short title\n{many}\n## Next part\nA line that ends well.") == (
+        "# short title | P | # next part | P"
+    )
+    assert lexical.opening(f"# Title\nfew words\n{many}") == "word word word word word"
+
+
+# -- real pages wherever Python runs -------------------------------------------------------------
+
+
+@pytest.mark.slow  # the first call parses the standard library's sources (about 5 s)
+def test_library_pages_are_prose_pages() -> None:
+    pages = simulate.library_pages()
+    assert len(pages) >= 500 and len(set(pages)) > 0.95 * len(pages)
+    for page in pages[::25]:
+        title, *paragraphs = page.splitlines()
+        assert title and paragraphs and ">>>" not in page
+        assert 100 <= sum(len(p.split()) for p in paragraphs) < 600
+    assert any(p.startswith("Python reference:") for p in pages)  # the language reference
+    assert any(p.startswith("email.") for p in pages)  # and the library's docstrings
+    assert simulate._prose("x = compute(a, b)\nreturn x[0] + 1 if x else None") == ""
+    assert simulate._prose(">>> print(1)\n1") == ""
+    assert simulate._prose("Return the sum of the two numbers,\nrounded down.") == (
+        "Return the sum of the two numbers, rounded down."
+    )

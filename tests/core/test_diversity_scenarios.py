@@ -1,8 +1,11 @@
-"""Three collapse scenarios over five rounds and a healthy run, from real pages (WCXB dev split).
+"""Three collapse scenarios over five rounds and a healthy run, from two corpora of real pages.
 
 Each collapse must raise its own alarm by the last round; the healthy run must raise none. The
 real pages and the pool the rounds are drawn from are disjoint, as real pages and a teacher's
-output are. The helpers here also fill a project for the CLI and UI tests.
+output are. The pages are web pages (the WCXB dev split in ../shared, skipped where it is absent)
+and, everywhere, the standard library's documentation (:func:`simulate.library_pages`): two
+different kinds of real text, read by alarms that were tuned on neither. The helpers here also
+fill a project for the CLI and UI tests.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from studio.store import NewDocument, Store
 
 N_REAL = 600
 PAGE_WORDS = 400
+LIBRARY_REAL = 0.45
 
 
 def wcxb_pages(shared_dir: Path) -> list[str]:
@@ -36,9 +40,19 @@ def wcxb_pages(shared_dir: Path) -> list[str]:
 
 
 def split_pages(shared_dir: Path) -> tuple[list[str], list[str]]:
-    pages = wcxb_pages(shared_dir)
+    return _split(wcxb_pages(shared_dir), N_REAL)
+
+
+def split_library_pages() -> tuple[list[str], list[str]]:
+    """Python's documentation pages (:func:`simulate.library_pages`): 45 % real, the rest the
+    pool (a pool this large keeps the collapses as strong as the web pages' on 3.11 to 3.13)."""
+    pages = list(simulate.library_pages())
+    return _split(pages, int(LIBRARY_REAL * len(pages)))
+
+
+def _split(pages: list[str], n_real: int) -> tuple[list[str], list[str]]:
     order = np.random.default_rng(0).permutation(len(pages))
-    return [pages[i] for i in order[:N_REAL]], [pages[i] for i in order[N_REAL:]]
+    return [pages[i] for i in order[:n_real]], [pages[i] for i in order[n_real:]]
 
 
 # -- filling a project ----------------------------------------------------------------------------
@@ -123,9 +137,11 @@ def add_rounds(store: Store, rounds: list[list[str]], cell: str = "Science | les
 # -- the scenarios ------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def pages(shared_dir: Path) -> tuple[list[str], list[str]]:
-    return split_pages(shared_dir)
+@pytest.fixture(scope="module", params=["library", pytest.param("wcxb", marks=pytest.mark.shared)])
+def pages(request) -> tuple[list[str], list[str]]:
+    if request.param == "wcxb":
+        return split_pages(request.getfixturevalue("shared_dir"))
+    return split_library_pages()
 
 
 @pytest.fixture(scope="module")

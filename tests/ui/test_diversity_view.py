@@ -9,11 +9,82 @@ import pytest
 from tests.cli.test_diversity_cli import make_generated_project
 
 
+@pytest.fixture(scope="module")
+def generated_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One project for the tests that only read it (measuring writes nothing but caches)."""
+    return make_generated_project(tmp_path_factory.mktemp("diversity") / "p").root
+
+
+def test_no_attribute_hides_a_qt_method(qtbot, tmp_path: Path) -> None:
+    """PySide calls a Python attribute named like a virtual method of the widget in its place:
+    a combo box once stored as ``self.metric`` stood in for ``QWidget.metric()``, and painting
+    the view on its own (as a window) crashed the studio."""
+    from PySide6.QtCore import Signal
+    from PySide6.QtWidgets import QWidget
+
+    from studio.project import Project
+    from studio.ui.qt_diversity import DiversityView
+
+    project = Project.open(tmp_path / "p")
+    with project.store() as store:
+        view = DiversityView(project, store)
+        qtbot.addWidget(view)
+        # PySide keeps the signals it has bound in the instance too: those are its own
+        ours = [n for n in vars(view) if not isinstance(getattr(QWidget, n, None), Signal)]
+        assert [n for n in ours if hasattr(QWidget, n)] == []
+        assert "metric_choice" in ours
+
+
 @pytest.mark.slow
-def test_measure_rounds_and_open_an_alarm(qtbot, tmp_path: Path, shared_dir, screenshot) -> None:
+def test_the_view_on_its_own_measures_and_paints(qtbot, generated_root: Path, screenshot) -> None:
+    """The view as its own top-level window (undocked, or in a test): progress repaints it while
+    the measurement runs in the background; this is where the studio used to crash."""
+    from studio.project import Project
+    from studio.ui.qt_diversity import DiversityView
+
+    project = Project.open(generated_root)
+    with project.store() as store:
+        view = DiversityView(project, store)
+        qtbot.addWidget(view)
+        view.resize(1300, 850)
+        view.show()
+        qtbot.waitExposed(view)
+        seen: list[str] = []
+        with qtbot.waitSignal(view.measured, timeout=180_000) as done:
+            view.measure_button.click()
+            view.op.on_progress(lambda *_: seen.append(view.progress.text()))
+        assert len(seen) > 3 and any("embedding pages" in s for s in seen)
+        assert [s.name for s in done.args[0].sets] == ["round 1", "round 2", "round 3"]
+        assert view.measure_button.isEnabled() and not view.progress.isVisible()
+        for index in range(view.plots.count()):
+            view.plots.setCurrentIndex(index)
+            assert not view.grab().isNull()
+        view.plots.setCurrentIndex(0)
+        screenshot(view, "diversity-standalone")
+
+
+def test_cancel_keeps_what_was_shown(qtbot, generated_root: Path) -> None:
+    from studio.project import Project
+    from studio.ui.qt_diversity import DiversityView
+
+    project = Project.open(generated_root)
+    with project.store() as store:
+        view = DiversityView(project, store)
+        qtbot.addWidget(view)
+        view.show()
+        view.measure_button.click()
+        view.cancel_button.click()  # before the op starts: its first check stops it
+        qtbot.waitUntil(lambda: not view.op.running, timeout=60_000)
+        assert view.summary.text().startswith("Cancelled")
+        assert view.failed_box is None and view.report is None
+        assert view.measure_button.isEnabled()
+
+
+@pytest.mark.slow
+def test_measure_rounds_and_open_an_alarm(qtbot, tmp_path: Path, screenshot) -> None:
     from studio.ui.qt_main import MainWindow
 
-    project = make_generated_project(tmp_path / "p", shared_dir)
+    project = make_generated_project(tmp_path / "p")
     window = MainWindow(project)
     qtbot.addWidget(window)
     window.show()
@@ -45,7 +116,16 @@ def test_measure_rounds_and_open_an_alarm(qtbot, tmp_path: Path, shared_dir, scr
     for index, name in ((1, "map"), (2, "neighbours"), (3, "perplexity"), (4, "coverage")):
         view.plots.setCurrentIndex(index)
         screenshot(window, f"diversity-{name}")
-    view.metric.setCurrentIndex(view.metric.findData("repeated_openings"))
+
+    # crosses mark the sets where the measure shown is evidence of an alarm
+    def crosses() -> list:
+        items = view.metric_plot.getPlotItem().listDataItems()
+        return [i for i in items if i.name() == "alarm on this measure"]
+
+    view.plots.setCurrentIndex(0)
+    assert view.metric_choice.currentData() == "vendi" and not crosses()
+    view.metric_choice.setCurrentIndex(view.metric_choice.findData("repeated_openings"))
+    assert len(crosses()) == 1
     screenshot(window, "diversity-openings")
 
     # by plan cell, the coverage tab shows how many pages each cell of the plan has

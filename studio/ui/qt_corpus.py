@@ -326,6 +326,11 @@ class CorpusView(QWidget):
             combo.setCurrentIndex(max(i, 0))
             combo.blockSignals(False)
 
+    def shut_down(self) -> None:
+        """The project is closing: no pending filter change may reach its closed database."""
+        self._search_timer.stop()
+        self._search_timer.timeout.disconnect(self._apply_filters)
+
     def _apply_filters(self) -> None:
         q = self.model.query.with_(
             search=self.search.text().strip(),

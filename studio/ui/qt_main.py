@@ -149,6 +149,7 @@ class MainWindow(QMainWindow):
             QMessageBox.information(self, "Import running", "Wait for the import to finish.")
             return
         if self.store is not None:
+            self.corpus.shut_down()
             self.store.close()
         self.project = project
         self.store = project.store()
@@ -339,6 +340,7 @@ class MainWindow(QMainWindow):
 
         close_teachers()  # a local model is freed once the reply in flight has stopped
         if self.store is not None:
+            self.corpus.shut_down()
             self.store.close()
             self.store = None
         event.accept()

@@ -76,12 +76,12 @@ class TeacherSettingsDialog(QDialog):
         self.test_button.clicked.connect(self._on_test)
         # wide enough for either label, so the row does not jump between them
         self.test_button.setMinimumWidth(self.test_button.sizeHint().width() + 12)
-        self.result = QLabel(objectName="testResult")
-        self.result.setTextFormat(Qt.TextFormat.PlainText)  # a reply is data, never markup
-        self.result.setWordWrap(True)
-        self.result.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.result.setMinimumHeight(64)
-        self.result.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+        self.test_result = QLabel(objectName="testResult")
+        self.test_result.setTextFormat(Qt.TextFormat.PlainText)  # a reply is data, never markup
+        self.test_result.setWordWrap(True)
+        self.test_result.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.test_result.setMinimumHeight(64)
+        self.test_result.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
 
         self.buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel
@@ -97,7 +97,7 @@ class TeacherSettingsDialog(QDialog):
         layout.addWidget(self.remote_choice)
         layout.addWidget(self.pages)
         layout.addLayout(test_row)
-        layout.addWidget(self.result, 1)
+        layout.addWidget(self.test_result, 1)
         layout.addWidget(self.buttons)
         self.resize(620, 520)
 
@@ -258,8 +258,8 @@ class TeacherSettingsDialog(QDialog):
         self.tested.emit(result)
 
     def _show(self, text: str, colour: str) -> None:
-        self.result.setStyleSheet(f"color: {colour}")
-        self.result.setText(text)
+        self.test_result.setStyleSheet(f"color: {colour}")
+        self.test_result.setText(text)
 
     def _on_store_key(self) -> None:
         from studio.teachers.config import store_api_key

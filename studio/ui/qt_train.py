@@ -395,11 +395,11 @@ class TrainingView(QWidget):
         self.curriculum.currentIndexChanged.connect(lambda *_: self._recipe_edited())
 
         self.run_name = QLineEdit(objectName="runName", placeholderText="run name")
-        self.size = QComboBox(objectName="runSize")
-        self.size.addItems(SIZES)
+        self.size_choice = QComboBox(objectName="runSize")
+        self.size_choice.addItems(SIZES)
         self.steps = QSpinBox(minimum=1, maximum=10_000_000, value=200, objectName="runSteps")
         self.steps.valueChanged.connect(lambda *_: self._count_timer.start())
-        self.size.currentIndexChanged.connect(lambda *_: self._count_timer.start())
+        self.size_choice.currentIndexChanged.connect(lambda *_: self._count_timer.start())
         self.device = QComboBox(objectName="runDevice")
         self.device.addItems(["auto", "cuda", "cpu"])
         self.train_button = QPushButton("Train", objectName="trainButton")
@@ -409,7 +409,7 @@ class TrainingView(QWidget):
             QLabel("Run"),
             self.run_name,
             QLabel("Size"),
-            self.size,
+            self.size_choice,
             QLabel("Steps"),
             self.steps,
             QLabel("Device"),
@@ -570,7 +570,8 @@ class TrainingView(QWidget):
     def run_tokens(self) -> int:
         from studio.training.loop import TrainConfig
 
-        return self.steps.value() * TrainConfig.for_size(self.size.currentText()).tokens_per_step
+        config = TrainConfig.for_size(self.size_choice.currentText())
+        return self.steps.value() * config.tokens_per_step
 
     def count(self) -> None:
         """Count the edited recipe's documents and tokens in the background."""
@@ -692,7 +693,7 @@ class TrainingView(QWidget):
             "--run",
             run,
             "--size",
-            self.size.currentText(),
+            self.size_choice.currentText(),
             "--steps",
             str(self.steps.value()),
             "--device",

@@ -181,3 +181,27 @@ def test_cancel_keeps_what_was_imported_before(qtbot, window, tmp_path) -> None:
     report = blocker.args[0]
     assert report.cancelled and report.files[-1].status == "cancelled"
     assert window.corpus.model.rowCount() == first.imported
+
+
+def test_no_view_hides_a_qt_method_behind_an_attribute(qtbot, window) -> None:
+    """PySide calls an instance attribute in place of a Qt virtual of the same name (a widget kept
+    as ``self.metric`` stood in for ``QWidget.metric()`` and crashed a repaint), so no view of any
+    mode, nor the teacher settings dialog, may name an attribute after a Qt method."""
+    from PySide6.QtCore import Signal
+    from PySide6.QtWidgets import QDialog
+
+    from studio.ui.qt_main import LAZY_TABS
+    from studio.ui.qt_teacher_settings import TeacherSettingsDialog
+
+    widgets = [window.view(name) for name in ("Corpus", "Label", *LAZY_TABS)]
+    widgets.append(TeacherSettingsDialog(window.project, window))
+    for widget in widgets:
+        base = QDialog if isinstance(widget, QDialog) else type(widget).__mro__[1]
+        hidden = [
+            name
+            for name in vars(widget)
+            if hasattr(base, name) and not isinstance(getattr(base, name, None), Signal)
+        ]
+        assert hidden == [], f"{type(widget).__name__} hides {hidden}"
+    for name in LAZY_TABS:
+        assert window.views[name] is window.view(name)  # built once, kept

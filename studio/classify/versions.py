@@ -3,8 +3,10 @@ row in ``classifier_versions``.
 
 A version folder holds ``meta.json`` (feature set, model kind, threshold, extractor versions,
 label hash, cross-validated metrics and the reason it was chosen), ``model.npz`` and the feature
-extractors' fitted state (``tfidf.vocab.json``, ``tfidf.npz``, ``hand.npz``). Nothing in it is a
-pickle; every ``.npz`` is read with ``allow_pickle=False``.
+extractors' fitted state (``tfidf.vocab.json``, ``tfidf.npz``, ``hand.npz``; ``minilm.json`` names
+the embedding model and its fingerprint). ``meta.json`` records the embedding models behind the
+features under ``embedding``. Nothing in it is a pickle; every ``.npz`` is read with
+``allow_pickle=False``.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import numpy as np
 from studio import __version__
 from studio.classify.features import DocText, FeatureSet
 from studio.classify.models import ForestModel, LinearModel, load_model
+from studio.progress import Task
 from studio.project import Project
 from studio.store import Store, now
 
@@ -45,12 +48,13 @@ class Classifier:
     meta: dict[str, Any]
 
     def predict(
-        self, docs: Sequence[DocText], store: Store | None = None
+        self, docs: Sequence[DocText], store: Any = None, task: Task | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
-        """(score, keep) per document; the score is the rubric score, or P(keep) for logistic."""
+        """(score, keep) per document; the score is the rubric score, or P(keep) for logistic.
+        ``store`` (a Store, or anything with its two feature-cache methods) caches vectors."""
         if not docs:
             return np.zeros(0), np.zeros(0, dtype=bool)
-        score = self.model.predict(self.features.transform(docs, store))
+        score = self.model.predict(self.features.transform(docs, store, task))
         return score, self.model.decide(score)
 
 
@@ -76,6 +80,7 @@ def save_version(
         "feature_set": features.name,
         "model_kind": model.kind,
         "feature_versions": extractor_versions,
+        "embedding": features.embeddings(),
         "studio_version": __version__,
     }
     (tmp / "meta.json").write_text(json.dumps(meta, indent=1), "utf-8")

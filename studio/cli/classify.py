@@ -6,12 +6,22 @@ from typing import Any
 
 import click
 
-from studio.classify.features import FEATURE_SETS
+from studio.classify.features import ALL_SETS
 from studio.classify.models import KINDS
+from studio.cli.bench import bench
 from studio.cli.common import cli_task, json_option, open_project, print_json, threshold_option
 
-FEATURE_CHOICES = ["auto", *FEATURE_SETS]
+FEATURE_CHOICES = ["auto", *ALL_SETS]
 MODEL_CHOICES = ["auto", *KINDS]
+ENGINE_CHOICES = ["local", "processes", "ray"]  # studio.engines.ENGINES, without importing it
+
+embedding_option = click.option(
+    "--embedding",
+    type=click.Path(file_okay=False, exists=True),
+    default=None,
+    help="A sentence-transformers or Hugging Face model folder for the minilm features "
+    "(default: the shipped all-MiniLM-L6-v2).",
+)
 
 
 @click.group("classifier")
@@ -26,7 +36,8 @@ def classify() -> None:
     type=click.Choice(FEATURE_CHOICES),
     default="auto",
     show_default=True,
-    help="Feature set; auto cross-validates every one.",
+    help="Feature set; auto cross-validates every fast one, and the transformer (minilm) "
+    "sets when asked or cached.",
 )
 @click.option(
     "--model",
@@ -37,14 +48,28 @@ def classify() -> None:
 )
 @threshold_option
 @click.option("--folds", type=click.IntRange(2, 20), default=5, show_default=True)
+@click.option(
+    "--embed/--no-embed",
+    default=None,
+    help="Compare the transformer embedding sets in auto (slow on a CPU). Default: only when "
+    "every labelled page's vector is cached, or --embedding is given.",
+)
+@embedding_option
 @json_option
 def classify_train(
-    project: str, features: str, model: str, threshold: float, folds: int, as_json: bool
+    project: str,
+    features: str,
+    model: str,
+    threshold: float,
+    folds: int,
+    embed: bool | None,
+    embedding: str | None,
+    as_json: bool,
 ) -> None:
     """Cross-validate feature sets x models on the labels, keep the best as a new version.
 
-    The best has the highest F1 at the keep threshold (Spearman breaks near-ties).
-    Example: studio classifier train ~/proj --threshold 3
+    The best has the highest F1 at the keep threshold; Spearman decides between those within
+    one standard error of it. Example: studio classifier train ~/proj --threshold 3 --embed
     """
     from studio.classify.train import TrainError, train_classifier
     from studio.progress import Cancelled
@@ -59,6 +84,8 @@ def classify_train(
                 model=model,
                 threshold=threshold,
                 folds=folds,
+                embed=embed,
+                embedding=embedding,
                 task=task,
             )
     except (TrainError, ValueError) as exc:
@@ -70,6 +97,8 @@ def classify_train(
         return
     click.echo(_cv_table(report.table, threshold))
     click.echo(f"\nchosen: {report.reason}")
+    for note in report.notes:
+        click.echo(note)
     curve = ", ".join(f"{pt['labels']}: {pt['f1_keep']}" for pt in report.learning_curve)
     click.echo(f"learning curve (labels: CV F1): {curve}")
     click.echo(f"stored as version {report.version['id']} ({report.version['path']})")
@@ -186,6 +215,7 @@ def classify_import(project: str, file: str, as_json: bool) -> None:
 @click.option(
     "--features", type=click.Choice(FEATURE_CHOICES[1:]), default="tfidf", show_default=True
 )
+@embedding_option
 @click.option(
     "--model", type=click.Choice(MODEL_CHOICES[1:]), default="logistic", show_default=True
 )
@@ -218,6 +248,7 @@ def classify_simulate(
     step: int,
     folds: int,
     seed: int,
+    embedding: str | None,
     as_json: bool,
 ) -> None:
     """Simulate active learning on the labels: uncertainty sampling against random sampling.
@@ -241,6 +272,7 @@ def classify_simulate(
                 step=step,
                 folds=folds,
                 seed=seed,
+                embedding=embedding,
                 task=task,
             )
     except ValueError as exc:
@@ -253,31 +285,166 @@ def classify_simulate(
     click.echo(format_table(result))
 
 
-@click.command("score")
+@classify.command("embed")
 @click.argument("project", type=click.Path(file_okay=False, exists=True))
-@click.option("--model", "version", default=None, help="Classifier version (default: the latest).")
+@click.option("--all", "every", is_flag=True, help="Every page, not only the labelled ones.")
+@embedding_option
 @json_option
-def score(project: str, version: str | None, as_json: bool) -> None:
-    """Score every document with a classifier version; resumes where a run stopped.
+def classify_embed(project: str, every: bool, embedding: str | None, as_json: bool) -> None:
+    """Embed pages with the transformer and cache their vectors in the project.
 
-    Example: studio score ~/proj --model 0001-tfidf-logistic
+    Resumable batch by batch. Once every labelled page is cached, training compares the
+    transformer sets without being asked; with --all, scoring with them reads the cache too.
+    Example: studio classifier embed ~/proj --embedding ~/models/bge-small-en
     """
-    from studio.classify.score import keep_summary, score_documents
+    from studio.classify.embedding import embed_pages
+    from studio.progress import Cancelled
 
     p = open_project(project, create=False)
     try:
-        with p.store() as store, cli_task("scoring", unit="doc") as task:
-            report = score_documents(p, store, version, task=task)
+        with p.store() as store, cli_task("embedding", unit="page") as task:
+            report = embed_pages(store, every=every, embedding=embedding, task=task)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    except Cancelled as exc:
+        raise click.ClickException("cancelled: the pages embedded so far are cached") from exc
+    if as_json:
+        print_json(report)
+        return
+    click.echo(report["text"])
+
+
+@click.command("score")
+@click.argument("project", type=click.Path(file_okay=False, exists=True))
+@click.option("--model", "version", default=None, help="Classifier version (default: the latest).")
+@click.option(
+    "--engine",
+    type=click.Choice(ENGINE_CHOICES),
+    default="local",
+    show_default=True,
+    help="local: this process; processes: Parquet shards on local worker processes; "
+    "ray: Parquet shards as Ray tasks.",
+)
+@click.option(
+    "--address",
+    default=None,
+    help="The Ray cluster (ray://host:10001, host:6379 or auto); default: a local Ray.",
+)
+@click.option(
+    "--workers", type=click.IntRange(1, 512), default=None, help="Worker processes or local CPUs."
+)
+@click.option(
+    "--shard-rows",
+    type=click.IntRange(1),
+    default=None,
+    help="Documents per shard (default 2000).",
+)
+@json_option
+def score(
+    project: str,
+    version: str | None,
+    engine: str,
+    address: str | None,
+    workers: int | None,
+    shard_rows: int | None,
+    as_json: bool,
+) -> None:
+    """Score every document with a classifier version; resumes where a run stopped.
+
+    With --engine ray the documents go to Parquet shards under runs/ and are scored as Ray
+    tasks; finished shards are skipped when a run is resumed.
+    Example: studio score ~/proj --model 0001-tfidf-logistic --engine ray --address auto
+    """
+    from studio.classify.score import keep_summary
+    from studio.engines import make_engine
+    from studio.engines.shards import ShardError
+
+    p = open_project(project, create=False)
+    try:
+        with (
+            p.store() as store,
+            cli_task("scoring", unit="doc") as task,
+            make_engine(engine, address=address, workers=workers, shard_rows=shard_rows) as runner,
+        ):
+            report = runner.score(p, store, version, task=task)
             summary = keep_summary(store, report.version)
     except LookupError as exc:
         raise click.ClickException(str(exc.args[0])) from exc
+    except (ValueError, ConnectionError, ShardError, OSError) as exc:
+        raise click.ClickException(str(exc)) from exc
     if as_json:
         print_json({**report.to_dict(), "keep": summary.to_dict()})
         return
+    shards = (
+        f", {report.shards} shards ({report.shards_skipped} finished before)"
+        if report.shards
+        else ""
+    )
     click.echo(
-        f"scored {report.scored} documents with {report.version} "
+        f"scored {report.scored} documents with {report.version} on {report.engine}{shards} "
         f"({report.skipped} scored before, {report.total} in all); {summary.text}"
     )
+
+
+@bench.command("embedding")
+@click.argument("project", type=click.Path(file_okay=False, exists=True))
+@click.option(
+    "--features",
+    "feature_sets",
+    type=click.Choice(ALL_SETS),
+    multiple=True,
+    help="Feature sets to measure (repeatable; default: minilm and tfidf+minilm).",
+)
+@embedding_option
+@click.option(
+    "--model",
+    type=click.Choice(KINDS),
+    default=None,
+    help="Model kind fitted per feature set (default: the latest version's, else logistic).",
+)
+@click.option("--limit", type=click.IntRange(1), default=50, show_default=True)
+@click.option("--repeats", type=click.IntRange(1, 10), default=1, show_default=True)
+@threshold_option
+@json_option
+def bench_embedding(
+    project: str,
+    feature_sets: tuple[str, ...],
+    embedding: str | None,
+    model: str | None,
+    limit: int,
+    repeats: int,
+    threshold: float,
+    as_json: bool,
+) -> None:
+    """Pages/s of scoring with the transformer sets beside the bare extractor and
+    sentence-transformers, on the first --limit pages (slow on a CPU: keep it small).
+
+    The same measurement as `studio bench classify`, for the transformer feature sets.
+    Example: studio bench embedding ~/proj --limit 50 --features minilm
+    """
+    from studio.bench import classify as clf_bench
+    from studio.classify.features import EMBEDDING_SETS
+
+    p = open_project(project, create=False)
+    try:
+        with p.store() as store, cli_task("benchmarking", unit="step") as task:
+            result = clf_bench.run(
+                p,
+                store,
+                model=model,
+                features=list(feature_sets or EMBEDDING_SETS),
+                embedding=embedding,
+                limit=limit,
+                repeats=repeats,
+                threshold=threshold,
+                progress=task.progress,
+            )
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if as_json:
+        print_json(result)
+    else:
+        click.echo(clf_bench.format_table(result))
 
 
 COMMANDS = [classify, score]

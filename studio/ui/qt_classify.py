@@ -7,13 +7,16 @@ studio's start-up does not pay for it.
 
 from __future__ import annotations
 
+import html
 from typing import Any
 
 import numpy as np
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QDoubleSpinBox,
+    QFileDialog,
     QGridLayout,
     QHBoxLayout,
     QHeaderView,
@@ -78,7 +81,7 @@ class ClassifierView(QWidget):
         self.versions.currentIndexChanged.connect(lambda _: self.show_version())
         self.score_button = QPushButton("Score the corpus", objectName="scoreCorpus")
         self.score_button.clicked.connect(self.score)
-        self.progress = QProgressBar(maximum=1000, maximumWidth=220)
+        self.progress = QProgressBar(maximum=1000, minimumWidth=260, maximumWidth=360)
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.clicked.connect(lambda: self.op.cancel() if self.op else None)
         top = QHBoxLayout()
@@ -94,6 +97,7 @@ class ClassifierView(QWidget):
         ):
             top.addWidget(w)
         top.addStretch(1)
+        embedding_row = self._build_embedding_row()
         self._busy(False)
 
         self.reason = QLabel(objectName="classifierReason", wordWrap=True)
@@ -141,7 +145,71 @@ class ClassifierView(QWidget):
         body.addLayout(plots, 3)
         layout = QVBoxLayout(self)
         layout.addLayout(top)
+        layout.addLayout(embedding_row)
         layout.addLayout(body, 1)
+
+    def _build_embedding_row(self) -> QHBoxLayout:
+        self.embedding_path: str | None = None  # None: the shipped all-MiniLM-L6-v2
+        self.embed_check = QCheckBox("Also compare transformer embeddings", objectName="embedCheck")
+        self.embed_check.setToolTip(
+            "Embeds every labelled page, whole, with the transformer: slow on a CPU (minutes "
+            "for a few hundred labels). Once they are embedded, training compares these "
+            "features by itself."
+        )
+        self.embedding_label = QLabel(objectName="embeddingModel")
+        self.embedding_button = QPushButton("Choose model folder…", objectName="chooseEmbedding")
+        self.embedding_button.clicked.connect(self._choose_embedding)
+        self.embedding_reset = QPushButton("Use the shipped model", objectName="resetEmbedding")
+        self.embedding_reset.clicked.connect(lambda: self.set_embedding_folder(None))
+        row = QHBoxLayout()
+        for w in (
+            self.embed_check,
+            self.embedding_label,
+            self.embedding_button,
+            self.embedding_reset,
+        ):
+            row.addWidget(w)
+        row.addStretch(1)
+        self.set_embedding_folder(None)
+        return row
+
+    def _choose_embedding(self) -> None:
+        folder = QFileDialog.getExistingDirectory(
+            self, "A sentence-transformers or Hugging Face model folder"
+        )
+        if folder:
+            self.set_embedding_folder(folder)
+
+    def set_embedding_folder(self, folder: str | None) -> bool:
+        """Use the model in ``folder`` (None: the shipped one) for the transformer features;
+        a folder that is not a usable model is refused with the reason, and nothing changes."""
+        from studio.embed import EmbeddingError, resolve_model
+
+        try:
+            ref = resolve_model(folder)
+        except EmbeddingError as exc:
+            if folder is None:  # the shipped model is missing: say so, offer the chooser
+                self.embedding_label.setText(f"<i>{exc}</i>")
+                self.embedding_path = None
+                self.embedding_reset.setVisible(False)
+                return False
+            self._warn("Embedding model", str(exc))
+            return False
+        self.embedding_path = folder
+        where = "shipped with the studio" if ref.shipped else "chosen folder"
+        self.embedding_label.setText(f"Model: <b>{ref.name}</b> ({ref.dims} dims, {where})")
+        self.embedding_label.setToolTip(str(ref.path))
+        self.embedding_reset.setVisible(folder is not None)
+        if folder is not None:
+            self.embed_check.setChecked(True)
+        return True
+
+    def _warn(self, title: str, message: str, details: str = "") -> None:
+        box = QMessageBox(QMessageBox.Icon.Warning, title, message, parent=self)
+        if details:
+            box.setDetailedText(details)
+        box.show()
+        self.failed_box = box
 
     def _plot(self, title: str, x: str, y: str) -> Any:
         plot = self.pg.PlotWidget(title=title)
@@ -195,10 +263,16 @@ class ClassifierView(QWidget):
             return
         meta = self._meta(version)
         m = meta["metrics"]
+        embedded = ", ".join(
+            f"{part} features from {info.get('name')}"
+            for part, info in (meta.get("embedding") or {}).items()
+        )
+        notes = "".join(f"<br><small>{html.escape(n)}</small>" for n in meta.get("notes", []))
         self.reason.setText(
-            f"<b>{version}</b>: {meta['reason']}<br>"
+            f"<b>{version}</b>: {html.escape(meta['reason'])}<br>"
             f"{meta['n_labels']} labels, {meta['folds']}-fold cross-validation; every figure is "
-            "on pages the model did not see while it was fitted."
+            f"on pages the model did not see while it was fitted."
+            f"{'<br>Embedding: ' + html.escape(embedded) if embedded else ''}{notes}"
         )
         self._fill_table(meta["cv_table"], (meta["feature_set"], meta["model_kind"]))
         self._plot_metrics(m, meta["learning_curve"])
@@ -301,10 +375,20 @@ class ClassifierView(QWidget):
 
     def train(self) -> None:
         project, threshold = self.project, float(self.threshold.value())
+        # unchecked: the transformer sets still join when every labelled page is cached
+        embed = True if self.embed_check.isChecked() else None
+        embedding = self.embedding_path
 
         def work(task: Any) -> str:
             with project.store() as store:
-                report = train_classifier(project, store, threshold=threshold, task=task)
+                report = train_classifier(
+                    project,
+                    store,
+                    threshold=threshold,
+                    embed=embed,
+                    embedding=embedding,
+                    task=task,
+                )
                 return str(report.version["id"])
 
         self._start(work, self._on_trained)
@@ -322,9 +406,12 @@ class ClassifierView(QWidget):
         self._busy(True)
         self.progress.setValue(0)
         self.op = run_op(self, work)
-        self.op.on_progress(
-            lambda d, t, _m: self.progress.setValue(int(1000 * d / t) if t else 0)
-        ).on_success(done).on_failure(self._on_failed)
+        self.op.on_progress(self._on_progress).on_success(done).on_failure(self._on_failed)
+
+    def _on_progress(self, done: int, total: int, message: str) -> None:
+        self.progress.setValue(int(1000 * done / total) if total else 0)
+        # "embedding pages with ... 40%": the slow step says what it is doing
+        self.progress.setFormat(f"{message[:40]} %p%" if message else "%p%")
 
     def _on_trained(self, version: str) -> None:
         self.reload_versions(select=version)
@@ -336,7 +423,6 @@ class ClassifierView(QWidget):
 
     def _on_failed(self, message: str, details: str) -> None:
         self._busy(False)
-        box = QMessageBox(QMessageBox.Icon.Warning, "Classifier", message, parent=self)
-        box.setDetailedText(details)
-        box.show()
-        self.failed_box = box
+        if message.startswith("Cancelled"):
+            message = "Cancelled: nothing was stored (the pages embedded so far stay cached)."
+        self._warn("Classifier", message, details)

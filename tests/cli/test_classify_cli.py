@@ -127,3 +127,59 @@ def test_export_import_and_funnel(tmp_path: Path, labelled_project: Path) -> Non
     assert "no classifier version v9" in run(
         "classifier", "export", a, str(tmp_path / "x.zip"), "--model", "v9", code=1
     )
+
+
+@pytest.mark.slow
+def test_score_on_worker_processes_matches_local(tmp_path: Path, labelled_project: Path) -> None:
+    import shutil
+
+    run("classifier", "train", str(labelled_project), "--features", "hand", "--model", "ridge")
+    # a cluster that does not answer: one line, in seconds, and no shard written
+    refused = run(
+        "score", str(labelled_project), "--engine", "ray", "--address", "127.0.0.1:1", code=1
+    )
+    assert "cannot reach the Ray cluster at 127.0.0.1:1" in refused
+    assert "not a Ray address" in run(
+        "score", str(labelled_project), "--engine", "ray", "--address", "head", code=1
+    )
+    assert not list((labelled_project / "runs").glob("*/*.parquet"))
+    copy = shutil.copytree(labelled_project, tmp_path / "copy")
+    local = json.loads(run("score", str(labelled_project), "--json"))
+    assert (local["engine"], local["shards"]) == ("local", 0)
+    out = json.loads(
+        run("score", str(copy), "--engine", "processes", "--shard-rows", "40", "--json")
+    )
+    assert (out["engine"], out["scored"], out["shards"]) == ("processes", 90, 3)
+    assert out["keep"] == local["keep"]
+    text = run("score", str(copy), "--engine", "processes")
+    assert "scored 0 documents" in text and "3 shards (3 finished before)" in text
+    assert "--address names a Ray cluster" in run(
+        "score", str(copy), "--address", "ray://head:10001", code=1
+    )
+
+
+@pytest.mark.slow
+def test_embed_train_and_bench_with_a_model_folder(tmp_path: Path, labelled_project: Path):
+    from tests.core.test_embed import make_tiny_model
+
+    p, tiny = str(labelled_project), str(make_tiny_model(tmp_path / "tiny-bert"))
+    embedded = json.loads(run("classifier", "embed", p, "--embedding", tiny, "--json"))
+    assert (embedded["embedded"], embedded["model"]["name"]) == (60, "tiny-bert")
+    assert "0 labelled pages embedded" in run("classifier", "embed", p, "--embedding", tiny)
+    out = run("classifier", "train", p, "--model", "ridge", "--embedding", tiny)
+    assert "tfidf+minilm" in out and "transformer embeddings (tiny-bert) compared" in out
+    plain = run("classifier", "train", p, "--model", "ridge")
+    assert "minilm" not in plain.split("chosen:")[0] and "--embed" in plain
+
+    pickled = tmp_path / "pickled"
+    pickled.mkdir()
+    (pickled / "config.json").write_text('{"hidden_size": 8}')
+    (pickled / "pytorch_model.bin").write_bytes(b"\x80\x04not today")
+    err = run("classifier", "train", p, "--embed", "--embedding", str(pickled), code=1)
+    assert "pickled weights are never loaded" in err and "Traceback" not in err
+    assert "does not exist" in run("classifier", "embed", p, "--embedding", "/no/such", code=2)
+
+    table = run(
+        "bench", "embedding", p, "--embedding", tiny, "--limit", "8", "--features", "minilm"
+    )
+    assert "minilm" in table and "reference for minilm: sentence-transformers" in table

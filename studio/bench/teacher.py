@@ -171,7 +171,11 @@ def bench_local(
 def _direct_reply(llm: Any, messages: list[Message], sampling: Sampling) -> str:
     pieces = []
     for chunk in llm.create_chat_completion(
-        messages, stream=True, max_tokens=sampling.max_tokens, temperature=sampling.temperature
+        messages,
+        stream=True,
+        max_tokens=sampling.max_tokens,
+        temperature=sampling.temperature,
+        repeat_penalty=sampling.repeat_penalty,
     ):
         content = chunk["choices"][0]["delta"].get("content")
         if content:
@@ -259,7 +263,9 @@ def _bare_stream(url: str, model: str, sampling: Sampling, messages: list[Messag
     """The reference client: one streamed request with http.client, counting content chunks."""
     parts = urllib.parse.urlsplit(url)
     conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=600)
-    body = {"model": model, "messages": messages, "stream": True, **sampling.as_dict()}
+    # what the studio's OpenAI-compatible client sends: no repeat_penalty (a local-model field)
+    fields = {k: v for k, v in sampling.as_dict().items() if k != "repeat_penalty"}
+    body = {"model": model, "messages": messages, "stream": True, **fields}
     body.pop("seed")
     headers = {"Content-Type": "application/json"}
     conn.request("POST", parts.path + "/chat/completions", json.dumps(body), headers)

@@ -177,6 +177,7 @@ def _reference(model: Path, calls: list[record.Version], task: Task) -> dict[str
                 seed=sampling.get("seed"),
                 top_k=SAMPLER_DEFAULTS["top_k"],
                 min_p=SAMPLER_DEFAULTS["min_p"],
+                repeat_penalty=sampling.get("repeat_penalty", 1.0),
             )
             seconds += time.perf_counter() - started
             tokens += int(reply["usage"]["completion_tokens"])  # type: ignore[index]

@@ -152,7 +152,9 @@ class BatchConfig:
         return Sampling(self.max_tokens, self.temperature, self.top_p, seed)
 
     def critique_sampling(self, seed: int | None) -> Sampling:
-        return Sampling(self.critique_max_tokens, self.critique_temperature, self.top_p, seed)
+        # critiques are JSON under a schema: no repeat penalty (see teachers.llama)
+        tokens, temperature = self.critique_max_tokens, self.critique_temperature
+        return Sampling(tokens, temperature, self.top_p, seed, repeat_penalty=1.0)
 
 
 # -- events for a live view ----------------------------------------------------------------------

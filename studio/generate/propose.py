@@ -55,7 +55,7 @@ def ask_subtopics(
         raise TaxonomyError(f"the plan has no topic {subject} / {topic}")
     existing = [r.subtopic for r in rows if r.status != "rejected"]
     messages = prompts.propose_messages(subject, topic, existing, n)
-    sampling = sampling or Sampling(max_tokens=256, temperature=0.7)
+    sampling = sampling or Sampling(max_tokens=256, temperature=0.7, repeat_penalty=1.0)
     for _ in range(retries + 1):
         task.check()
         reply = teacher.chat(

@@ -51,6 +51,9 @@ class Sampling:
     temperature: float = 0.8
     top_p: float = 0.95
     seed: int | None = None
+    # a local model's penalty on repeating recent tokens (llama.cpp's long-standing 1.1): small
+    # models loop without it. Remote servers keep their own defaults (OpenAI has no such field).
+    repeat_penalty: float = 1.1
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -58,6 +61,7 @@ class Sampling:
             "temperature": self.temperature,
             "top_p": self.top_p,
             "seed": self.seed,
+            "repeat_penalty": self.repeat_penalty,
         }
 
 

@@ -42,7 +42,7 @@ SAMPLER_DEFAULTS: dict[str, Any] = {
     "top_k": 40,
     "min_p": 0.05,
     "typical_p": 1.0,
-    "repeat_penalty": 1.0,
+    "repeat_penalty": 1.0,  # replaced by the request's Sampling.repeat_penalty
 }
 CHATML_FALLBACK = (
     "{% for message in messages %}"
@@ -224,12 +224,14 @@ class LlamaCppTeacher:
         pieces: list[str] = []
         n_tokens = 0
         finish = "length"
+        # a structured reply repeats its quotes, commas and keys by design: no penalty on those
+        penalty = 1.0 if grammar is not None else sampling.repeat_penalty
         tokens = llm.generate(
             prompt,
             temp=sampling.temperature,
             top_p=sampling.top_p,
             grammar=grammar,
-            **SAMPLER_DEFAULTS,
+            **{**SAMPLER_DEFAULTS, "repeat_penalty": penalty},
         )
         try:
             for token in tokens:
@@ -258,6 +260,7 @@ class LlamaCppTeacher:
         extra = {"engine": "llama.cpp", "n_ctx": llm.n_ctx(), "template": self.template_source}
         if grammar is not None:
             extra["grammar"] = "json_schema"
+            extra["repeat_penalty"] = penalty
         return Completion(
             text="".join(pieces),
             finish_reason=finish,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -78,21 +79,20 @@ def bench_classify(
     Each feature set is fitted with the model on the project's labels (no version is written).
     Example: studio bench classify ~/proj --limit 1000
     """
+    run_classify_bench(
+        project, as_json, model=model, limit=limit, repeats=repeats, threshold=threshold
+    )
+
+
+def run_classify_bench(project: str, as_json: bool, **options: Any) -> None:
+    """Run the scoring benchmark on PROJECT with ``options`` and print its table (or JSON)."""
     from studio.bench import classify as clf_bench
     from studio.cli.common import open_project
 
     p = open_project(project, create=False)
     try:
         with p.store() as store, cli_task("benchmarking", unit="step") as task:
-            result = clf_bench.run(
-                p,
-                store,
-                model=model,
-                limit=limit,
-                repeats=repeats,
-                threshold=threshold,
-                progress=task.progress,
-            )
+            result = clf_bench.run(p, store, progress=task.progress, **options)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from exc
     if as_json:

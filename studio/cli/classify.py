@@ -422,29 +422,19 @@ def bench_embedding(
     The same measurement as `studio bench classify`, for the transformer feature sets.
     Example: studio bench embedding ~/proj --limit 50 --features minilm
     """
-    from studio.bench import classify as clf_bench
     from studio.classify.features import EMBEDDING_SETS
+    from studio.cli.bench import run_classify_bench
 
-    p = open_project(project, create=False)
-    try:
-        with p.store() as store, cli_task("benchmarking", unit="step") as task:
-            result = clf_bench.run(
-                p,
-                store,
-                model=model,
-                features=list(feature_sets or EMBEDDING_SETS),
-                embedding=embedding,
-                limit=limit,
-                repeats=repeats,
-                threshold=threshold,
-                progress=task.progress,
-            )
-    except ValueError as exc:
-        raise click.ClickException(str(exc)) from exc
-    if as_json:
-        print_json(result)
-    else:
-        click.echo(clf_bench.format_table(result))
+    run_classify_bench(
+        project,
+        as_json,
+        model=model,
+        features=list(feature_sets or EMBEDDING_SETS),
+        embedding=embedding,
+        limit=limit,
+        repeats=repeats,
+        threshold=threshold,
+    )
 
 
 COMMANDS = [classify, score]

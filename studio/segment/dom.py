@@ -4,11 +4,10 @@ A *block* is a block-level element (``p``, ``li``, ``td``, ``div``, ...) togethe
 that belongs to it directly or through inline descendants (``a``, ``span``, ``b``, ...), but not
 the text of block-level descendants, which are blocks of their own.
 
-How: block elements and links get private-use marker characters prepended to their text and
-tail (C-level ``iter(tag...)``), one ``string()`` call yields the page's text with the markers
-in document order, and numpy turns the marker stream into owners, parents and depths. Nothing
-recurses, so no nesting reaches Python's recursion limit (libxml2 itself stops at 2048 levels,
-which is refused as not a page).
+How: one XSLT pass (libxslt, in C) writes the page's text with private-use marker characters
+where block elements and links start and end, in document order, and numpy turns the marker
+stream into owners, parents and depths. No Python code recurses, so no nesting reaches Python's
+recursion limit (libxml2 itself stops at 2048 levels, which is refused as not a page).
 """
 
 from __future__ import annotations
@@ -157,16 +156,15 @@ def _decode_bytes(data: bytes) -> tuple[str, bool]:
 def parse(html: str | bytes) -> etree._Element | None:
     """Parse a page; None when there is nothing to parse."""
     text, exact_utf8 = _decode(html)
-    if not text.strip():
+    if not text or text.isspace():  # (not text.strip(): no copy of the page)
         return None
     if "<" not in text:
         raise SegmentError("not HTML: the input has no markup")
-    # (isascii is O(1) in CPython; most pages skip the scan)
-    if not text.isascii() and any(m in text for m in _MARKER_CHARS):
-        text = MARKERS.sub("", text)
-        exact_utf8 = False
     # the bytes as given when they already are the UTF-8 the parser wants: no re-encoding
     data = html if exact_utf8 else text.encode("utf-8", errors="replace")
+    # every marker character encodes as EE 80 8x: one bytes scan (none for ASCII pages)
+    if not text.isascii() and _MARKER_UTF8 in data and MARKERS.search(text):
+        data = MARKERS.sub("", text).encode("utf-8", errors="replace")
     parser = _parser()
     try:
         root = etree.fromstring(data, parser)
@@ -179,12 +177,12 @@ def parse(html: str | bytes) -> etree._Element | None:
 
 
 # Private-use characters mark where elements start and end in the page's text, so that one
-# C-level string() call yields the whole page and a loop over markers (not over every element)
-# rebuilds the blocks. Input text is cleaned of these characters first.
+# C-level pass yields the whole page and a loop over markers (not over every element) rebuilds
+# the blocks. Input text is cleaned of these characters first.
 _BLOCK_START, _BLOCK_END = "\ue001", "\ue002"
 _LINK_START, _LINK_END = "\ue003", "\ue004"
 _FIRST_MARKER = 0xE001
-_MARKER_CHARS = (_BLOCK_START, _BLOCK_END, _LINK_START, _LINK_END)
+_MARKER_UTF8 = _BLOCK_START.encode()[:2]
 MARKERS = re.compile("[\ue001-\ue004]")
 _SPLIT = re.compile("([\ue001-\ue004])")
 
@@ -192,18 +190,12 @@ _SPLIT = re.compile("([\ue001-\ue004])")
 def walk(root: etree._Element) -> BlockTable:
     """Collect the block table of a parsed page.
 
-    The tree is modified: dropped tags are removed and marker characters added to its text.
+    The tree is modified: dropped tags are removed.
     """
     etree.strip_elements(root, *DROP_TAGS, with_tail=False)
     body = root.find("body")
     if body is None:
         body = root
-    for br in body.iter("br"):
-        br.tail = "\n" + (br.tail or "")
-    # (loops inlined: this runs for every link and block of every page)
-    for a in body.iter("a"):
-        a.text = _LINK_START + (a.text or "")
-        a.tail = _LINK_END + (a.tail or "")
     elements = list(body.iter(*BLOCK_TAGS))
     if len(elements) > MAX_BLOCKS:
         raise SegmentError(f"more than {MAX_BLOCKS:,} block elements: not a page to read")
@@ -211,12 +203,38 @@ def walk(root: etree._Element) -> BlockTable:
         elements.insert(0, body)
     tags = [el.tag for el in elements]
     own = _own_hints(tags, [el.items() for el in elements])
-    body.text = _BLOCK_START + (body.text or "")
-    for el in elements[1:]:
-        el.text = _BLOCK_START + (el.text or "")
-        el.tail = _BLOCK_END + (el.tail or "")
-    parts = _SPLIT.split(body.xpath("string()"))
-    return _assemble(root, elements, tags, own, parts)
+    try:
+        marked = str(_marker_transform()(root.getroottree()))
+    except etree.XSLTApplyError as e:  # pragma: no cover - depth is bounded by the parser
+        raise SegmentError(f"cannot read the page's structure: {e}") from e
+    return _assemble(root, elements, tags, own, _SPLIT.split(marked))
+
+
+# The marker stream, written by libxslt (elements in document order, as body.iter() has them):
+# the top element (body, or the root when there is none) opens a block that is never closed;
+# every block element below it opens and closes one; links open and close a link; <br> is a
+# newline; text is copied as it is. (In one C pass: setting marker text on every element from
+# Python and reading it back with string() cost ~20 % more of the walk.)
+_BLOCK_MATCH = "|".join(sorted(BLOCK_TAGS))
+_MARKER_XSL = f"""<xsl:stylesheet version="1.0" xmlns:xsl="http://www.w3.org/1999/XSL/Transform">
+<xsl:output method="text" encoding="utf-8"/>
+<xsl:template match="/"><xsl:choose>
+  <xsl:when test="*/body"><xsl:apply-templates select="*/body[1]" mode="top"/></xsl:when>
+  <xsl:otherwise><xsl:apply-templates select="*" mode="top"/></xsl:otherwise>
+</xsl:choose></xsl:template>
+<xsl:template match="*" mode="top">{_BLOCK_START}<xsl:apply-templates/></xsl:template>
+<xsl:template match="{_BLOCK_MATCH}">{_BLOCK_START}<xsl:apply-templates/>{_BLOCK_END}</xsl:template>
+<xsl:template match="a">{_LINK_START}<xsl:apply-templates/>{_LINK_END}</xsl:template>
+<xsl:template match="br"><xsl:text>&#10;</xsl:text></xsl:template>
+</xsl:stylesheet>"""
+
+
+def _marker_transform() -> etree.XSLT:
+    """One compiled transform per thread, like the parser."""
+    transform = getattr(_local, "transform", None)
+    if transform is None:
+        transform = _local.transform = etree.XSLT(etree.XML(_MARKER_XSL))
+    return transform
 
 
 def _own_hints(tags: list[str], items: list[list[tuple[str, str]]]) -> list[int]:
@@ -265,17 +283,23 @@ def _assemble(root, elements, tags, own, parts) -> BlockTable:
 
     by_owner = np.argsort(owner, kind="stable").tolist()
     bounds = np.searchsorted(owner[by_owner], np.arange(n + 1)).tolist()
-    ordered = [pieces[j] for j in by_owner]
+    ordered = list(map(pieces.__getitem__, by_owner))
     texts = [""] * n
     for i in np.flatnonzero(raw_chars).tolist():
         texts[i] = "".join(ordered[bounds[i] : bounds[i + 1]])
 
     own_hints = np.array(own, dtype=np.uint64)
     hints = own_hints.copy()
-    for d in range(1, int(depth.max()) + 1 if n else 0):
-        level = np.flatnonzero(depth == d)
+    for level in depth_levels(depth) if n else ():
         hints[level] |= hints[parent[level]]
     return BlockTable(
         root.getroottree(), elements, tags, texts, parent, depth, own_hints, hints, raw_chars,
         link_chars, n_links,
     )  # fmt: skip
+
+
+def depth_levels(depth: np.ndarray) -> list[np.ndarray]:
+    """Node indices per depth 1, 2, ... (each in increasing order): one sort, not one scan each."""
+    order = np.argsort(depth, kind="stable")
+    bounds = np.searchsorted(depth[order], np.arange(1, int(depth.max()) + 2)).tolist()
+    return [order[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]

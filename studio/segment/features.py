@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from studio.segment.dom import BlockTable
+from studio.segment.dom import BlockTable, depth_levels
 from studio.segment.hints import HINT_WORDS, TAG_HINTS
 
 # the commonest function words of the languages most pages are in: prose has many, menus few
@@ -148,7 +148,7 @@ def page_features(t: BlockTable) -> PageFeatures | None:
     text_X[:, TEXT_FEATURES.index("duplicate_text")] = [counts[s] - 1 for s in texts]
 
     # subtree sums over the block-node tree, deepest level first
-    levels = [np.flatnonzero(t.depth == d) for d in range(1, int(t.depth.max()) + 1)]
+    levels = depth_levels(t.depth)
     prose = (words >= 12) & (stop >= 0.15) & (link_density < 0.3)
     node_vals = np.zeros((n_nodes, 6))
     node_vals[nodes, 0] = chars
@@ -234,21 +234,17 @@ def page_features(t: BlockTable) -> PageFeatures | None:
         anc = np.where(ok, parent[a], -1)
     logw = np.log1p(words)
     bparent = parent[nodes]
-    for shift in (1, -1):  # previous block, then next block
-        ok = np.ones(n, dtype=bool)
-        if shift == 1:
-            ok[0] = False
-        else:
-            ok[-1] = False
-        ctx[:, col] = np.where(ok, np.roll(logw, shift), 0.0)
-        ctx[:, col + 1] = np.where(ok, np.roll(link_density, shift), 0.0)
-        ctx[:, col + 2] = ok & (np.roll(bparent, shift) == bparent)
-        ctx[:, col + 3] = np.where(ok, np.roll(stop, shift), 0.0)
+    # previous block (the first has none: zeros), then next block (the last has none)
+    for here, there in ((slice(1, None), slice(None, -1)), (slice(None, -1), slice(1, None))):
+        ctx[here, col] = logw[there]
+        ctx[here, col + 1] = link_density[there]
+        ctx[here, col + 2] = bparent[there] == bparent[here]
+        ctx[here, col + 3] = stop[there]
         col += 4
     terminal = text_X[:, TEXT_FEATURES.index("ends_terminal")]
-    for values in (link_density, logw, stop, terminal):
-        ctx[:, col] = _window_mean(values, _NEIGHBOUR_WINDOW)
-        col += 1
+    window = np.column_stack([link_density, logw, stop, terminal])
+    ctx[:, col : col + 4] = _window_mean(window, _NEIGHBOUR_WINDOW)
+    col += 4
 
     zone = np.zeros((n, len(ZONE_FEATURES)))
     anc = parent[nodes]
@@ -293,11 +289,11 @@ def page_features(t: BlockTable) -> PageFeatures | None:
     for group in (text_X, page, ctx, zone):
         X[:, col : col + group.shape[1]] = group
         col += group.shape[1]
-    one = np.uint64(1)
     for mask in (masks, amasks):
-        for bit in _BIT_INDEX.tolist():
-            X[:, col] = (mask >> np.uint64(bit)) & one
-            col += 1
+        as_bytes = np.ascontiguousarray(mask, dtype="<u8").view(np.uint8).reshape(n, 8)
+        bits = np.unpackbits(as_bytes, axis=1, bitorder="little")  # column j: bit j
+        X[:, col : col + len(_BIT_INDEX)] = bits[:, _BIT_INDEX]
+        col += len(_BIT_INDEX)
 
     return PageFeatures(nodes, texts, words, chars, X)
 
@@ -381,8 +377,8 @@ def _text_features_group(texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.n
     starts = np.zeros(n, dtype=np.int64)
     starts[1:] = np.cumsum(lengths[:-1] + len(_BLOCK_SEP))
     ends = starts + lengths
-    # per-char values, summed per block with reduceat (the separators fall into the previous
-    # block's slice, so they are made neutral: spaces, newlines and a lowercase word)
+    # per-char values, counted per block (the separators fall into the previous block's slice,
+    # so they are made neutral: spaces, newlines and a lowercase word)
     small = np.minimum(cp, 256).astype(np.uint16)
     upper = _UPPER_LUT[small] | ((cp >= 0x391) & (cp <= 0x3A9)) | ((cp >= 0x410) & (cp <= 0x42F))
     word = _WORD_LUT[small] | (
@@ -404,11 +400,14 @@ def _text_features_group(texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.n
     blank = (cp == 32) | (cp == 10)
     token_start = ~blank
     token_start[1:] &= blank[:-1]
-    per_char = np.column_stack(
-        [cp == 32, _PUNCT_LUT[small], sentence, cap_start, digits, cp == 44, sep, cp == 0xA9,
-         word_start, token_start]
-    ).astype(np.int32)  # fmt: skip
-    sums = np.add.reduceat(per_char, starts, axis=0).astype(np.float64)
+    # per block, how many characters of each kind: positions of the (sparse) hits, cut at the
+    # block starts (exact integer counts, cheaper than summing dense columns)
+    cuts = np.append(starts, len(cp))
+    columns = (cp == 32, _PUNCT_LUT[small], sentence, cap_start, digits, cp == 44, sep,
+               cp == 0xA9, word_start, token_start)  # fmt: skip
+    sums = np.empty((n, len(columns)))
+    for k, hits in enumerate(columns):
+        sums[:, k] = np.diff(np.searchsorted(np.flatnonzero(hits), cuts))
     # the separator after each block ("\n zqxblock \n") brings two spaces and one word
     sums[:-1, 0] -= 2
     sums[:-1, 8] -= 1
@@ -416,11 +415,10 @@ def _text_features_group(texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.n
 
     # the stopword set also holds its words with punctuation attached
     toks = joined.lower().split()
-    is_stop = map(_STOP_TOKENS.__contains__, toks)
-    stop_flags = np.fromiter(is_stop, dtype=np.float64, count=len(toks))
-    bounds = np.zeros(n, dtype=np.int64)
-    bounds[1:] = np.cumsum(sums[:-1, 9].astype(np.int64))
-    stops = np.add.reduceat(stop_flags, bounds) if len(toks) else np.zeros(n)
+    is_stop = np.fromiter(map(_STOP_TOKENS.__contains__, toks), dtype=bool, count=len(toks))
+    token_cuts = np.zeros(n + 1, dtype=np.int64)
+    token_cuts[1:] = np.cumsum(sums[:, 9].astype(np.int64))
+    stops = np.diff(np.searchsorted(np.flatnonzero(is_stop), token_cuts)).astype(np.float64)
     nw = np.maximum(words, 1.0)
     last = small[ends - 1]
     low_tail = [t[-200:].lower() for t in texts] if copyright_sign.sum() == 0 else None
@@ -446,13 +444,14 @@ def _text_features_group(texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.n
 
 
 def _window_mean(values: np.ndarray, w: int) -> np.ndarray:
-    """Mean of values[i-w .. i+w], clipped at the page's ends."""
-    c = np.concatenate([[0.0], np.cumsum(values)])
+    """Mean of values[i-w .. i+w] (rows; values: (n, k)), clipped at the page's ends."""
+    c = np.zeros((len(values) + 1, values.shape[1]))
+    np.cumsum(values, axis=0, out=c[1:])
     n = len(values)
     i = np.arange(n)
     lo = np.maximum(i - w, 0)
     hi = np.minimum(i + w + 1, n)
-    return (c[hi] - c[lo]) / (hi - lo)
+    return (c[hi] - c[lo]) / (hi - lo)[:, None]
 
 
 def readable(pf: PageFeatures) -> list[dict[str, float]]:

@@ -137,10 +137,18 @@ def _words_mask(value: str) -> int:
             low = _CAMEL.sub(r"\1 \2", low).lower()
         words = _TOKEN.findall(low)
         mask = 0
-        for k, w in enumerate(words):
-            mask |= _token_mask(w)
-            if w in _FIRST_OF_TWO and k + 1 < len(words):
-                mask |= _token_mask(w + words[k + 1])
+        known = _token_cache.get
+        for w in words:
+            m = known(w)
+            if m is None:
+                # a number (ids: "post-1234") matches no hint word, alone or joined to the
+                # word before it (no hint word has a digit but "h1"): not worth a cache entry
+                m = 0 if w.isdigit() else _token_mask(w)
+            mask |= m
+        if not _FIRST_OF_TWO.isdisjoint(words):
+            for k in range(len(words) - 1):
+                if words[k] in _FIRST_OF_TWO:
+                    mask |= _token_mask(words[k] + words[k + 1])
         _cache[value] = mask
     return mask
 

@@ -57,10 +57,23 @@ class TreeEnsemble:
         tree_base = np.arange(trees, dtype=itype) * internal
         row_base = np.arange(rows, dtype=itype)[:, None] * n_features
         node = np.broadcast_to(tree_base, (rows, trees)).copy()  # global index of (row, tree)
+        # heap child of local k = node - base is 2k+1+right: in global terms 2*node-base+1+right
+        step = 1 - tree_base
+        # in place, into buffers allocated once (take with mode="clip" needs no bounds buffer;
+        # every index is in range)
+        at = np.empty_like(node)
+        x = np.empty((rows, trees), dtype=np.float32)
+        t = np.empty((rows, trees), dtype=np.float32)
+        go_right = np.empty((rows, trees), dtype=bool)
         for _ in range(self.depth):
-            go_right = flat_x[row_base + feat[node]] > thr[node]
-            # heap child of local k = node - base is 2k+1+right: in global terms 2*node-base+1+right
-            node = 2 * node - tree_base + 1 + go_right
+            np.take(feat, node, out=at, mode="clip")
+            at += row_base
+            np.take(flat_x, at, out=x, mode="clip")
+            np.take(thr, node, out=t, mode="clip")
+            np.greater(x, t, out=go_right)
+            node *= 2
+            node += step
+            node += go_right
         leaf_base = np.arange(trees, dtype=itype) * self.leaf.shape[1]
         leaf_index = node - tree_base - internal + leaf_base
         return self.leaf.ravel()[leaf_index].sum(axis=1) + self.bias

@@ -284,3 +284,43 @@ def test_curators_corrections_become_training_pages(tmp_path: Path) -> None:
     others = [i for i in range(len(blocks)) if i != flipped]
     assert [page.y[i] for i in others] == [float(blocks[i].is_signal) for i in others]
     assert blocks[flipped].text not in page.main_content
+
+
+def test_walk_reads_text_links_breaks_and_dropped_tags_as_a_reader_would():
+    from studio.segment import dom
+
+    page = (
+        "<html><body>Lead text <b>bold <i>nested</i></b><div>one<br>two <a href='/x'>link"
+        " <span>inside</span></a> tail<script>var hidden = 1;</script> after script"
+        "<p>para <a href='/y'>second</a></p> div tail</div><svg><text>drawn</text></svg>"
+        "end</body></html>"
+    )
+    table = dom.walk(dom.parse(page))
+    texts = dict(zip(table.tags, table.texts, strict=True))
+    assert table.tags == ["body", "div", "p"]
+    assert table.parent.tolist() == [-1, 0, 1] and table.depth.tolist() == [0, 1, 2]
+    assert texts["body"] == "Lead text bold nestedend"
+    assert texts["div"] == "one\ntwo link inside tail after script div tail"
+    assert texts["p"] == "para second"
+    assert table.link_chars.tolist() == [0.0, len("link inside"), len("second")]
+    assert table.n_links.tolist() == [0, 1, 1]
+
+
+def test_a_page_without_a_body_is_read_from_its_root():
+    from studio.segment import dom
+
+    table = dom.walk(dom.parse("<html><head><title>Only a title</title></head></html>"))
+    assert table.tags == ["html"] and table.texts == [""]
+
+
+def test_deep_nesting_within_the_limit_segments_in_a_worker_thread():
+    from concurrent.futures import ThreadPoolExecutor
+
+    depth = 2000
+    page = (
+        "<html><body>" + "<div>" * depth + f"<p>{ARTICLE}</p>" + "</div>" * depth + "</body></html>"
+    )
+    with ThreadPoolExecutor(1) as pool:
+        in_thread = pool.submit(segment_html, page).result()
+    assert [b.text for b in in_thread] == [b.text for b in segment_html(page)]
+    assert any("barges carried grain" in b.text for b in in_thread)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import click
@@ -10,6 +14,7 @@ from studio.classify.features import ALL_SETS
 from studio.classify.models import KINDS
 from studio.cli.bench import bench
 from studio.cli.common import cli_task, json_option, open_project, print_json, threshold_option
+from studio.progress import Task
 
 FEATURE_CHOICES = ["auto", *ALL_SETS]
 MODEL_CHOICES = ["auto", *KINDS]
@@ -339,6 +344,12 @@ def classify_embed(project: str, every: bool, embedding: str | None, as_json: bo
     default=None,
     help="Documents per shard (default 2000).",
 )
+@click.option(
+    "--progress-json",
+    is_flag=True,
+    help="Stream JSON lines on stdout: progress events, then one end (or error) event.",
+)
+@click.option("--own-process-group", is_flag=True, hidden=True, help="Used by the studio.")
 @json_option
 def score(
     project: str,
@@ -347,31 +358,46 @@ def score(
     address: str | None,
     workers: int | None,
     shard_rows: int | None,
+    progress_json: bool,
+    own_process_group: bool,
     as_json: bool,
 ) -> None:
     """Score every document with a classifier version; resumes where a run stopped.
 
     With --engine ray the documents go to Parquet shards under runs/ and are scored as Ray
-    tasks; finished shards are skipped when a run is resumed.
+    tasks; finished shards are skipped when a run is resumed. SIGTERM or Ctrl-C stops between
+    batches (shards): the scores written so far stay, and the next run goes on from there.
+    With --progress-json the command streams {"event": "progress", "done", "total", "message"}
+    lines, then {"event": "end", "state": "done" | "cancelled", ...the report} or
+    {"event": "error", "message"} with a non-zero exit.
     Example: studio score ~/proj --model 0001-tfidf-logistic --engine ray --address auto
     """
-    from studio.classify.score import keep_summary
-    from studio.engines import make_engine
-    from studio.engines.shards import ShardError
+    from studio.cli.train import _own_group
 
-    p = open_project(project, create=False)
+    _own_group(own_process_group)
     try:
-        with (
-            p.store() as store,
-            cli_task("scoring", unit="doc") as task,
-            make_engine(engine, address=address, workers=workers, shard_rows=shard_rows) as runner,
-        ):
-            report = runner.score(p, store, version, task=task)
-            summary = keep_summary(store, report.version)
-    except LookupError as exc:
-        raise click.ClickException(str(exc.args[0])) from exc
-    except (ValueError, ConnectionError, ShardError, OSError) as exc:
-        raise click.ClickException(str(exc)) from exc
+        report, summary = _score(
+            project, version, engine, address, workers, shard_rows, progress_json
+        )
+    except click.ClickException as exc:
+        if progress_json:
+            _json_line({"event": "error", "message": exc.message})
+        raise
+    except Exception as exc:
+        if not progress_json:
+            raise
+        import traceback
+
+        traceback.print_exc()  # to stderr: the studio shows it as the job's log
+        _json_line({"event": "error", "message": f"{type(exc).__name__}: {exc}"})
+        raise SystemExit(1) from exc
+    if progress_json:
+        state = "cancelled" if report is None or report.cancelled else "done"
+        body = {} if report is None else {**report.to_dict(), "keep": summary.to_dict()}
+        _json_line({"event": "end", "state": state, **body})
+        return
+    if report is None:
+        raise click.ClickException("cancelled: the scores written so far stay; run it again")
     if as_json:
         print_json({**report.to_dict(), "keep": summary.to_dict()})
         return
@@ -380,10 +406,71 @@ def score(
         if report.shards
         else ""
     )
+    cancelled = " (stopped: run it again to go on)" if report.cancelled else ""
     click.echo(
         f"scored {report.scored} documents with {report.version} on {report.engine}{shards} "
-        f"({report.skipped} scored before, {report.total} in all); {summary.text}"
+        f"({report.skipped} scored before, {report.total} in all){cancelled}; {summary.text}"
     )
+
+
+def _score(
+    project: str,
+    version: str | None,
+    engine: str,
+    address: str | None,
+    workers: int | None,
+    shard_rows: int | None,
+    progress_json: bool,
+) -> tuple[Any, Any]:
+    """The report and the keep summary; (None, None) when a stop request ended the run on an
+    error (a worker stopped by the same signal): what was committed stays, a rerun resumes."""
+    from studio.classify.score import keep_summary
+    from studio.cli.train import stop_on_signals
+    from studio.engines import make_engine
+    from studio.engines.shards import ShardError
+    from studio.progress import Cancelled
+
+    p = open_project(project, create=False)
+    tracker = _json_task() if progress_json else cli_task("scoring", unit="doc")
+    task: Task | None = None
+    try:
+        with (
+            p.store() as store,
+            tracker as task,
+            stop_on_signals(task),
+            make_engine(engine, address=address, workers=workers, shard_rows=shard_rows) as runner,
+        ):
+            report = runner.score(p, store, version, task=task)
+            return report, keep_summary(store, report.version)
+    except Cancelled:  # stopped while the shards were written: the next run writes them again
+        return None, None
+    except LookupError as exc:
+        raise click.ClickException(str(exc.args[0])) from exc
+    except (ValueError, ConnectionError, ShardError, OSError) as exc:
+        if task is not None and task.cancelled():
+            return None, None
+        raise click.ClickException(str(exc)) from exc
+
+
+@contextmanager
+def _json_task() -> Iterator[Task]:
+    """A task that writes a progress line per step the core reports: at most one per
+    thousandth of the run and one per change of message, so a large corpus does not flood
+    the reader."""
+    last: list[Any] = [None]
+
+    def on_progress(done: int, total: int, message: str) -> None:
+        key = (1000 * done // total if total else 0, message)
+        if key != last[0] or done == total:
+            last[0] = key
+            _json_line({"event": "progress", "done": done, "total": total, "message": message})
+
+    yield Task(on_progress)
+
+
+def _json_line(event: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(event, default=str) + "\n")
+    sys.stdout.flush()
 
 
 @bench.command("embedding")

@@ -1,6 +1,11 @@
 """The classifier: train it on the project's labels, read its cross-validated metrics, score the
 corpus, and choose a threshold while seeing how much it keeps.
 
+Scoring runs on a thread of the studio, or as ``studio score --progress-json`` in a child
+process (a local one, on worker processes, or on a Ray cluster): its JSON lines drive the
+progress bar, Cancel stops it between batches (the scores written stay, Score resumes), and a
+failure shows the job's log while the studio stays up.
+
 pyqtgraph is imported when this view is first built (the tab is built on first use), so the
 studio's start-up does not pay for it.
 """
@@ -13,6 +18,7 @@ from typing import Any
 import numpy as np
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
+    QApplication,
     QCheckBox,
     QComboBox,
     QDoubleSpinBox,
@@ -21,10 +27,12 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
+    QLineEdit,
     QMessageBox,
     QProgressBar,
     QPushButton,
     QSlider,
+    QSpinBox,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
@@ -37,6 +45,7 @@ from studio.project import Project
 from studio.store import Store
 from studio.ui.qt_corpus import plural
 from studio.ui.qt_ops import Op, run_op
+from studio.ui.qt_process import JobProcess
 
 CV_COLUMNS = [
     ("Features", "features"),
@@ -47,6 +56,22 @@ CV_COLUMNS = [
     ("Accuracy", "accuracy"),
 ]
 SLIDER_STEPS = 500
+# where scoring runs: a thread of the studio, or a `studio score` child process on an engine
+ENGINES = [
+    ("In this process", "thread", "A thread of the studio: quick for a small corpus."),
+    (
+        "Child process",
+        "local",
+        "`studio score` as a child process: the studio stays light while a large corpus is scored.",
+    ),
+    (
+        "Worker processes",
+        "processes",
+        "A child process that scores Parquet shards on local worker processes.",
+    ),
+    ("Ray cluster", "ray", "A child process that scores Parquet shards as Ray tasks."),
+]
+WHERE = {"local": "a child process", "processes": "worker processes", "ray": "Ray tasks"}
 
 
 class ClassifierView(QWidget):
@@ -63,6 +88,13 @@ class ClassifierView(QWidget):
         self.pg = pg
         self.project, self.store = project, store
         self.op: Op | None = None
+        self.job = JobProcess(self)
+        self.job.event.connect(self._on_job_event)
+        self.job.ended.connect(self._on_job_ended)
+        self._job_version: str | None = None
+        app = QApplication.instance()
+        if app is not None:
+            app.aboutToQuit.connect(self.job.stop_and_wait)
         self.failed_box: QMessageBox | None = None
         self.curve: KeepCurve | None = None
         self._build()
@@ -83,7 +115,7 @@ class ClassifierView(QWidget):
         self.score_button.clicked.connect(self.score)
         self.progress = QProgressBar(maximum=1000, minimumWidth=260, maximumWidth=360)
         self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.clicked.connect(lambda: self.op.cancel() if self.op else None)
+        self.cancel_button.clicked.connect(self.cancel)
         top = QHBoxLayout()
         for w in (
             QLabel("Keep at score ≥"),
@@ -98,6 +130,7 @@ class ClassifierView(QWidget):
             top.addWidget(w)
         top.addStretch(1)
         embedding_row = self._build_embedding_row()
+        engine_row = self._build_engine_row()
         self._busy(False)
 
         self.reason = QLabel(objectName="classifierReason", wordWrap=True)
@@ -146,6 +179,7 @@ class ClassifierView(QWidget):
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addLayout(embedding_row)
+        layout.addLayout(engine_row)
         layout.addLayout(body, 1)
 
     def _build_embedding_row(self) -> QHBoxLayout:
@@ -172,6 +206,44 @@ class ClassifierView(QWidget):
         row.addStretch(1)
         self.set_embedding_folder(None)
         return row
+
+    def _build_engine_row(self) -> QHBoxLayout:
+        self.engine = QComboBox(objectName="scoreEngine")
+        for i, (text, name, tip) in enumerate(ENGINES):
+            self.engine.addItem(text, name)
+            self.engine.setItemData(i, tip, Qt.ItemDataRole.ToolTipRole)
+        self.engine.currentIndexChanged.connect(lambda _: self._engine_changed())
+        self.address = QLineEdit(objectName="rayAddress", placeholderText="a local Ray")
+        self.address.setToolTip("ray://host:10001, host:6379 or auto; empty: start a local Ray")
+        self.workers = QSpinBox(minimum=1, maximum=512, value=2, objectName="scoreWorkers")
+        self.shard_rows = QSpinBox(
+            minimum=1, maximum=1_000_000, value=2000, singleStep=500, objectName="shardRows"
+        )
+        self.shard_rows.setToolTip("Documents per Parquet shard; finished shards are skipped")
+        self.score_status = QLabel(objectName="scoreStatus", wordWrap=True)
+        self._engine_labels = [QLabel("Address:"), QLabel("Workers:"), QLabel("Per shard:")]
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Score in:"))
+        row.addWidget(self.engine)
+        for label, w in zip(
+            self._engine_labels, (self.address, self.workers, self.shard_rows), strict=True
+        ):
+            row.addWidget(label)
+            row.addWidget(w)
+        row.addWidget(self.score_status, 1)
+        self._engine_changed()
+        return row
+
+    def set_engine(self, name: str) -> None:
+        self.engine.setCurrentIndex(self.engine.findData(name))
+
+    def _engine_changed(self) -> None:
+        name = self.engine.currentData()
+        sharded = name in ("processes", "ray")
+        for w in (self._engine_labels[0], self.address):
+            w.setVisible(name == "ray")
+        for w in (*self._engine_labels[1:], self.workers, self.shard_rows):
+            w.setVisible(sharded)
 
     def _choose_embedding(self) -> None:
         folder = QFileDialog.getExistingDirectory(
@@ -226,6 +298,7 @@ class ClassifierView(QWidget):
         self.cancel_button.setVisible(on)
         self.train_button.setEnabled(not on)
         self.score_button.setEnabled(not on and self.versions.count() > 0)
+        self.engine.setEnabled(not on)
 
     # -- versions and their metrics --------------------------------------------------------------
 
@@ -394,6 +467,11 @@ class ClassifierView(QWidget):
         self._start(work, self._on_trained)
 
     def score(self) -> None:
+        """Score the corpus with the chosen version, where the engine selector says."""
+        engine = self.engine.currentData()
+        if engine != "thread":
+            self.score_in_child(engine)
+            return
         project, version = self.project, self.versions.currentData()
 
         def work(task: Any) -> str:
@@ -401,6 +479,71 @@ class ClassifierView(QWidget):
                 return score_documents(project, store, version, task=task).version
 
         self._start(work, self._on_scored)
+
+    def score_in_child(self, engine: str) -> None:
+        version = self.versions.currentData()
+        args = ["score", str(self.project.root), "--engine", engine, "--progress-json"]
+        if version:
+            args += ["--model", version]
+        if engine in ("processes", "ray"):
+            args += ["--workers", str(self.workers.value())]
+            args += ["--shard-rows", str(self.shard_rows.value())]
+        if engine == "ray" and self.address.text().strip():
+            args += ["--address", self.address.text().strip()]
+        self._job_version = version
+        self._busy(True)
+        self.progress.setValue(0)
+        self.progress.setFormat("starting %p%")
+        self.score_status.setText(f"Scoring with {version} in a child process…")
+        self.job.start(args)
+
+    def cancel(self) -> None:
+        if self.job.running():
+            self.score_status.setText("Cancelling: the job stops after its current batch…")
+            self.job.cancel()
+        elif self.op is not None:
+            self.op.cancel()
+
+    def _on_job_event(self, event: dict[str, Any]) -> None:
+        if event.get("event") == "progress":
+            self._on_progress(
+                int(event.get("done", 0)), int(event.get("total", 0)), str(event.get("message"))
+            )
+        elif event.get("event") == "end" and event.get("version"):
+            self._job_version = str(event["version"])
+            keep = (event.get("keep") or {}).get("text", "")
+            self.score_status.setText(
+                f"Scored {event.get('scored', 0):,} pages with {event['version']} in "
+                f"{WHERE.get(str(event.get('engine')), 'a child process')} "
+                f"({event.get('skipped', 0):,} scored before); "
+                f"{html.escape(keep)}"
+            )
+
+    def _on_job_ended(self, state: str, tail: str) -> None:
+        version = self._job_version
+        self._busy(False)
+        if state == "done":
+            self._on_scored(version or "")
+            return
+        self.reload_versions(select=version)
+        if state == "cancelled":
+            self.score_status.setText(
+                "Cancelled: the scores written so far stay; Score the corpus again to go on."
+            )
+            if version:
+                self.corpus_changed.emit(version)
+            return
+        message = self.job.error or (
+            "the job stopped abruptly (crashed or killed)"
+            if state == "crashed"
+            else "the job ended with an error"
+        )
+        self.score_status.setText(f"Scoring failed: {html.escape(message)}")
+        self._warn(
+            "Classifier",
+            f"Scoring failed: {message}\nThe studio is fine; the job's log is below.",
+            tail,
+        )
 
     def _start(self, work: Any, done: Any) -> None:
         self._busy(True)

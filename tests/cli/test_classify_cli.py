@@ -183,3 +183,60 @@ def test_embed_train_and_bench_with_a_model_folder(tmp_path: Path, labelled_proj
         "bench", "embedding", p, "--embedding", tiny, "--limit", "8", "--features", "minilm"
     )
     assert "minilm" in table and "reference for minilm: sentence-transformers" in table
+
+
+def _lines(text: str) -> list[dict]:
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def test_score_streams_json_lines(labelled_project: Path) -> None:
+    p = str(labelled_project)
+    run("classifier", "train", p, "--features", "hand", "--model", "ridge")
+    result = CliRunner().invoke(cli, ["score", p, "--progress-json"])
+    assert result.exit_code == 0, result.output
+    events = _lines(result.stdout)  # nothing but JSON lines on stdout
+    progress, end = events[:-1], events[-1]
+    assert progress and all(e["event"] == "progress" for e in progress)
+    assert progress[-1] == {"event": "progress", "done": 90, "total": 90, "message": "done"}
+    assert all(set(e) == {"event", "done", "total", "message"} for e in progress)
+    assert (end["event"], end["state"], end["scored"], end["total"]) == ("end", "done", 90, 90)
+    assert end["keep"]["pages"] == 90 and end["version"] == "0001-hand-ridge"
+    again = _lines(run("score", p, "--progress-json"))[-1]
+    assert (again["state"], again["scored"], again["skipped"]) == ("done", 0, 90)
+
+    # errors: one JSON line on stdout, the one-line message on stderr, a non-zero exit
+    failed = CliRunner().invoke(cli, ["score", p, "--progress-json", "--model", "0099-gone"])
+    assert failed.exit_code == 1
+    assert _lines(failed.stdout) == [
+        {"event": "error", "message": "no classifier version 0099-gone (known: 0001-hand-ridge)"}
+    ]
+    assert "Traceback" not in failed.output
+    empty = Project.open(labelled_project.parent / "empty").root
+    nothing = _lines(CliRunner().invoke(cli, ["score", str(empty), "--progress-json"]).stdout)
+    assert nothing[-1]["event"] == "error" and "no classifier" in nothing[-1]["message"]
+
+
+def test_sigterm_stops_score_between_shards_and_a_rerun_resumes(labelled_project: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    p = str(labelled_project)
+    run("classifier", "train", p, "--features", "hand", "--model", "ridge")
+    command = [sys.executable, "-m", "studio", "score", p, "--engine", "processes"]
+    command += ["--shard-rows", "10", "--progress-json", "--own-process-group"]
+    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert child.stdout is not None
+    first = json.loads(child.stdout.readline())  # the shards are being written
+    assert first["event"] == "progress" and first["message"] == "writing shards"
+    os.killpg(child.pid, signal.SIGTERM)  # the studio's Cancel: the job's whole group
+    rest, err = child.communicate(timeout=120)
+    assert child.returncode == 0, err
+    end = _lines(rest)[-1]
+    assert (end["event"], end["state"], end.get("scored", 0)) == ("end", "cancelled", 0)
+    with Project.open(labelled_project, create=False).store() as store:
+        assert store.conn.execute("SELECT count(*) FROM classifier_scores").fetchone()[0] == 0
+
+    done = _lines(run("score", p, "--engine", "processes", "--shard-rows", "10", "--progress-json"))
+    assert (done[-1]["state"], done[-1]["scored"], done[-1]["shards"]) == ("done", 90, 9)

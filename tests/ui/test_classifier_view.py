@@ -85,3 +85,149 @@ def test_transformer_embeddings_chosen_by_folder(qtbot, window, screenshot, tmp_
 
     view.embedding_reset.click()
     assert view.embedding_path is None and "all-MiniLM-L6-v2" in view.embedding_label.text()
+
+
+# -- scoring in a child process ----------------------------------------------------------------
+
+
+def _trained_view(window, labelled: int = 60, unlabelled: int = 30):
+    from studio.classify.train import train_classifier
+
+    make_labelled_project(window.store, labelled=labelled, unlabelled=unlabelled)
+    report = train_classifier(window.project, window.store, features="hand", model="ridge")
+    view = window.view("Classifier")
+    view.reload_versions()
+    return view, str(report.version["id"])
+
+
+def _listed(qtbot, window, version: str) -> None:
+    """The corpus list reloads with the version's scores (on a reader thread)."""
+    qtbot.waitUntil(lambda: window.corpus.model.query.score_version == version, timeout=10_000)
+
+
+def _scored(window, version: str) -> int:
+    row = window.store.conn.execute(
+        "SELECT count(*) FROM classifier_scores WHERE version = ?", (version,)
+    ).fetchone()
+    return int(row[0])
+
+
+def test_score_in_a_child_process(qtbot, window, screenshot) -> None:
+    view, version = _trained_view(window)
+    assert view.engine.currentData() == "thread"  # small corpora stay in the studio
+    view.set_engine("local")
+    assert not view.address.isVisible() and not view.workers.isVisible()
+    window.resize(1500, 950)
+    events: list[dict] = []
+    view.job.event.connect(events.append)
+    with qtbot.waitSignal(view.corpus_changed, timeout=120_000) as changed:
+        view.score_button.click()
+        assert view.job.running() and not view.score_button.isEnabled()
+        assert view.cancel_button.isVisible()
+        screenshot(window, "classifier-scoring-child")
+    assert changed.args == [version]
+    assert view.job.args[:2] == ["score", str(window.project.root)]
+    assert "--progress-json" in view.job.args
+    assert any(e["event"] == "progress" for e in events)
+    assert events[-1]["event"] == "end" and events[-1]["scored"] == 90
+    assert _scored(window, version) == 90
+    assert view.curve is not None and len(view.curve.scores) == 90
+    assert "Scored 90 pages with 0001-hand-ridge in a child process" in view.score_status.text()
+    _listed(qtbot, window, version)
+    assert view.score_button.isEnabled() and not view.cancel_button.isVisible()
+    screenshot(window, "classifier-scored-child")
+
+
+def test_cancel_scoring_on_worker_processes_then_resume(qtbot, window, screenshot) -> None:
+    import json
+
+    view, version = _trained_view(window)
+    window.resize(1500, 950)
+    view.set_engine("processes")
+    assert view.workers.isVisible() and view.shard_rows.isVisible()
+    assert not view.address.isVisible()
+    view.shard_rows.setValue(10)  # nine shards
+    folder = window.project.root / "runs" / f"score-{version}"
+
+    def consistent() -> int:
+        """Every score stored belongs to a shard marked done: nothing half-written."""
+        done = [json.loads(p.read_text("utf-8")) for p in folder.glob("*.done")]
+        assert _scored(window, version) == sum(d["rows"] for d in done)
+        return len(done)
+
+    # cancelled while the shards are written, before any worker has started
+    cancel_on = ["writing shards"]
+
+    def cancel_at(event: dict) -> None:
+        if event.get("message") in cancel_on and not view.job.cancelling:
+            if "shard-" in event["message"]:
+                screenshot(window, "classifier-scoring-workers")
+            view.cancel()
+
+    view.job.event.connect(cancel_at)
+    with qtbot.waitSignal(view.job.ended, timeout=120_000) as ended:
+        view.score_button.click()
+    assert ended.args[0] == "cancelled"
+    assert "Cancelled" in view.score_status.text()
+    assert view.failed_box is None and view.score_button.isEnabled()
+    assert consistent() == 0 and _scored(window, version) == 0
+
+    # cancelled once the first shard is in: the workers die with the group, what is in stays
+    cancel_on[:] = [f"shard-{i:05d}.parquet done" for i in range(9)]
+    with qtbot.waitSignal(view.job.ended, timeout=120_000) as ended:
+        view.score_button.click()
+    assert ended.args[0] in ("cancelled", "done")  # the last shards may beat the signal
+    assert view.failed_box is None
+    assert consistent() >= 1
+
+    view.job.event.disconnect(cancel_at)
+    with qtbot.waitSignal(view.corpus_changed, timeout=120_000):
+        view.score_button.click()
+    assert _scored(window, version) == 90 and consistent() == 9
+    assert "in worker processes" in view.score_status.text()
+    _listed(qtbot, window, version)
+    assert view.curve is not None and len(view.curve.scores) == 90
+
+
+def test_a_failing_child_shows_its_error(qtbot, window) -> None:
+    view, _version = _trained_view(window, labelled=30, unlabelled=0)
+    view.set_engine("local")
+    view.versions.blockSignals(True)  # a version the child does not know
+    view.versions.addItem("0099-gone", "0099-gone")
+    view.versions.setCurrentIndex(view.versions.count() - 1)
+    view.versions.blockSignals(False)
+    with qtbot.waitSignal(view.job.ended, timeout=120_000) as ended:
+        view.score_button.click()
+    assert ended.args[0] == "failed"
+    assert view.job.error == "no classifier version 0099-gone (known: 0001-hand-ridge)"
+    assert "no classifier version 0099-gone" in view.failed_box.text()
+    assert '"event": "error"' in view.failed_box.detailedText()
+    assert "Scoring failed" in view.score_status.text()
+    assert window.isVisible() and view.score_button.isEnabled()
+    assert _scored(window, "0001-hand-ridge") == 0
+
+
+def test_a_killed_child_leaves_the_studio_up(qtbot, window) -> None:
+    import os
+    import signal
+
+    view, version = _trained_view(window, labelled=30, unlabelled=30)
+    view.set_engine("processes")
+    view.shard_rows.setValue(10)
+
+    def kill(event: dict) -> None:  # the job dies without a word, as if the system killed it
+        if view.job.running():
+            os.killpg(int(view.job.proc.processId()), signal.SIGKILL)
+
+    view.job.event.connect(kill)
+    with qtbot.waitSignal(view.job.ended, timeout=120_000) as ended:
+        view.score_button.click()
+    assert ended.args[0] == "crashed"
+    assert "stopped abruptly" in view.failed_box.text()
+    assert "ended abruptly" in view.failed_box.detailedText()
+    assert window.isVisible() and view.score_button.isEnabled()
+    view.job.event.disconnect(kill)
+    with qtbot.waitSignal(view.corpus_changed, timeout=120_000):
+        view.score_button.click()  # the rerun writes the shards again and finishes
+    assert _scored(window, version) == 60
+    _listed(qtbot, window, version)

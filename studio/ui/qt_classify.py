@@ -406,12 +406,17 @@ class ClassifierView(QWidget):
 
     def _show_scores(self, version: str | None, meta: dict[str, Any]) -> None:
         self.hist_plot.clear()
-        self.hist_plot.addItem(self.threshold_line)
         self.curve = KeepCurve.load(self.store, version) if version else None
         if self.curve is None or not len(self.curve.scores):
+            # an empty plot says so, rather than showing a threshold over nothing
+            note = self.pg.TextItem("No scores yet", color="#888", anchor=(0.5, 0.5))
+            self.hist_plot.addItem(note)
+            note.setPos(0.5, 0.5)
+            self.hist_plot.setRange(xRange=(0, 1), yRange=(0, 1), padding=0)
             self.keep_label.setText("Score the corpus to see how much each threshold keeps.")
             self.slider.setEnabled(False)
             return
+        self.hist_plot.addItem(self.threshold_line)
         counts, edges = self.curve.histogram(40)
         width = (edges[1] - edges[0]) * 0.9
         bars = self.pg.BarGraphItem(

@@ -13,7 +13,15 @@ import click
 from studio.classify.features import ALL_SETS
 from studio.classify.models import KINDS
 from studio.cli.bench import bench
-from studio.cli.common import cli_task, json_option, open_project, print_json, threshold_option
+from studio.cli.common import (
+    cli_task,
+    json_option,
+    open_project,
+    own_process_group_if,
+    print_json,
+    stop_on_signals,
+    threshold_option,
+)
 from studio.progress import Task
 
 FEATURE_CHOICES = ["auto", *ALL_SETS]
@@ -372,9 +380,7 @@ def score(
     {"event": "error", "message"} with a non-zero exit.
     Example: studio score ~/proj --model 0001-tfidf-logistic --engine ray --address auto
     """
-    from studio.cli.train import _own_group
-
-    _own_group(own_process_group)
+    own_process_group_if(own_process_group)
     try:
         report, summary = _score(
             project, version, engine, address, workers, shard_rows, progress_json
@@ -425,7 +431,6 @@ def _score(
     """The report and the keep summary; (None, None) when a stop request ended the run on an
     error (a worker stopped by the same signal): what was committed stays, a rerun resumes."""
     from studio.classify.score import keep_summary
-    from studio.cli.train import stop_on_signals
     from studio.engines import make_engine
     from studio.engines.shards import ShardError
     from studio.progress import Cancelled

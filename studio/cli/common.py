@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -61,3 +63,26 @@ def cli_task(description: str, *, unit: str = "B") -> Iterator[Task]:
         yield Task(on_progress)
     finally:
         bar.close()
+
+
+# -- jobs the studio starts as child processes (studio train, studio score) --------------------
+
+
+@contextmanager
+def stop_on_signals(task: Task) -> Iterator[None]:
+    """SIGTERM (the studio's cancel button) and Ctrl-C ask the job to stop at the next step."""
+    previous = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
+    for sig in previous:
+        signal.signal(sig, lambda *_: task.cancel())
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def own_process_group_if(wanted: bool) -> None:
+    """The studio starts a job in a process group of its own, so that its cancel signals the
+    job's whole group (and never the studio's)."""
+    if wanted and hasattr(os, "setpgid"):
+        os.setpgid(0, 0)

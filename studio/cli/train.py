@@ -8,16 +8,20 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import click
 
 from studio.cli.bench import bench
-from studio.cli.common import cli_task, json_option, open_project, print_json
+from studio.cli.common import (
+    cli_task,
+    json_option,
+    open_project,
+    own_process_group_if,
+    print_json,
+    stop_on_signals,
+)
 from studio.progress import Cancelled, Task
 
 SIZE_CHOICES = ["tiny", "10m", "30m", "124m"]  # studio.training.model.SIZES, without torch
@@ -45,26 +49,6 @@ def _training_errors() -> tuple[type[Exception], ...]:
     from studio.training.tokenizer import TokenizerError
 
     return (RecipeError, RunError, TokenizerError, CheckpointError, ValueError, OSError)
-
-
-@contextmanager
-def stop_on_signals(task: Task) -> Iterator[None]:
-    """SIGTERM (the studio's cancel button) and Ctrl-C ask the job to stop at the next step."""
-    previous = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
-    for sig in previous:
-        signal.signal(sig, lambda *_: task.cancel())
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-
-
-def _own_group(wanted: bool) -> None:
-    """The studio starts a job in a process group of its own, so that its cancel signals the
-    job's whole group (and never the studio's)."""
-    if wanted and hasattr(os, "setpgid"):
-        os.setpgid(0, 0)
 
 
 def _emit_line(line: str) -> None:
@@ -121,7 +105,7 @@ def train(
     """
     if steps and tokens:
         raise click.ClickException("give --steps or --tokens, not both")
-    _own_group(own_process_group)
+    own_process_group_if(own_process_group)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "true")
     p = open_project(project, create=False)
     options = {
@@ -276,7 +260,7 @@ def compare(
     names = [r.strip() for r in recipes.split(",") if r.strip()]
     if steps and tokens:
         raise click.ClickException("give --steps or --tokens, not both")
-    _own_group(own_process_group)
+    own_process_group_if(own_process_group)
     p = open_project(project, create=False)
     task = Task()
     emit = (lambda e: click.echo(json.dumps(e, default=str))) if as_json else _progress_printer()

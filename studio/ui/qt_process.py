@@ -28,6 +28,13 @@ class JobProcess(QObject):
     log = Signal(str)
     ended = Signal(str, str)  # how it ended, the log tail
 
+    # events too frequent for the log (they still reach :attr:`event`)
+    quiet_events: frozenset[str] = frozenset({"progress"})
+
+    def describe(self, event: dict[str, Any], line: str) -> str:
+        """How an event reads in the log; a job kind with its own events says it better."""
+        return line
+
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.proc = QProcess(self)
@@ -57,12 +64,15 @@ class JobProcess(QObject):
     def running(self) -> bool:
         return self.proc.state() != QProcess.ProcessState.NotRunning
 
+    def pid(self) -> int:
+        return int(self.proc.processId())
+
     def cancel(self) -> None:
         """SIGTERM to the job's process group: the job stops at its next step and exits."""
         if not self.running():
             return
         self.cancelling = True
-        pid = int(self.proc.processId())
+        pid = self.pid()
         if hasattr(os, "killpg") and pid > 0:
             try:
                 if os.getpgid(pid) == pid:  # the job has made its own group
@@ -102,8 +112,8 @@ class JobProcess(QObject):
                 self.last_state = event.get("state")
             elif kind == "error":
                 self.error = str(event.get("message", ""))
-            if kind != "progress":
-                self._add_log(line)
+            if kind not in self.quiet_events:
+                self._add_log(self.describe(event, line))
             self.event.emit(event)
 
     def _on_stderr(self) -> None:

@@ -11,14 +11,11 @@ from __future__ import annotations
 
 import html
 import json
-import os
-import signal
-from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, Qt, QTimer, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QApplication,
@@ -45,7 +42,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from studio import paths
 from studio.project import Project
 from studio.store import Store
 from studio.training import checkpoint as ckpt
@@ -64,10 +60,10 @@ from studio.training.recipe import (
 )
 from studio.training.run import Run, list_runs, runs_dir
 from studio.ui.qt_ops import Op, run_op
+from studio.ui.qt_process import JobProcess
 
 SIZES = ["tiny", "10m", "30m", "124m"]
 COLORS = ["#2b6cb0", "#c05621", "#2f855a", "#6b46c1", "#b83280", "#2c7a7b", "#975a16"]
-LOG_LINES = 400
 SOURCE_COLUMNS = ["Name", "Kind", "Filter", "Share", "Token budget"]
 COUNT_COLUMNS = ["Documents", "≈ Tokens", "Held out", "Of the mix", "Repeats"]
 EVAL_COLUMNS = ["Name", "Kind", "Filter", "Held-out pages", "≈ Tokens"]
@@ -77,109 +73,14 @@ FILTER_KEYS = ("model", "threshold", "status", "cell", "exclude_cell", "path", "
 # -- the child process ---------------------------------------------------------------------------
 
 
-class TrainProcess(QObject):
-    """One ``studio train`` or ``studio compare`` job; its JSON lines become :attr:`event`."""
+class TrainProcess(JobProcess):
+    """One ``studio train`` or ``studio compare`` job; its JSON lines become :attr:`event`, and
+    the log reads them in words. SIGTERM makes the job save a checkpoint and exit."""
 
-    event = Signal(dict)
-    log = Signal(str)
-    ended = Signal(str, str)  # how it ended (done | cancelled | failed | crashed), the log tail
+    quiet_events = frozenset({"step"})
 
-    def __init__(self, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self.proc = QProcess(self)
-        self.proc.readyReadStandardOutput.connect(self._on_stdout)
-        self.proc.readyReadStandardError.connect(self._on_stderr)
-        self.proc.finished.connect(self._on_finished)
-        self.proc.errorOccurred.connect(self._on_error)
-        self.tail: deque[str] = deque(maxlen=LOG_LINES)
-        self._buffer = b""
-        self.last_state: str | None = None
-        self.cancelling = False
-        self.args: list[str] = []
-
-    def start(self, args: list[str]) -> None:
-        command = paths.self_command(*args, "--own-process-group")
-        env = QProcessEnvironment.systemEnvironment()
-        env.insert("PYTHONUNBUFFERED", "1")
-        env.insert("HF_HUB_OFFLINE", "1")
-        self.proc.setProcessEnvironment(env)
-        self.args, self.last_state, self.cancelling = args, None, False
-        self.tail.clear()
-        self._add_log("$ studio " + " ".join(args))
-        self.proc.start(command[0], command[1:])
-
-    def running(self) -> bool:
-        return self.proc.state() != QProcess.ProcessState.NotRunning
-
-    def pid(self) -> int:
-        return int(self.proc.processId())
-
-    def cancel(self) -> None:
-        """SIGTERM to the job's process group: it saves a checkpoint and exits."""
-        if not self.running():
-            return
-        self.cancelling = True
-        pid = self.pid()
-        if hasattr(os, "killpg") and pid > 0:
-            try:
-                if os.getpgid(pid) == pid:  # the job has made its own group
-                    os.killpg(pid, signal.SIGTERM)
-                    return
-            except (ProcessLookupError, PermissionError):
-                pass
-        self.proc.terminate()
-
-    def stop_and_wait(self, msecs: int = 20_000) -> None:
-        if self.running():
-            self.cancel()
-            if not self.proc.waitForFinished(msecs):
-                self.proc.kill()
-                self.proc.waitForFinished(2000)
-
-    def _add_log(self, line: str) -> None:
-        self.tail.append(line)
-        self.log.emit(line)
-
-    def _on_stdout(self) -> None:
-        self._buffer += bytes(self.proc.readAllStandardOutput().data())
-        *lines, self._buffer = self._buffer.split(b"\n")
-        for raw in lines:
-            line = raw.decode("utf-8", "replace").strip()
-            if not line:
-                continue
-            try:
-                event = json.loads(line)
-            except ValueError:
-                self._add_log(line)
-                continue
-            if isinstance(event, dict):
-                if event.get("event") == "end":
-                    self.last_state = event.get("state")
-                if event.get("event") not in ("step",):
-                    self._add_log(_describe(event))
-                self.event.emit(event)
-
-    def _on_stderr(self) -> None:
-        text = bytes(self.proc.readAllStandardError().data()).decode("utf-8", "replace")
-        for line in text.splitlines():
-            if line.strip():
-                self._add_log(line)
-
-    def _on_finished(self, code: int, status: QProcess.ExitStatus) -> None:
-        self._on_stdout()
-        if status == QProcess.ExitStatus.CrashExit:
-            state = "cancelled" if self.cancelling else "crashed"
-            self._add_log(f"the job ended abruptly (exit code {code})")
-        elif code == 0:
-            state = self.last_state or "done"
-        else:
-            state = "failed"
-        self.ended.emit(state, "\n".join(self.tail))
-
-    def _on_error(self, error: QProcess.ProcessError) -> None:
-        if error == QProcess.ProcessError.FailedToStart:
-            self._add_log(f"could not start the job: {self.proc.errorString()}")
-            self.ended.emit("failed", "\n".join(self.tail))
+    def describe(self, event: dict[str, Any], line: str) -> str:
+        return _describe(event)
 
 
 # jobs outlive their view: a run keeps training when the curator opens another project, and

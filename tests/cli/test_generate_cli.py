@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from studio.cli import cli
 from studio.teachers.config import close_teachers
-from tests.core.test_generate_loop import ReplyProxy
+from tests.fixtures.teacher_proxy import TeacherProxy
 
 
 @pytest.fixture(autouse=True)
@@ -104,7 +104,7 @@ def test_plan_commands(tmp_path: Path, tiny_gguf: Path) -> None:
     assert "not valid JSON" in run("plan", "import", p, str(broken), code=1)
     assert "Subject / Topic / Subtopic" in run("plan", "add", p, "just one", code=1)
     # proposals come as JSON of the asked form, or not at all: a reply is never guessed at
-    proxy = ReplyProxy("http://127.0.0.1:9/v1")  # every reply canned: no server behind it
+    proxy = TeacherProxy("http://127.0.0.1:9/v1")  # every reply canned: no server behind it
     try:
         remote = ["--teacher", f"openai:{proxy.url}", "--model", "tiny"]
         proxy.replies.extend(["Sure! Chords, cadences.", "[Modulation, Voice leading]", "{}"])

@@ -11,12 +11,8 @@ streamed as the server streams, and passes the rest through.
 
 from __future__ import annotations
 
-import http.client
-import http.server
 import json
 import threading
-import urllib.parse
-from collections import deque
 from pathlib import Path
 
 import pytest
@@ -40,7 +36,7 @@ from studio.store import Store
 from studio.teachers.base import Sampling, TeacherError
 from studio.teachers.config import close_teachers, default_local_model, open_teacher, parse_spec
 from tests.core.test_generate import GOOD_PAGE, _add_page
-from tests.core.test_teachers import FaultProxy
+from tests.fixtures.teacher_proxy import TeacherProxy
 from tests.fixtures.tiny_gguf import LlamaServer
 
 ONE_CELL = PlanChoice(["History"], ["college"], ["worked example"], ["hard"])
@@ -181,89 +177,9 @@ def test_local_proposals_are_held_to_the_schema(store: Store, tiny_gguf: Path):
 # -- the real server, and a proxy in front of it ----------------------------------------------
 
 
-class ReplyProxy:
-    """An HTTP proxy on 127.0.0.1 in front of a real server: each chat request takes the next
-    reply from ``replies`` and streams it as the server would (``None``, or none left: the real
-    server answers); ``requests`` keeps what each request asked."""
-
-    def __init__(self, upstream: str) -> None:
-        self.upstream = urllib.parse.urlsplit(upstream)
-        self.replies: deque[str | None] = deque()
-        self.requests: list[dict] = []
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
-        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-    def _handler(self):
-        proxy = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args) -> None:
-                pass
-
-            def do_GET(self) -> None:
-                self._forward(b"")
-
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                proxy.requests.append(json.loads(body))
-                reply = proxy.replies.popleft() if proxy.replies else None
-                if reply is None:
-                    self._forward(body)
-                else:
-                    self._stream(reply)
-
-            def _forward(self, body: bytes) -> None:
-                up = proxy.upstream
-                conn = http.client.HTTPConnection(up.hostname, up.port, timeout=60)
-                headers = {"Content-Type": "application/json"}
-                conn.request(self.command, self.path, body=body or None, headers=headers)
-                reply = conn.getresponse()
-                self.send_response(reply.status)
-                self.send_header("Content-Type", reply.getheader("Content-Type", ""))
-                self.send_header("Connection", "close")
-                self.end_headers()
-                while line := reply.readline():
-                    self.wfile.write(line)
-                    self.wfile.flush()
-                conn.close()
-                self.close_connection = True
-
-            def _stream(self, text: str) -> None:
-                self.send_response(200)
-                self.send_header("Content-Type", "text/event-stream")
-                self.send_header("Connection", "close")
-                self.end_headers()
-                pieces = [text[i : i + 64] for i in range(0, len(text), 64)]
-                chunks = [{"choices": [{"delta": {"role": "assistant", "content": ""}}]}]
-                chunks += [{"choices": [{"delta": {"content": p}, "finish_reason": None}]}
-                           for p in pieces]  # fmt: skip
-                chunks += [
-                    {"choices": [{"delta": {}, "finish_reason": "stop"}]},
-                    {
-                        "choices": [],
-                        "usage": {"prompt_tokens": 50, "completion_tokens": len(pieces)},
-                    },
-                ]
-                for c in chunks:
-                    self.wfile.write(b"data: " + json.dumps(c).encode() + b"\n\n")
-                self.wfile.write(b"data: [DONE]\n\n")
-                self.wfile.flush()
-                self.close_connection = True
-
-        return Handler
-
-
 @pytest.fixture
 def proxy(llama_server: LlamaServer):
-    p = ReplyProxy(llama_server.url)
+    p = TeacherProxy(llama_server.url)
     yield p
     p.close()
 
@@ -286,7 +202,7 @@ def test_two_teachers_share_a_plan_and_each_page_says_which(
     assert names == {f"local:{tiny_gguf.name}", f"openai:tiny@127.0.0.1:{llama_server.port}"}
 
 
-def test_proposals_are_asked_for_as_json_and_never_guessed(store: Store, proxy: ReplyProxy):
+def test_proposals_are_asked_for_as_json_and_never_guessed(store: Store, proxy: TeacherProxy):
     teacher = open_teacher(parse_spec(f"openai:{proxy.url}", model="tiny", retries=0))
     before = subtopics(store, None)
     proxy.replies.extend(["Here you go: none of that", '{"names": ["Slope"]}'])
@@ -304,7 +220,7 @@ def test_proposals_are_asked_for_as_json_and_never_guessed(store: Store, proxy: 
 
 
 def test_best_of_k_rewrites_the_best_draft_and_accepts_a_page_that_passes(
-    project: Project, store: Store, proxy: ReplyProxy
+    project: Project, store: Store, proxy: TeacherProxy
 ):
     proxy.replies.extend(
         [
@@ -343,7 +259,7 @@ def test_best_of_k_rewrites_the_best_draft_and_accepts_a_page_that_passes(
     assert "<draft>" in proxy.requests[2]["messages"][-1]["content"]
 
 
-def test_a_draft_that_loops_is_not_graded(project: Project, store: Store, proxy: ReplyProxy):
+def test_a_draft_that_loops_is_not_graded(project: Project, store: Store, proxy: TeacherProxy):
     loop = "# Rivers\n\n" + "Rivers are very important for many reasons. " * 120
     proxy.replies.extend([loop, "# A river\n\nWater runs downhill.", critique(), GOOD_PAGE])
     cfg = config([remote(proxy.url, retries=0)], pages=1, best_of=2)
@@ -382,7 +298,7 @@ HOSTILE_PAGE = (
 def test_hostile_replies_are_text_that_is_checked_never_run(
     project: Project,
     store: Store,
-    proxy: ReplyProxy,
+    proxy: TeacherProxy,
     tmp_path: Path,
     monkeypatch,
     draft: str,
@@ -470,7 +386,7 @@ def in_flight_peak(events: list[Event]) -> int:
     return peak
 
 
-def held_open(proxy: FaultProxy, n: int) -> threading.Thread:
+def held_open(proxy: TeacherProxy, n: int) -> threading.Thread:
     """Let the proxy's held requests go once ``n`` of them are open together (or after a
     minute, when they never are: the test then fails on ``max_holding``)."""
 
@@ -488,13 +404,13 @@ def held_open(proxy: FaultProxy, n: int) -> threading.Thread:
 
 @pytest.fixture
 def fault_proxy(llama_server: LlamaServer):
-    p = FaultProxy(llama_server.url)
+    p = TeacherProxy(llama_server.url)
     yield p
     p.close()
 
 
 def test_a_remote_teacher_writes_pages_side_by_side(
-    project: Project, store: Store, fault_proxy: FaultProxy
+    project: Project, store: Store, fault_proxy: TeacherProxy
 ):
     # the first two requests are held until both are open: only two pages in flight at once
     # can open them (the server itself decodes one at a time: this is about correctness)

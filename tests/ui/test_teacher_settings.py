@@ -11,7 +11,7 @@ from PySide6.QtCore import Qt
 
 from studio.teachers.config import close_teachers, default_local_model, load_config
 from studio.ui.qt_teacher_settings import TeacherSettingsDialog
-from tests.core.test_teachers import FaultProxy
+from tests.fixtures.teacher_proxy import TeacherProxy
 from tests.fixtures.tiny_gguf import free_port
 
 
@@ -118,7 +118,7 @@ def test_unreachable_server_and_invalid_settings(qtbot, dialog, project, screens
 
 
 def test_hostile_reply_is_shown_as_plain_text(qtbot, dialog, llama_server):
-    proxy = FaultProxy(llama_server.url)
+    proxy = TeacherProxy(llama_server.url)
     try:
         proxy.faults.extend(["pass", "hostile"])  # the model list, then the reply
         dialog.remote_choice.setChecked(True)

@@ -15,7 +15,8 @@ from studio.generate.loop import TeacherChoice
 from studio.generate.propose import hold_proposals
 from studio.teachers.config import close_teachers, parse_spec
 from tests.core.test_generate import GOOD_PAGE
-from tests.core.test_generate_loop import ReplyProxy, critique
+from tests.core.test_generate_loop import critique
+from tests.fixtures.teacher_proxy import TeacherProxy
 
 
 @pytest.fixture(autouse=True)
@@ -102,7 +103,7 @@ def record_subtopics(store, subject: str):
 def test_a_batch_streams_live_and_its_pages_are_reviewed(
     qtbot, window, view, screenshot, llama_server
 ) -> None:
-    proxy = ReplyProxy(llama_server.url)
+    proxy = TeacherProxy(llama_server.url)
     try:
         # page 1: a draft, its critique in a code fence, the rewrite; page 2: the real server
         proxy.replies.extend(

@@ -9,12 +9,19 @@ from the same ``start`` random pages, labels are added ``step`` at a time either
 - by uncertainty: the pool pages whose model output is closest to the model's keep cut,
 
 the model is refitted after each batch and its F1 at the keep threshold is measured on the held-out
-fold. The curves are averaged over the folds. Everything is seeded: a run is reproducible.
+fold. The curves are averaged over the folds, and over ``seeds`` repeats with other folds and
+other random orders: one repeat's curves wander by a few F1 points from batch to batch (the
+model's keep cut is learnt from the labels so far), which is enough to move the label count at
+which one curve first reaches the other's end by a third of the pool. Everything is seeded: a
+run is reproducible.
+
+By default the simulation uses the features and model of the project's latest classifier version
+(the one the uncertainty queue ranks pages with), else ``tfidf`` with ``ridge``.
 
 Example::
 
     with project.store() as store:
-        result = simulate(store, features="tfidf", model="logistic")
+        result = simulate(store, seeds=3)
     print(result["summary"]["text"])
 """
 
@@ -60,12 +67,12 @@ def _seed_set(order: np.ndarray, keep: np.ndarray, size: int) -> list[int]:
 
 
 def _fit_predict(
-    X: Any, y: np.ndarray, kind: str, threshold: float, train: list[int], seed: int
+    X: Any, y: np.ndarray, kind: str, threshold: float, train: list[int], seed: int, lead: int
 ) -> Any:
     keep = y[train] >= threshold
     if kind == "logistic" and (keep.all() or not keep.any()):
         return None  # one class only: a constant decision
-    return new_model(kind).fit(X[train], y[train], threshold, seed)
+    return new_model(kind, lead).fit(X[train], y[train], threshold, seed)
 
 
 def _curve(
@@ -79,6 +86,7 @@ def _curve(
     strategy: str,
     seed: int,
     task: Task,
+    lead: int,
 ) -> list[float]:
     keep_all = y >= threshold
     rng = np.random.default_rng(seed)
@@ -97,7 +105,7 @@ def _curve(
             else:
                 distance = np.abs(model.predict(X[rest]) - model.cut)
                 chosen += list(rest[np.argsort(distance, kind="stable")[:need]])
-        model = _fit_predict(X, y, kind, threshold, chosen, seed)
+        model = _fit_predict(X, y, kind, threshold, chosen, seed, lead)
         if model is None:
             decided = np.full(len(test), bool(keep_all[chosen].all()))
         else:
@@ -106,24 +114,41 @@ def _curve(
     return f1s
 
 
+DEFAULT = ("tfidf", "ridge")  # without a trained version: the fast set with the model that ranks
+
+
+def default_choice(store: Store) -> tuple[str, str]:
+    """The latest classifier version's feature set and model, else ``DEFAULT``."""
+    versions = store.classifier_versions()
+    if not versions:
+        return DEFAULT
+    return str(versions[-1]["feature_set"]), str(versions[-1]["model_kind"])
+
+
 def simulate(
     store: Store,
     *,
-    features: str = "tfidf",
-    model: str = "logistic",
+    features: str | None = None,
+    model: str | None = None,
     threshold: float = 3.0,
     start: int = 20,
     step: int = 20,
     folds: int = 5,
     seed: int = 0,
+    seeds: int = 1,
     sample: int = 3000,
     embedding: str | None = None,
     task: Task | None = None,
 ) -> dict[str, Any]:
-    """Both learning curves, averaged over the folds, and how many labels active learning needs
-    to reach random sampling's final F1; a JSON-ready dict. ``embedding``: the model folder of
-    ``minilm`` features (None: the shipped all-MiniLM-L6-v2)."""
+    """Both learning curves, averaged over the folds of ``seeds`` repeats (seed, seed+1, ...),
+    and how many labels active learning needs to reach random sampling's final F1; a JSON-ready
+    dict. ``features``/``model`` None: the latest version's (:func:`default_choice`).
+    ``embedding``: the model folder of ``minilm`` features (None: the shipped all-MiniLM-L6-v2)."""
     task = task or Task()
+    chosen = default_choice(store)
+    features, model = features or chosen[0], model or chosen[1]
+    if seeds < 1:
+        raise ValueError("--seeds must be at least 1")
     if model not in KINDS:
         raise ValueError(f"unknown model {model} (known: {', '.join(KINDS)})")
     FeatureSet(features, embedding=embedding)  # an unknown name fails here
@@ -145,18 +170,20 @@ def simulate(
         extractor = make_extractor(part, embedding)
         extractor.fit(sample_docs, store)
         blocks.append(extractor.transform(labelled_docs, store, task))
-    X = hstack(blocks)
-    splits = make_folds(y, threshold, folds, seed)
-    sizes = schedule(min(len(train) for train, _ in splits), start, step)
+    X, lead = hstack(blocks), int(blocks[0].shape[1])
+    repeats = [make_folds(y, threshold, folds, seed + r) for r in range(seeds)]
+    sizes = schedule(min(len(train) for s in repeats for train, _ in s), start, step)
     curves: dict[str, list[list[float]]] = {s: [] for s in STRATEGIES}
-    steps = len(splits) * len(STRATEGIES)
-    for f, (train, test) in enumerate(splits):
-        for s, strategy in enumerate(STRATEGIES):
-            task.progress(f * len(STRATEGIES) + s, steps, f"fold {f + 1}: {strategy}")
-            # the same seed per fold for both strategies: the same seed set, the same pool order
-            curves[strategy].append(
-                _curve(X, y, model, threshold, train, test, sizes, strategy, seed + f, task)
-            )
+    steps, done = sum(len(s) for s in repeats) * len(STRATEGIES), 0
+    for r, splits in enumerate(repeats):
+        for f, (train, test) in enumerate(splits):
+            for strategy in STRATEGIES:
+                what = f"seed {seed + r}, fold {f + 1}: {strategy}" if seeds > 1 else ""
+                task.progress(done, steps, what or f"fold {f + 1}: {strategy}")
+                # the same seed per fold for both strategies: the same seed set and pool order
+                run = (train, test, sizes, strategy, seed + r * 1000 + f, task, lead)
+                curves[strategy].append(_curve(X, y, model, threshold, *run))
+                done += 1
     task.progress(steps, steps, "done")
     mean = {s: [round(float(v), 4) for v in np.mean(curves[s], axis=0)] for s in STRATEGIES}
     return {
@@ -164,10 +191,11 @@ def simulate(
         "model": model,
         "threshold": threshold,
         "labels": len(y),
-        "folds": len(splits),
+        "folds": len(repeats[0]),
         "start": start,
         "step": step,
         "seed": seed,
+        "seeds": seeds,
         "label_counts": sizes,
         "curves": mean,
         "summary": summarise(sizes, mean["random"], mean["uncertainty"]),
@@ -197,7 +225,7 @@ def format_table(result: dict[str, Any]) -> str:
     lines = [
         f"{result['features']} with {result['model']}, keep\u2265{result['threshold']:g}: "
         f"{result['labels']} labelled pages, {result['folds']} folds (held-out F1, mean over "
-        f"folds), seed {result['seed']}",
+        f"folds), {_seeds(result)}",
         "",
         f"{'labels':>7}{'random':>9}{'uncertainty':>13}",
     ]
@@ -213,3 +241,8 @@ def format_table(result: dict[str, Any]) -> str:
         f"{s['text']}; target {s['target']} ({'met' if s['target_met'] else 'NOT met'})",
     ]
     return "\n".join(lines)
+
+
+def _seeds(result: dict[str, Any]) -> str:
+    n, first = result.get("seeds", 1), result["seed"]
+    return f"seed {first}" if n == 1 else f"seeds {first}-{first + n - 1}"

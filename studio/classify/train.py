@@ -7,9 +7,11 @@ k pages, else on the keep decision) gives out-of-fold predictions for every labe
 threshold, give or take noise: combinations within one standard error of the best F1 (bootstrap
 over the labelled pages; at least ``F1_TIE``) are a tie, broken by Spearman. This is the
 one-standard-error rule: with ~60 pages above the threshold one page moves F1 by ~0.015, and a
-choice between two combinations that far apart would be a coin toss. The winner is then
-refitted on every label and saved. Feature extractors are fitted without labels on a sample of
-the corpus that includes the labelled pages (no label leaks into the features).
+choice between two combinations that far apart would be a coin toss. On a set of one block
+the ``blend`` model is its ridge, to the last digit, so ``auto`` compares blends only on
+combined sets. The winner is then refitted on every label and saved.
+Feature extractors are fitted without labels on a sample of the corpus that includes the
+labelled pages (no label leaks into the features).
 
 Example::
 
@@ -105,16 +107,24 @@ def make_folds(y: np.ndarray, threshold: float, k: int, seed: int) -> list[tuple
 
 
 def out_of_fold(
-    X: Any, y: np.ndarray, kind: str, threshold: float, folds: list, task: Task, seed: int = 0
+    X: Any,
+    y: np.ndarray,
+    kind: str,
+    threshold: float,
+    folds: list,
+    task: Task,
+    seed: int = 0,
+    lead: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Every labelled page's output and keep decision from the model that did not see it."""
+    """Every labelled page's output and keep decision from the model that did not see it
+    (``lead``: the width of a blend's lead block)."""
     pred, keep = np.zeros(len(y)), np.zeros(len(y), dtype=bool)
     for train, test in folds:
         task.check()
         if kind == "logistic" and len(set(y[train] >= threshold)) < 2:
             pred[test] = keep[test] = float((y[train] >= threshold).all())  # one class: constant
             continue
-        model = new_model(kind).fit(X[train], y[train], threshold, seed)
+        model = new_model(kind, lead).fit(X[train], y[train], threshold, seed)
         pred[test] = model.predict(X[test])
         keep[test] = model.decide(pred[test])
     return pred, keep
@@ -129,6 +139,7 @@ def learning_curve(
     full: dict[str, Any],
     task: Task,
     seed: int = 0,
+    lead: int | None = None,
 ) -> list[dict[str, Any]]:
     """CV F1 at the threshold when each fold trains on only the first n of its training pages
     (in a fixed random order); every point is tested on the same full held-out folds. The last
@@ -139,7 +150,7 @@ def learning_curve(
     orders = [rng.permutation(train) for train, _ in folds]
     for size in sizes:
         subsets = [(order[:size], test) for order, (_, test) in zip(orders, folds, strict=True)]
-        pred, keep = out_of_fold(X, y, kind, threshold, subsets, task, seed)
+        pred, keep = out_of_fold(X, y, kind, threshold, subsets, task, seed, lead)
         m = evaluate(y, pred, keep, threshold, new_model(kind).predicts_score)
         points.append({"labels": size, "f1_keep": m["f1_keep"], "spearman": m["spearman"]})
     n = int(np.mean([len(o) for o in orders]))
@@ -193,6 +204,12 @@ def choose(
     else:
         why = f" vs {f1(runner):.2f} for the next best ({name(runner)})"
     return best, what + why
+
+
+def comparisons(set_names: list[str], kinds: list[str] | tuple[str, ...]) -> list[tuple[str, str]]:
+    """The (feature set, model) pairs that ``model="auto"`` cross-validates: every pair but a
+    blend on a set of one block, which is that block's ridge to the last digit."""
+    return [(n, k) for n in set_names for k in kinds if k != "blend" or "+" in n]
 
 
 def corpus_sample(store: Store, labelled: list[int], size: int, seed: int) -> list[int]:
@@ -274,13 +291,14 @@ def train_classifier(
     seconds["features"] = round(time.perf_counter() - t0, 2)
 
     y, splits = labels.targets, make_folds(labels.targets, threshold, folds, seed)
-    table, steps, decisions = [], len(set_names) * len(kinds) + 2, []
+    runs = comparisons(set_names, kinds) if model == "auto" else [(n, model) for n in set_names]
+    table, steps, decisions = [], len(runs) + 2, []
     t0 = time.perf_counter()
     for name in set_names:
-        X = _stack(name, fitted)
-        for kind in kinds:
+        X, lead = _stack(name, fitted), _lead(name, fitted)
+        for kind in (k for n, k in runs if n == name):
             task.progress(len(table), steps, f"cross-validating {name} with {kind}")
-            pred, keep = out_of_fold(X, y, kind, threshold, splits, task, seed)
+            pred, keep = out_of_fold(X, y, kind, threshold, splits, task, seed, lead)
             metrics = evaluate(y, pred, keep, threshold, new_model(kind).predicts_score)
             table.append({"features": name, "model": kind, "metrics": metrics})
             decisions.append(keep)
@@ -292,12 +310,15 @@ def train_classifier(
     X = _stack(best["features"], fitted)
     task.progress(steps - 2, steps, "learning curve")
     t0 = time.perf_counter()
-    curve = learning_curve(X, y, best["model"], threshold, splits, best["metrics"], task, seed)
+    lead = _lead(best["features"], fitted)
+    curve = learning_curve(
+        X, y, best["model"], threshold, splits, best["metrics"], task, seed, lead
+    )
     seconds["learning_curve"] = round(time.perf_counter() - t0, 2)
 
     task.progress(steps - 1, steps, "fitting on every label")
     t0 = time.perf_counter()
-    final = new_model(best["model"]).fit(X, y, threshold, seed)
+    final = new_model(best["model"], lead).fit(X, y, threshold, seed)
     feature_set = FeatureSet(best["features"], [fitted[p][0] for p in best["features"].split("+")])
     version = save_version(
         project,
@@ -379,3 +400,8 @@ def _fit_extractors(
 
 def _stack(name: str, fitted: dict[str, tuple[Any, Any]]) -> Any:
     return hstack([fitted[p][1] for p in name.split("+")])
+
+
+def _lead(name: str, fitted: dict[str, tuple[Any, Any]]) -> int:
+    """The width of the set's first block: a blend's lead block."""
+    return int(fitted[name.split("+")[0]][1].shape[1])

@@ -143,7 +143,7 @@ class VersionInfo:
 
     @property
     def predicts_score(self) -> bool:
-        """Ridge and forest predict the rubric score; logistic predicts P(keep)."""
+        """Ridge, blend and forest predict the rubric score; logistic predicts P(keep)."""
         return self.model_kind != "logistic"
 
 

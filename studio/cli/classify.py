@@ -226,11 +226,17 @@ def classify_import(project: str, file: str, as_json: bool) -> None:
 @classify.command("simulate")
 @click.argument("project", type=click.Path(file_okay=False, exists=True))
 @click.option(
-    "--features", type=click.Choice(FEATURE_CHOICES[1:]), default="tfidf", show_default=True
+    "--features",
+    type=click.Choice(FEATURE_CHOICES[1:]),
+    default=None,
+    help="Feature set (default: the latest version's, else tfidf).",
 )
 @embedding_option
 @click.option(
-    "--model", type=click.Choice(MODEL_CHOICES[1:]), default="logistic", show_default=True
+    "--model",
+    type=click.Choice(MODEL_CHOICES[1:]),
+    default=None,
+    help="Model (default: the latest version's, else ridge).",
 )
 @threshold_option
 @click.option(
@@ -251,16 +257,24 @@ def classify_import(project: str, file: str, as_json: bool) -> None:
     help="Held-out folds the curves are averaged over.",
 )
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "--seeds",
+    type=click.IntRange(1, 20),
+    default=1,
+    show_default=True,
+    help="Repeats (seed, seed+1, ...) the curves are averaged over; one seed's crossing is noisy.",
+)
 @json_option
 def classify_simulate(
     project: str,
-    features: str,
-    model: str,
+    features: str | None,
+    model: str | None,
     threshold: float,
     start: int,
     step: int,
     folds: int,
     seed: int,
+    seeds: int,
     embedding: str | None,
     as_json: bool,
 ) -> None:
@@ -285,6 +299,7 @@ def classify_simulate(
                 step=step,
                 folds=folds,
                 seed=seed,
+                seeds=seeds,
                 embedding=embedding,
                 task=task,
             )

@@ -4,7 +4,9 @@ pickles, cross-validation, versions and resumable scoring (real SQLite, real sci
 from __future__ import annotations
 
 import json
+import math
 import random
+import re
 from pathlib import Path
 
 import numpy as np
@@ -14,14 +16,28 @@ from studio.classify.features import (
     FEATURE_SETS,
     HAND_NAMES,
     STATIC_DIMS,
+    STOPWORDS,
     DocText,
     FeatureSet,
     hand_vector,
     load_docs,
 )
-from studio.classify.models import ForestModel, LinearModel, best_cut, export_forest, load_model
+from studio.classify.models import (
+    KINDS,
+    ForestModel,
+    LinearModel,
+    best_cut,
+    export_forest,
+    load_model,
+)
 from studio.classify.score import keep_summary, score_documents
-from studio.classify.train import TrainError, labelled_set, make_folds, train_classifier
+from studio.classify.train import (
+    TrainError,
+    comparisons,
+    labelled_set,
+    make_folds,
+    train_classifier,
+)
 from studio.classify.versions import label_hash, load_classifier
 from studio.progress import Cancelled, Task
 from studio.project import Project
@@ -245,6 +261,60 @@ def test_models_predict_the_same_after_saving(
     assert np.array_equal(loaded.decide(loaded.predict(X)), model.decide(model.predict(X)))
 
 
+def test_blend_is_the_mean_of_two_ridges_and_saves_as_one(
+    store: Store, labelled: list[int], tmp_path: Path
+) -> None:
+    from sklearn.linear_model import Ridge
+
+    from studio.classify.models import RIDGE_ALPHA, new_model
+
+    X, y = _matrix(store, labelled[:120])
+    lead = X.shape[1] - len(HAND_NAMES)  # tfidf+hand: TF-IDF leads
+    blend = new_model("blend", lead).fit(X, y, 3.0)
+    whole = Ridge(alpha=RIDGE_ALPHA).fit(X, y).predict(X)
+    part = Ridge(alpha=RIDGE_ALPHA).fit(X[:, :lead], y).predict(X[:, :lead])
+    assert np.allclose(blend.predict(X), (whole + part) / 2, rtol=0, atol=1e-5)
+    assert not np.allclose(blend.predict(X), whole, rtol=0, atol=1e-3)  # the lead block counts
+    assert blend.predicts_score and 0.0 < blend.cut < 5.0
+    blend.save(tmp_path)
+    loaded = load_model("blend", tmp_path)
+    assert loaded.kind == "blend" and loaded.cut == blend.cut
+    assert np.array_equal(loaded.predict(X), blend.predict(X))
+    # no lead block (or one as wide as the set): a plain ridge
+    assert np.allclose(new_model("blend").fit(X, y, 3.0).predict(X), whole, rtol=0, atol=1e-5)
+    # new_model gives the lead to a blend only
+    assert new_model("ridge", lead).lead is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "Plain words. And MORE words? 12 + 30 = 42!",
+        "Unicode digits ² ٣ Ⅷ and capitals ΣΔ ÉTÉ; (a) [b] 'c' \"d\" e-f",
+        "WORD word Word wOrD the THE The " * 50,
+    ],
+)
+def test_hand_vector_counts_like_the_plain_definitions(text: str) -> None:
+    # the character and word shares are counted over distinct characters and words: the same
+    # numbers as one test per character or word, which is what they are defined as
+    vec = hand_vector(text, 1.0)
+    words = re.findall(r"\w+", text)
+    nw, nc = max(len(words), 1), max(len(text), 1)
+    lower = [w.lower() for w in words]
+    expected = {
+        "mean_word_length": sum(len(w) for w in words) / nw,
+        "type_token_ratio": len(set(lower)) / math.sqrt(nw),
+        "stopword_share": sum(w in STOPWORDS for w in lower) / nw,
+        "digit_share": sum(c.isdigit() for c in text) / nc,
+        "punctuation_share": sum(c in ".,;:!?()[]\"'-" for c in text) / nc,
+        "uppercase_share": sum(c.isupper() for c in text) / nc,
+        "long_word_share": sum(len(w) >= 9 for w in words) / nw,
+    }
+    for name, value in expected.items():
+        assert vec[HAND_NAMES.index(name)] == np.float32(value), name
+
+
 def test_forest_export_matches_scikit_learn_exactly(store: Store, labelled: list[int]) -> None:
     from sklearn.ensemble import RandomForestRegressor
 
@@ -283,8 +353,13 @@ def test_train_cross_validates_every_combination_and_stores_a_version(
     report = train_classifier(
         project, store, threshold=3, task=Task(lambda d, t, m: seen.append((d, t)))
     )
-    assert len(report.table) == 3 * len(FEATURE_SETS)
-    assert {(r["features"], r["model"]) for r in report.table} >= {("tfidf+hand", "forest")}
+    pairs = [(r["features"], r["model"]) for r in report.table]
+    assert pairs == comparisons(list(FEATURE_SETS), KINDS)
+    assert len(pairs) == (len(KINDS) - 1) * len(FEATURE_SETS) + sum("+" in n for n in FEATURE_SETS)
+    rows = {(r["features"], r["model"]): r["metrics"] for r in report.table}
+    assert set(rows) >= {("tfidf+hand", "forest"), ("tfidf+hand", "blend")}
+    # a blend of one block is that block's ridge: auto does not train it twice
+    assert ("tfidf", "ridge") in rows and ("tfidf", "blend") not in rows
     assert seen[-1][0] == seen[-1][1]
     for row in report.table:
         m = row["metrics"]

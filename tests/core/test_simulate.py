@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from studio.classify.simulate import format_table, schedule, simulate, summarise
+from studio.classify.simulate import default_choice, format_table, schedule, simulate, summarise
+from studio.classify.train import train_classifier
+from studio.project import Project
 from studio.store import Store
 from tests.core.test_classify import make_labelled_project
 
@@ -21,6 +23,7 @@ def test_summary_finds_the_first_count_reaching_random_final_f1() -> None:
     assert "60%" in s["text"]
 
 
+@pytest.mark.slow  # two logistic runs: ~30 s on two cores
 def test_simulation_returns_two_curves(store: Store) -> None:
     make_labelled_project(store, labelled=90, unlabelled=10)
     result = simulate(store, features="tfidf", model="logistic", start=10, step=15, folds=3)
@@ -49,3 +52,22 @@ def test_simulation_with_ridge_and_checks(store: Store) -> None:
         simulate(store, model="nope")
     with pytest.raises(ValueError):
         simulate(store, threshold=5.5)
+
+
+def test_simulation_defaults_to_the_latest_version_and_averages_seeds(
+    project: Project, store: Store
+) -> None:
+    make_labelled_project(store, labelled=60, unlabelled=0)
+    assert default_choice(store) == ("tfidf", "ridge")  # nothing trained yet
+    train_classifier(project, store, features="tfidf+hand", model="blend", folds=3)
+    assert default_choice(store) == ("tfidf+hand", "blend")
+    one = simulate(store, start=10, step=15, folds=3)
+    assert (one["features"], one["model"], one["seeds"]) == ("tfidf+hand", "blend", 1)
+    two = simulate(store, start=10, step=15, folds=3, seeds=2)
+    assert two["seeds"] == 2 and two["label_counts"] == one["label_counts"]
+    # the second repeat has other folds and orders: the mean moves, the first seed's run does not
+    assert two["curves"] != one["curves"]
+    assert simulate(store, start=10, step=15, folds=3) == one
+    assert "seeds 0-1" in format_table(two) and "folds), seed 0\n" in format_table(one)
+    with pytest.raises(ValueError, match="seeds"):
+        simulate(store, seeds=0)

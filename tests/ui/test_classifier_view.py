@@ -7,6 +7,7 @@ from PySide6.QtCore import Qt
 
 from studio.classify.features import FEATURE_SETS
 from studio.classify.models import KINDS
+from studio.classify.train import comparisons
 from studio.ui.qt_corpus import COLUMNS
 from tests.core.test_classify import make_labelled_project
 
@@ -22,7 +23,7 @@ def test_train_score_and_choose_a_threshold(qtbot, window, screenshot) -> None:
     version = trained.args[0]
     assert view.versions.currentData() == version
     # every feature set x model, cross-validated
-    assert view.table.rowCount() == len(FEATURE_SETS) * len(KINDS)
+    assert view.table.rowCount() == len(comparisons(list(FEATURE_SETS), KINDS))
     assert "F1" in view.reason.text() and "cross-validation" in view.reason.text()
     assert view.pr_plot.getPlotItem().listDataItems()  # curves drawn from the stored metrics
 
@@ -78,7 +79,7 @@ def test_transformer_embeddings_chosen_by_folder(qtbot, window, screenshot, tmp_
         view.train_button.click()
     rows = {view.table.item(r, 0).text() for r in range(view.table.rowCount())}
     assert rows == set(FEATURE_SETS) | set(EMBEDDING_SETS)
-    assert view.table.rowCount() == len(rows) * len(KINDS)
+    assert view.table.rowCount() == len(comparisons(sorted(rows), KINDS))
     assert "compared, as asked" in view.reason.text()
     window.resize(1500, 950)
     screenshot(window, "classifier-embeddings")

@@ -76,6 +76,21 @@ def _emit_line(line: str) -> None:
 @click.option("--eval-every", type=click.IntRange(0), help="Steps between evaluations.")
 @click.option("--checkpoint-every", type=click.IntRange(0), help="Steps between checkpoints.")
 @threads_option
+@click.option(
+    "--precision",
+    type=click.Choice(["auto", "bf16", "fp32"]),
+    default="auto",
+    show_default=True,
+    help="auto: bf16 autocast on a GPU that has it, float32 elsewhere.",
+)
+@click.option(
+    "--compile",
+    "compile_",
+    type=click.Choice(["auto", "on", "off"]),
+    default="auto",
+    show_default=True,
+    help="torch.compile the model; auto: on a GPU only (falls back to eager if it fails).",
+)
 @click.option("--own-process-group", is_flag=True, hidden=True, help="Used by the studio.")
 @json_option
 def train(
@@ -95,6 +110,8 @@ def train(
     eval_every: int | None,
     checkpoint_every: int | None,
     threads: int | None,
+    precision: str,
+    compile_: str,
     own_process_group: bool,
     as_json: bool,
 ) -> None:
@@ -117,6 +134,8 @@ def train(
         "seed": seed,
         "device": device,
         "threads": threads,
+        "precision": precision,
+        "compile": compile_,
     }
     task = Task()
     try:

@@ -3,7 +3,9 @@
 AdamW (no weight decay on biases and norms), linear warmup then cosine decay to a floor,
 gradient accumulation, gradient clipping; on CUDA bf16 autocast, a fused AdamW and
 ``torch.compile`` when it compiles (the loop falls back to eager when it does not); on a CPU,
-float32 and eager. The loss is the mean cross-entropy of each window's next tokens.
+float32 and eager unless asked (``precision="bf16"``, ``compile="on"``: the same code paths a
+GPU run takes, which is how the tests exercise them without one). The loss is the mean
+cross-entropy of each window's next tokens.
 
 :func:`run_steps` is the whole inner loop, the same one ``studio bench train`` measures against
 a bare nanoGPT-style loop.
@@ -23,6 +25,8 @@ from studio.training.data import TokenStream
 from studio.training.model import SIZES, build_model, count_parameters, flops_per_token, peak_flops
 
 Emit = Callable[[dict[str, Any]], None]
+PRECISIONS = ("auto", "bf16", "fp32")
+COMPILE = ("auto", "on", "off")
 
 
 @dataclass
@@ -41,13 +45,20 @@ class TrainConfig:
     grad_clip: float = 1.0
     seed: int = 0
     device: str = "auto"
-    compile: str = "auto"  # auto: on CUDA only (it gives nothing on a CPU)
+    compile: str = "auto"  # auto: on CUDA only (it gives little on a CPU); on; off
+    precision: str = "auto"  # auto: bf16 autocast on a CUDA device that has it, else fp32
     eval_every: int = 50
     eval_windows: int = 128  # context-long windows of each evaluation set
     checkpoint_every: int = 100
     keep_checkpoints: int = 2
     log_every: int = 1
     threads: int = 0  # CPU threads for torch; 0: its default (OMP_NUM_THREADS, else all cores)
+
+    def __post_init__(self) -> None:
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision {self.precision!r}: one of {', '.join(PRECISIONS)}")
+        if self.compile not in COMPILE:
+            raise ValueError(f"compile {self.compile!r}: one of {', '.join(COMPILE)}")
 
     @property
     def tokens_per_step(self) -> int:
@@ -129,11 +140,14 @@ class Trainer:
         self.flops_per_token = flops_per_token(model_config, self.n_params)
         self.device_name = torch.cuda.get_device_name(self.device) if self.cuda else "cpu"
         self.peak = peak_flops(self.device_name) if self.cuda else None
-        self.bf16 = self.cuda and torch.cuda.is_bf16_supported()
+        if cfg.precision == "auto":
+            self.bf16 = self.cuda and torch.cuda.is_bf16_supported()
+        else:
+            self.bf16 = cfg.precision == "bf16"
         self.optimizer = self._optimizer()
         self.stream, self.evals = stream, evals or {}
         self.compiled = False
-        if self.cuda and cfg.compile in ("auto", "on"):
+        if cfg.compile == "on" or (cfg.compile == "auto" and self.cuda):
             self.model = torch.compile(self.raw_model)
             self.compiled = True
         self.notes: list[str] = []
@@ -152,7 +166,8 @@ class Trainer:
 
     def autocast(self) -> Any:
         if self.bf16:
-            return self.torch.autocast(device_type="cuda", dtype=self.torch.bfloat16)
+            kind = "cuda" if self.cuda else "cpu"
+            return self.torch.autocast(device_type=kind, dtype=self.torch.bfloat16)
         return nullcontext()
 
     def batch(self, stream: TokenStream, index: int, rows: int) -> tuple[Any, Any]:

@@ -187,6 +187,33 @@ def test_runs_refuse_bad_requests(trained: Project) -> None:
         open_run(trained, "ghost")
 
 
+def test_a_gpu_runs_code_paths_train_on_a_cpu_when_asked(trained: Project) -> None:
+    """bf16 autocast and torch.compile, which a GPU run takes by default, asked for on the CPU:
+    the loss falls, the checkpoints hold the plain model's weights (not the compiled wrapper's
+    names) and a sample loads from them."""
+    run, events = _train(
+        trained, "bf16", steps=16, precision="bf16", compile="on", eval_every=8, checkpoint_every=8
+    )
+    start = next(e for e in events if e.get("event") == "start")
+    notes = [e["message"] for e in events if e.get("event") == "note"]
+    assert start["bf16"] is True
+    # compiled on first use; where it cannot be (no C compiler), a note says it ran eagerly
+    assert start["compile"] is True
+    assert not notes or all("torch.compile failed" in n for n in notes), notes
+    losses = list(_losses(events).values())
+    assert len(losses) == 16 and all(math.isfinite(x) for x in losses)
+    assert sum(losses[-4:]) / 4 < losses[0] - 0.3
+    evals = [e for e in events if e.get("event") == "eval"]
+    assert [e["step"] for e in evals] == [0, 8, 16]
+    assert all(math.isfinite(v["loss"]) for e in evals for v in e["eval"].values())
+    weights = load_file(str(ckpt.latest_checkpoint(run.root) / "model.safetensors"))
+    assert weights and not any("_orig_mod" in k for k in weights)
+    assert run.read("config.json")["train"]["precision"] == "bf16"
+    assert generate(load_student(run), "The magnet", max_tokens=10, seed=1)
+    with pytest.raises(ValueError, match="precision 'fp8'"):
+        TrainConfig.for_size("tiny", precision="fp8")
+
+
 def test_the_schedule_warms_up_then_decays_to_its_floor() -> None:
     cfg = TrainConfig.for_size("tiny", steps=100)
     assert cfg.warmup == 10

@@ -146,6 +146,11 @@ class RayPool:
         return self.ray.get(handle)
 
     def cancel(self, handles: list[Any]) -> None:
+        # force: the worker process ends. A plain cancel raises KeyboardInterrupt inside the
+        # task, and one that lands while the task is importing scikit-learn leaves that worker
+        # with half-imported modules that fail the next shard it is given (seen in CI:
+        # NameError inside scipy.ndimage). Shards are written here, from results: a killed
+        # task loses nothing but its own unfinished shard, which a rerun scores.
         for h in handles:
             with contextlib.suppress(Exception):  # finished or lost already: nothing to stop
-                self.ray.cancel(h)
+                self.ray.cancel(h, force=True)

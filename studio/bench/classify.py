@@ -38,7 +38,7 @@ from studio.classify.features import EMBEDDING_SETS, FEATURE_SETS, FeatureSet, l
 from studio.classify.models import KINDS, new_model
 from studio.classify.score import BATCH
 from studio.classify.train import corpus_sample, labelled_set
-from studio.classify.versions import latest_version
+from studio.classify.versions import latest_choice
 from studio.project import Project
 from studio.store import Store
 
@@ -66,11 +66,7 @@ class _ReadOnlyCache:
 
 def defaults(store: Store) -> tuple[str, str]:
     """(feature set, model kind) of the latest version, or the studio's defaults without one."""
-    latest = latest_version(store)
-    for v in store.classifier_versions():
-        if v["id"] == latest:
-            return v["feature_set"], v["model_kind"]
-    return DEFAULT_FEATURES, DEFAULT_MODEL
+    return latest_choice(store) or (DEFAULT_FEATURES, DEFAULT_MODEL)
 
 
 def run(

@@ -34,6 +34,7 @@ import numpy as np
 from studio.classify.features import FeatureSet, hstack, load_docs, make_extractor
 from studio.classify.models import KINDS, new_model
 from studio.classify.train import MIN_LABELS, corpus_sample, labelled_set, make_folds
+from studio.classify.versions import latest_choice
 from studio.progress import Task
 from studio.store import Store
 
@@ -119,10 +120,7 @@ DEFAULT = ("tfidf", "ridge")  # without a trained version: the fast set with the
 
 def default_choice(store: Store) -> tuple[str, str]:
     """The latest classifier version's feature set and model, else ``DEFAULT``."""
-    versions = store.classifier_versions()
-    if not versions:
-        return DEFAULT
-    return str(versions[-1]["feature_set"]), str(versions[-1]["model_kind"])
+    return latest_choice(store) or DEFAULT
 
 
 def simulate(

@@ -115,6 +115,14 @@ def latest_version(store: Store) -> str | None:
     return versions[-1]["id"] if versions else None
 
 
+def latest_choice(store: Store) -> tuple[str, str] | None:
+    """The latest version's (feature set, model kind); None before the first training."""
+    versions = store.classifier_versions()
+    if not versions:
+        return None
+    return str(versions[-1]["feature_set"]), str(versions[-1]["model_kind"])
+
+
 def load_classifier(project: Project, store: Store, version: str | None = None) -> Classifier:
     """A stored version (the latest when none is named); raises LookupError when there is none."""
     row = _version_row(store, version)

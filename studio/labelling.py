@@ -234,10 +234,12 @@ class Agreement:
     shared: int
     kappa: float | None  # quadratic-weighted Cohen's kappa; None when undefined
     disagreements: list[tuple[int, int, int]]  # (doc id, a's score, b's score), widest first
+    keep_kappa: float | None = None  # Cohen's kappa of the keep decision (score >= threshold)
+    split: list[tuple[int, int, int]] = field(default_factory=list)  # one keeps, the other drops
 
 
 def weighted_kappa(x: list[int], y: list[int], k: int = 6) -> float | None:
-    """Cohen's kappa with quadratic weights for ordinal scores 0..k-1."""
+    """Cohen's kappa with quadratic weights for ordinal scores 0..k-1 (k=2: plain kappa)."""
     n = len(x)
     if n == 0:
         return None
@@ -255,9 +257,10 @@ def weighted_kappa(x: list[int], y: list[int], k: int = 6) -> float | None:
     return None if den == 0 else 1.0 - num / den
 
 
-def agreement(store: Store, min_gap: int = 2) -> list[Agreement]:
-    """Kappa for every pair of annotators over the documents both labelled, and the documents
-    where their scores are ``min_gap`` or more apart."""
+def agreement(store: Store, min_gap: int = 2, threshold: float = 3.0) -> list[Agreement]:
+    """Kappa for every pair of annotators over the documents both labelled, the documents
+    where their scores are ``min_gap`` or more apart, and the same for the keep decision at
+    ``threshold``: a 2 against a 3 is one point on the scale but the whole decision."""
     by_annotator: dict[str, dict[int, int]] = {}
     for doc_id, annotator, score in store.conn.execute(
         "SELECT doc_id, annotator, score FROM labels"
@@ -268,9 +271,21 @@ def agreement(store: Store, min_gap: int = 2) -> list[Agreement]:
         shared = sorted(set(by_annotator[a]) & set(by_annotator[b]))
         xa = [by_annotator[a][d] for d in shared]
         xb = [by_annotator[b][d] for d in shared]
-        gaps = [
-            (d, sa, sb) for d, sa, sb in zip(shared, xa, xb, strict=True) if abs(sa - sb) >= min_gap
-        ]
+        pairs = list(zip(shared, xa, xb, strict=True))
+        gaps = [(d, sa, sb) for d, sa, sb in pairs if abs(sa - sb) >= min_gap]
         gaps.sort(key=lambda t: -abs(t[1] - t[2]))
-        out.append(Agreement(a, b, len(shared), weighted_kappa(xa, xb), gaps))
+        split = [(d, sa, sb) for d, sa, sb in pairs if (sa >= threshold) != (sb >= threshold)]
+        keep_a = [int(s >= threshold) for s in xa]
+        keep_b = [int(s >= threshold) for s in xb]
+        out.append(
+            Agreement(
+                a,
+                b,
+                len(shared),
+                weighted_kappa(xa, xb),
+                gaps,
+                weighted_kappa(keep_a, keep_b, k=2),
+                split,
+            )
+        )
     return out

@@ -67,11 +67,18 @@ def labels_export(project: str, file: Path) -> None:
 @labels.command("agreement")
 @click.argument("project", type=click.Path(file_okay=False, exists=True))
 @click.option("--gap", default=2, show_default=True, help="List pages scored this far apart.")
+@click.option(
+    "--threshold",
+    default=3.0,
+    show_default=True,
+    help="The keep threshold: list pages one annotator keeps and the other drops.",
+)
 @json_option
-def labels_agreement(project: str, gap: int, as_json: bool) -> None:
-    """How far annotators agree (quadratic-weighted Cohen's kappa), and where they do not.
+def labels_agreement(project: str, gap: int, threshold: float, as_json: bool) -> None:
+    """How far annotators agree (quadratic-weighted Cohen's kappa on the scores, Cohen's kappa
+    on the keep decision), and where they do not.
 
-    Example: studio labels agreement ~/proj --gap 2
+    Example: studio labels agreement ~/proj --gap 2 --threshold 3
     """
     from dataclasses import asdict
 
@@ -79,7 +86,7 @@ def labels_agreement(project: str, gap: int, as_json: bool) -> None:
 
     p = open_project(project, create=False)
     with p.store() as store:
-        pairs = agreement(store, min_gap=gap)
+        pairs = agreement(store, min_gap=gap, threshold=threshold)
     if as_json:
         print_json([asdict(pair) for pair in pairs])
         return
@@ -87,8 +94,18 @@ def labels_agreement(project: str, gap: int, as_json: bool) -> None:
         click.echo("fewer than two annotators: nothing to compare")
     for pair in pairs:
         kappa = "n/a" if pair.kappa is None else f"{pair.kappa:.3f}"
-        click.echo(f"{pair.a} vs {pair.b}: kappa {kappa} on {pair.shared} shared pages")
+        keep = "n/a" if pair.keep_kappa is None else f"{pair.keep_kappa:.3f}"
+        click.echo(
+            f"{pair.a} vs {pair.b}: kappa {kappa} on {pair.shared} shared pages, "
+            f"keep decision (>= {threshold:g}) kappa {keep}"
+        )
+        if pair.disagreements:
+            click.echo(f"  {len(pair.disagreements)} pages {gap}+ points apart:")
         for doc_id, sa, sb in pair.disagreements[:20]:
+            click.echo(f"    document {doc_id}: {pair.a} {sa}, {pair.b} {sb}")
+        if pair.split:
+            click.echo(f"  {len(pair.split)} pages one keeps and the other drops:")
+        for doc_id, sa, sb in pair.split[:20]:
             click.echo(f"    document {doc_id}: {pair.a} {sa}, {pair.b} {sb}")
 
 

@@ -254,12 +254,15 @@ class LabelView(QWidget):
         lines = []
         for p in pairs:
             kappa = "n/a" if p.kappa is None else f"{p.kappa:.2f}"
+            keep = "n/a" if p.keep_kappa is None else f"{p.keep_kappa:.2f}"
             lines.append(
-                f"{p.a} vs {p.b}: κ = {kappa} on {p.shared} pages, "
+                f"{html.escape(p.a)} vs {html.escape(p.b)}: κ = {kappa} on {p.shared} pages; "
+                f"keep decision κ = {keep}, split on {len(p.split)} pages; "
                 f"{len(p.disagreements)} pages 2+ points apart"
             )
         self.agreement_label.setText(
-            "<b>Agreement</b> (quadratic-weighted Cohen's κ)<br>" + "<br>".join(lines)
+            "<b>Agreement</b> (scores: quadratic-weighted Cohen's κ; keep at 3+: Cohen's κ)<br>"
+            + "<br>".join(lines)
         )
 
     def _on_error(self, message: str, _details: str) -> None:

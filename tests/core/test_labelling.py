@@ -83,6 +83,16 @@ def test_kappa_and_disagreements(store: Store) -> None:
     assert (pair.a, pair.b, pair.shared) == ("ana", "ben", 6)
     assert 0 < pair.kappa < 1
     assert pair.disagreements == [(ids[5], 5, 1)]
+    # keep at 3+: ana keeps 3, 4, 5 and ben 3, 4: one page split, kappa (6 - 1) / 6 agreement
+    assert pair.split == [(ids[5], 5, 1)]
+    assert pair.keep_kappa == pytest.approx((5 / 6 - 0.5) / (1 - 0.5))
+    # a one-point gap across the threshold splits the decision; the score gap list misses it
+    (pair,) = agreement(store, threshold=2)
+    assert pair.split == [(ids[5], 5, 1)]
+    store.set_label(ids[2], "ben", 3)
+    (pair,) = agreement(store)
+    assert pair.split == [(ids[2], 2, 3), (ids[5], 5, 1)] and pair.disagreements == [(ids[5], 5, 1)]
+    assert weighted_kappa([0, 1, 1, 0], [0, 1, 0, 0], k=2) == pytest.approx(0.5)
     assert weighted_kappa([0, 1, 2], [0, 1, 2]) == pytest.approx(1.0)
     assert weighted_kappa([], []) is None
 

@@ -15,6 +15,7 @@ import pytest
 from studio.classify.features import (
     FEATURE_SETS,
     HAND_NAMES,
+    HAND_V1,
     STATIC_DIMS,
     STOPWORDS,
     DocText,
@@ -170,11 +171,25 @@ def test_hand_features_are_finite_and_cached(store: Store, labelled: list[int]) 
     assert vec.shape == (len(HAND_NAMES),) and np.isfinite(vec).all()
     assert vec[HAND_NAMES.index("code_line_share")] > 0
     assert vec[HAND_NAMES.index("list_line_share")] > 0
+    # the register: a sales pitch and an explanation read differently, whatever their topic
+    pitch = hand_vector("Buy now! Our prices start at $19.\nContact us for a free demo!", 1.0)
+    lesson = hand_vector(
+        "Water boils at a lower temperature on a mountain because the air pressure is lower. "
+        "For example, at 3,000 m it boils at about 90 degrees; the effect is known to cooks.",
+        1.0,
+    )
+    for name in ("selling", "we", "prices"):
+        assert pitch[HAND_NAMES.index(f"{name}_per_100_words")] > 0, name
+        assert lesson[HAND_NAMES.index(f"{name}_per_100_words")] == 0, name
+    assert lesson[HAND_NAMES.index("explaining_per_100_words")] == pytest.approx(100 * 4 / 33)
+    assert pitch[HAND_NAMES.index("exclamations_per_sentence")] == pytest.approx(2 / 3)
+    assert pitch[HAND_NAMES.index("short_line_share")] == 0.0
+    assert lesson[HAND_NAMES.index("log_prose_lines")] == pytest.approx(math.log(2))
     docs = load_docs(store, labelled[:10])
     features = FeatureSet("hand").fit(docs, store)
     first = features.transform(docs, store)
     cached = store.conn.execute(
-        "SELECT count(*) FROM feature_cache WHERE feature_set = 'hand' AND version = '1'"
+        "SELECT count(*) FROM feature_cache WHERE feature_set = 'hand' AND version = '2'"
     ).fetchone()[0]
     assert cached == 10
     assert np.array_equal(features.transform(docs, store), first)
@@ -225,7 +240,8 @@ def test_feature_sets_round_trip_without_pickle(
     docs = load_docs(store, labelled)
     features = FeatureSet("tfidf+hand").fit(docs, store)
     X = features.transform(docs, store)
-    assert X.shape[0] == len(docs) and X.shape[1] == len(features.extractors[0].vocabulary) + 19
+    width = len(features.extractors[0].vocabulary) + len(HAND_NAMES)
+    assert X.shape == (len(docs), width)
     folder = tmp_path / "saved"
     versions = features.save(folder)
     assert {p.suffix for p in folder.iterdir()} <= {".json", ".npz"}
@@ -233,6 +249,29 @@ def test_feature_sets_round_trip_without_pickle(
     assert (loaded.transform(docs, store) != X).nnz == 0
     with pytest.raises(ValueError, match="retrain"):
         FeatureSet.load("tfidf+hand", folder, {**versions, "hand": "0"})
+
+
+def test_a_version_1_hand_classifier_still_loads_and_scores(
+    store: Store, labelled: list[int], tmp_path: Path
+) -> None:
+    # version 1 saved the first HAND_V1 features' scaling: a project's older classifier reads
+    # those columns of today's vectors, so scoring with it gives what it gave before
+    docs = load_docs(store, labelled)
+    today = FeatureSet("hand").fit(docs, store)
+    X = today.transform(docs, store)
+    extractor = today.extractors[0]
+    folder = tmp_path / "v1"
+    folder.mkdir()
+    np.savez(folder / "hand.npz", mean=extractor.mean[:HAND_V1], std=extractor.std[:HAND_V1])
+    old = FeatureSet.load("hand", folder, {"hand": "1"})
+    X1 = old.transform(docs, store)
+    assert X1.shape == (len(docs), HAND_V1)
+    # the same standardised values; only the 1/sqrt(width) row scaling differs
+    scale = math.sqrt(len(HAND_NAMES)) / math.sqrt(HAND_V1)
+    assert np.allclose(X1, X[:, :HAND_V1] * scale, atol=1e-6)
+    np.savez(folder / "hand.npz", mean=np.zeros(7), std=np.ones(7))
+    with pytest.raises(ValueError, match="7 columns"):
+        FeatureSet.load("hand", folder, {"hand": "1"})
     with pytest.raises(ValueError, match="unknown features"):
         FeatureSet("tfidf+bert")
 

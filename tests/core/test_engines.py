@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from studio.classify.features import HandFeatures
 from studio.classify.train import train_classifier
 from studio.engines import ENGINES, make_engine
 from studio.engines.shards import ShardRun, read_shard, score_shard, version_files
@@ -69,7 +70,7 @@ def test_a_shard_carries_text_and_cached_vectors(trained: Path, tmp_path: Path) 
         docs, cache = read_shard(run.path(shard))
         assert [d.doc_id for d in docs] == ids[:40] and docs[0].text
         # the hand vectors training cached for the labelled pages travel with the shard
-        assert len(cache.vectors[("hand", "1")]) == 40
+        assert len(cache.vectors[("hand", HandFeatures.version)]) == 40
         files = version_files(project, store, classifier.version)
         assert {Path(n).suffix for n in files} <= {".json", ".npz"}
         result = score_shard(files, classifier.version, run.path(shard).read_bytes())

@@ -1,7 +1,9 @@
 """The demo project: real pages from the WCXB development split, with the studio team's labels.
 
-The labels ship in ``resources/labels/`` keyed by WCXB file id (never the page text); the pages
-are read from the corpus folder the curator points at, so a demo needs that corpus on disk.
+The labels ship in ``resources/labels/`` keyed by WCXB file id (never the page text): two
+independent reads of every page, one file per read, so the demo carries two annotators and the
+classifier learns from their mean. The pages are read from the corpus folder the curator points
+at, so a demo needs that corpus on disk.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from studio.ingest.pipeline import import_paths
 from studio.progress import Task
 from studio.project import Project
 
-LABELS = ("labels", "wcxb-dev-edu.jsonl")
+LABEL_FILES = ("wcxb-dev-edu.jsonl", "wcxb-dev-edu-second-read.jsonl")  # in resources/labels/
 ANNOTATOR = "studio-team"
 
 
@@ -28,16 +30,21 @@ class DemoError(Exception):
 class DemoReport:
     project: str
     imported: int
-    labelled: int
-    missing: list[str]
+    labelled: int  # pages
+    labels: int  # label rows: a page read by two annotators has two
+    missing: list[str]  # file ids with labels but no page in the corpus folder
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
 def shipped_labels() -> list[dict[str, Any]]:
-    path = paths.resource(*LABELS)
-    return [json.loads(line) for line in path.read_text("utf-8").splitlines() if line.strip()]
+    """Every shipped label row: the first read's, then the second read's."""
+    rows = []
+    for name in LABEL_FILES:
+        text = paths.resource("labels", name).read_text("utf-8")
+        rows += [json.loads(line) for line in text.splitlines() if line.strip()]
+    return rows
 
 
 def build_demo(root: Path, corpus: Path, task: Task | None = None) -> DemoReport:
@@ -51,7 +58,8 @@ def build_demo(root: Path, corpus: Path, task: Task | None = None) -> DemoReport
         by_file = {
             name.split(".")[0]: doc_id for name, doc_id in store.documents_from_files().items()
         }
-        labelled, missing = 0, []
+        labelled: set[int] = set()
+        rows, missing = 0, []
         with store.transaction():
             for file_id, doc_id in by_file.items():
                 truth = truth_dir / f"{file_id}.json"
@@ -68,5 +76,7 @@ def build_demo(root: Path, corpus: Path, task: Task | None = None) -> DemoReport
                 store.set_label(
                     doc_id, label.get("annotator", ANNOTATOR), label["score"], label["note"]
                 )
-                labelled += 1
-    return DemoReport(str(project.root), report.imported, labelled, missing)
+                labelled.add(doc_id)
+                rows += 1
+    missing = list(dict.fromkeys(missing))
+    return DemoReport(str(project.root), report.imported, len(labelled), rows, missing)

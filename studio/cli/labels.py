@@ -119,7 +119,7 @@ def labels_agreement(project: str, gap: int, threshold: float, as_json: bool) ->
 )
 @json_option
 def demo(project: str, corpus: Path | None, as_json: bool) -> None:
-    """Build a demo project: WCXB's real pages, with the studio team's hand labels.
+    """Build a demo project: WCXB's real pages, with the studio team's hand labels (two reads).
 
     Example: studio demo ~/demo --corpus ../shared/corpora/wcxb-dev
     """
@@ -136,7 +136,7 @@ def demo(project: str, corpus: Path | None, as_json: bool) -> None:
         return
     click.echo(
         f"demo project at {report.project}: {report.imported} pages imported, "
-        f"{report.labelled} hand-labelled"
+        f"{report.labelled} hand-labelled ({report.labels} labels)"
     )
 
 

@@ -46,6 +46,7 @@ def queue_ids(
     version: str | None = None,
     band: tuple[float, float] | None = None,
     gap: float = DISAGREEMENT_GAP,
+    threshold: float = 3.0,
 ) -> list[int]:
     """The documents to label next, ``limit`` at most, narrowed by ``query``.
 
@@ -56,7 +57,8 @@ def queue_ids(
     documents the classifier disagrees with, widest first (regressors: the predicted score at
     least ``gap`` from the mean label; logistic: keep decision against mean label >= threshold).
     ``annotators`` needs no classifier: pages whose annotators' scores are ANNOTATOR_GAP or
-    more apart, widest first, for a second look.
+    more apart, or on both sides of the keep ``threshold`` (a 2 and a 3), widest first, for a
+    second look.
     """
     query = query or DocumentQuery()
     if strategy in ("random", "search"):
@@ -67,10 +69,10 @@ def queue_ids(
     if strategy == "annotators":
         sql = (
             f"SELECT s.doc_id FROM labels s WHERE 1 = 1{within} GROUP BY s.doc_id "
-            "HAVING max(s.score) - min(s.score) >= ? "
+            "HAVING max(s.score) - min(s.score) >= ? OR (min(s.score) < ? AND max(s.score) >= ?) "
             "ORDER BY max(s.score) - min(s.score) DESC, s.doc_id LIMIT ?"
         )
-        rows = store.conn.execute(sql, [*within_args, ANNOTATOR_GAP, limit])
+        rows = store.conn.execute(sql, [*within_args, ANNOTATOR_GAP, threshold, threshold, limit])
         return [int(r[0]) for r in rows]
     info = _scored_version(store, version)
     if strategy == "uncertainty":

@@ -58,7 +58,9 @@ class LabelView(QWidget):
         self.queue.addItem("Most uncertain for the classifier (active learning)", "uncertainty")
         self.queue.addItem("Classifier and labels disagree", "disagreement")
         self.queue.addItem("Classifier score in a band", "band")
-        self.queue.addItem("Annotators disagree (2+ points): adjudicate", "annotators")
+        self.queue.addItem(
+            "Annotators disagree (2+ points, or keep vs drop): adjudicate", "annotators"
+        )
         self.band_lo = QDoubleSpinBox(minimum=-10, maximum=10, value=2.0, singleStep=0.5)
         self.band_hi = QDoubleSpinBox(minimum=-10, maximum=10, value=3.5, singleStep=0.5)
         for spin in (self.band_lo, self.band_hi):

@@ -203,17 +203,19 @@ def test_disagreement_with_logistic_is_the_wrong_side_of_the_threshold(
 
 
 def test_pages_annotators_disagree_on_come_back_widest_first(store: Store) -> None:
-    ids = _corpus(store, 5)
-    for doc, a, b in zip(ids, [0, 5, 2, 4, 1], [1, 1, 4, 4, 4], strict=True):
+    ids = _corpus(store, 6)
+    for doc, a, b in zip(ids, [0, 5, 2, 4, 1, 2], [1, 1, 4, 4, 4, 3], strict=True):
         store.set_label(doc, "ana", a)
         store.set_label(doc, "ben", b)
     store.set_label(ids[0], "carla", 3)  # a third annotator widens the first page's spread to 3
-    queue = queue_ids(store, "ana", strategy="annotators")
-    # spreads: ids[0] 3, ids[1] 4, ids[2] 2, ids[3] 0, ids[4] 3 -> 2 or more, widest first
+    queue = queue_ids(store, "ana", strategy="annotators", threshold=5)
+    # spreads: ids[0] 3, ids[1] 4, ids[2] 2, ids[3] 0, ids[4] 3, ids[5] 1 -> 2 or more, widest first
     assert queue == [ids[1], ids[0], ids[4], ids[2]]
-    assert queue_ids(store, "ana", DocumentQuery(search="rivers"), strategy="annotators") == [
-        i for i in queue if i % 2 == 0
-    ]
+    # one point apart across the keep threshold (a 2 and a 3) is a split decision: it comes too
+    assert queue_ids(store, "ana", strategy="annotators") == [*queue, ids[5]]
+    assert queue_ids(
+        store, "ana", DocumentQuery(search="rivers"), strategy="annotators", threshold=5
+    ) == [i for i in queue if i % 2 == 0]
 
 
 def test_the_random_queue_draws_from_the_whole_corpus(store: Store) -> None:

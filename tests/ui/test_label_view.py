@@ -44,7 +44,9 @@ def test_label_pages_with_the_keyboard(qtbot, window, tmp_path, screenshot) -> N
     window.store.set_label(first, "ben", 1)
     window.store.set_label(first, "ana", 4)
     view.show_agreement()
-    assert "ana vs ben" in view.agreement_label.text()
+    text = view.agreement_label.text()
+    assert "ana vs ben" in text and "split on 1 pages" in text  # ana keeps the page, ben drops it
+    screenshot(window, "label-agreement")
 
 
 def test_active_learning_queue_without_a_classifier_says_what_to_do(qtbot, window) -> None:

@@ -562,7 +562,7 @@ def test_keep_curve_matches_the_store_at_every_threshold(tmp_path) -> None:
         assert counts.sum() == 50 and len(edges) == 11
 
 
-def test_choice_is_f1_then_spearman_within_one_standard_error() -> None:
+def test_choice_is_f1_then_spearman_then_cost_within_their_noise() -> None:
     from studio.classify.train import choose, f1_standard_error
 
     def row(features: str, f1: float, rho: float) -> dict:
@@ -575,6 +575,14 @@ def test_choice_is_f1_then_spearman_within_one_standard_error() -> None:
     assert best["features"] == "b"
     assert "within one standard error (0.05) of a with ridge (0.70)" in why
     assert "(0.80 vs 0.60)" in why
+    # Spearman within SPEARMAN_TIE: the cheaper features decide, and the reason says so
+    close = [row("tfidf+minilm", 0.66, 0.821), row("tfidf+hand", 0.67, 0.815), row("x", 0.5, 0.9)]
+    best, why = choose(close, 3.0, band=0.05)
+    assert best["features"] == "tfidf+hand"
+    assert "within 0.01 of tfidf+minilm with ridge (0.821 vs 0.815)" in why
+    assert "cheaper features decide" in why
+    close[1]["metrics"]["spearman"] = 0.80  # 0.021 apart: Spearman decides again
+    assert choose(close, 3.0, band=0.05)[0]["features"] == "tfidf+minilm"
     # the bootstrap spread shrinks as the labels grow, and is 0 for a perfect, unanimous set
     rng = np.random.default_rng(0)
     truth = rng.random(2000) < 0.2

@@ -82,7 +82,8 @@ def classify_train(
     """Cross-validate feature sets x models on the labels, keep the best as a new version.
 
     The best has the highest F1 at the keep threshold; Spearman decides between those within
-    one standard error of it. Example: studio classifier train ~/proj --threshold 3 --embed
+    one standard error of it, and the cheaper features between those whose Spearman is within
+    0.01. Example: studio classifier train ~/proj --threshold 3 --embed
     """
     from studio.classify.train import TrainError, train_classifier
     from studio.progress import Cancelled

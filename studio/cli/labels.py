@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from studio.cli.common import cli_task, json_option, open_project, print_json
+from studio.cli.common import cli_task, json_option, open_project, print_json, threshold_option
 
 
 @click.group("labels")
@@ -67,12 +67,7 @@ def labels_export(project: str, file: Path) -> None:
 @labels.command("agreement")
 @click.argument("project", type=click.Path(file_okay=False, exists=True))
 @click.option("--gap", default=2, show_default=True, help="List pages scored this far apart.")
-@click.option(
-    "--threshold",
-    default=3.0,
-    show_default=True,
-    help="The keep threshold: list pages one annotator keeps and the other drops.",
-)
+@threshold_option
 @json_option
 def labels_agreement(project: str, gap: int, threshold: float, as_json: bool) -> None:
     """How far annotators agree (quadratic-weighted Cohen's kappa on the scores, Cohen's kappa

@@ -271,7 +271,8 @@ def hand_vector(text: str, signal_share: float) -> np.ndarray:
 
 
 class HandFeatures:
-    """Surface features of the text, standardised with the corpus sample's mean and spread."""
+    """Surface features of the text and its register (``HAND_NAMES``), standardised with the
+    corpus sample's mean and spread."""
 
     name, version = "hand", "2"
     reads = ("1", "2")  # a version 1 classifier's features are the first HAND_V1 columns

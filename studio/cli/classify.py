@@ -172,6 +172,59 @@ def classify_versions(project: str, as_json: bool) -> None:
         )
 
 
+@classify.command("explain")
+@click.argument("project", type=click.Path(file_okay=False, exists=True))
+@click.argument("doc_id", type=int)
+@click.option("--model", "version", default=None, help="Classifier version (default: the latest).")
+@click.option(
+    "--top",
+    type=click.IntRange(1, 200),
+    default=8,
+    show_default=True,
+    help="Features to list per block.",
+)
+@json_option
+def classify_explain(
+    project: str, doc_id: int, version: str | None, top: int, as_json: bool
+) -> None:
+    """Why a page got its score: the features that moved it most, with their signed shares.
+
+    Linear versions (ridge, blend, logistic) only; the blocks' shares and the intercept add up
+    to the score. Example: studio classifier explain ~/proj 42 --top 8
+    """
+    from studio.classify.explain import ExplainError, explain
+    from studio.classify.features import load_docs
+    from studio.classify.versions import load_classifier
+
+    p = open_project(project, create=False)
+    with p.store() as store:
+        if store.document(doc_id) is None:
+            raise click.ClickException(f"no document {doc_id} in {project}")
+        try:
+            classifier = load_classifier(p, store, version)
+            why = explain(classifier, load_docs(store, [doc_id])[0], store, top)
+        except LookupError as exc:
+            raise click.ClickException(str(exc.args[0])) from exc
+        except ExplainError as exc:
+            raise click.ClickException(str(exc)) from exc
+    if as_json:
+        print_json(why.to_dict())
+        return
+    verdict = "kept" if why.keep else "dropped"
+    click.echo(
+        f"document {doc_id}: {why.measure} {why.output:.2f} with {why.version} "
+        f"({verdict}: the cut is {why.cut:.2f})"
+    )
+    click.echo(f"  {why.intercept:+.3f}  intercept")
+    for block in why.blocks:
+        click.echo(f"  {block.total:+.3f}  {block.name}")
+    for block in why.blocks:
+        if block.parts:
+            click.echo(f"{block.name}: what moved it most")
+        for name, value in block.parts:
+            click.echo(f"  {value:+.3f}  {name}")
+
+
 @classify.command("export")
 @click.argument("project", type=click.Path(file_okay=False, exists=True))
 @click.argument("file", type=click.Path(dir_okay=False))

@@ -1,4 +1,5 @@
-"""The document view: the page with signal set apart from boilerplate, its main text, its source.
+"""The document view: the page with signal set apart from boilerplate, its main text, its source,
+and why the latest classifier scored it as it did.
 
 The highlighted page is rebuilt from the page's blocks as plain text runs, never from the page's
 own HTML, so nothing in a page can run a script or fetch a resource.
@@ -23,7 +24,9 @@ from PySide6.QtWidgets import (
 )
 
 from studio.documents import DocumentPage
+from studio.project import Project
 from studio.segment.blocks import BOILERPLATE, SIGNAL, Block
+from studio.ui.qt_ops import run_op
 
 SIGNAL_BG = QColor("#e3f4e6")
 SIGNAL_FG = QColor("#10301a")
@@ -145,13 +148,23 @@ def _fmt(value: Any) -> str:
 
 
 class DocumentView(QWidget):
-    """One document: a header with its provenance and signal share, and three views of it."""
+    """One document: a header with its provenance and signal share, three views of it, and why
+    the classifier scored it so."""
 
     relabel_requested = Signal(int, str, str)  # doc id, locator, label
 
-    def __init__(self, parent: QWidget | None = None, **qt_properties: Any) -> None:
+    def __init__(
+        self,
+        parent: QWidget | None = None,
+        *,
+        project: Project | None = None,
+        **qt_properties: Any,
+    ) -> None:
+        """``project``: show why its latest classifier scored the page, in a fourth tab (the
+        label view leaves it out: an annotator scores a page without the classifier's view)."""
         super().__init__(parent, **qt_properties)
         self.page: DocumentPage | None = None
+        self.project = project
         # no word wrap: a wrapped rich-text label is squeezed to one line by the tabs below;
         # long lines (a long URL) are clipped instead, and the full text is in the tooltip
         self.header = QLabel(objectName="documentHeader")
@@ -174,6 +187,11 @@ class DocumentView(QWidget):
         self.tabs.addTab(self.highlighted, "Highlighted page")
         self.tabs.addTab(self.main_text, "Main text")
         self.tabs.addTab(self.raw_source, "Raw source")
+        self.why = SafeBrowser(objectName="whyScore")
+        if project is not None:
+            self.tabs.addTab(self.why, "Why this score")
+        # the latest classifier as loaded last time, (version, classifier): loading reads ~1 MB
+        self._classifier: tuple[str, Any] | None = None
         self._stale: set[QWidget] = set()
         self.tabs.currentChanged.connect(lambda i: self._fill(self.tabs.widget(i)))
         layout = QVBoxLayout(self)
@@ -186,7 +204,7 @@ class DocumentView(QWidget):
     def show_nothing(self) -> None:
         self.page = None
         self.header.setText("<i>Select a document to see its signal and boilerplate.</i>")
-        for w in (self.highlighted, self.main_text, self.raw_source):
+        for w in (self.highlighted, self.main_text, self.raw_source, self.why):
             w.clear()
 
     def show_page(self, page: DocumentPage) -> None:
@@ -196,7 +214,7 @@ class DocumentView(QWidget):
         text = header_html(page)
         self.header.setText(text)
         self.header.setToolTip(text)
-        self._stale = {self.highlighted, self.main_text, self.raw_source}
+        self._stale = {self.highlighted, self.main_text, self.raw_source, self.why}
         self._fill(self.tabs.currentWidget())
 
     def _fill(self, tab: QWidget) -> None:
@@ -218,10 +236,81 @@ class DocumentView(QWidget):
                 cut = len(raw) - MAX_RAW_CHARS
                 raw = raw[:MAX_RAW_CHARS] + f"\n\n[… {cut:,} more characters]"
             self.raw_source.setPlainText(raw)
+        elif tab is self.why:
+            self._explain(page.record.id)
+
+    def _explain(self, doc_id: int) -> None:
+        project, loaded = self.project, self._classifier
+        if project is None:
+            return
+        self.why.setHtml("<i>Reading the classifier…</i>")
+
+        def work(_task: Any) -> Any:
+            from studio.classify.explain import explain
+            from studio.classify.features import load_docs
+            from studio.classify.versions import latest_version, load_classifier
+
+            with project.store() as store:
+                version = latest_version(store)
+                if version is None:
+                    return None
+                if loaded is not None and loaded[0] == version:
+                    classifier = loaded[1]
+                else:
+                    classifier = load_classifier(project, store, version)
+                doc = load_docs(store, [doc_id])[0]
+            # no store: a reader writes nothing (the page's vectors are not cached)
+            return (version, classifier), explain(classifier, doc)
+
+        def done(result: Any) -> None:
+            if result is None:
+                self.why.setHtml(why_html(None))
+                return
+            self._classifier, why = result
+            if self.page is not None and self.page.record.id == doc_id:
+                self.why.setHtml(why_html(why))
+
+        def failed(message: str, _details: str) -> None:
+            if self.page is not None and self.page.record.id == doc_id:
+                self.why.setHtml(f"<p style='color:#b42318'>{html.escape(message)}</p>")
+
+        run_op(self, work, writes=False).on_success(done).on_failure(failed)
 
     def _on_relabel(self, locator: str, label: str) -> None:
         if self.page is not None:
             self.relabel_requested.emit(self.page.record.id, locator, label)
+
+
+def why_html(why: Any) -> str:
+    """An :class:`~studio.classify.explain.Explanation` as the curator reads it (None: no
+    classifier yet)."""
+    if why is None:
+        return "<i>No classifier trained yet: train one in the Classifier tab.</i>"
+    verdict = (
+        "<b style='color:#1f7a3a'>kept</b>" if why.keep else "<b style='color:#b42318'>dropped</b>"
+    )
+    rows = [("intercept", why.intercept)] + [(b.name, b.total) for b in why.blocks]
+    out = [
+        f"<p><b>{why.measure.capitalize()} {why.output:.2f}</b> with {html.escape(why.version)}: "
+        f"{verdict} (the cut is {why.cut:.2f}). The parts below add up to the {why.measure}.</p>",
+        _signed_table(rows),
+    ]
+    for block in why.blocks:
+        if block.parts:
+            out.append(f"<p><b>{html.escape(block.name)}</b>: what moved it most</p>")
+            out.append(_signed_table([(n.replace("_", " "), v) for n, v in block.parts]))
+    return "".join(out)
+
+
+def _signed_table(rows: list[tuple[str, float]]) -> str:
+    cells = []
+    for name, value in rows:
+        colour = "#1f7a3a" if value >= 0 else "#b42318"
+        cells.append(
+            f"<tr><td align='right' style='color:{colour}'>{value:+.3f}</td>"
+            f"<td>&nbsp;{html.escape(str(name))}</td></tr>"
+        )
+    return f"<table cellspacing='2'>{''.join(cells)}</table>"
 
 
 def header_html(page: DocumentPage) -> str:

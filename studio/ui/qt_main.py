@@ -155,7 +155,7 @@ class MainWindow(QMainWindow):
         self.store = project.store()
         remember_project(project.root)
         self.corpus = CorpusView(self.store)
-        self.document = DocumentView()
+        self.document = DocumentView(project=project)
         self.corpus.document_selected.connect(self.open_document)
         self.document.relabel_requested.connect(self.relabel)
         splitter = QSplitter(Qt.Orientation.Horizontal)

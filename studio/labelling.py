@@ -17,7 +17,7 @@ from pathlib import Path
 from studio import paths
 from studio.classify.versions import VersionInfo, version_info
 from studio.store import DocumentQuery, Store
-from studio.store.queries import from_clause, where_clause
+from studio.store.queries import from_clause, label_mean, where_clause
 
 RUBRIC_FILE = "rubric.md"
 QUEUES = ("random", "search", "uncertainty", "band", "disagreement", "annotators")
@@ -86,7 +86,7 @@ def queue_ids(
         lo, hi = _checked_band(band)
         sql = (
             "SELECT s.doc_id FROM classifier_scores s WHERE s.version = ? "
-            f"AND s.score BETWEEN ? AND ?{within} ORDER BY {_seeded_rank(seed)}, s.doc_id LIMIT ?"
+            f"AND s.score BETWEEN ? AND ?{within} ORDER BY {seeded_rank(seed)}, s.doc_id LIMIT ?"
         )
         args = [info.version, lo, hi, *within_args, limit]
     else:
@@ -102,7 +102,7 @@ def _random_queue(
     where, args = where_clause(query)
     unlabelled = "NOT EXISTS (SELECT 1 FROM labels l WHERE l.doc_id = d.id AND l.annotator = ?)"
     where = f"{where} AND {unlabelled}" if where else f" WHERE {unlabelled}"
-    rank = _seeded_rank(seed).replace("s.doc_id", "d.id")
+    rank = seeded_rank(seed, "d.id")
     sql = f"SELECT d.id FROM {from_clause(query)}{where} ORDER BY {rank}, d.id LIMIT ?"
     return [int(r[0]) for r in store.conn.execute(sql, [*args, annotator, limit])]
 
@@ -142,11 +142,11 @@ def _checked_band(band: tuple[float, float] | None) -> tuple[float, float]:
 _P = 2_147_483_647
 
 
-def _seeded_rank(seed: int) -> str:
-    """A SQL expression that orders ``s.doc_id`` pseudo-randomly, the same way for a seed."""
+def seeded_rank(seed: int, column: str = "s.doc_id") -> str:
+    """A SQL expression that orders ``column`` pseudo-randomly, the same way for a seed."""
     rng = random.Random(seed)
     a, b, c = rng.randrange(1, _P), rng.randrange(_P), rng.randrange(1, _P)
-    x = f"(((s.doc_id % {_P}) * {a} + {b}) % {_P})"
+    x = f"((({column} % {_P}) * {a} + {b}) % {_P})"
     return f"((({x} * {x}) % {_P}) * {c} + {x}) % {_P}"
 
 
@@ -155,7 +155,7 @@ def _disagreement_sql(
 ) -> tuple[str, list[object]]:
     scored = (
         "SELECT s.doc_id, s.score, s.keep, m.label FROM classifier_scores s "
-        "JOIN (SELECT doc_id, avg(score) AS label FROM labels GROUP BY doc_id) m "
+        f"JOIN (SELECT doc_id, {label_mean()} AS label FROM labels GROUP BY doc_id) m "
         f"ON m.doc_id = s.doc_id WHERE s.version = ?{within}"
     )
     args: list[object] = [info.version, *within_args]

@@ -11,7 +11,8 @@ from studio.cli.common import cli_task, json_option, open_project, print_json, t
 
 @click.group("labels")
 def labels() -> None:
-    """Labels: import and export (CSV or JSONL), and agreement between annotators."""
+    """Labels: import and export (CSV or JSONL), agreement between annotators, and a teacher's
+    scores as one more annotator."""
 
 
 @labels.command("import")
@@ -102,6 +103,77 @@ def labels_agreement(project: str, gap: int, threshold: float, as_json: bool) ->
             click.echo(f"  {len(pair.split)} pages one keeps and the other drops:")
         for doc_id, sa, sb in pair.split[:20]:
             click.echo(f"    document {doc_id}: {pair.a} {sa}, {pair.b} {sb}")
+
+
+@labels.command("teacher")
+@click.argument("project", type=click.Path(file_okay=False, exists=True))
+@click.option(
+    "--pages",
+    "which",
+    type=click.Choice(["labelled", "unlabelled"]),
+    default="labelled",
+    show_default=True,
+    help="The pages people labelled (to measure the teacher against them), or pages nobody "
+    "labelled (to extend the labels).",
+)
+@click.option("--limit", type=click.IntRange(1, 10_000_000), default=100, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True, help="Order of unlabelled pages.")
+@click.option("--teacher", "spec", default=None, metavar="local:PATH | openai:URL",
+              help="The teacher (default: the project's).")  # fmt: skip
+@click.option("--model", default=None, help="Model name on an openai: server.")
+@json_option
+def labels_teacher(
+    project: str,
+    which: str,
+    limit: int,
+    seed: int,
+    spec: str | None,
+    model: str | None,
+    as_json: bool,
+) -> None:
+    """Let a teacher score pages with the project's rubric, as annotator "teacher:NAME".
+
+    Its scores are stored as they come (a rerun skips pages it scored). A page's label stays
+    the people's mean where people scored it; `studio labels agreement` then compares the
+    teacher with them. Example: studio labels teacher ~/proj --pages labelled --limit 50
+    """
+    from studio.cli.generate import _open, _teacher_choices
+    from studio.labelling import rubric_text
+    from studio.teacher_labels import (
+        TeacherDown,
+        label_with_teacher,
+        pages_to_score,
+        teacher_annotator,
+    )
+
+    p = open_project(project, create=False)
+    choice = _teacher_choices(p.root, (spec,) if spec else (), (model,) if model else ())[0]
+    teacher = _open([choice])[choice.label]
+    with p.store() as store:
+        pages = pages_to_score(store, teacher_annotator(teacher), which, limit, seed)
+        try:
+            with cli_task("scoring", unit="page") as task:
+                report = label_with_teacher(store, teacher, pages, rubric_text(p.root), task=task)
+        except TeacherDown as exc:
+            raise click.ClickException(str(exc)) from exc
+        except KeyboardInterrupt as exc:
+            raise click.ClickException(
+                "interrupted: the scores given so far are kept; run again to go on"
+            ) from exc
+    if as_json:
+        print_json(report.to_dict())
+        return
+    if not pages:
+        click.echo(f"no {which} pages left for {report.annotator} to score")
+        return
+    spread = ", ".join(f"{k}: {v}" for k, v in sorted(report.by_score.items())) or "none"
+    click.echo(
+        f"{report.annotator} scored {report.scored} of {report.asked} pages "
+        f"({report.failed} failed, {report.skipped} skipped) in {report.seconds:.0f} s; "
+        f"scores {spread}"
+    )
+    for problem in report.problems:
+        click.echo(f"  {problem}")
 
 
 @click.command("demo")

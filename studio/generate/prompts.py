@@ -108,3 +108,14 @@ def propose_messages(subject: str, topic: str, existing: list[str], n: int) -> l
         n=n,
     )
     return [{"role": "user", "content": user}]
+
+
+MAX_PAGE_CHARS = 12_000  # of a page's main text sent to be scored (~3k tokens)
+
+
+def score_messages(rubric: str, page: str, limit: int = MAX_PAGE_CHARS) -> list[Message]:
+    """Ask for a page's educational-value score on ``rubric`` (:mod:`studio.teacher_labels`)."""
+    user = template("score").substitute(
+        rubric=quoted(rubric, "rubric"), page=quoted(page, "page", limit)
+    )
+    return [{"role": "user", "content": user}]

@@ -1,5 +1,6 @@
-"""Reading a teacher's structured replies: the critique (JSON scores and problems) and proposed
-subtopics (a JSON list), and the JSON schemas they are asked for with (a local model is held to
+"""Reading a teacher's structured replies: the critique (JSON scores and problems), proposed
+subtopics (a JSON list) and a page's educational-value score (:mod:`studio.teacher_labels`), and
+the JSON schemas they are asked for with (a local model is held to
 the schema by a grammar; a server that takes a ``response_format`` is sent it).
 
 The schemas keep to what structured-output servers take (OpenAI's strict mode included): every
@@ -16,6 +17,7 @@ for every criterion is an error, and the loop asks the teacher again.
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -280,3 +282,45 @@ def _names(data: list[Any], max_items: int, max_chars: int) -> list[str]:
     if not out:
         raise ReplyError("the array holds no usable name")
     return out
+
+
+# -- a page's educational value (studio.teacher_labels) -------------------------------------------
+
+PAGE_SCORE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "reason": {"type": "string"},
+        "score": {"type": "integer", "enum": [0, 1, 2, 3, 4, 5]},
+    },
+    "required": ["reason", "score"],
+    "additionalProperties": False,
+}
+
+
+@dataclass(slots=True)
+class PageScore:
+    score: int  # 0-5 on the rubric
+    reason: str
+    repairs: list[str] = field(default_factory=list)
+
+
+def parse_page_score(text: str) -> PageScore:
+    """The rubric score in a reply (a whole number 0-5; "3" and 3.0 are read as 3), or
+    :class:`ReplyError` saying what is wrong."""
+    data, repairs = extract_json(text, dict)
+    if "score" not in data:
+        raise ReplyError('no "score"')
+    value = data["score"]
+    if isinstance(value, bool):
+        raise ReplyError(f"the score is {value!r}, not a number")
+    if isinstance(value, str):
+        try:
+            value = float(value.strip())
+        except ValueError as exc:
+            raise ReplyError(f"the score is {value[:40]!r}, not a number") from exc
+    if not isinstance(value, int | float) or not math.isfinite(value) or value != int(value):
+        raise ReplyError("the score must be a whole number from 0 to 5")
+    if not 0 <= value <= 5:
+        raise ReplyError(f"the score is {value:g}, outside 0 to 5")
+    reason = _as_text(data.get("reason", ""))
+    return PageScore(int(value), "" if reason in _PLACEHOLDERS else reason, repairs)

@@ -22,6 +22,7 @@ from studio.store.queries import (
     LIST_COLUMNS,
     DocumentQuery,
     from_clause,
+    label_mean,
     order_clause,
     where_clause,
 )
@@ -366,7 +367,7 @@ class Store:
         rows = self.conn.execute(
             f"SELECT {LIST_COLUMNS}, "
             "(SELECT score FROM classifier_scores WHERE doc_id = d.id AND version = ?) AS score, "
-            "(SELECT avg(score) FROM labels WHERE doc_id = d.id) AS label "
+            f"(SELECT {label_mean()} FROM labels WHERE doc_id = d.id) AS label "
             f"FROM documents d JOIN sources s ON s.id = d.source_id WHERE d.id IN ({marks})",
             [q.score_version, *ids],
         ).fetchall()
@@ -551,9 +552,10 @@ class Store:
     # -- the educational-value classifier (studio.classify) ------------------------------------
 
     def label_targets(self) -> list[tuple[int, float, int]]:
-        """(doc_id, mean score over annotators, number of annotators) per labelled document."""
+        """(doc_id, label, number of annotators) per labelled document; the label is the mean
+        of the people's scores, or of the teachers' where no person scored it (``label_mean``)."""
         rows = self.conn.execute(
-            "SELECT doc_id, avg(score), count(*) FROM labels GROUP BY doc_id ORDER BY doc_id"
+            f"SELECT doc_id, {label_mean()}, count(*) FROM labels GROUP BY doc_id ORDER BY doc_id"
         )
         return [(int(r[0]), float(r[1]), int(r[2])) for r in rows]
 

@@ -6,6 +6,20 @@ import re
 from dataclasses import dataclass, replace
 from typing import Any
 
+# Annotators named ``teacher:...`` are models that scored pages with the rubric
+# (:mod:`studio.teacher_labels`). A page's label is the mean of the people's scores, and the
+# teachers' mean only where no person scored the page: a teacher extends the labels and can be
+# measured against the people, but never outvotes them.
+TEACHER_PREFIX = "teacher:"
+
+
+def label_mean(alias: str = "") -> str:
+    """The SQL aggregate of a page's label over its rows in ``labels`` (``alias``: the table's
+    alias, e.g. ``"l."``)."""
+    person = f"{alias}annotator NOT LIKE '{TEACHER_PREFIX}%'"
+    return f"coalesce(avg(CASE WHEN {person} THEN {alias}score END), avg({alias}score))"
+
+
 # column name shown to the curator -> SQL expression it sorts by (each has an index)
 SORT_COLUMNS: dict[str, str] = {
     "id": "d.id",
@@ -16,7 +30,7 @@ SORT_COLUMNS: dict[str, str] = {
     "kind": "d.kind",
     "source": "d.source_id",
     "score": "cs.score",
-    "label": "(SELECT avg(l.score) FROM labels l WHERE l.doc_id = d.id)",
+    "label": f"(SELECT {label_mean('l.')} FROM labels l WHERE l.doc_id = d.id)",
 }
 
 LIST_COLUMNS = (

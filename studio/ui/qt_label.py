@@ -3,6 +3,11 @@
 Keys 0–5 score the page and show the next one at once (it is loaded ahead); → skips, ← goes
 back, Ctrl+Z undoes. Each score is written on the writer thread the moment it is given, by a
 :class:`~studio.labelling.LabelSession` that lives on that thread with its own connection.
+
+Below the agreement, the project's teacher can score pages too (:mod:`studio.teacher_labels`):
+the pages people labelled, to measure it against them, or pages nobody labelled. It runs on a
+reader thread, as network calls do (a reply takes seconds; the curator's own scores must not wait
+behind it), with its own connection; each of its scores is one short write.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPushButton,
+    QSpinBox,
     QSplitter,
     QTextBrowser,
     QVBoxLayout,
@@ -111,6 +117,7 @@ class LabelView(QWidget):
         side.addLayout(scores)
         side.addLayout(nav)
         side.addWidget(self.agreement_label)
+        side.addLayout(self._build_teacher())
         panel = QWidget()
         panel.setLayout(side)
         splitter = QSplitter(Qt.Orientation.Horizontal)
@@ -129,6 +136,95 @@ class LabelView(QWidget):
         self._set_enabled(False)
         self.status.setText("Choose a queue and start: each score is saved the moment you give it.")
         self.show_agreement()
+
+    def _build_teacher(self) -> QVBoxLayout:
+        self.teacher_pages = QComboBox(objectName="teacherPages")
+        self.teacher_pages.addItem("pages people labelled", "labelled")
+        self.teacher_pages.addItem("pages nobody labelled", "unlabelled")
+        self.teacher_pages.setToolTip(
+            "People's pages measure the teacher against them (see the agreement above); "
+            "unlabelled pages extend the labels. A person's score always wins over a teacher's."
+        )
+        self.teacher_limit = QSpinBox(minimum=1, maximum=100_000, value=50, suffix=" pages")
+        self.teacher_button = QPushButton("Teacher: score them", objectName="teacherScore")
+        self.teacher_button.setToolTip(
+            "The project's teacher (Teacher tab) reads each page with this rubric and scores it, "
+            "as annotator teacher:NAME"
+        )
+        self.teacher_button.clicked.connect(self.teacher_score)
+        self.teacher_cancel = QPushButton("Cancel", visible=False)
+        self.teacher_cancel.clicked.connect(self.cancel_teacher)
+        self.teacher_status = QLabel(objectName="teacherStatus", wordWrap=True)
+        self.teacher_op: Any = None
+        row = QHBoxLayout()
+        for w in (self.teacher_pages, self.teacher_limit, self.teacher_button, self.teacher_cancel):
+            row.addWidget(w)
+        box = QVBoxLayout()
+        box.addLayout(row)
+        box.addWidget(self.teacher_status)
+        return box
+
+    def teacher_score(self) -> None:
+        """Let the project's teacher score the chosen pages, in the background."""
+        from studio.teacher_labels import label_with_teacher, pages_to_score, teacher_annotator
+
+        project, which, limit = (
+            self.project,
+            self.teacher_pages.currentData(),
+            self.teacher_limit.value(),
+        )
+        rubric = rubric_text(project.root)
+
+        def work(task: Any) -> Any:
+            from studio.teachers.config import load_config, open_teacher
+
+            task.progress(0, 1, "opening the teacher")
+            teacher = open_teacher(load_config(project.root))
+            load = getattr(teacher, "load", None)  # a local model loads once, here
+            if load is not None:
+                load()
+            with project.store() as store:
+                pages = pages_to_score(store, teacher_annotator(teacher), which, limit)
+                return label_with_teacher(store, teacher, pages, rubric, task=task)
+
+        self.teacher_button.setEnabled(False)
+        self.teacher_cancel.setVisible(True)
+        self.teacher_status.setText("Opening the teacher…")
+        self.teacher_op = run_op(self, work, writes=False)
+        self.teacher_op.on_progress(self._on_teacher_progress)
+        self.teacher_op.on_success(self._on_teacher_done).on_failure(self._on_teacher_failed)
+
+    def cancel_teacher(self) -> None:
+        if self.teacher_op is not None and self.teacher_op.running:
+            self.teacher_op.cancel()
+            self.teacher_status.setText("Stopping after this page… the scores given are kept.")
+
+    def _on_teacher_progress(self, done: int, total: int, message: str) -> None:
+        self.teacher_status.setText(f"{html.escape(message)}: {done} of {total}")
+
+    def _teacher_finished(self) -> None:
+        self.teacher_button.setEnabled(True)
+        self.teacher_cancel.setVisible(False)
+        self.show_agreement()
+
+    def _on_teacher_done(self, report: Any) -> None:
+        self._teacher_finished()
+        if report.asked == 0:
+            self.teacher_status.setText(f"No such pages left for {html.escape(report.annotator)}.")
+            return
+        spread = ", ".join(f"{k}: {v}" for k, v in sorted(report.by_score.items())) or "none"
+        problems = "".join(f"<br>{html.escape(p)}" for p in report.problems[:3])
+        self.teacher_status.setText(
+            f"<b>{html.escape(report.annotator)}</b> scored {report.scored} of {report.asked} "
+            f"pages ({report.failed} failed, {report.skipped} skipped) in {report.seconds:.0f} s; "
+            f"scores {spread}{problems}"
+        )
+
+    def _on_teacher_failed(self, message: str, _details: str) -> None:
+        self._teacher_finished()
+        if "Cancelled" in message:
+            message = "Stopped: the scores given so far are kept; start again to go on."
+        self.teacher_status.setText(f"<span style='color:#b42318'>{html.escape(message)}</span>")
 
     def _shortcut(self, key: Any, slot: Any) -> None:
         shortcut = QShortcut(QKeySequence(key), self)

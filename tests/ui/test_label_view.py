@@ -55,3 +55,38 @@ def test_active_learning_queue_without_a_classifier_says_what_to_do(qtbot, windo
     view.start_button.click()
     qtbot.waitUntil(lambda: "score the corpus" in view.status.text(), timeout=10_000)
     assert view.session is None
+
+
+def test_the_teacher_scores_peoples_pages_beside_them(qtbot, window, project, screenshot) -> None:
+    from studio.teachers.config import parse_spec, save_config
+    from tests.core.test_classify import make_labelled_project
+    from tests.fixtures.teacher_proxy import TeacherProxy
+
+    with project.store() as store:
+        ids = make_labelled_project(store, labelled=3, unlabelled=2)
+    proxy = TeacherProxy("http://127.0.0.1:9/v1")  # every reply canned: no server behind it
+    try:
+        save_config(project.root, parse_spec(f"openai:{proxy.url}", model="tiny", retries=0))
+        # three pages people labelled (scores 0, 1, 2): two scored, one reply never a score
+        proxy.replies.extend(
+            ['{"reason": "Nothing to learn.", "score": 0}', "no", "still no"]
+            + ['{"reason": "Some facts.", "score": 2}']
+        )
+        view = window.label_view
+        window.tabs.setCurrentWidget(view)
+        assert view.teacher_pages.currentData() == "labelled"
+        view.teacher_button.click()
+        qtbot.waitUntil(lambda: view.teacher_button.isEnabled(), timeout=20_000)
+    finally:
+        proxy.close()
+    status = view.teacher_status.text()
+    assert "scored 2 of 3 pages (1 failed, 0 skipped)" in status, status
+    assert "not a score" in status
+    with project.store() as store:
+        who = [a for a in store.label_summary()["by_annotator"] if a.startswith("teacher:")]
+        assert len(who) == 1 and store.label_of(ids[0], who[0]) == 0
+        assert store.label_of(ids[1], who[0]) is None and store.label_of(ids[2], who[0]) == 2
+    # the agreement line now compares the teacher with the people
+    assert "teacher:openai:tiny@" in view.agreement_label.text()
+    window.resize(1400, 900)
+    screenshot(window, "label-teacher")

@@ -201,16 +201,22 @@ def _criterion(name: str) -> str:
     return re.sub(r"[^a-z]+", "_", name.lower()).strip("_")
 
 
-def _score(value: Any, name: str) -> float:
+def _number(value: Any, what: str) -> float:
+    """A score as a number: a JSON number, or a string holding one; ``what`` names it."""
     if isinstance(value, bool):
-        raise ReplyError(f"the score for {name} is {value!r}, not a number")
+        raise ReplyError(f"{what} is {value!r}, not a number")
     if isinstance(value, str):
         try:
             value = float(value.strip())
         except ValueError as exc:
-            raise ReplyError(f"the score for {name} is {value[:40]!r}, not a number") from exc
+            raise ReplyError(f"{what} is {value[:40]!r}, not a number") from exc
     if not isinstance(value, int | float) or value != value:  # NaN is not a score
-        raise ReplyError(f"the score for {name} is not a number")
+        raise ReplyError(f"{what} is not a number")
+    return float(value)
+
+
+def _score(value: Any, name: str) -> float:
+    value = _number(value, f"the score for {name}")
     lo, hi = SCORE_RANGE
     if not lo <= value <= hi:
         raise ReplyError(f"the score for {name} is {value:g}, outside {lo:g} to {hi:g}")
@@ -310,15 +316,8 @@ def parse_page_score(text: str) -> PageScore:
     data, repairs = extract_json(text, dict)
     if "score" not in data:
         raise ReplyError('no "score"')
-    value = data["score"]
-    if isinstance(value, bool):
-        raise ReplyError(f"the score is {value!r}, not a number")
-    if isinstance(value, str):
-        try:
-            value = float(value.strip())
-        except ValueError as exc:
-            raise ReplyError(f"the score is {value[:40]!r}, not a number") from exc
-    if not isinstance(value, int | float) or not math.isfinite(value) or value != int(value):
+    value = _number(data["score"], "the score")
+    if not math.isfinite(value) or value != int(value):
         raise ReplyError("the score must be a whole number from 0 to 5")
     if not 0 <= value <= 5:
         raise ReplyError(f"the score is {value:g}, outside 0 to 5")

@@ -68,7 +68,7 @@ class TrainError(Exception):
 @dataclass(slots=True)
 class LabelledSet:
     doc_ids: list[int]
-    targets: np.ndarray  # mean score over annotators
+    targets: np.ndarray  # the people's mean score (a teacher's where no person scored it)
     n_labels: int  # label rows (a page with two annotators counts twice)
     label_hash: str
 

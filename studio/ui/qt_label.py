@@ -36,6 +36,7 @@ from studio.documents import DocumentPage, default_annotator, load_page
 from studio.labelling import LabelSession, agreement, queue_ids, rubric_text
 from studio.project import Project
 from studio.store import DocumentQuery, Store
+from studio.ui.qt_corpus import plural
 from studio.ui.qt_document import DocumentView
 from studio.ui.qt_ops import run_op
 
@@ -215,8 +216,9 @@ class LabelView(QWidget):
         spread = ", ".join(f"{k}: {v}" for k, v in sorted(report.by_score.items())) or "none"
         problems = "".join(f"<br>{html.escape(p)}" for p in report.problems[:3])
         self.teacher_status.setText(
-            f"<b>{html.escape(report.annotator)}</b> scored {report.scored} of {report.asked} "
-            f"pages ({report.failed} failed, {report.skipped} skipped) in {report.seconds:.0f} s; "
+            f"<b>{html.escape(report.annotator)}</b> scored {report.scored} of "
+            f"{plural(report.asked, 'page')} ({report.failed} failed, {report.skipped} skipped) "
+            f"in {report.seconds:.0f} s; "
             f"scores {spread}{problems}"
         )
 
@@ -354,9 +356,10 @@ class LabelView(QWidget):
             kappa = "n/a" if p.kappa is None else f"{p.kappa:.2f}"
             keep = "n/a" if p.keep_kappa is None else f"{p.keep_kappa:.2f}"
             lines.append(
-                f"{html.escape(p.a)} vs {html.escape(p.b)}: κ = {kappa} on {p.shared} pages; "
-                f"keep decision κ = {keep}, split on {len(p.split)} pages; "
-                f"{len(p.disagreements)} pages 2+ points apart"
+                f"{html.escape(p.a)} vs {html.escape(p.b)}: κ = {kappa} on "
+                f"{plural(p.shared, 'page')}; keep decision κ = {keep}, split on "
+                f"{plural(len(p.split), 'page')}; {plural(len(p.disagreements), 'page')} "
+                "2+ points apart"
             )
         self.agreement_label.setText(
             "<b>Agreement</b> (scores: quadratic-weighted Cohen's κ; keep at 3+: Cohen's κ)<br>"

@@ -45,7 +45,7 @@ def test_label_pages_with_the_keyboard(qtbot, window, tmp_path, screenshot) -> N
     window.store.set_label(first, "ana", 4)
     view.show_agreement()
     text = view.agreement_label.text()
-    assert "ana vs ben" in text and "split on 1 pages" in text  # ana keeps the page, ben drops it
+    assert "ana vs ben" in text and "split on 1 page;" in text  # ana keeps the page, ben drops it
     screenshot(window, "label-agreement")
 
 

@@ -31,9 +31,17 @@ from typing import Any
 
 import numpy as np
 
-from studio.classify.features import FeatureSet, hstack, load_docs, make_extractor
+from studio.classify.features import FeatureSet, load_docs
 from studio.classify.models import KINDS, new_model
-from studio.classify.train import MIN_LABELS, corpus_sample, labelled_set, make_folds
+from studio.classify.train import (
+    MIN_LABELS,
+    corpus_sample,
+    fit_extractors,
+    labelled_set,
+    lead_width,
+    make_folds,
+    set_matrix,
+)
 from studio.classify.versions import latest_choice
 from studio.progress import Task
 from studio.store import Store
@@ -163,12 +171,8 @@ def simulate(
     task.progress(0, 1, "fitting features")
     sample_docs = load_docs(store, corpus_sample(store, labels.doc_ids, sample, seed))
     labelled_docs = sample_docs[: len(labels.doc_ids)]
-    blocks = []
-    for part in features.split("+"):
-        extractor = make_extractor(part, embedding)
-        extractor.fit(sample_docs, store)
-        blocks.append(extractor.transform(labelled_docs, store, task))
-    X, lead = hstack(blocks), int(blocks[0].shape[1])
+    fitted = fit_extractors([features], sample_docs, labelled_docs, store, task, embedding)
+    X, lead = set_matrix(features, fitted), lead_width(features, fitted)
     repeats = [make_folds(y, threshold, folds, seed + r) for r in range(seeds)]
     sizes = schedule(min(len(train) for s in repeats for train, _ in s), start, step)
     curves: dict[str, list[list[float]]] = {s: [] for s in STRATEGIES}

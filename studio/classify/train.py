@@ -308,7 +308,7 @@ def train_classifier(
     task.progress(0, 1, "fitting features")
     sample_docs = load_docs(store, corpus_sample(store, labels.doc_ids, sample, seed))
     labelled_docs = sample_docs[: len(labels.doc_ids)]
-    fitted = _fit_extractors(set_names, sample_docs, labelled_docs, store, task, embedding)
+    fitted = fit_extractors(set_names, sample_docs, labelled_docs, store, task, embedding)
     seconds["features"] = round(time.perf_counter() - t0, 2)
 
     y, splits = labels.targets, make_folds(labels.targets, threshold, folds, seed)
@@ -316,7 +316,7 @@ def train_classifier(
     table, steps, decisions = [], len(runs) + 2, []
     t0 = time.perf_counter()
     for name in set_names:
-        X, lead = _stack(name, fitted), _lead(name, fitted)
+        X, lead = set_matrix(name, fitted), lead_width(name, fitted)
         for kind in (k for n, k in runs if n == name):
             task.progress(len(table), steps, f"cross-validating {name} with {kind}")
             pred, keep = out_of_fold(X, y, kind, threshold, splits, task, seed, lead)
@@ -328,10 +328,10 @@ def train_classifier(
     top = max(range(len(table)), key=lambda i: table[i]["metrics"]["f1_keep"] or 0.0)
     band = f1_standard_error(y >= threshold, decisions[top], seed)
     best, reason = choose(table, threshold, band)
-    X = _stack(best["features"], fitted)
+    X = set_matrix(best["features"], fitted)
     task.progress(steps - 2, steps, "learning curve")
     t0 = time.perf_counter()
-    lead = _lead(best["features"], fitted)
+    lead = lead_width(best["features"], fitted)
     curve = learning_curve(
         X, y, best["model"], threshold, splits, best["metrics"], task, seed, lead
     )
@@ -401,7 +401,7 @@ def _checked_labels(store: Store, threshold: float, folds: int) -> LabelledSet:
     return labels
 
 
-def _fit_extractors(
+def fit_extractors(
     set_names: list[str],
     sample: list[DocText],
     labelled: list[DocText],
@@ -419,10 +419,11 @@ def _fit_extractors(
     return out
 
 
-def _stack(name: str, fitted: dict[str, tuple[Any, Any]]) -> Any:
+def set_matrix(name: str, fitted: dict[str, tuple[Any, Any]]) -> Any:
+    """The set's matrix over the labelled pages: its extractors' blocks side by side."""
     return hstack([fitted[p][1] for p in name.split("+")])
 
 
-def _lead(name: str, fitted: dict[str, tuple[Any, Any]]) -> int:
+def lead_width(name: str, fitted: dict[str, tuple[Any, Any]]) -> int:
     """The width of the set's first block: a blend's lead block."""
     return int(fitted[name.split("+")[0]][1].shape[1])

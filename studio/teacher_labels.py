@@ -77,17 +77,19 @@ def pages_to_score(
     extend the labels)."""
     if which not in PAGES:
         raise ValueError(f"unknown pages {which!r} (known: {', '.join(PAGES)})")
-    not_mine = "NOT EXISTS (SELECT 1 FROM labels t WHERE t.doc_id = d.id AND t.annotator = ?)"
     if which == "labelled":
         people = f"SELECT doc_id FROM labels WHERE annotator NOT LIKE '{TEACHER_PREFIX}%'"
-        sql = f"SELECT d.id FROM documents d WHERE d.id IN ({people}) AND {not_mine} ORDER BY d.id"
-    else:
+        mine = "SELECT doc_id FROM labels WHERE annotator = ?"
+        sql = f"SELECT id FROM documents WHERE id IN ({people}) AND id NOT IN ({mine}) ORDER BY id"
+        args: tuple[Any, ...] = (annotator, limit)
+    else:  # nobody's pages are not this teacher's either; a page with no main text is left out
         nobody = "NOT EXISTS (SELECT 1 FROM labels l WHERE l.doc_id = d.id)"
-        sql = (  # a page with no main text has nothing to score
-            f"SELECT d.id FROM documents d WHERE d.signal_words > 0 AND {nobody} AND {not_mine} "
+        sql = (
+            f"SELECT d.id FROM documents d WHERE d.signal_words > 0 AND {nobody} "
             f"ORDER BY {seeded_rank(seed, 'd.id')}, d.id"
         )
-    rows = store.conn.execute(f"{sql} LIMIT ?", (annotator, limit))
+        args = (limit,)
+    rows = store.conn.execute(f"{sql} LIMIT ?", args)
     return [int(r[0]) for r in rows]
 
 

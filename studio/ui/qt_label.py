@@ -224,7 +224,7 @@ class LabelView(QWidget):
 
     def _on_teacher_failed(self, message: str, _details: str) -> None:
         self._teacher_finished()
-        if "Cancelled" in message:
+        if message.startswith("Cancelled"):
             message = "Stopped: the scores given so far are kept; start again to go on."
         self.teacher_status.setText(f"<span style='color:#b42318'>{html.escape(message)}</span>")
 

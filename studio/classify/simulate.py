@@ -78,6 +78,7 @@ def _seed_set(order: np.ndarray, keep: np.ndarray, size: int) -> list[int]:
 def _fit_predict(
     X: Any, y: np.ndarray, kind: str, threshold: float, train: list[int], seed: int, lead: int
 ) -> Any:
+    train = sorted(train)  # the model must not depend on the order the labels came in
     keep = y[train] >= threshold
     if kind == "logistic" and (keep.all() or not keep.any()):
         return None  # one class only: a constant decision

@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
-from studio.classify.simulate import default_choice, format_table, schedule, simulate, summarise
-from studio.classify.train import train_classifier
+from studio.classify.features import load_docs
+from studio.classify.simulate import (
+    _fit_predict,
+    default_choice,
+    format_table,
+    schedule,
+    simulate,
+    summarise,
+)
+from studio.classify.train import fit_extractors, labelled_set, set_matrix, train_classifier
+from studio.progress import Task
 from studio.project import Project
 from studio.store import Store
 from tests.core.test_classify import make_labelled_project
@@ -38,10 +48,30 @@ def test_simulation_returns_two_curves(store: Store) -> None:
     s = result["summary"]
     assert counts[0] <= s["labels_needed"] <= counts[-1]
     assert 0.0 < s["share"] <= 1.0 and s["random_final_f1"] == curves["random"][-1]
+    # every pool is 60 pages: at the end both ways have labelled the same pages
+    assert curves["random"][-1] == curves["uncertainty"][-1]
     assert "of the labels" in format_table(result)
     # seeded: the same run gives the same figures
     again = simulate(store, features="tfidf", model="logistic", start=10, step=15, folds=3)
     assert again == result
+
+
+def test_the_model_does_not_depend_on_the_order_labels_came_in(store: Store) -> None:
+    """Random sampling and active learning label the same pages in other orders: the models
+    they fit on the same pages must be the same (the keep cut's inner folds included)."""
+    make_labelled_project(store, labelled=90, unlabelled=0)
+    labels = labelled_set(store)
+    docs = load_docs(store, labels.doc_ids)
+    fitted = fit_extractors(["hand"], docs, docs, store, Task())
+    X, y = set_matrix("hand", fitted), labels.targets
+    pages = list(range(0, 90, 2))
+    models = [
+        _fit_predict(X, y, "ridge", 3.0, order, seed=0, lead=0)
+        for order in (pages, pages[::-1], pages[1::2] + pages[::2])
+    ]
+    for model in models[1:]:
+        assert model.cut == models[0].cut
+        assert np.array_equal(model.predict(X), models[0].predict(X))
 
 
 def test_simulation_with_ridge_and_checks(store: Store) -> None:

@@ -9,6 +9,14 @@ maximises the expected word F1
 
 picks the cut-off per page. On the domain-grouped CV this gained ~0.004 F1 over the best fixed
 threshold (0.863 vs 0.859), most on collection and listing pages.
+
+Keeping nothing is one of the choices: a page may have no main content at all (a shell that
+builds its content with JavaScript; its static HTML holds a menu, a cookie notice, a product
+title), and an empty main text of such a page is exactly right. Its expected F1 is the chance
+that no block is signal, prod(1 - p) with the blocks taken as independent; when that beats the
+best prefix, the page gets no signal. On the domain-grouped CV this moved 5 of the 1,497 pages
+(4 with no ground-truth text, now right; a forum thread whose stored HTML lacks its posts, F1
+0.003 -> 0) and gained 0.0027 F1; it costs nothing at run time.
 """
 
 from __future__ import annotations
@@ -28,11 +36,15 @@ def choose_signal(p: np.ndarray, words: np.ndarray) -> tuple[np.ndarray, float]:
     pw = (p * w)[order]
     expected = 2.0 * np.cumsum(pw) / (np.cumsum(w[order]) + pw.sum())
     k = int(np.argmax(expected)) + 1
+    no_signal = float(np.exp(np.log1p(-np.clip(p, 0.0, 1.0 - 1e-12)).sum()))
     keep = np.zeros(len(p), dtype=bool)
-    keep[order[:k]] = True
+    if no_signal <= expected[k - 1]:
+        keep[order[:k]] = True
     keep |= p >= ALWAYS_KEEP
-    threshold = float(p[keep].min()) if keep.any() else 1.0
-    return keep, threshold
+    if keep.any():
+        return keep, float(p[keep].min())
+    # nothing kept: the cut-off sits just above the likeliest block, which is on the edge
+    return keep, min(float(p.max()) + 1e-6, 1.0)
 
 
 def label_confidence(p: np.ndarray, threshold: float) -> np.ndarray:

@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 import lxml.html
+import numpy as np
 import pytest
 
 from studio.segment import (
@@ -17,6 +18,7 @@ from studio.segment import (
     main_text,
     segment_html,
 )
+from studio.segment.decode import choose_signal, label_confidence
 
 ARTICLE = " ".join(
     [
@@ -324,3 +326,28 @@ def test_deep_nesting_within_the_limit_segments_in_a_worker_thread():
         in_thread = pool.submit(segment_html, page).result()
     assert [b.text for b in in_thread] == [b.text for b in segment_html(page)]
     assert any("barges carried grain" in b.text for b in in_thread)
+
+
+def test_decoding_keeps_the_prefix_with_the_best_expected_f1():
+    p = np.array([0.95, 0.7, 0.2, 0.1])
+    words = np.array([120.0, 40.0, 8.0, 3.0])
+    keep, threshold = choose_signal(p, words)
+    assert keep.tolist() == [True, True, False, False]
+    assert threshold == pytest.approx(0.7)
+    confidence = label_confidence(p, threshold)
+    assert confidence[1] == pytest.approx(0.5) and (confidence[keep] >= 0.5).all()
+
+
+def test_decoding_keeps_nothing_when_no_block_is_likely_signal():
+    """A shell page: every block doubtful. The chance that none is signal (0.8 * 0.75 * 0.9 =
+    0.54) beats the best expected F1 of keeping some (0.37): the page gets no main text, and its
+    likeliest block sits on the edge."""
+    p = np.array([0.2, 0.25, 0.1])
+    words = np.array([10.0, 20.0, 5.0])
+    keep, threshold = choose_signal(p, words)
+    assert not keep.any()
+    confidence = label_confidence(p, threshold)
+    assert (confidence < 0.5).all() and confidence[1] == pytest.approx(0.5, abs=1e-4)
+    # one likely block among the same doubtful ones is kept
+    keep, _ = choose_signal(np.array([0.2, 0.25, 0.1, 0.8]), np.array([10.0, 20.0, 5.0, 60.0]))
+    assert keep.tolist() == [False, False, False, True]

@@ -36,6 +36,13 @@ CORRECTED_FG = QColor("#2b6cb0")
 MAX_RAW_CHARS = 2_000_000  # the source tab shows this much of a huge page, and says so
 
 
+NO_SIGNAL = (
+    "No block of this page was judged signal: it has no main text. Its HTML holds navigation, "
+    "notices and the like only (a page that builds its content with JavaScript looks like "
+    "this). If a block is content, double-click it in the highlighted page to flip it."
+)
+
+
 class SafeBrowser(QTextBrowser):
     """A text browser that loads nothing: no images, no stylesheets, no links followed."""
 
@@ -229,6 +236,8 @@ class DocumentView(QWidget):
             self.highlighted.blocks = []
             self.highlighted.setPlainText(f"[{note}]\n\n{page.main_text}")
         elif tab is self.main_text:
+            empty = page.blocks and not page.main_text
+            self.main_text.setPlaceholderText(NO_SIGNAL if empty else "")
             self.main_text.setPlainText(page.main_text)
         elif tab is self.raw_source:
             raw = page.raw

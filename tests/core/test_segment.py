@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from studio.segment import (
+    BOILERPLATE,
     MODEL_VERSION,
     SIGNAL,
     Block,
@@ -351,3 +352,41 @@ def test_decoding_keeps_nothing_when_no_block_is_likely_signal():
     # one likely block among the same doubtful ones is kept
     keep, _ = choose_signal(np.array([0.2, 0.25, 0.1, 0.8]), np.array([10.0, 20.0, 5.0, 60.0]))
     assert keep.tolist() == [False, False, False, True]
+
+
+# a shop page that builds its content with JavaScript: the static HTML is the frame only
+SHELL = """<!doctype html><html lang="en"><head><title>Wool Jackets | Example Outfitters</title>
+<script src="/static/app.4f1c.js" defer></script></head>
+<body><a class="skip-link" href="#main">Skip to content</a>
+<header class="site-header">
+ <div class="cart-drawer"><span>Cart (0)</span><p>Subtotal</p><p>$0 USD</p>
+  <p>Shipping calculated at checkout</p>
+  <a href="/cart">Checkout</a> <a href="/cart">View Cart</a></div>
+ <nav class="main-nav"><ul><li><a href="/shop">Shop</a></li>
+  <li><a href="/trade-in">Trade In</a></li><li><a href="/stories">Stories</a></li>
+  <li><a href="/stores">Stores</a></li></ul></nav>
+ <form class="search" role="search"><label>What are you looking for?</label>
+  <input name="q"></form></header>
+<main id="main"><div id="root" class="product-grid"><div class="spinner">Loading...</div></div>
+</main>
+<footer class="site-footer">
+ <div class="newsletter"><h3>Subscribe</h3><p>Offers, repair tips, events and stories. By
+  opting in, you agree to receive our newsletter; you can unsubscribe at any time.</p></div>
+ <div class="help"><h3>Need Help?</h3><ul><li><a href="/status">Order Status</a></li>
+  <li><a href="/faq">FAQs</a></li><li><a href="/contact">Contact Us</a></li>
+  <li><a href="/returns">Returns &amp; Exchanges</a></li></ul></div>
+ <div class="legal"><ul><li><a href="/privacy">Privacy Policy</a></li>
+  <li><a href="/terms">Terms of Use</a></li>
+  <li><a href="/dnsmpi">Do not sell or share my personal information</a></li></ul>
+  <p>&copy; 2025 Example Outfitters, Inc. All Rights Reserved.</p></div></footer>
+</body></html>"""
+
+
+def test_a_javascript_shell_has_no_main_text():
+    blocks = segment_html(SHELL)
+    assert len(blocks) > 15
+    assert all(b.label == BOILERPLATE for b in blocks)
+    assert main_text(SHELL) == ""
+    # the likeliest block sits on the page's edge; the footer is sure
+    assert min(b.confidence for b in blocks) == pytest.approx(0.5, abs=0.01)
+    assert next(b for b in blocks if "All Rights Reserved" in b.text).confidence > 0.9

@@ -19,6 +19,9 @@ def screenshot():
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
 
     def save(widget, name: str) -> Path:
+        from PySide6.QtWidgets import QApplication
+
+        QApplication.processEvents()  # lay out what the last step changed before grabbing
         path = SCREENSHOTS / f"{name}.png"
         assert widget.grab().save(str(path)), f"could not save {path}"
         return path

@@ -10,6 +10,7 @@ from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent, QHelpEven
 from PySide6.QtWidgets import QApplication, QToolTip
 
 from studio.segment.blocks import BOILERPLATE, SIGNAL
+from tests.core.test_segment import SHELL
 from tests.fixtures.corpus import write_mixed_corpus
 from tests.fixtures.hostile import write_hostile_files
 
@@ -110,6 +111,30 @@ def test_open_a_page_and_correct_a_block(qtbot, window, tmp_path, screenshot) ->
         kept = store.segmentation_corrections()
     assert kept and kept[0]["label"] == BOILERPLATE and kept[0]["text"] == target.text
     screenshot(view, "document-view-corrected")
+
+
+def test_a_page_with_no_signal_says_so(qtbot, window, tmp_path, screenshot) -> None:
+    page = tmp_path / "shop.html"
+    page.write_text(SHELL, "utf-8")
+    import_by_drop(qtbot, window, [page])
+    window.corpus.select_row(0)
+    view = window.document
+    assert view.page is not None and view.page.blocks
+    assert "0% signal" in view.header.text()
+    view.tabs.setCurrentWidget(view.main_text)
+    assert view.main_text.toPlainText() == ""
+    assert "No block of this page was judged signal" in view.main_text.placeholderText()
+    screenshot(view, "document-view-no-signal")
+    # a page with signal shows no such note
+    other = tmp_path / "page.html"
+    other.write_text(Path("resources/sample/photosynthesis.html").read_text("utf-8"), "utf-8")
+    import_by_drop(qtbot, window, [other])
+    row = next(
+        r for r in range(window.corpus.model.rowCount()) if window.corpus.model.doc_id(r) != 1
+    )
+    window.corpus.select_row(row)
+    qtbot.waitUntil(lambda: "Photosynthesis" in view.main_text.toPlainText())
+    assert view.main_text.placeholderText() == ""
 
 
 def test_hostile_files_are_explained_and_nothing_is_lost(

@@ -1,9 +1,18 @@
 """Label files made elsewhere: import into a project, export out of it (CSV or JSONL).
 
-A row names its document by ``doc_id``, ``content_hash`` or ``url`` (tried in that order) and
-gives a ``score`` from 0 to 5, optionally an ``annotator``, a ``note`` and a ``created_at``.
-An import is all or nothing; rows that name no stored document, or are malformed, are counted and
-explained with their line numbers, and nothing already stored is changed by them.
+A row names its document by ``content_hash``, ``url`` or ``doc_id`` and gives a ``score`` from
+0 to 5, optionally an ``annotator``, a ``note`` and a ``created_at``. The content hash is the
+page's identity in every project, so it decides when a row has one (a file exported from another
+project names its own ``doc_id``s, which mean other pages here); a row with a hash no document
+here has is unmatched, never moved to whatever its ``doc_id`` names here. Without a hash the URL
+decides, and a ``doc_id`` given beside it must name the same document. A bare ``doc_id`` names a
+document of this project.
+
+Rows that name no stored document, or are malformed (a score that is not a whole number from 0 to
+5, an id that is not a whole number, a text field that is not text), are skipped, counted and
+explained with their line numbers; the other rows are imported in one transaction, so a file that
+cannot be read at all imports nothing. Nothing already stored is changed by a skipped row. A
+document and annotator given twice keep the last row's score, and the report says so.
 """
 
 from __future__ import annotations
@@ -36,10 +45,16 @@ class LabelFileError(ValueError):
 
 @dataclass(slots=True)
 class LabelImportReport:
-    imported: int = 0
+    imported: int = 0  # labels stored (a document and annotator given twice count once)
     unmatched: int = 0
     invalid: int = 0
+    repeated: int = 0  # rows that gave a document and annotator again: the last one counts
+    moved: int = 0  # rows whose doc_id names another document here than their content hash
     problems: list[str] = field(default_factory=list)
+
+    @property
+    def skipped(self) -> int:
+        return self.unmatched + self.invalid
 
     def note(self, line: int, problem: str) -> None:
         if len(self.problems) < MAX_EXAMPLES:
@@ -52,18 +67,23 @@ class LabelImportReport:
 def _rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | str]]:
     """(line number, row) for each row; a row that cannot be parsed comes as an error string."""
     suffix = path.suffix.lower()
-    try:
-        handle = path.open(encoding="utf-8", newline="")
+    try:  # utf-8-sig: a spreadsheet's byte-order mark must not hide the first column's name
+        handle = path.open(encoding="utf-8-sig", newline="")
     except OSError as exc:
         raise LabelFileError(f"cannot read {path}: {exc.strerror}") from exc
     with handle:
         try:
             if suffix == ".csv":
                 reader = csv.DictReader(handle)
-                if not reader.fieldnames or "score" not in reader.fieldnames:
+                columns = {c.strip() for c in reader.fieldnames or []}
+                if "score" not in columns:
                     raise LabelFileError(f"{path.name}: a CSV label file needs a 'score' column")
+                if not columns & set(IDS):
+                    raise LabelFileError(
+                        f"{path.name}: a CSV label file needs a doc_id, content_hash or url column"
+                    )
                 for row in reader:
-                    yield reader.line_num, dict(row)
+                    yield reader.line_num, {(k or "").strip(): v for k, v in row.items()}
             elif suffix in (".jsonl", ".ndjson", ".json"):
                 for n, line in enumerate(handle, 1):
                     if not line.strip():
@@ -80,20 +100,73 @@ def _rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | str]]:
             raise LabelFileError(f"{path.name}: not UTF-8 text (byte {exc.start})") from exc
 
 
+IDS = ("doc_id", "content_hash", "url")
+MAX_DOC_ID = 2**63 - 1  # SQLite's largest integer
+
+
 def _score(value: Any) -> int:
-    score = float(value)
-    if not score.is_integer() or not 0 <= score <= 5:
+    if value is None or value == "":
+        raise ValueError("no score")
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValueError(f"score {value!r} is not a whole number from 0 to 5")
+    try:
+        score = float(value)
+    except ValueError:
+        raise ValueError(f"score {value!r} is not a whole number from 0 to 5") from None
+    if not score.is_integer() or not 0 <= score <= 5:  # NaN fails both
         raise ValueError(f"score {value!r} is not a whole number from 0 to 5")
     return int(score)
 
 
 def _doc_id(value: Any) -> int | None:
-    return int(value) if value not in (None, "") else None
+    if value is None or value == "":
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    elif isinstance(value, str) and value.strip().isdigit():
+        number = int(value.strip())
+    else:
+        raise ValueError(f"doc_id {value!r} is not a document id (a whole number)")
+    if not 0 < number <= MAX_DOC_ID:
+        raise ValueError(f"doc_id {value!r} is not a document id (a whole number)")
+    return number
+
+
+def _text(row: dict[str, Any], key: str) -> str | None:
+    """A text field of the row, None when absent or empty; anything else is malformed."""
+    value = row.get(key)
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise ValueError(f"{key} {json.dumps(value)[:40]} is not text")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError(f"{key} holds an invalid character (a lone surrogate)") from None
+    return value
+
+
+def _find(store: Store, row: dict[str, Any]) -> tuple[int | None, int | None]:
+    """(the document the row names, its own doc_id when the content hash put it elsewhere)."""
+    doc_id = _doc_id(row.get("doc_id"))
+    content_hash, url = _text(row, "content_hash"), _text(row, "url")
+    if content_hash is not None:
+        found = store.find_document(content_hash=content_hash)
+        return found, (doc_id if found is not None and doc_id not in (None, found) else None)
+    if url is not None:
+        found = store.find_document(url=url)
+        if found is not None and doc_id is not None and doc_id != found:
+            raise ValueError(f"doc_id {doc_id} and url {url[:60]} name different documents")
+        return found, None
+    if doc_id is None:
+        raise ValueError("names no document (no doc_id, content_hash or url)")
+    return store.find_document(doc_id=doc_id), None
 
 
 def import_labels(store: Store, path: Path, annotator: str) -> LabelImportReport:
     """Import a label file; ``annotator`` is used for rows that do not name one."""
     report = LabelImportReport()
+    stored: set[tuple[int, str]] = set()
     with store.transaction():
         for line, row in _rows(path):
             if isinstance(row, str):
@@ -102,12 +175,10 @@ def import_labels(store: Store, path: Path, annotator: str) -> LabelImportReport
                 continue
             try:
                 score = _score(row.get("score"))
-                doc_id = store.find_document(
-                    doc_id=_doc_id(row.get("doc_id")),
-                    content_hash=row.get("content_hash"),
-                    url=row.get("url"),
-                )
-            except (TypeError, ValueError) as exc:
+                who = _text(row, "annotator") or annotator
+                note, created_at = _text(row, "note"), _text(row, "created_at")
+                doc_id, own_id = _find(store, row)
+            except ValueError as exc:
                 report.invalid += 1
                 report.note(line, str(exc))
                 continue
@@ -115,14 +186,13 @@ def import_labels(store: Store, path: Path, annotator: str) -> LabelImportReport
                 report.unmatched += 1
                 report.note(line, "names no document in this project (doc_id, content_hash, url)")
                 continue
-            store.set_label(
-                doc_id,
-                str(row.get("annotator") or annotator),
-                score,
-                row.get("note") or None,
-                row.get("created_at") or None,
-            )
-            report.imported += 1
+            if own_id is not None:
+                report.moved += 1
+            if (doc_id, who) in stored:
+                report.repeated += 1
+            stored.add((doc_id, who))
+            store.set_label(doc_id, who, score, note, created_at)
+    report.imported = len(stored)
     return report
 
 
@@ -133,13 +203,17 @@ def export_labels(store: Store, path: Path) -> int:
     if suffix not in (".csv", ".jsonl"):
         raise LabelFileError(f"{path.name}: label files are .csv or .jsonl")
     tmp = path.with_name(path.name + ".part")
-    with tmp.open("w", encoding="utf-8", newline="") as out:
-        if suffix == ".csv":
-            writer = csv.DictWriter(out, fieldnames=EXPORT_FIELDS)
-            writer.writeheader()
-            writer.writerows(rows)
-        else:
-            for row in rows:
-                out.write(json.dumps(row, ensure_ascii=False) + "\n")
-    tmp.replace(path)
+    try:
+        with tmp.open("w", encoding="utf-8", newline="") as out:
+            if suffix == ".csv":
+                writer = csv.DictWriter(out, fieldnames=EXPORT_FIELDS)
+                writer.writeheader()
+                writer.writerows(rows)
+            else:
+                for row in rows:
+                    out.write(json.dumps(row, ensure_ascii=False) + "\n")
+        tmp.replace(path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise LabelFileError(f"cannot write {path}: {exc.strerror or exc}") from exc
     return len(rows)

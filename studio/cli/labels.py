@@ -21,10 +21,13 @@ def labels() -> None:
 @click.option("--annotator", default=None, help="For rows that name no annotator (default: you).")
 @json_option
 def labels_import(project: str, file: Path, annotator: str | None, as_json: bool) -> None:
-    """Import scores (0-5) naming documents by doc_id, content_hash or url.
+    """Import scores (0-5) naming documents by content_hash, url or doc_id.
 
-    The import is all or nothing; rows that match no document or are malformed are counted and
-    listed with their line numbers. Example: studio labels import ~/proj scores.csv
+    A row's content hash decides which page it labels (a file from another project names its own
+    doc_ids); without one, the url, then the doc_id. Rows that match no document or are malformed
+    are skipped and listed with their line numbers, the others are imported; the exit status is
+    1 when any row was skipped, and a file that cannot be read imports nothing.
+    Example: studio labels import ~/proj scores.csv
     """
     from studio.documents import default_annotator
     from studio.labels import LabelFileError, import_labels
@@ -37,13 +40,24 @@ def labels_import(project: str, file: Path, annotator: str | None, as_json: bool
         raise click.ClickException(str(exc)) from exc
     if as_json:
         print_json(report.to_dict())
-        return
-    click.echo(
-        f"imported {report.imported} labels; {report.unmatched} rows matched no document, "
-        f"{report.invalid} were malformed"
-    )
-    for problem in report.problems:
-        click.echo(f"  {problem}")
+    else:
+        click.echo(
+            f"imported {report.imported} labels; {report.unmatched} rows matched no document, "
+            f"{report.invalid} were malformed"
+        )
+        if report.repeated:
+            click.echo(
+                f"  {report.repeated} rows gave a document and annotator again: the last one counts"
+            )
+        if report.moved:
+            click.echo(
+                f"  {report.moved} rows found their page by content hash under another doc_id "
+                "than they name (labels from another project)"
+            )
+        for problem in report.problems:
+            click.echo(f"  {problem}")
+    if report.skipped:
+        raise SystemExit(1)
 
 
 @labels.command("export")

@@ -250,3 +250,23 @@ def test_sigterm_stops_score_between_shards_and_a_rerun_resumes(labelled_project
 
     done = _lines(run("score", p, "--engine", "processes", "--shard-rows", "10", "--progress-json"))
     assert (done[-1]["state"], done[-1]["scored"], done[-1]["shards"]) == ("done", 90, 9)
+
+
+def test_labels_import_exits_1_when_rows_were_skipped(
+    labelled_project: Path, tmp_path: Path
+) -> None:
+    p = str(labelled_project)
+    good = tmp_path / "good.csv"
+    good.write_text("doc_id,score,annotator\n1,4,zoe\n")
+    assert "imported 1 labels; 0 rows matched no document, 0 were malformed" in run(
+        "labels", "import", p, str(good)
+    )
+    mixed = tmp_path / "mixed.csv"
+    mixed.write_text("doc_id,score,annotator\n2,3,zoe\n2,7,yan\n99999,1,zoe\n")
+    out = run("labels", "import", p, str(mixed), code=1)
+    assert "imported 1 labels; 1 rows matched no document, 1 were malformed" in out
+    assert "line 3: score '7' is not a whole number from 0 to 5" in out
+    report = json.loads(run("labels", "import", p, str(mixed), "--json", code=1))
+    assert (report["imported"], report["unmatched"], report["invalid"]) == (1, 1, 1)
+    out = run("labels", "export", p, str(tmp_path / "missing" / "l.csv"), code=1)
+    assert "cannot write" in out and "Traceback" not in out

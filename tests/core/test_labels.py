@@ -120,3 +120,80 @@ def test_agreement_command(store: Store, tmp_path: Path) -> None:
     assert pair["shared"] == 3 and pair["disagreements"] == [[c, 5, 1]]
     text = CliRunner().invoke(cli, ["labels", "agreement", str(root)]).output
     assert "ana vs ben: kappa" in text and f"document {c}: ana 5, ben 1" in text
+
+
+def test_a_content_hash_decides_which_page_a_row_labels(store: Store, tmp_path: Path) -> None:
+    """A file from another project names its own doc_ids: the hash finds the page here, and a
+    hash no page here has leaves the row unmatched rather than on whatever its doc_id names."""
+    a, b, c = _docs(store)
+    f = tmp_path / "other-project.csv"
+    f.write_text(
+        "doc_id,content_hash,url,score,annotator\n"
+        f"{a},h1,https://example.org/1,5,ana\n"  # doc_id a, hash of b: b is meant
+        f"{c},h-not-here,,4,ana\n"  # a page this project does not hold
+    )
+    report = import_labels(store, f, annotator="x")
+    assert (report.imported, report.unmatched, report.invalid, report.moved) == (1, 1, 0, 1)
+    assert {(r["doc_id"], r["score"]) for r in store.labels()} == {(b, 5)}
+
+
+def test_a_url_and_a_doc_id_that_disagree_are_refused(store: Store, tmp_path: Path) -> None:
+    a, _b, _c = _docs(store)
+    f = tmp_path / "l.jsonl"
+    f.write_text(json.dumps({"doc_id": a, "url": "https://example.org/2", "score": 3}) + "\n")
+    report = import_labels(store, f, annotator="x")
+    assert (report.imported, report.invalid) == (0, 1)
+    assert "name different documents" in report.problems[0]
+    assert store.labels() == []
+
+
+@pytest.mark.parametrize(
+    ("row", "problem"),
+    [
+        ({"doc_id": 1.5, "score": 3}, "doc_id 1.5 is not a document id"),
+        ({"doc_id": True, "score": 3}, "doc_id True is not a document id"),
+        ({"doc_id": 10**30, "score": 3}, "is not a document id"),
+        ({"doc_id": -1, "score": 3}, "doc_id -1 is not a document id"),
+        ({"doc_id": 1, "score": True}, "score True is not a whole number"),
+        ({"doc_id": 1, "score": "NaN"}, "score 'NaN' is not a whole number"),
+        ({"doc_id": 1, "score": None}, "no score"),
+        ({"doc_id": 1}, "no score"),
+        ({"doc_id": 1, "score": 3, "annotator": ["x"]}, 'annotator ["x"] is not text'),
+        ({"doc_id": 1, "score": 3, "note": {"a": 1}}, "note {"),
+        ({"url": ["x"], "score": 3}, "url"),
+        ({"doc_id": 1, "score": 3, "note": "bad \ud800"}, "lone surrogate"),
+        ({"score": 3}, "names no document"),
+    ],
+)
+def test_malformed_rows_are_refused_with_their_reason(
+    store: Store, tmp_path: Path, row: dict, problem: str
+) -> None:
+    _docs(store)
+    f = tmp_path / "l.jsonl"
+    f.write_text(json.dumps(row) + "\n" + json.dumps({"doc_id": 2, "score": 4}) + "\n")
+    report = import_labels(store, f, annotator="x")
+    assert (report.imported, report.invalid) == (1, 1), report.problems
+    assert problem in report.problems[0] and report.problems[0].startswith("line 1: ")
+    assert [(r["doc_id"], r["score"]) for r in store.labels()] == [(2, 4)]
+
+
+def test_a_spreadsheets_csv_and_repeated_rows(store: Store, tmp_path: Path) -> None:
+    a, *_ = _docs(store)
+    f = tmp_path / "excel.csv"
+    # a byte-order mark before the first column's name, as spreadsheets save UTF-8 CSV
+    f.write_bytes(f"\ufeffdoc_id,score\n{a},1\n{a},2\n{a},3\n".encode())
+    report = import_labels(store, f, annotator="ana")
+    assert (report.imported, report.repeated, report.unmatched, report.invalid) == (1, 2, 0, 0)
+    assert [(r["doc_id"], r["score"]) for r in store.labels()] == [(a, 3)]
+    no_ids = tmp_path / "n.csv"
+    no_ids.write_text("title,score\nwater,3\n")
+    with pytest.raises(LabelFileError, match="needs a doc_id, content_hash or url column"):
+        import_labels(store, no_ids, annotator="x")
+
+
+def test_export_to_a_place_that_cannot_be_written(store: Store, tmp_path: Path) -> None:
+    a, *_ = _docs(store)
+    store.set_label(a, "ana", 4)
+    with pytest.raises(LabelFileError, match="cannot write"):
+        export_labels(store, tmp_path / "no-such-folder" / "labels.csv")
+    assert not (tmp_path / "no-such-folder").exists()

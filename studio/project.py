@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 from pathlib import Path
 
 import platformdirs
@@ -59,11 +60,21 @@ class Project:
             raise ProjectError(
                 f"cannot create a project in {project.root}: {exc.strerror}"
             ) from exc
+        except sqlite3.DatabaseError as exc:
+            raise ProjectError(damaged(project.db_path, exc)) from exc
         return project
 
     def store(self, *, readonly: bool = False) -> Store:
         """A new connection to the project's database (one per thread)."""
         return Store(self.db_path, readonly=readonly)
+
+
+def damaged(db_path: Path, exc: Exception) -> str:
+    """What to tell a curator whose project database SQLite cannot read."""
+    return (
+        f"{db_path} is damaged or is not a Textbook Studio database ({exc}); nothing was "
+        "changed. Restore it from a backup, or move it aside and import the corpus again"
+    )
 
 
 # -- the default project and recent projects ---------------------------------------------------

@@ -129,13 +129,33 @@ def load_classifier(project: Project, store: Store, version: str | None = None) 
     return load_folder(project.root / row["path"], row["id"])
 
 
+class ClassifierFileError(LookupError):
+    """A stored version whose files are missing or damaged. A LookupError, as a missing version
+    is: every caller already answers both with "no usable classifier" and the reason."""
+
+
 def load_folder(folder: Path, version: str) -> Classifier:
     """The classifier saved in ``folder``, wherever that folder is (an import checks one this way
     before it becomes a version of the project)."""
-    meta = json.loads((folder / "meta.json").read_text("utf-8"))
-    features = FeatureSet.load(meta["feature_set"], folder, meta["feature_versions"])
-    model = load_model(meta["model_kind"], folder)
-    return Classifier(version, features, model, float(meta["threshold"]), meta)
+    import zipfile
+
+    from studio.embed import EmbeddingError
+
+    try:
+        meta = json.loads((folder / "meta.json").read_text("utf-8"))
+        features = FeatureSet.load(meta["feature_set"], folder, meta["feature_versions"])
+        model = load_model(meta["model_kind"], folder)
+        return Classifier(version, features, model, float(meta["threshold"]), meta)
+    except EmbeddingError:
+        raise  # its own reason: the embedding model is gone or is not the one trained with
+    except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile, EOFError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        if isinstance(exc, KeyError):
+            reason = f"meta.json names no {exc.args[0]}"
+        raise ClassifierFileError(
+            f"classifier {version} cannot be read from {folder} ({reason}): its files are "
+            "missing or damaged; train it again or import it from an export"
+        ) from exc
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,7 +200,13 @@ def _cut(store: Store, row: dict[str, Any]) -> float:
     and the lowest kept score."""
     meta_path = store.path.parent / row["path"] / "meta.json"
     if meta_path.is_file():
-        return float(json.loads(meta_path.read_text("utf-8"))["cut"])
+        try:
+            return float(json.loads(meta_path.read_text("utf-8"))["cut"])
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ClassifierFileError(
+                f"classifier {row['id']}: {meta_path} cannot be read ({exc}): it is damaged; "
+                "train the classifier again or import it from an export"
+            ) from exc
     dropped, kept = store.conn.execute(
         "SELECT max(CASE WHEN keep = 0 THEN score END), min(CASE WHEN keep = 1 THEN score END) "
         "FROM classifier_scores WHERE version = ?",

@@ -64,4 +64,11 @@ _register()
 
 
 def main() -> None:
-    cli(prog_name="studio")
+    import sqlite3
+
+    try:
+        cli(prog_name="studio")
+    except sqlite3.DatabaseError as exc:  # a project damaged after it was opened
+        click.echo(f"Error: a project database cannot be read ({exc}): it is damaged", err=True)
+        click.echo("Restore it from a backup, or move it aside and import again.", err=True)
+        raise SystemExit(1) from exc

@@ -627,3 +627,29 @@ def test_choice_is_f1_then_spearman_then_cost_within_their_noise() -> None:
     small, large = f1_standard_error(truth[:200], guess[:200]), f1_standard_error(truth, guess)
     assert 0 < large < small < 0.15
     assert f1_standard_error(truth, truth) == 0.0
+
+
+def test_a_damaged_version_says_so_and_names_its_files(
+    project: Project, store: Store, labelled: list[int]
+) -> None:
+    from studio.classify.versions import ClassifierFileError, version_info
+
+    version = train_classifier(project, store, features="hand", model="ridge").version["id"]
+    folder = project.root / store.classifier_versions()[0]["path"]
+    model = folder / "model.npz"
+    model.write_bytes(model.read_bytes()[:1000])  # a copy cut short
+    with pytest.raises(ClassifierFileError, match=f"classifier {version} cannot be read") as err:
+        load_classifier(project, store)
+    assert isinstance(err.value, LookupError) and "damaged" in str(err.value)
+    (folder / "meta.json").write_text("{bad", "utf-8")
+    with pytest.raises(ClassifierFileError, match="meta.json cannot be read"):
+        version_info(store, version)
+
+
+def test_a_damaged_project_database_is_refused_with_its_reason(tmp_path: Path) -> None:
+    from studio.project import ProjectError
+
+    project = Project.open(tmp_path / "p")
+    project.db_path.write_bytes(random.Random(0).randbytes(100_000))
+    with pytest.raises(ProjectError, match="is damaged or is not a Textbook Studio database"):
+        Project.open(tmp_path / "p", create=False)

@@ -33,8 +33,13 @@ def bench() -> None:
     help="A folder of html/NNNN.html.gz + ground-truth/NNNN.json (WCXB layout). "
     "Default: ../shared/corpora/wcxb-dev.",
 )
-@click.option("--limit", type=int, default=None, help="Only the first N pages.")
-@click.option("--cv", type=int, default=0, help="K-fold by domain: retrain per fold (honest F1).")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="Only the first N pages.")
+@click.option(
+    "--cv",
+    type=click.IntRange(min=0),
+    default=0,
+    help="K-fold by domain: retrain per fold (honest F1); 0: the shipped model as it is.",
+)
 @json_option
 def bench_segment(corpus: Path | None, limit: int | None, cv: int, as_json: bool) -> None:
     """F1, precision, recall and pages/s of the studio's segmenter beside trafilatura.
@@ -43,6 +48,8 @@ def bench_segment(corpus: Path | None, limit: int | None, cv: int, as_json: bool
     """
     from studio.bench import segment as seg_bench
 
+    if cv == 1:
+        raise click.BadParameter("0 (the shipped model) or at least 2 folds", param_hint="--cv")
     corpus = corpus or default_corpus()
     if not (corpus / "ground-truth").is_dir():
         raise click.ClickException(f"{corpus} is not a WCXB-style corpus (no ground-truth/)")
@@ -62,7 +69,9 @@ def bench_segment(corpus: Path | None, limit: int | None, cv: int, as_json: bool
     default=None,
     help="Model kind fitted per feature set (default: the latest version's, else logistic).",
 )
-@click.option("--limit", type=int, default=None, help="Only the first N documents.")
+@click.option(
+    "--limit", type=click.IntRange(min=1), default=None, help="Only the first N documents."
+)
 @click.option("--repeats", type=click.IntRange(1, 10), default=3, show_default=True)
 @threshold_option
 @json_option

@@ -32,7 +32,13 @@ LISTED = 1000
     show_default=True,
     help="Estimated Jaccard similarity at which two documents are near-duplicates.",
 )
-@click.option("--seed", type=int, default=1, show_default=True, help="Seed of the MinHash family.")
+@click.option(
+    "--seed",
+    type=click.IntRange(0, 2**32 - 1),
+    default=1,
+    show_default=True,
+    help="Seed of the MinHash family.",
+)
 @click.option(
     "--keep",
     "keep",

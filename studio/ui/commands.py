@@ -123,7 +123,13 @@ def register(cli: click.Group) -> None:
 
 @click.command("label")
 @click.argument("project", type=click.Path(file_okay=False, exists=True, path_type=Path))
-@click.option("--pages", default=100, show_default=True, help="How many pages to score.")
+@click.option(
+    "--pages",
+    type=click.IntRange(1, 100_000),
+    default=100,
+    show_default=True,
+    help="How many pages to score.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def bench_label(project: Path, pages: int, as_json: bool) -> None:
     """Keypress to next page shown, in labelling mode, on a copy of PROJECT (target p95 < 50 ms).

@@ -119,6 +119,33 @@ def test_info_on_a_folder_that_is_not_a_project(tmp_path: Path) -> None:
     assert result.exit_code != 0 and "not a Textbook Studio project" in result.output
 
 
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["dedup", "{p}", "--seed", "-5"], "'--seed': -5 is not in the range"),
+        (["dedup", "{p}", "--seed", str(10**23)], "is not in the range"),
+        (["bench", "segment", "--cv", "-3", "--limit", "5"], "'--cv': -3 is not in the range"),
+        (["bench", "segment", "--cv", "1", "--limit", "5"], "at least 2 folds"),
+        (["bench", "label", "{p}", "--pages", "0"], "'--pages': 0 is not in the range"),
+        (["bench", "classify", "{p}", "--limit", "-5"], "'--limit': -5 is not in the range"),
+    ],
+)
+def test_out_of_range_options_are_usage_errors(tmp_path: Path, args: list[str], message: str):
+    project = tmp_path / "p"
+    run("import", str(project), str(SAMPLE))
+    result = run(*[a.format(p=project) for a in args], code=2)
+    assert message in result.output and "Traceback" not in result.output
+
+
+def test_a_damaged_database_is_reported_not_raised(tmp_path: Path) -> None:
+    project = tmp_path / "p"
+    run("import", str(project), str(SAMPLE))
+    (project / "studio.db").write_bytes(b"\0" * 50_000)
+    result = CliRunner().invoke(full_cli(), ["info", str(project)])
+    assert result.exit_code == 1
+    assert "is damaged or is not a Textbook Studio database" in result.output
+
+
 def _env() -> dict[str, str]:
     return dict(os.environ, QT_QPA_PLATFORM="offscreen")
 

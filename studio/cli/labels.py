@@ -149,7 +149,8 @@ def labels_teacher(
 
     Its scores are stored as they come (a rerun skips pages it scored). A page's label stays
     the people's mean where people scored it; `studio labels agreement` then compares the
-    teacher with them. Example: studio labels teacher ~/proj --pages labelled --limit 50
+    teacher with them. The exit status is 1 when the teacher failed on any page.
+    Example: studio labels teacher ~/proj --pages labelled --limit 50
     """
     from studio.cli.generate import _open, _teacher_choices
     from studio.labelling import rubric_text
@@ -176,18 +177,19 @@ def labels_teacher(
             ) from exc
     if as_json:
         print_json(report.to_dict())
-        return
-    if not pages:
+    elif not pages:
         click.echo(f"no {which} pages left for {report.annotator} to score")
-        return
-    spread = ", ".join(f"{k}: {v}" for k, v in sorted(report.by_score.items())) or "none"
-    click.echo(
-        f"{report.annotator} scored {report.scored} of {report.asked} pages "
-        f"({report.failed} failed, {report.skipped} skipped) in {report.seconds:.0f} s; "
-        f"scores {spread}"
-    )
-    for problem in report.problems:
-        click.echo(f"  {problem}")
+    else:
+        spread = ", ".join(f"{k}: {v}" for k, v in sorted(report.by_score.items())) or "none"
+        click.echo(
+            f"{report.annotator} scored {report.scored} of {report.asked} pages "
+            f"({report.failed} failed, {report.skipped} skipped) in {report.seconds:.0f} s; "
+            f"scores {spread}"
+        )
+        for problem in report.problems:
+            click.echo(f"  {problem}")
+    if report.failed:
+        raise SystemExit(1)
 
 
 @click.command("demo")

@@ -152,8 +152,8 @@ def test_cli_scores_with_a_local_model_and_reports_every_page(
     # say (this one writes its reason until the token limit), every page is scored or failed
     # with a reason, and nothing else is touched
     code, out = run("--teacher", f"local:{tiny_gguf}", "--json")
-    assert code == 0, out
     report = json.loads(out)
+    assert code == (1 if report["failed"] else 0), out
     assert report["scored"] + report["failed"] == report["asked"] == 2
     assert len(report["problems"]) == report["failed"]
     with project.store() as store:
@@ -171,3 +171,15 @@ def test_cli_scores_with_a_local_model_and_reports_every_page(
     assert "needs a model name" in run("--teacher", f"openai:{proxy.url}")[1]
     assert "no model file" in run("--teacher", f"local:{tmp_path}/none.gguf")[1]
     assert run("--pages", "all")[0] == 2
+
+
+def test_cli_exits_1_when_the_teacher_failed_on_a_page(tmp_path: Path, proxy: TeacherProxy) -> None:
+    project = Project.open(tmp_path / "p")
+    with project.store() as store:
+        _pages(store, 2)
+    proxy.faults.append("401")
+    proxy.replies.append('{"reason": "Clear steps.", "score": 4}')
+    args = ["labels", "teacher", str(project.root), "--pages", "unlabelled"]
+    result = CliRunner().invoke(cli, [*args, "--teacher", f"openai:{proxy.url}", "--model", "m"])
+    assert result.exit_code == 1, result.output
+    assert "scored 1 of 2 pages (1 failed, 0 skipped)" in result.output

@@ -121,6 +121,9 @@ def teacher_use(spec: str, project: str, as_json: bool, **opts: Any) -> None:
 
     p = open_project(project, create=False)
     config = _config(spec, None, **opts)
+    if config.kind == "local" and config.path and not Path(config.path).expanduser().is_file():
+        # caught now, not at the first page a curator asks it to write
+        raise click.ClickException(f"no model file at {config.path}: nothing saved")
     path = save_config(p.root, config)
     if as_json:
         print_json(config.to_json())

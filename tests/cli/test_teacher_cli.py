@@ -107,6 +107,9 @@ def test_use_and_show_keep_settings_in_the_project_never_the_key(tmp_path: Path,
     shown = run("teacher", "show", "--project", p)
     assert shown.startswith("openai:https://api.example.org/v1 (model m1)")
     run("teacher", "use", f"local:{tiny_gguf}", "--project", p)
+    missing = run("teacher", "use", f"local:{tmp_path}/none.gguf", "--project", p, code=1)
+    assert "no model file at" in missing and "nothing saved" in missing
+    assert json.loads((project.root / "teacher.json").read_text())["path"] == str(tiny_gguf)
     report = json.loads(run("teacher", "check", "--project", p, "--json", "--max-tokens", "2"))
     assert report["path"] == str(tiny_gguf)
     run("teacher", "show", "--project", str(tmp_path / "nowhere"), code=1)

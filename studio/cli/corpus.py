@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 from collections import Counter
 from pathlib import Path
@@ -19,6 +20,15 @@ def init(project: str) -> None:
     click.echo(f"project ready at {p.root}")
 
 
+def _document_limit(ctx: click.Context, param: click.Parameter, value: float) -> float:
+    """A size limit must let something through: NaN, infinity, 0 and below would refuse (or
+    crash on) every document."""
+    limit = value * 1024 * 1024
+    if not math.isfinite(limit) or limit < 1:
+        raise click.BadParameter(f"give a positive number of MiB (e.g. 16), not {value:g}")
+    return value
+
+
 @click.command("import")
 @click.argument("project", type=click.Path(file_okay=False))
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
@@ -29,7 +39,8 @@ def init(project: str) -> None:
     type=float,
     default=16.0,
     show_default=True,
-    help="Refuse single documents larger than this.",
+    callback=_document_limit,
+    help="Refuse single documents larger than this many MiB.",
 )
 @json_option
 def import_(
@@ -42,7 +53,8 @@ def import_(
 ) -> None:
     """Import files and folders (HTML, WARC/ARC, JSONL, Parquet, text, zip/tar) into PROJECT.
 
-    The exit status is 1 when any file failed; every other file is imported regardless.
+    The exit status is 1 when any file failed (a file whose every record failed counts) or
+    any record failed; every other file and record is imported regardless.
 
     Example: studio import ~/corpora/physics crawl.warc.gz pages/ dump.jsonl.zst
     """
@@ -66,9 +78,9 @@ def import_(
                 click.echo(f"    {err}")
         click.echo(
             f"imported {report.imported} documents, skipped {report.duplicates} duplicates, "
-            f"{len(report.failed_files)} files failed"
+            f"{len(report.failed_files)} files failed, {report.failed_records} records failed"
         )
-    if report.failed_files:
+    if report.failed_files or report.failed_records:
         sys.exit(1)
 
 

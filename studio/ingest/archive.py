@@ -14,6 +14,7 @@ import zlib
 from collections.abc import Iterator
 
 from studio.ingest.base import IngestError, RecordError
+from studio.ingest.files import path_text
 from studio.ingest.source import Item, ReadContext, Source
 from studio.ingest.streams import (
     DecompressionBomb,
@@ -30,7 +31,8 @@ ZIP_ENCRYPTED = 0x1
 def member_source(outer: Source, name: str, stream: object, size: int | None) -> Source:
     """The source of an archive member; nested members read "outer.zip!inner.tar!a.html"."""
     parent = outer.locator.get("member")
-    path = f"{parent}!{name}" if parent else name
+    name_text = path_text(name)  # tar keeps undecodable bytes of a name as lone surrogates
+    path = f"{parent}!{name_text}" if parent else name_text
     return Source(
         stream=stream,  # type: ignore[arg-type]
         name=name,

@@ -14,6 +14,7 @@ HEADER_CHARSET = re.compile(r"""charset\s*=\s*["']?\s*([a-z0-9_.:-]+)""", re.IGN
 TITLE = re.compile(r"<title[^>]*>(.*?)</title", re.IGNORECASE | re.DOTALL)
 TITLE_SCAN_CHARS = 65536
 MARKDOWN_TITLE = re.compile(r"^#\s+(.+?)\s*#*\s*$", re.MULTILINE)
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 BOM_CODECS = (
     (codecs.BOM_UTF8, "utf-8-sig"),
@@ -65,6 +66,12 @@ def decode_html(data: bytes, content_type: str | None = None) -> tuple[str, list
     except UnicodeDecodeError:
         warnings.append("no charset declared and not valid UTF-8; decoded as windows-1252")
         return data.decode("cp1252", errors="replace"), warnings
+
+
+def replace_lone_surrogates(text: str) -> tuple[str, int]:
+    """The text with each lone surrogate (which JSON escapes can hold and UTF-8 cannot) as
+    U+FFFD, and how many there were."""
+    return LONE_SURROGATE.subn("\ufffd", text)
 
 
 def header_charset(content_type: str | None) -> str | None:

@@ -7,6 +7,17 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 
+def path_text(path: Path | str) -> str:
+    """A path as text SQLite and a terminal accept: bytes of a name that is not valid UTF-8
+    (Python holds them as lone surrogates) are spelled ``\\xff``, so the name stays readable,
+    distinct from its neighbours' and stable from one import to the next."""
+    text = str(path)
+    try:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # a surrogate no file system name decodes to
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def iter_input_files(paths: Iterable[Path]) -> Iterator[Path]:
     """Files as given, folders expanded recursively in sorted order.
 

@@ -3,11 +3,14 @@
 Each file is one transaction: it is stored whole or not at all, so a file that breaks half-way
 never leaves half of itself behind and never touches what was stored before. One bad record
 inside a file is counted and explained; the file goes on. A broken file is explained; the import
-goes on with the next one.
+goes on with the next one. A file with nothing imported because every record failed counts as
+a failed file, so importing it again (with the right ``--text-field``, say) is not skipped.
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import hashlib
 import html as html_lib
 import logging
@@ -18,6 +21,8 @@ from typing import Any
 
 from studio.ingest import iter_input_files, read_file, sniff_format
 from studio.ingest.base import HTML, IngestError, IngestOptions, RawDocument, RecordError
+from studio.ingest.charset import replace_lone_surrogates
+from studio.ingest.files import path_text
 from studio.lang import detect_language
 from studio.progress import Cancelled, Task
 from studio.segment import MODEL_VERSION, SegmentError, segment_html
@@ -72,6 +77,11 @@ class ImportReport:
     def failed_files(self) -> list[FileResult]:
         return [f for f in self.files if f.status == "failed"]
 
+    @property
+    def failed_records(self) -> int:
+        """Bad records in the files that were imported (a failed file's are in its reason)."""
+        return sum(f.failed for f in self.files if f.status == "imported")
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "import_id": self.import_id,
@@ -79,6 +89,7 @@ class ImportReport:
             "imported": self.imported,
             "duplicates": self.duplicates,
             "failed_files": len(self.failed_files),
+            "failed_records": self.failed_records,
             "files": [asdict(f) for f in self.files],
         }
 
@@ -97,20 +108,35 @@ def import_paths(
     grand_total = max(sum(sizes), 1)
     report = ImportReport(import_id=store.begin_import())
     done_bytes = 0
-    for path, size in zip(files, sizes, strict=True):
-        if task.cancelled():
-            report.cancelled = True
-            break
-        part = task.part(done_bytes, grand_total, path.name)
-        result = _import_file(store, report.import_id, path, options, part)
-        report.files.append(result)
-        done_bytes += size
-        task.progress(done_bytes, grand_total, path.name)
-        if result.status == "cancelled":
-            report.cancelled = True
-            break
+    try:
+        for path, size in zip(files, sizes, strict=True):
+            if task.cancelled():
+                report.cancelled = True
+                break
+            part = task.part(done_bytes, grand_total, path_text(path.name))
+            result = _import_file(store, report.import_id, path, options, part)
+            report.files.append(result)
+            done_bytes += size
+            task.progress(done_bytes, grand_total, path_text(path.name))
+            if result.status == "cancelled":
+                report.cancelled = True
+                break
+    except BaseException as exc:
+        # the import log must not show this import as running for ever
+        _close_quietly(store.finish_import, report.import_id, _interrupted_status(exc))
+        raise
     store.finish_import(report.import_id, "cancelled" if report.cancelled else "done")
     return report
+
+
+def _interrupted_status(exc: BaseException) -> str:
+    return "cancelled" if isinstance(exc, KeyboardInterrupt | Cancelled) else "failed"
+
+
+def _close_quietly(finish: Any, *args: Any, **kwargs: Any) -> None:
+    """Record how a dying import ended, if the store still can; the first error is the story."""
+    with contextlib.suppress(Exception):
+        finish(*args, **kwargs)
 
 
 def _size(path: Path) -> int:
@@ -123,18 +149,43 @@ def _size(path: Path) -> int:
 def _import_file(
     store: Store, import_id: int, path: Path, options: IngestOptions, task: Task
 ) -> FileResult:
-    result = FileResult(path=str(path))
+    result = FileResult(path=path_text(path))
     try:
         stat = path.stat()
     except OSError as exc:
         result.status, result.reason = "failed", f"cannot read file: {exc.strerror or exc}"
-        _record(store, import_id, path, None, result)
+        _record(store, import_id, None, result)
         return result
-    if store.imported_before(str(path), stat.st_size, stat.st_mtime):
+    if store.imported_before(result.path, stat.st_size, stat.st_mtime):
         result.status, result.reason = "skipped", "already imported (same path, size and time)"
-        _record(store, import_id, path, stat, result)
+        _record(store, import_id, stat, result)
         return result
-    source_id = store.add_source(import_id, str(path), stat.st_size, stat.st_mtime, None)
+    source_id = store.add_source(import_id, result.path, stat.st_size, stat.st_mtime, None)
+    try:
+        _read_into(store, source_id, path, options, task, result)
+    except BaseException as exc:  # Ctrl-C or the like: still, no row is left running
+        reason = f"stopped ({type(exc).__name__}); nothing kept"
+        status = _interrupted_status(exc)
+        _close_quietly(store.finish_source, source_id, status=status, reason=reason)
+        raise
+    if result.reason:
+        result.reason = path_text(result.reason)  # an error may quote an undecodable name
+    store.finish_source(
+        source_id,
+        status=result.status,
+        imported=result.imported,
+        duplicates=result.duplicates,
+        failed=result.failed,
+        reason=result.reason,
+        errors=result.errors,
+        fmt=result.format,
+    )
+    return result
+
+
+def _read_into(
+    store: Store, source_id: int, path: Path, options: IngestOptions, task: Task, result: FileResult
+) -> None:
     try:
         result.format = sniff_format(path)
         with store.transaction():
@@ -154,22 +205,25 @@ def _import_file(
         result.imported = result.duplicates = 0
     if result.status == "failed" and result.reason and "nothing kept" not in result.reason:
         result.reason += "; nothing from this file was kept"
-    store.finish_source(
-        source_id,
-        status=result.status,
-        imported=result.imported,
-        duplicates=result.duplicates,
-        failed=result.failed,
-        reason=result.reason,
-        errors=result.errors,
-        fmt=result.format,
-    )
-    return result
+    if result.status == "imported" and result.failed and not result.imported + result.duplicates:
+        # a file that gave nothing but errors failed, whatever the reason its records did
+        result.status, result.reason = "failed", _nothing_imported(result)
 
 
-def _record(store: Store, import_id: int, path: Path, stat: Any, result: FileResult) -> None:
+def _nothing_imported(result: FileResult) -> str:
+    first = result.errors[0] if result.errors else "no reason given"
+    if result.failed == 1:
+        return f"nothing could be imported: its only record failed ({first})"
+    return f"nothing could be imported: all {result.failed:,} records failed (first: {first})"
+
+
+def _record(store: Store, import_id: int, stat: Any, result: FileResult) -> None:
     source_id = store.add_source(
-        import_id, str(path), stat.st_size if stat else None, stat.st_mtime if stat else None, None
+        import_id,
+        result.path,
+        stat.st_size if stat else None,
+        stat.st_mtime if stat else None,
+        None,
     )
     store.finish_source(source_id, status=result.status, reason=result.reason)
 
@@ -180,6 +234,7 @@ def _take(
     if isinstance(item, RecordError):
         _fail_record(result, item.reason, item.locator)
         return
+    item = _without_lone_surrogates(item)
     content_hash = hashlib.blake2b(
         item.content.encode("utf-8", "surrogatepass"), digest_size=16
     ).hexdigest()
@@ -202,7 +257,25 @@ def _fail_record(result: FileResult, reason: str, locator: dict[str, Any]) -> No
     if len(result.errors) < MAX_ERRORS_KEPT:
         # readers often name the place already ("line 17: ..."): say it once
         where = ", ".join(f"{k} {v}" for k, v in locator.items() if str(v) not in reason)
-        result.errors.append(f"{where}: {reason}" if where else reason)
+        result.errors.append(path_text(f"{where}: {reason}" if where else reason))
+
+
+def _without_lone_surrogates(item: RawDocument) -> RawDocument:
+    """Half a UTF-16 pair (a JSON ``\\ud800`` escape, an emoji cut in two) cannot be stored as
+    UTF-8. One broken character should not cost a curator the page around it, so each is
+    replaced with U+FFFD, visibly, and the document says so; the rest is kept as it was."""
+    fields = {}
+    replaced = 0
+    for name in ("content", "url", "fetch_date", "title"):
+        value = getattr(item, name)
+        if value:
+            fields[name], n = replace_lone_surrogates(value)
+            replaced += n
+    if not replaced:
+        return item
+    what = "broken character" if replaced == 1 else "broken characters"
+    note = f"{replaced:,} {what} (lone UTF-16 surrogates) replaced with U+FFFD"
+    return dataclasses.replace(item, **fields, warnings=[*item.warnings, note])
 
 
 def _prepare(source_id: int, content_hash: str, item: RawDocument) -> NewDocument:

@@ -11,7 +11,9 @@ A classifier version decides what is kept: by its own keep decision, or, for a s
 model, by ``score >= threshold`` (``--min-score``). Without a version every document is kept.
 Documents are read and written in batches (memory stays flat on a million documents) into a
 folder ``OUTDIR.partial-XXXX`` beside OUTDIR, renamed into place only when everything is written:
-a failed or cancelled export leaves nothing. An OUTDIR that exists and is not empty is refused.
+a failed or cancelled export leaves nothing. An OUTDIR that exists and is not empty is refused,
+and so is any output inside the project folder other than under its ``exports/``
+(:func:`check_output`): the database, ``models/`` and ``runs/`` are never overwritten.
 
 Dropped pages: each one's reason goes, when asked, to a separate ``dropped`` file (JSONL or
 Parquet, as before). In the project, the export keeps only the counts of the dropped pages by
@@ -60,6 +62,67 @@ TOP_SOURCES = 20
 
 class ExportError(Exception):
     """The export cannot be made as asked (nothing was written)."""
+
+
+# -- where an export may write -----------------------------------------------------------------
+
+EXPORTS_DIR = "exports"  # the one place inside a project folder an export may write
+_OWN = {"models": "classifier models", "runs": "runs", "recipes": "recipes"}
+
+
+def output_problem(project: Project, path: Path) -> str | None:
+    """Why writing ``path`` would overwrite the project's own files, or None when it would not.
+
+    Inside the project folder only a path under ``exports/`` is an export's: the database and
+    its companions (``-wal``, ``-shm``, the migration lock), ``models/``, ``runs/`` and the
+    settings beside them are what every later command reads. Symlinks and ``..`` are resolved
+    first, and a path that is the project under another spelling (a case variant, a hard link
+    to the database) is caught by comparing the files themselves."""
+    path = Path(path).expanduser().resolve()
+    root = project.root
+    where = f"write it outside {root}, or under {root / EXPORTS_DIR}"
+    rel = _inside(path, root)
+    if rel and rel[0].lower().startswith(project.db_path.name.lower()):
+        return f"{path} is the project's database (or one of its files): {where}"
+    if _same_file(path, project.db_path):
+        return f"{path} is the project's database {project.db_path} under another name"
+    if rel is None:
+        return None
+    if not rel:
+        return f"{path} is the project folder itself: {where}"
+    first = rel[0].lower()
+    if first == EXPORTS_DIR:
+        if len(rel) == 1:
+            return f"{path} is the project's exports folder itself: write into a folder under it"
+        return None
+    what = _OWN.get(first)
+    label = f"the project's {what} ({rel[0]}/)" if what else f"the project's own files ({rel[0]})"
+    return f"{path} belongs to {label}: {where}"
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist
+        return False
+
+
+def _inside(path: Path, root: Path) -> tuple[str, ...] | None:
+    """``path``'s parts below ``root`` (empty: the root itself), or None when outside it; an
+    existing ancestor that is the root under another spelling counts as the root."""
+    if path == root or root in path.parents:
+        return path.relative_to(root).parts
+    for i, parent in enumerate([path, *path.parents]):
+        if _same_file(parent, root):
+            return path.parts[len(path.parts) - i :]
+    return None
+
+
+def check_output(project: Project, path: Path) -> None:
+    """Refuse (:class:`ExportError`) an output that would overwrite the project's own files."""
+    problem = output_problem(project, path)
+    if problem is not None:
+        raise ExportError(f"{problem} (nothing was written)")
 
 
 # -- what is kept ----------------------------------------------------------------------------------
@@ -315,6 +378,9 @@ def export_documents(
         raise ExportError("a shard holds at least one record")
     if dropped is not None and (dropped == out or out in dropped.parents):
         raise ExportError("the dropped documents need a file of their own, outside the folder")
+    check_output(project, out)
+    if dropped is not None:
+        check_output(project, dropped)
     if out.is_file() or (out.is_dir() and any(out.iterdir())):
         raise ExportError(f"{out} already exists and is not an empty folder: choose another")
     rule = keep_filter(store, version, threshold)

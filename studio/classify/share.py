@@ -39,6 +39,7 @@ from studio import __version__
 from studio.classify.features import EXTRACTORS, DocText
 from studio.classify.models import KINDS
 from studio.classify.versions import FOLDER, load_folder, next_version_id, version_info
+from studio.export import output_problem
 from studio.project import Project
 from studio.store import Store, now
 
@@ -117,6 +118,9 @@ def export_version(
         },
     }
     out = Path(out).expanduser().resolve()
+    problem = output_problem(project, out)
+    if problem is not None:  # the database, or this very version's files
+        raise ShareError(f"{problem} (nothing was written)")
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
     try:

@@ -78,3 +78,28 @@ def test_export_errors_are_one_line_messages(scored_project: Path, tmp_path: Pat
     (tmp_path / "x" / "a.txt").write_text("")
     assert "not an empty folder" in run("export", p, str(tmp_path / "x"), code=1)
     assert "Invalid value" in run("export", p, "x", "--format", "csv", code=2)
+
+
+def test_exports_refuse_the_projects_own_files(scored_project: Path, tmp_path: Path) -> None:
+    """`--dropped P/studio.db` once replaced the database with JSONL; both exports refuse any
+    output onto the project's files with one line, and the project still works after."""
+    p = str(scored_project)
+    db, model = scored_project / "studio.db", scored_project / "models" / "classifier"
+    model = next((model / "0001-hand-ridge").glob("*.npz"))
+    before = model.read_bytes()
+    for args in (
+        ["export", p, str(tmp_path / "out"), "--model", "latest", "--dropped", str(db)],
+        ["export", p, str(tmp_path / "out"), "--dropped", str(model)],
+        ["export", p, str(scored_project / "runs")],
+        ["classifier", "export", p, str(db)],
+        ["classifier", "export", p, str(model)],
+    ):
+        result = CliRunner().invoke(cli, args)
+        assert result.exit_code == 1, result.output
+        assert "belongs to the project's" in result.output or "database" in result.output
+        assert result.exception is None or isinstance(result.exception, SystemExit)
+        assert len(result.output.strip().splitlines()) == 1
+    assert model.read_bytes() == before and not (tmp_path / "out").exists()
+    assert "0001-hand-ridge" in run("classifier", "versions", p)  # the database still opens
+    text = run("classifier", "export", p, str(scored_project / "exports" / "edu.zip"))
+    assert "exported 0001-hand-ridge" in text

@@ -236,3 +236,46 @@ def test_exports_refuse_what_they_cannot_do(project: Project, store: Store, tmp_
         export_documents(project, store, out)
     assert [p.name for p in out.iterdir()] == ["old.txt"]
     assert sorted(p.name for p in tmp_path.iterdir()) == [project.root.name, "x"]
+
+
+def test_an_export_never_writes_over_the_projects_own_files(
+    project: Project, store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The database (and its companions), models/, runs/ and the folder itself are refused as
+    the dataset folder or the dropped file, however the path is spelled; exports/ is the place."""
+    version = classified(project, store)
+    root = project.root
+    model = next((root / "models" / "classifier" / version).glob("*.npz"))
+    before = model.read_bytes()
+    (tmp_path / "link.db").symlink_to(project.db_path)
+    (tmp_path / "hard.db").hardlink_to(project.db_path)
+    monkeypatch.chdir(root / "models")  # a relative path, resolved before it is compared
+    for bad, why in [
+        (project.db_path, "project's database"),
+        (root / "studio.db-wal", "project's database"),
+        (tmp_path / "link.db", "project's database"),
+        (tmp_path / "hard.db", "under another name"),
+        (model, "classifier models"),
+        (Path("../runs"), "runs"),
+        (root / "exports" / ".." / "rubric.md", "own files"),
+    ]:
+        with pytest.raises(ExportError, match=why):
+            export_documents(project, store, tmp_path / "kept", version=version, dropped=bad)
+        with pytest.raises(ExportError, match=why):
+            export_documents(project, store, bad, version=version)
+    with pytest.raises(ExportError, match="project folder itself"):
+        export_documents(project, store, Path(".."), version=version)
+    with pytest.raises(ExportError, match="exports folder itself"):
+        export_documents(project, store, root / "exports", version=version)
+    assert model.read_bytes() == before and store.exports() == []
+    assert store.totals()["documents"] == 100 and list((root / "runs").iterdir()) == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["hard.db", "link.db", root.name]
+
+    report = export_documents(
+        project,
+        store,
+        root / "exports" / "kept",
+        version=version,
+        dropped=Path("../exports/d.jsonl"),
+    )
+    assert report.kept + report.dropped == 100 and (root / "exports" / "d.jsonl").is_file()

@@ -238,3 +238,20 @@ def test_export_names_a_missing_version(exported, tmp_path: Path) -> None:
     with a.store() as store, pytest.raises(ShareError, match="no classifier version v9"):
         export_version(a, store, tmp_path / "x.zip", "v9")
     assert not (tmp_path / "x.zip").exists()
+
+
+def test_export_never_writes_over_the_projects_own_files(exported, tmp_path: Path) -> None:
+    a, version, _ = exported
+    model = a.root / "models" / "classifier" / version / "model.npz"
+    before = model.read_bytes()
+    (tmp_path / "link.zip").symlink_to(a.db_path)
+    for bad, why in [
+        (a.db_path, "project's database"),
+        (tmp_path / "link.zip", "project's database"),
+        (model, "classifier models"),
+    ]:
+        with a.store() as store, pytest.raises(ShareError, match=why):
+            export_version(a, store, bad, version)
+    assert model.read_bytes() == before
+    with a.store() as store:
+        assert [v["id"] for v in store.classifier_versions()] == [version]

@@ -11,6 +11,8 @@ import click
 from studio.cli.bench import bench
 from studio.cli.common import cli_task, json_option, open_project, print_json
 
+SQL_MAX = 2**63 - 1  # the largest id or count SQLite can be asked about
+
 # --------------------------------------------------------------------------------------- teachers
 
 
@@ -291,11 +293,15 @@ def plan_remove(project: str, ids: tuple[int, ...]) -> None:
 
     Example: studio plan remove ~/proj 12 13
     """
-    from studio.generate.taxonomy import remove_subtopics
+    from studio.generate.taxonomy import TaxonomyError, remove_subtopics
 
     p = open_project(project, create=False)
     with p.store() as store:
-        click.echo(f"removed {remove_subtopics(store, list(ids))} subtopic(s)")
+        try:
+            removed = remove_subtopics(store, list(ids))
+        except TaxonomyError as exc:
+            raise click.ClickException(str(exc)) from exc
+    click.echo(f"removed {removed} subtopic(s)")
 
 
 @plan.command("propose")
@@ -344,16 +350,19 @@ def plan_propose(
 @click.option("--accept", "accepted", multiple=True, type=int, help="Proposed ids to plan.")
 @click.option("--reject", "rejected", multiple=True, type=int, help="Proposed ids to drop.")
 def plan_review(project: str, accepted: tuple[int, ...], rejected: tuple[int, ...]) -> None:
-    """Accept proposed subtopics into the plan, or reject them.
+    """Accept proposed subtopics into the plan, or reject them (only proposals: every id is
+    checked first, and one that is not a proposal changes nothing).
 
     Example: studio plan review ~/proj --accept 171 --accept 172 --reject 173
     """
-    from studio.generate.taxonomy import set_status
+    from studio.generate.taxonomy import TaxonomyError, review_proposals
 
     p = open_project(project, create=False)
     with p.store() as store:
-        a = set_status(store, list(accepted), "active")
-        r = set_status(store, list(rejected), "rejected")
+        try:
+            a, r = review_proposals(store, list(accepted), list(rejected))
+        except TaxonomyError as exc:
+            raise click.ClickException(str(exc)) from exc
     click.echo(f"accepted {a}, rejected {r}")
 
 
@@ -367,10 +376,11 @@ def pages() -> None:
 
 @pages.command("list")
 @click.argument("project", type=click.Path(file_okay=False, exists=True))
-@click.option("--batch", type=int, default=None)
+@click.option("--batch", type=click.IntRange(1, SQL_MAX), default=None)
 @click.option("--status", type=click.Choice(["pending", "running", "accepted", "rejected",
               "failed"]), default=None)  # fmt: skip
-@click.option("--limit", type=int, default=200, show_default=True)
+@click.option("--limit", type=click.IntRange(-SQL_MAX - 1, SQL_MAX), default=200,
+              show_default=True)  # fmt: skip
 @json_option
 def pages_list(
     project: str, batch: int | None, status: str | None, limit: int, as_json: bool
@@ -480,9 +490,23 @@ def pages_reject(project: str, page_id: int, reason: str) -> None:
 def pages_edit(project: str, page_id: int, file: Any) -> None:
     """Replace a page's text with a file's (kept as a new version; "-" reads stdin).
 
+    The file is UTF-8 text of at most 400,000 characters; a longer one is refused, not cut.
     Example: studio pages edit ~/proj 12 fixed.md
     """
-    text = file.read(2_000_000)
+    from studio.generate.record import MAX_TEXT_CHARS
+
+    try:
+        # a little over the limit: control characters the studio drops may bring it under
+        text = file.read(2 * MAX_TEXT_CHARS + 1)
+    except UnicodeDecodeError as exc:
+        raise click.ClickException(
+            f"{file.name} is not UTF-8 text ({exc.reason}): save it as UTF-8 (nothing was saved)"
+        ) from exc
+    if len(text) > 2 * MAX_TEXT_CHARS:
+        raise click.ClickException(
+            f"{file.name} is longer than the {MAX_TEXT_CHARS:,} characters a page holds: "
+            "shorten it or split it into several pages (nothing was saved)"
+        )
     version = _decide(project, page_id, lambda s, r, by: r.edit(s, page_id, text, by=by))
     click.echo(f"saved as version {version}")
 

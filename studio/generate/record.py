@@ -20,7 +20,10 @@ from studio.generate.plan import Cell
 from studio.store import NewDocument, Store, now
 from studio.teachers.base import clean_text
 
-MAX_TEXT_CHARS = 400_000  # of one stored reply; a teacher that sends more is clipped here
+# of one stored text: a teacher's reply over it is clipped (a runaway generation must not bloat
+# the database, the prompts built from it, or the review pane); a curator's edit is refused
+MAX_TEXT_CHARS = 400_000
+MAX_ID = 2**63 - 1  # SQLite's largest integer: a larger id names no row (and cannot be bound)
 KIND = "synthetic"
 PAGE_STATUSES = ("pending", "running", "accepted", "rejected", "failed")
 FINISHED = ("accepted", "rejected", "failed")
@@ -30,9 +33,14 @@ class RecordError(ValueError):
     """An action on a page that cannot be done (no text to accept, an unknown page)."""
 
 
+def printable(text: str) -> str:
+    """Text as stored: no control characters but tab and newline, valid UTF-8."""
+    return clean_text(text.encode("utf-8", "replace").decode("utf-8"))
+
+
 def clean_reply(text: str) -> str:
     """A teacher's text as stored: printable, valid UTF-8, and of bounded size."""
-    text = clean_text(text.encode("utf-8", "replace").decode("utf-8"))
+    text = printable(text)
     if len(text) > MAX_TEXT_CHARS:
         text = text[:MAX_TEXT_CHARS] + "\n[… clipped by the studio]"
     return text
@@ -189,6 +197,8 @@ def set_batch_status(store: Store, batch_id: int, status: str) -> None:
 
 
 def batch(store: Store, batch_id: int) -> Batch:
+    if not 0 < batch_id <= MAX_ID:
+        raise RecordError(f"no batch {batch_id}")
     r = store.conn.execute("SELECT * FROM gen_batches WHERE id = ?", (batch_id,)).fetchone()
     if r is None:
         raise RecordError(f"no batch {batch_id}")
@@ -251,6 +261,8 @@ def add_pages(
 
 
 def page(store: Store, page_id: int) -> Page:
+    if not 0 < page_id <= MAX_ID:
+        raise RecordError(f"no generated page {page_id}")
     r = store.conn.execute("SELECT * FROM gen_pages WHERE id = ?", (page_id,)).fetchone()
     if r is None:
         raise RecordError(f"no generated page {page_id}")
@@ -464,10 +476,18 @@ def _hash(text: str) -> str:
 
 def edit(store: Store, page_id: int, text: str, *, by: str) -> int:
     """A curator's edit: a new version, the page's text; an accepted page's document follows
-    (its classifier scores and cached features are dropped: they were of the old text)."""
-    text = clean_reply(text)
+    (its classifier scores and cached features are dropped: they were of the old text).
+
+    A text over :data:`MAX_TEXT_CHARS` is refused, not clipped: a teacher's runaway reply may
+    lose its tail, a curator's own words must not, silently."""
+    text = printable(text)
     if not text.strip():
         raise RecordError("an edit cannot leave the page empty")
+    if len(text) > MAX_TEXT_CHARS:
+        raise RecordError(
+            f"the edit is {len(text):,} characters, over the {MAX_TEXT_CHARS:,} a page holds: "
+            "shorten it or split it into several pages (nothing was saved)"
+        )
     with store.transaction():
         p = page(store, page_id)
         n = store.conn.execute(

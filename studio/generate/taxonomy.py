@@ -119,7 +119,19 @@ def clean_name(name: object, what: str = "name") -> str:
         raise TaxonomyError(f"{what} {text[:40]!r}… is longer than {MAX_NAME} characters")
     if _BAD_NAME.search(text):
         raise TaxonomyError(f"{what} {text[:60]!r} holds a control character or '|'")
+    _check_unicode(text, what)
     return text
+
+
+def _check_unicode(text: str, what: str) -> None:
+    """A JSON ``\\ud800`` escape decodes to a lone surrogate, which no database or teacher takes."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise TaxonomyError(
+            f"{what} {text[:60]!r} holds a lone surrogate ({text[exc.start]!r}), not a character: "
+            "fix the \\u escape"
+        ) from exc
 
 
 # -- reading files ------------------------------------------------------------------------------
@@ -233,7 +245,9 @@ def _dimensions_from_json(data: dict[str, Any], name: str) -> Dimensions:
 def _short_text(value: Any, name: str) -> str:
     if not isinstance(value, str):
         raise TaxonomyError(f"{name}: descriptions and instructions are text")
-    return " ".join(value.split())[:1000]
+    text = " ".join(value.split())[:1000]
+    _check_unicode(text, f"{name}: the description or instruction")
+    return text
 
 
 _HEADING = re.compile(r"^(#{1,3})\s+(.*)$")
@@ -244,8 +258,22 @@ def _from_outline(text: str, name: str) -> list[tuple[str, str, str]]:
     """``A / B / C`` lines, or a three-level outline by indentation or Markdown headings (with
     bulleted lines under the last heading one level below it)."""
     lines = [(i + 1, line.rstrip()) for i, line in enumerate(text.splitlines()) if line.strip()]
-    if lines and all(_split_path(line) for _, line in lines):
+    paths = sum(1 for _, line in lines if _split_path(line))
+    if lines and paths == len(lines):
         return [_path_row(line, n, name) for n, line in lines]
+    try:
+        rows = _outline_rows(lines, name)
+    except TaxonomyError:
+        if 2 * paths < len(lines):
+            raise
+        rows = []  # mostly "A / B / C" lines: the line that is not one is the mistake
+    if not rows and paths:
+        return [_path_row(line, n, name) for n, line in lines]  # says which line is wrong
+    return rows
+
+
+def _outline_rows(lines: list[tuple[int, str]], name: str) -> list[tuple[str, str, str]]:
+    """The rows of an outline by indentation or headings."""
     rows: list[tuple[str, str, str]] = []
     stack: list[str] = []
     indents: list[int] = []  # the indent widths open below the last heading, ascending
@@ -285,11 +313,29 @@ def _split_path(line: str) -> list[str]:
 
 
 def _path_row(line: str, n: int, name: str) -> tuple[str, str, str]:
+    parts = _split_path(line)
+    if not parts:
+        raise TaxonomyError(
+            f"{name}, line {n}: {line.strip()[:60]!r} {_path_problem(line)}; write each line as "
+            '"Subject / Topic / Subtopic"'
+        )
     try:
-        s, t, st = _split_path(line)
+        s, t, st = parts
         return clean_name(s, "subject"), clean_name(t, "topic"), clean_name(st, "subtopic")
     except TaxonomyError as exc:
         raise TaxonomyError(f"{name}, line {n}: {exc}") from exc
+
+
+def _path_problem(line: str) -> str:
+    """What keeps a line from being ``Subject / Topic / Subtopic``, in a curator's words."""
+    loose = re.split(r"\s*[/>]\s*", line.strip())
+    if len(loose) == 1:
+        return "has no ' / ' between a subject, a topic and a subtopic"
+    if len(loose) != 3:
+        return f"has {len(loose)} parts, not 3"
+    if not all(loose):
+        return "has an empty part"
+    return "is not three names joined by ' / ' (with a space each side)"
 
 
 # -- the project's taxonomy -------------------------------------------------------------------
@@ -371,11 +417,43 @@ def rename_subtopic(store: Store, subtopic_id: int, subtopic: str) -> None:
         raise TaxonomyError(f"no subtopic {subtopic_id}")
 
 
+def _statuses(store: Store, ids: list[int]) -> dict[int, str]:
+    """id -> status of those of ``ids`` that name a subtopic (an id SQLite cannot hold names
+    none)."""
+    out = {}
+    for i in dict.fromkeys(ids):
+        if -(2**63) <= i < 2**63:
+            row = store.conn.execute("SELECT status FROM gen_taxonomy WHERE id = ?", (i,))
+            found = row.fetchone()
+            if found is not None:
+                out[i] = found[0]
+    return out
+
+
+def _ids_text(ids: list[int]) -> str:
+    return ", ".join(str(i) for i in ids[:10]) + (
+        f" and {len(ids) - 10} more" if len(ids) > 10 else ""
+    )
+
+
+def _check_known(statuses: dict[int, str], ids: list[int]) -> None:
+    unknown = [i for i in dict.fromkeys(ids) if i not in statuses]
+    if unknown:
+        raise TaxonomyError(
+            f"no subtopic {_ids_text(unknown)} (`studio plan topics --status all` lists the ids); "
+            "nothing was changed"
+        )
+
+
 def remove_subtopics(store: Store, ids: list[int]) -> int:
-    """Take subtopics out of the plan (pages written for them keep their cell)."""
+    """Take subtopics out of the plan (pages written for them keep their cell). Every id is
+    checked first: one unknown id changes nothing (:class:`TaxonomyError`)."""
+    ensure_taxonomy(store)
     with store.transaction():
+        _check_known(_statuses(store, ids), ids)
         return sum(
-            store.conn.execute("DELETE FROM gen_taxonomy WHERE id = ?", (i,)).rowcount for i in ids
+            store.conn.execute("DELETE FROM gen_taxonomy WHERE id = ?", (i,)).rowcount
+            for i in dict.fromkeys(ids)
         )
 
 
@@ -390,6 +468,37 @@ def set_status(store: Store, ids: list[int], status: str) -> int:
             ).rowcount
             for i in ids
         )
+
+
+def review_proposals(store: Store, accept: list[int], reject: list[int]) -> tuple[int, int]:
+    """Accept (plan) or reject subtopics a teacher proposed: (accepted, rejected). Every id must
+    be a proposal, and in one list only, or nothing changes (:class:`TaxonomyError`): a review
+    never touches a subtopic already planned or rejected."""
+    both = sorted(set(accept) & set(reject))
+    if both:
+        what = "subtopics" if len(both) > 1 else "subtopic"
+        raise TaxonomyError(
+            f"{what} {_ids_text(both)} both accepted and rejected: name each id once; "
+            "nothing was changed"
+        )
+    ids = [*accept, *reject]
+    ensure_taxonomy(store)
+    with store.transaction():
+        statuses = _statuses(store, ids)
+        _check_known(statuses, ids)
+        settled = [i for i in dict.fromkeys(ids) if statuses[i] != "proposed"]
+        if settled:
+            i = settled[0]
+            raise TaxonomyError(
+                f"subtopic {i} is not proposed (it is {statuses[i]}): a review only takes "
+                "proposals (`studio plan topics --status proposed`); nothing was changed"
+            )
+        for status, chosen in (("active", accept), ("rejected", reject)):
+            store.conn.executemany(
+                "UPDATE gen_taxonomy SET status = ? WHERE id = ?",
+                [(status, i) for i in dict.fromkeys(chosen)],
+            )
+    return len(set(accept)), len(set(reject))
 
 
 def import_taxonomy(store: Store, path: Path, *, replace: bool = False) -> ImportResult:

@@ -119,7 +119,59 @@ def test_plan_commands(tmp_path: Path, tiny_gguf: Path) -> None:
     assert "no topic Music / Nothing" in run(
         "plan", "propose", p, "Music / Nothing", "--teacher", f"local:{tiny_gguf}", code=1
     )
-    assert "accepted 0, rejected 0" in run("plan", "review", p, "--accept", "99999")
+    assert "no subtopic 99999" in run("plan", "review", p, "--accept", "99999", code=1)
+    assert "no subtopic 99999" in run("plan", "remove", p, "99999", code=1)
+    planned = str(topics[0]["id"])  # shipped and active: not a proposal to review
+    assert "is not proposed" in run("plan", "review", p, "--reject", planned, code=1)
+    assert "both accepted and rejected" in run(
+        "plan", "review", p, "--accept", planned, "--reject", planned, code=1
+    )
+    after = json.loads(run("plan", "topics", p, "--json"))
+    assert after == [t for t in topics if t["id"] != music[0]]  # nothing else changed
+
+
+@pytest.fixture
+def one_page(tmp_path: Path) -> tuple[str, str]:
+    """A project with one written page (no teacher needed): (project, page id)."""
+    from studio.generate import record
+    from studio.project import Project
+    from tests.core.test_generate import _one_page
+
+    project = Project.open(tmp_path / "p")
+    with project.store() as store:
+        page_id = _one_page(store)
+        assert record.page(store, page_id).text
+    return str(project.root), str(page_id)
+
+
+def _versions(p: str, page_id: str) -> list[dict]:
+    return json.loads(run("pages", "show", p, page_id, "--json"))["versions"]
+
+
+def test_pages_edit_refuses_what_it_cannot_store_whole(one_page, tmp_path: Path) -> None:
+    """Over the limit, not UTF-8, or no such page: one line, and nothing stored."""
+    p, page_id = one_page
+    before = _versions(p, page_id)
+    long_edit, huge, binary = tmp_path / "long.md", tmp_path / "huge.md", tmp_path / "bin.txt"
+    long_edit.write_text("# Long\n\n" + "A paragraph of the page.\n\n" * 20_000, "utf-8")
+    huge.write_text("# Huge\n\n" + "A paragraph of the page.\n\n" * 120_000, "utf-8")
+    binary.write_bytes(bytes(range(128, 256)) * 80)
+    out = run("pages", "edit", p, page_id, str(long_edit), code=1)  # ~500k: once clipped
+    assert "over the 400,000 a page holds" in out
+    out = run("pages", "edit", p, page_id, str(huge), code=1)  # ~3M: once cut at 2M, then 400k
+    assert "longer than the 400,000 characters" in out
+    assert "bin.txt is not UTF-8 text" in run("pages", "edit", p, page_id, str(binary), code=1)
+    assert "not UTF-8" in run("pages", "edit", p, "999", str(binary), code=1)
+    assert _versions(p, page_id) == before
+
+
+def test_page_ids_sqlite_cannot_hold_name_no_page(one_page) -> None:
+    p, _ = one_page
+    big = "99999999999999999999999"
+    for command in ("show", "accept", "reject"):
+        assert f"no generated page {big}" in run("pages", command, p, big, code=1)
+    result = CliRunner().invoke(cli, ["pages", "list", p, "--batch", big])
+    assert result.exit_code == 2 and "Invalid value" in result.output
 
 
 def test_errors_are_one_line_messages(tmp_path: Path, tiny_gguf: Path) -> None:

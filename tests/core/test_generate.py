@@ -171,6 +171,23 @@ def test_taxonomy_files_in_every_layout(text: str, rows: int) -> None:
         (b"A\n  B\n    C\n      D\n", "deeper than"),
         (b"A / B / C|D\n", "'|'"),
         (("A / B / " + "x" * 500).encode(), "longer than"),
+        # one good "A / B / C" line beside a bad one: the bad line is named, and what is wrong
+        (b"Mathematics / Algebra / Absolute value\nno slashes here\n", "line 2: .* no ' / '"),
+        (b"Mathematics / Algebra / Absolute value\nA / B / C / D / E\n", "line 2: .* 5 parts"),
+        (b"Mathematics / Algebra / Absolute value\n / / \n", "line 2: .* an empty part"),
+        (b"Mathematics / Algebra / Absolute value\nA/B/C\n", "line 2: 'A/B/C' is not three"),
+        # a JSON escape that decodes to a lone surrogate, in a name or a description
+        (
+            rb'{"subjects":[{"name":"Math \ud800","topics":[{"name":"A","subtopics":["x"]}]}]}',
+            "subject 'Math \\\\ud800' holds a lone surrogate",
+        ),
+        (rb'{"Math": {"Alg": ["x \udfff"]}}', "lone surrogate"),
+        (
+            rb'{"subjects": [{"name": "M", "topics": [{"name": "A", "subtopics": ["x"]}]}], '
+            rb'"audiences": [{"name": "kids", "description": "\ud800"}], "styles": ["s"], '
+            rb'"difficulties": ["d"]}',
+            "description or instruction .* lone surrogate",
+        ),
     ],
 )
 def test_broken_and_hostile_taxonomy_files_are_refused(
@@ -555,6 +572,29 @@ def test_an_edit_is_a_version_and_moves_the_document(store: Store) -> None:
         record.edit(store, page_id, " \n ", by="curator:ann")
 
 
+def test_an_edit_over_the_limit_is_refused_not_clipped(store: Store) -> None:
+    """A teacher's runaway reply is clipped; a curator's own text never is, silently."""
+    page_id = _one_page(store)
+    doc_id = record.accept(store, page_id, [])
+    before = record.versions(store, page_id)
+    too_long = "# Long\n\n" + "word " * (record.MAX_TEXT_CHARS // 5)
+    with pytest.raises(record.RecordError, match="over the 400,000 a page holds"):
+        record.edit(store, page_id, too_long, by="curator:ann")
+    assert record.versions(store, page_id) == before
+    assert record.page(store, page_id).text == GOOD_PAGE == store.main_text(doc_id)
+    exact = "# Edge\n\n" + "x" * (record.MAX_TEXT_CHARS - 8)
+    record.edit(store, page_id, exact, by="curator:ann")
+    assert record.page(store, page_id).text == exact == store.main_text(doc_id)  # whole
+
+
+def test_an_id_too_large_for_sqlite_names_no_page(store: Store) -> None:
+    for bad in (10**22, -(10**22), 0):
+        with pytest.raises(record.RecordError, match=f"no generated page {bad}"):
+            record.page(store, bad)
+        with pytest.raises(record.RecordError, match=f"no batch {bad}"):
+            record.batch(store, bad)
+
+
 def test_rejecting_by_hand_keeps_the_document_out_of_the_export(
     project: Project, store: Store, tmp_path: Path
 ) -> None:
@@ -611,6 +651,40 @@ def test_proposals_wait_for_review_and_rejected_names_stay_out(store: Store) -> 
     again = hold_proposals(store, "Mathematics", "Algebra", ["Slope"], "x")
     set_status(store, [again[0].id], "active")
     assert "Slope" in [s.subtopic for s in subtopics(store)]
+
+
+def test_a_review_takes_proposals_only_and_all_ids_or_none(store: Store) -> None:
+    """`plan review --reject 1` once rejected a shipped, active subtopic; an unknown id was a
+    silent no-op. Every id is checked first: one wrong id changes nothing."""
+    from studio.generate.propose import hold_proposals
+    from studio.generate.taxonomy import review_proposals
+
+    held = hold_proposals(store, "Mathematics", "Algebra", ["Absolute value", "Slope"], "x")
+    a, b = (s.id for s in held)
+    planned = subtopics(store)[0]
+
+    def statuses() -> dict[int, str]:
+        return {s.id: s.status for s in subtopics(store, None)}
+
+    before = statuses()
+    for accept, reject, why in [
+        ([a], [planned.id], f"subtopic {planned.id} is not proposed \\(it is active\\)"),
+        ([a], [a], f"subtopic {a} both accepted and rejected"),
+        ([a, 999_999], [], "no subtopic 999999"),
+        ([10**22], [b], f"no subtopic {10**22}"),
+    ]:
+        with pytest.raises(TaxonomyError, match=why):
+            review_proposals(store, accept, reject)
+        assert statuses() == before
+    assert review_proposals(store, [a, a], [b]) == (1, 1)
+    assert statuses()[a] == "active" and statuses()[b] == "rejected"
+    with pytest.raises(TaxonomyError, match=f"subtopic {b} is not proposed \\(it is rejected"):
+        review_proposals(store, [], [b])
+
+    with pytest.raises(TaxonomyError, match="no subtopic 999999, 10000000000000000000000"):
+        remove_subtopics(store, [planned.id, 999_999, 10**22])
+    assert statuses()[planned.id] == "active"
+    assert remove_subtopics(store, [planned.id, planned.id]) == 1
 
 
 def test_versions_diff_word_by_word_as_escaped_html() -> None:

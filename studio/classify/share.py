@@ -96,6 +96,7 @@ def export_version(
     folder = project.root / row["path"]
     if not folder.is_dir():
         raise ShareError(f"the files of classifier {info.version} are missing ({folder})")
+    _check_predicts(folder, info.version)  # a damaged model is refused here, not by the importer
     files = {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}
     for name in files:
         if not MEMBER_NAME.match(name) or name == MANIFEST:

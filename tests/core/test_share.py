@@ -255,3 +255,12 @@ def test_export_never_writes_over_the_projects_own_files(exported, tmp_path: Pat
     assert model.read_bytes() == before
     with a.store() as store:
         assert [v["id"] for v in store.classifier_versions()] == [version]
+
+
+def test_a_damaged_version_is_not_exported(tmp_path: Path) -> None:
+    project, version = _trained(tmp_path / "p", features="hand", model="ridge")
+    model = project.root / "models" / "classifier" / version / "model.npz"
+    model.write_bytes(model.read_bytes()[:500])
+    with project.store() as store, pytest.raises(ShareError, match="does not load or predict"):
+        export_version(project, store, tmp_path / "x.zip", version)
+    assert not (tmp_path / "x.zip").exists()

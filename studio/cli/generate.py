@@ -120,7 +120,8 @@ def generate(
     """Write synthetic textbook pages: generate → critique → rewrite → checks, per page.
 
     Cells of the plan with the fewest accepted pages are drawn first. Every step is committed
-    as it ends; an interrupted batch goes on with --resume.
+    as it ends; an interrupted batch goes on with --resume. The exit status is 1 when the
+    teacher failed on any page (rejected pages are the checks doing their work, not a failure).
     Example: studio generate ~/proj --n 20 --teacher local:model.gguf --rounds 2 --json
     """
     from studio.generate.checks import CheckSettings
@@ -163,6 +164,8 @@ def generate(
         click.echo(report.text)
         for round_, counts in sorted(report.by_round.items()):
             click.echo(f"  round {round_}: " + ", ".join(f"{n} {s}" for s, n in counts.items()))
+    if report.failed:
+        raise SystemExit(1)
 
 
 # --------------------------------------------------------------------------------------- plan

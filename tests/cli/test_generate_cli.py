@@ -197,3 +197,17 @@ def test_bench_generate_with_pages_side_by_side(tiny_gguf: Path) -> None:
     assert [r["peak_pages_in_flight"] for r in rows] == [1, 2]
     assert all(r["accepted"] + r["rejected"] + r["failed"] == 2 for r in rows)
     assert result["parallel"]["speedup"] > 0
+
+
+def test_generate_exits_1_when_the_teacher_failed_on_a_page(tmp_path: Path) -> None:
+    p = str(tmp_path / "p")
+    proxy = TeacherProxy("http://127.0.0.1:9/v1")  # every reply canned: no server behind it
+    try:
+        proxy.faults.extend(["401"] * 20)  # the key is refused on every call
+        remote = ["--teacher", f"openai:{proxy.url}", "--model", "tiny"]
+        result = CliRunner().invoke(cli, ["generate", p, "--n", "1", *remote])
+    finally:
+        proxy.close()
+    assert result.exit_code == 1, result.output
+    assert "0 accepted, 0 rejected, 1 failed of 1 pages" in result.output
+    assert "Traceback" not in result.output

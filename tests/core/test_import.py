@@ -7,7 +7,6 @@ import io
 import json
 import os
 import tarfile
-import zipfile
 from pathlib import Path
 
 import pytest
@@ -15,6 +14,7 @@ import pytest
 from studio.ingest import IngestOptions, pipeline
 from studio.ingest.pipeline import import_paths
 from studio.store import Store
+from tests.core.test_ingest import _zip as zipped
 
 
 def write(path: Path, data: bytes) -> Path:
@@ -25,14 +25,6 @@ def write(path: Path, data: bytes) -> Path:
 
 def jsonl(*records: dict) -> bytes:
     return "".join(json.dumps(r) + "\n" for r in records).encode()
-
-
-def zipped(members: dict[str, bytes]) -> bytes:
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, data in members.items():
-            archive.writestr(name, data)
-    return out.getvalue()
 
 
 def stored(store: Store) -> list[tuple]:

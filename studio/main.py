@@ -10,13 +10,13 @@ def main() -> None:
     import multiprocessing
 
     multiprocessing.freeze_support()
-    from studio.cli import cli
+    from studio.cli import cli, run_cli
     from studio.ui.commands import register
 
     register(cli)
     if len(sys.argv) == 1:
         sys.argv.append("gui")
-    cli(prog_name="studio")
+    run_cli(cli)
 
 
 def gui() -> None:

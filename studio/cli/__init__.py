@@ -64,11 +64,20 @@ _register()
 
 
 def main() -> None:
+    run_cli(cli)
+
+
+def run_cli(command: click.Command) -> None:
+    """Run the command line; a project database found damaged half-way through a command (not
+    when the project was opened, which says so itself) ends it with one line, not a traceback."""
     import sqlite3
 
     try:
-        cli(prog_name="studio")
-    except sqlite3.DatabaseError as exc:  # a project damaged after it was opened
-        click.echo(f"Error: a project database cannot be read ({exc}): it is damaged", err=True)
-        click.echo("Restore it from a backup, or move it aside and import again.", err=True)
+        command(prog_name="studio")
+    except sqlite3.DatabaseError as exc:
+        click.echo(
+            f"Error: a project database cannot be read ({exc}): it is damaged. Restore it from a "
+            "backup, or move it aside and import the corpus again",
+            err=True,
+        )
         raise SystemExit(1) from exc

@@ -185,3 +185,21 @@ cli(['import', {str(tmp_path / "p")!r}, {str(SAMPLE)!r}], standalone_mode=False)
     )
     assert proc.returncode == 0, proc.stderr
     assert "imported 1" in proc.stdout
+
+
+def test_a_database_damaged_half_way_ends_the_command_in_one_line(monkeypatch, capsys) -> None:
+    """Opening a project reads its first pages; damage further in surfaces mid-command."""
+    import sqlite3
+
+    from studio.cli import run_cli
+
+    @click.command()
+    def dedup_like() -> None:
+        raise sqlite3.DatabaseError("database disk image is malformed")
+
+    monkeypatch.setattr(sys, "argv", ["studio"])
+    with pytest.raises(SystemExit) as ended:
+        run_cli(dedup_like)
+    assert ended.value.code == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "database disk image is malformed): it is damaged" in err

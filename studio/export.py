@@ -303,6 +303,9 @@ def parquet_schema(with_reason: bool = False) -> Any:
     return pa.schema(fields + ([("reason", text)] if with_reason else []))
 
 
+DROPPED_SUFFIXES = (".jsonl", ".jsonl.gz", ".jsonl.zst", ".parquet")
+
+
 def format_of(path: Path, fmt: str | None = None) -> str:
     """The format asked for, else the one the file name says (JSONL unless it ends .parquet)."""
     if fmt is not None:
@@ -381,6 +384,12 @@ def export_documents(
     check_output(project, out)
     if dropped is not None:
         check_output(project, dropped)
+        if dropped.exists():  # as for OUTDIR: an export never replaces what is already there
+            raise ExportError(f"{dropped} already exists: choose another file for the dropped")
+        if not dropped.name.endswith(DROPPED_SUFFIXES):
+            raise ExportError(
+                f"{dropped.name}: the dropped documents go to a {', '.join(DROPPED_SUFFIXES)} file"
+            )
     if out.is_file() or (out.is_dir() and any(out.iterdir())):
         raise ExportError(f"{out} already exists and is not an empty folder: choose another")
     rule = keep_filter(store, version, threshold)

@@ -122,6 +122,8 @@ def export_version(
     problem = output_problem(project, out)
     if problem is not None:  # the database, or this very version's files
         raise ShareError(f"{problem} (nothing was written)")
+    if out.exists() and not zipfile.is_zipfile(out):  # an earlier export may be replaced
+        raise ShareError(f"{out} already exists and is not a classifier export: choose another")
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
     try:

@@ -229,13 +229,22 @@ def test_exports_refuse_what_they_cannot_do(project: Project, store: Store, tmp_
         export_documents(project, store, out, dropped=out / "d.jsonl")
     with pytest.raises(ExportError, match="unknown format csv"):
         export_documents(project, store, out, fmt="csv")
+    # the dropped file never replaces a file already there (another project's database, say)
+    other = tmp_path / "elsewhere" / "labels.csv"
+    other.parent.mkdir()
+    other.write_text("doc_id,score\n1,3\n")
+    for taken, why in ((other, "already exists"), (other.parent / "d.csv", "a .jsonl, .jsonl.gz")):
+        with pytest.raises(ExportError, match=why):
+            export_documents(project, store, out, version=version, dropped=taken)
+    assert [p.name for p in other.parent.iterdir()] == ["labels.csv"]
+    assert other.read_text() == "doc_id,score\n1,3\n"
     assert not out.exists()
     out.mkdir()
     (out / "old.txt").write_text("keep me")
     with pytest.raises(ExportError, match="not an empty folder"):
         export_documents(project, store, out)
     assert [p.name for p in out.iterdir()] == ["old.txt"]
-    assert sorted(p.name for p in tmp_path.iterdir()) == [project.root.name, "x"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["elsewhere", project.root.name, "x"]
 
 
 def test_an_export_never_writes_over_the_projects_own_files(

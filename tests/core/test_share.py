@@ -264,3 +264,17 @@ def test_a_damaged_version_is_not_exported(tmp_path: Path) -> None:
     with project.store() as store, pytest.raises(ShareError, match="does not load or predict"):
         export_version(project, store, tmp_path / "x.zip", version)
     assert not (tmp_path / "x.zip").exists()
+
+
+def test_export_never_replaces_a_file_that_is_not_an_export(exported, tmp_path: Path) -> None:
+    a, version, _ = exported
+    notes = tmp_path / "notes.csv"
+    notes.write_text("doc_id,score\n1,3\n")
+    with a.store() as store, pytest.raises(ShareError, match="not a classifier export"):
+        export_version(a, store, notes, version)
+    assert notes.read_text() == "doc_id,score\n1,3\n"
+    again = tmp_path / "edu.zip"
+    with a.store() as store:
+        export_version(a, store, again, version)
+        export_version(a, store, again, version)  # an earlier export is replaced
+    assert zipfile.is_zipfile(again)

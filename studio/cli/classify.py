@@ -174,7 +174,7 @@ def classify_versions(project: str, as_json: bool) -> None:
 
 @classify.command("explain")
 @click.argument("project", type=click.Path(file_okay=False, exists=True))
-@click.argument("doc_id", type=int)
+@click.argument("doc_id", type=click.IntRange(1, 2**63 - 1))  # SQLite's integers
 @click.option("--model", "version", default=None, help="Classifier version (default: the latest).")
 @click.option(
     "--top",

@@ -42,7 +42,7 @@ LISTED = 1000
 @click.option(
     "--keep",
     "keep",
-    type=int,
+    type=click.IntRange(1, 2**63 - 1),  # SQLite's integers
     default=None,
     metavar="DOC_ID",
     help="Keep this document in its cluster instead (remembered by later runs); no new run.",

@@ -128,6 +128,8 @@ def test_info_on_a_folder_that_is_not_a_project(tmp_path: Path) -> None:
         (["bench", "segment", "--cv", "1", "--limit", "5"], "at least 2 folds"),
         (["bench", "label", "{p}", "--pages", "0"], "'--pages': 0 is not in the range"),
         (["bench", "classify", "{p}", "--limit", "-5"], "'--limit': -5 is not in the range"),
+        (["dedup", "{p}", "--keep", str(10**20)], "'--keep': 100000000000000000000 is not in"),
+        (["classifier", "explain", "{p}", str(10**20)], "'DOC_ID': 100000000000000000000 is"),
     ],
 )
 def test_out_of_range_options_are_usage_errors(tmp_path: Path, args: list[str], message: str):

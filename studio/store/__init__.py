@@ -213,7 +213,7 @@ class Store:
         """True when this very file (same path, size and time) was fully imported already."""
         row = self.conn.execute(
             "SELECT 1 FROM sources WHERE path = ? AND size = ? AND mtime = ? "
-            "AND status = 'imported' LIMIT 1",
+            "AND status = 'imported' AND failed = 0 LIMIT 1",
             (path, size, mtime),
         ).fetchone()
         return row is not None

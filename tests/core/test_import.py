@@ -169,6 +169,22 @@ def test_a_file_that_gave_nothing_but_errors_failed_and_can_be_imported_again(
     assert (again.status, again.imported) == ("imported", 100)
 
 
+def test_a_file_with_failed_records_is_read_again_on_the_next_import(
+    store: Store, tmp_path: Path
+) -> None:
+    path = write(
+        tmp_path / "mixed.jsonl",
+        jsonl({"text": "Lesson one: " + "words " * 20}, {"lesson": "Lesson two: " + "words " * 20}),
+    )
+    (first,) = import_paths(store, [path]).files
+    assert (first.status, first.imported, first.failed) == ("imported", 1, 1)
+    # the record that failed goes in with the field it has; the other is a known duplicate
+    (again,) = import_paths(store, [path], IngestOptions(text_fields=("lesson", "text"))).files
+    assert (again.status, again.imported, again.duplicates, again.failed) == ("imported", 1, 1, 0)
+    (third,) = import_paths(store, [path]).files  # now whole: skipped as imported
+    assert third.status == "skipped"
+
+
 @pytest.mark.parametrize(
     ("name", "data", "options", "why"),
     [

@@ -351,6 +351,10 @@ def sample(
     from studio.training.run import open_run
     from studio.training.sample import generate, load_student
 
+    try:
+        prompt.encode("utf-8")
+    except UnicodeEncodeError:  # bytes the terminal could not decode reach us as surrogates
+        raise click.BadParameter("not valid UTF-8 text", param_hint="--prompt") from None
     p = open_project(project, create=False)
     try:
         student = load_student(open_run(p, run_name), step)

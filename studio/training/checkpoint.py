@@ -126,9 +126,16 @@ def read_meta(checkpoint: Path) -> dict[str, Any]:
 
 
 def load_weights(checkpoint: Path, model: Any, device: str = "cpu") -> None:
+    from safetensors import SafetensorError
     from safetensors.torch import load_model
 
-    load_model(model, str(checkpoint / "model.safetensors"), device=device)
+    try:
+        load_model(model, str(checkpoint / "model.safetensors"), device=device)
+    except (SafetensorError, OSError, RuntimeError) as exc:  # cut short, garbled, wrong shapes
+        raise CheckpointError(
+            f"cannot read the weights of checkpoint {checkpoint}: {exc}; the file is damaged "
+            "(an earlier checkpoint of the run may still load: --step)"
+        ) from exc
 
 
 def load_checkpoint(checkpoint: Path, model: Any, optimizer: Any, device: str) -> dict[str, Any]:

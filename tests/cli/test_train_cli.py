@@ -255,3 +255,10 @@ def test_bench_train_reports_both_loops() -> None:
     assert result["ratio"] > 0 and result["target"] == 0.95
     text = run(*args).output
     assert "reference (nanoGPT pattern)" in text and "studio / reference" in text
+
+
+def test_sample_refuses_a_prompt_that_is_not_text(tmp_path: Path) -> None:
+    project = tmp_path / "p"
+    project.mkdir()
+    result = CliRunner().invoke(cli, ["sample", str(project), "--run", "r", "--prompt", "\udcff"])
+    assert result.exit_code == 2 and "not valid UTF-8 text" in result.output

@@ -27,7 +27,7 @@ from studio.training.run import (
     read_metrics,
     train_run,
 )
-from studio.training.sample import generate, load_student
+from studio.training.sample import checkpoint_path, generate, load_student
 from tests.core.test_training import make_training_project
 
 pytestmark = pytest.mark.slow  # each test trains a model for tens of steps (a few seconds)
@@ -173,6 +173,12 @@ def test_samples_come_from_any_checkpoint(trained: Project) -> None:
     assert greedy == generate(load_student(run), "", max_tokens=20, temperature=0)
     with pytest.raises(RunError, match="no checkpoint at step 7"):
         load_student(run, 7)
+    # weights cut short: a clear error, and the earlier checkpoint still loads
+    weights = checkpoint_path(run, 20) / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:50])
+    with pytest.raises(ckpt.CheckpointError, match="cannot read the weights of checkpoint"):
+        load_student(run, 20)
+    assert load_student(run, 10).step == 10
 
 
 def test_runs_refuse_bad_requests(trained: Project) -> None:

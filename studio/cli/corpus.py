@@ -76,6 +76,8 @@ def import_(
             click.echo(f"{f.path}: {f.summary()}")
             for err in f.errors[:5]:
                 click.echo(f"    {err}")
+            if f.failed > min(len(f.errors), 5):
+                click.echo(f"    … and {f.failed - min(len(f.errors), 5):,} more failed records")
         click.echo(
             f"imported {report.imported} documents, skipped {report.duplicates} duplicates, "
             f"{len(report.failed_files)} files failed, {report.failed_records} records failed"

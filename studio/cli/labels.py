@@ -56,6 +56,8 @@ def labels_import(project: str, file: Path, annotator: str | None, as_json: bool
             )
         for problem in report.problems:
             click.echo(f"  {problem}")
+        if report.skipped > len(report.problems):
+            click.echo(f"  … and {report.skipped - len(report.problems):,} more skipped rows")
     if report.skipped:
         raise SystemExit(1)
 

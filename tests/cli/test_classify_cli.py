@@ -268,5 +268,9 @@ def test_labels_import_exits_1_when_rows_were_skipped(
     assert "line 3: score '7' is not a whole number from 0 to 5" in out
     report = json.loads(run("labels", "import", p, str(mixed), "--json", code=1))
     assert (report["imported"], report["unmatched"], report["invalid"]) == (1, 1, 1)
+    many = tmp_path / "many.csv"
+    many.write_text("doc_id,score\n" + "3,9\n" * 25)
+    out = run("labels", "import", p, str(many), code=1)
+    assert "line 21: score '9'" in out and "… and 5 more skipped rows" in out
     out = run("labels", "export", p, str(tmp_path / "missing" / "l.csv"), code=1)
     assert "cannot write" in out and "Traceback" not in out

@@ -67,3 +67,9 @@ def test_exit_status_when_every_record_or_some_records_fail(tmp_path: Path) -> N
     out = run("import", p, copy, good)
     assert "copy.jsonl: imported 0, skipped 1 duplicates" in out
     assert "good.jsonl.gz: imported 100" in out
+
+
+def test_the_failed_records_left_unlisted_are_counted(tmp_path: Path) -> None:
+    broken = write(tmp_path / "b.jsonl", b'{"text": "one good page"}\n' + b"{broken\n" * 8)
+    out = run("import", str(tmp_path / "p"), broken, code=1)
+    assert out.count("invalid JSON") == 5 and "… and 3 more failed records" in out

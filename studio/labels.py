@@ -150,7 +150,8 @@ def _find(store: Store, row: dict[str, Any]) -> tuple[int | None, int | None]:
     """(the document the row names, its own doc_id when the content hash put it elsewhere)."""
     doc_id = _doc_id(row.get("doc_id"))
     content_hash, url = _text(row, "content_hash"), _text(row, "url")
-    if content_hash is not None:
+    if content_hash is not None:  # hex, as the studio writes it: a spreadsheet may pad or upper it
+        content_hash = content_hash.strip().lower()
         found = store.find_document(content_hash=content_hash)
         return found, (doc_id if found is not None and doc_id not in (None, found) else None)
     if url is not None:

@@ -129,7 +129,7 @@ def test_a_content_hash_decides_which_page_a_row_labels(store: Store, tmp_path: 
     f = tmp_path / "other-project.csv"
     f.write_text(
         "doc_id,content_hash,url,score,annotator\n"
-        f"{a},h1,https://example.org/1,5,ana\n"  # doc_id a, hash of b: b is meant
+        f"{a}, H1 ,https://example.org/1,5,ana\n"  # doc_id a, hash of b (as a sheet pads it)
         f"{c},h-not-here,,4,ana\n"  # a page this project does not hold
     )
     report = import_labels(store, f, annotator="x")

@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from studio.store import Store
+from studio.store import MAX_INTEGER, Store
 
 EXPORT_FIELDS = (
     "doc_id",
@@ -101,7 +101,6 @@ def _rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | str]]:
 
 
 IDS = ("doc_id", "content_hash", "url")
-MAX_DOC_ID = 2**63 - 1  # SQLite's largest integer
 
 
 def _score(value: Any) -> int:
@@ -127,7 +126,7 @@ def _doc_id(value: Any) -> int | None:
         number = int(value.strip())
     else:
         raise ValueError(f"doc_id {value!r} is not a document id (a whole number)")
-    if not 0 < number <= MAX_DOC_ID:
+    if not 0 < number <= MAX_INTEGER:
         raise ValueError(f"doc_id {value!r} is not a document id (a whole number)")
     return number
 

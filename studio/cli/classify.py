@@ -14,6 +14,7 @@ from studio.classify.features import ALL_SETS
 from studio.classify.models import KINDS
 from studio.cli.bench import bench
 from studio.cli.common import (
+    ROW_ID,
     cli_task,
     json_option,
     open_project,
@@ -174,7 +175,7 @@ def classify_versions(project: str, as_json: bool) -> None:
 
 @classify.command("explain")
 @click.argument("project", type=click.Path(file_okay=False, exists=True))
-@click.argument("doc_id", type=click.IntRange(1, 2**63 - 1))  # SQLite's integers
+@click.argument("doc_id", type=ROW_ID)
 @click.option("--model", "version", default=None, help="Classifier version (default: the latest).")
 @click.option(
     "--top",

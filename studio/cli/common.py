@@ -14,7 +14,9 @@ from typing import Any
 import click
 
 from studio.progress import Task
+from studio.store import MAX_INTEGER
 
+ROW_ID = click.IntRange(1, MAX_INTEGER)  # a document, page or batch id SQLite can hold
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 threshold_option = click.option(
     "--threshold",

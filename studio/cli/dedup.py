@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from studio.cli.bench import bench
-from studio.cli.common import cli_task, json_option, open_project, print_json
+from studio.cli.common import ROW_ID, cli_task, json_option, open_project, print_json
 
 SHOWN = 10  # clusters listed by the text output (--json lists up to LISTED)
 LISTED = 1000
@@ -42,7 +42,7 @@ LISTED = 1000
 @click.option(
     "--keep",
     "keep",
-    type=click.IntRange(1, 2**63 - 1),  # SQLite's integers
+    type=ROW_ID,
     default=None,
     metavar="DOC_ID",
     help="Keep this document in its cluster instead (remembered by later runs); no new run.",

@@ -9,9 +9,8 @@ from typing import Any
 import click
 
 from studio.cli.bench import bench
-from studio.cli.common import cli_task, json_option, open_project, print_json
-
-SQL_MAX = 2**63 - 1  # the largest id or count SQLite can be asked about
+from studio.cli.common import ROW_ID, cli_task, json_option, open_project, print_json
+from studio.store import MAX_INTEGER
 
 # --------------------------------------------------------------------------------------- teachers
 
@@ -379,10 +378,10 @@ def pages() -> None:
 
 @pages.command("list")
 @click.argument("project", type=click.Path(file_okay=False, exists=True))
-@click.option("--batch", type=click.IntRange(1, SQL_MAX), default=None)
+@click.option("--batch", type=ROW_ID, default=None)
 @click.option("--status", type=click.Choice(["pending", "running", "accepted", "rejected",
               "failed"]), default=None)  # fmt: skip
-@click.option("--limit", type=click.IntRange(-SQL_MAX - 1, SQL_MAX), default=200,
+@click.option("--limit", type=click.IntRange(-MAX_INTEGER - 1, MAX_INTEGER), default=200,
               show_default=True)  # fmt: skip
 @json_option
 def pages_list(

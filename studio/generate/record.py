@@ -17,13 +17,12 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from studio.generate.plan import Cell
-from studio.store import NewDocument, Store, now
+from studio.store import MAX_INTEGER, NewDocument, Store, now
 from studio.teachers.base import clean_text
 
 # of one stored text: a teacher's reply over it is clipped (a runaway generation must not bloat
 # the database, the prompts built from it, or the review pane); a curator's edit is refused
 MAX_TEXT_CHARS = 400_000
-MAX_ID = 2**63 - 1  # SQLite's largest integer: a larger id names no row (and cannot be bound)
 KIND = "synthetic"
 PAGE_STATUSES = ("pending", "running", "accepted", "rejected", "failed")
 FINISHED = ("accepted", "rejected", "failed")
@@ -197,7 +196,7 @@ def set_batch_status(store: Store, batch_id: int, status: str) -> None:
 
 
 def batch(store: Store, batch_id: int) -> Batch:
-    if not 0 < batch_id <= MAX_ID:
+    if not 0 < batch_id <= MAX_INTEGER:
         raise RecordError(f"no batch {batch_id}")
     r = store.conn.execute("SELECT * FROM gen_batches WHERE id = ?", (batch_id,)).fetchone()
     if r is None:
@@ -261,7 +260,7 @@ def add_pages(
 
 
 def page(store: Store, page_id: int) -> Page:
-    if not 0 < page_id <= MAX_ID:
+    if not 0 < page_id <= MAX_INTEGER:
         raise RecordError(f"no generated page {page_id}")
     r = store.conn.execute("SELECT * FROM gen_pages WHERE id = ?", (page_id,)).fetchone()
     if r is None:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from studio.paths import resource
-from studio.store import Store, now
+from studio.store import MAX_INTEGER, Store, now
 
 MAX_FILE_BYTES = 5 * 1024 * 1024
 MAX_ROWS = 20_000
@@ -422,7 +422,7 @@ def _statuses(store: Store, ids: list[int]) -> dict[int, str]:
     none)."""
     out = {}
     for i in dict.fromkeys(ids):
-        if -(2**63) <= i < 2**63:
+        if -MAX_INTEGER - 1 <= i <= MAX_INTEGER:
             row = store.conn.execute("SELECT status FROM gen_taxonomy WHERE id = ?", (i,))
             found = row.fetchone()
             if found is not None:

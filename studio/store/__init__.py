@@ -28,6 +28,9 @@ from studio.store.queries import (
 )
 from studio.store.schema import migrations
 
+# SQLite's largest integer: a larger id names no row, and cannot even be bound to a query
+MAX_INTEGER = 2**63 - 1
+
 __all__ = ["DocumentQuery", "DocumentRecord", "NewDocument", "Store", "now"]
 
 

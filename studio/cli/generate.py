@@ -498,7 +498,9 @@ def pages_edit(project: str, page_id: int, file: Any) -> None:
     from studio.generate.record import MAX_TEXT_CHARS
 
     try:
-        # a little over the limit: control characters the studio drops may bring it under
+        # read at most twice the limit: control characters the studio drops may bring a
+        # longer file under it (edit() then decides); a file past that cannot be, and is
+        # never read whole
         text = file.read(2 * MAX_TEXT_CHARS + 1)
     except UnicodeDecodeError as exc:
         raise click.ClickException(

@@ -6,6 +6,7 @@ The CLI renders a :class:`Task` with tqdm, the GUI turns it into Qt signals; tes
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 
@@ -57,3 +58,20 @@ class _PartTask(Task):
 
     def cancelled(self) -> bool:
         return self._parent.cancelled()
+
+
+def process_alive(pid: object) -> bool:
+    """Whether a process with this id runs on this machine (one we may not signal counts)."""
+    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
+        return False
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    except OverflowError:
+        return False
+    return True

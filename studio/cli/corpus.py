@@ -127,8 +127,8 @@ def info(project: str, as_json: bool) -> None:
             f"{dups} duplicates skipped"
         )
         for r in rows:
-            if r["status"] in ("failed", "skipped", "cancelled"):
-                click.echo(f"    {r['status']:9} {r['path']}: {r['reason']}")
+            if r["status"] in ("failed", "skipped", "cancelled", "interrupted"):
+                click.echo(f"    {r['status']:11} {r['path']}: {r['reason']}")
             elif r["failed"]:
                 click.echo(
                     f"    {r['failed']} bad records in {r['path']}: {'; '.join(r['errors'][:3])}"

@@ -7,6 +7,8 @@ through a single writer thread, so SQLite never sees two writers at once.
 from __future__ import annotations
 
 import json
+import os
+import socket
 import sqlite3
 import zlib
 from collections.abc import Iterator
@@ -18,6 +20,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
+from studio.progress import process_alive
 from studio.store.queries import (
     LIST_COLUMNS,
     DocumentQuery,
@@ -32,6 +35,22 @@ from studio.store.schema import migrations
 MAX_INTEGER = 2**63 - 1
 
 __all__ = ["DocumentQuery", "DocumentRecord", "NewDocument", "Store", "now"]
+
+
+INTERRUPTED = (
+    "the import stopped before this file was done (its process ended: killed, crashed or the "
+    "machine went down); nothing of this file was kept, as a file is stored whole or not at "
+    "all, and the files before it are kept: importing it again reads it whole"
+)
+
+
+def _owner_gone(pid: int | None, host: str | None) -> bool:
+    """Whether the process that ran an import has ended. One on another machine (a project on
+    a shared drive) cannot be asked and counts as live; an import from before the studio
+    recorded its process has ended (that studio is no longer running)."""
+    if pid is None:
+        return True
+    return host == socket.gethostname() and not process_alive(pid)
 
 
 def _in_chunks(ids: list[int], size: int = 500) -> Iterator[tuple[list[int], str]]:
@@ -165,7 +184,10 @@ class Store:
     # -- imports ------------------------------------------------------------------------------
 
     def begin_import(self) -> int:
-        cur = self.conn.execute("INSERT INTO imports(started_at) VALUES (?)", (now(),))
+        cur = self.conn.execute(
+            "INSERT INTO imports(started_at, pid, host) VALUES (?, ?, ?)",
+            (now(), os.getpid(), socket.gethostname()),
+        )
         return int(cur.lastrowid or 0)
 
     def finish_import(self, import_id: int, status: str) -> None:
@@ -222,18 +244,24 @@ class Store:
         return row is not None
 
     def import_log(self, import_id: int | None = None) -> list[dict[str, Any]]:
+        """Every file an import looked at (or one import's). A file still marked running by
+        a process that is gone reads ``interrupted`` (its transaction never committed)."""
         sql = (
-            "SELECT id, import_id, path, format, status, imported, duplicates, failed, reason, "
-            "errors, started_at, finished_at FROM sources"
+            "SELECT s.id, s.import_id, s.path, s.format, s.status, s.imported, s.duplicates, "
+            "s.failed, s.reason, s.errors, s.started_at, s.finished_at, i.pid, i.host "
+            "FROM sources s LEFT JOIN imports i ON i.id = s.import_id"
         )
         args: tuple[Any, ...] = ()
         if import_id is not None:
-            sql += " WHERE import_id = ?"
+            sql += " WHERE s.import_id = ?"
             args = (import_id,)
         rows = []
-        for r in self.conn.execute(sql + " ORDER BY id", args):
+        for r in self.conn.execute(sql + " ORDER BY s.id", args):
             row = dict(r)
+            pid, host = row.pop("pid"), row.pop("host")
             row["errors"] = json.loads(row["errors"]) if row["errors"] else []
+            if row["status"] == "running" and _owner_gone(pid, host):
+                row["status"], row["reason"] = "interrupted", INTERRUPTED
             rows.append(row)
         return rows
 

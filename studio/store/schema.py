@@ -353,3 +353,15 @@ def m008_dedup(db: Database) -> None:
         );
         """
     )
+
+
+@migrations()
+def m009_import_owner(db: Database) -> None:
+    db.executescript(
+        """
+        -- the process running an import: a row left 'running' by a process that no longer
+        -- exists (killed, crashed, the machine went down) reads as interrupted, not running
+        ALTER TABLE imports ADD COLUMN pid INTEGER;
+        ALTER TABLE imports ADD COLUMN host TEXT;
+        """
+    )

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from studio import __version__
-from studio.progress import Task
+from studio.progress import Task, process_alive
 from studio.project import Project
 from studio.store import now
 from studio.training import checkpoint as ckpt
@@ -84,7 +84,7 @@ class Run:
     def status(self) -> dict[str, Any]:
         """The stored status; a job that died without saying so shows as ``crashed``."""
         status = self.read("status.json", {}) or {}
-        if status.get("state") in ("preparing", "running") and not _alive(status.get("pid")):
+        if status.get("state") in ("preparing", "running") and not process_alive(status.get("pid")):
             status = {**status, "state": "crashed"}
         return status
 
@@ -103,20 +103,6 @@ class Run:
         if not data:
             raise RunError(f"run {self.name} has no config.json: it was never prepared")
         return data["model"], TrainConfig(**data["train"])
-
-
-def _alive(pid: Any) -> bool:
-    if not isinstance(pid, int) or pid <= 0:
-        return False
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def read_metrics(path: Path) -> list[dict[str, Any]]:

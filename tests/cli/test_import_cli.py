@@ -5,6 +5,11 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -73,3 +78,66 @@ def test_the_failed_records_left_unlisted_are_counted(tmp_path: Path) -> None:
     broken = write(tmp_path / "b.jsonl", b'{"text": "one good page"}\n' + b"{broken\n" * 8)
     out = run("import", str(tmp_path / "p"), broken, code=1)
     assert out.count("invalid JSON") == 5 and "… and 3 more failed records" in out
+
+
+def test_an_import_killed_outright_reads_interrupted_and_a_rerun_finishes_it(
+    tmp_path: Path,
+) -> None:
+    p = tmp_path / "p"
+    small = write(tmp_path / "a.jsonl", b'{"text": "A first lesson."}\n{"text": "A second."}\n')
+    lines = "".join(
+        json.dumps({"text": f"Lesson {i} on fractions. " * 8}) + "\n" for i in range(60_000)
+    )
+    big = write(tmp_path / "b.jsonl", lines.encode())
+    run("init", str(p))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "studio", "import", str(p), small, big],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    db = sqlite3.connect(f"file:{p / 'studio.db'}?mode=ro", uri=True, timeout=30)
+    reading_big = "SELECT COUNT(*) FROM sources WHERE status = 'running' AND path LIKE '%b.jsonl'"
+    try:
+        deadline = time.monotonic() + 120
+        while proc.poll() is None and time.monotonic() < deadline:
+            if db.execute(reading_big).fetchone()[0]:
+                break
+            time.sleep(0.01)
+        assert proc.poll() is None, "the import finished before it could be killed"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(30)
+        stored = db.execute("SELECT COUNT(*) FROM documents").fetchone()[0]
+    finally:
+        db.close()
+    assert stored == 2  # the first file, whole; nothing of the one being read
+
+    info = json.loads(run("info", str(p), "--json"))
+    assert [(r["status"], r["imported"]) for r in info["import_log"]] == [
+        ("imported", 2),
+        ("interrupted", 0),
+    ]
+    reason = info["import_log"][1]["reason"]
+    assert "killed, crashed" in reason and "importing it again reads it whole" in reason
+    assert "interrupted" in run("info", str(p))
+
+    # importing both again: the first is skipped as already imported, the second read whole
+    report = json.loads(run("import", str(p), small, big, "--json"))
+    assert [f["status"] for f in report["files"]] == ["skipped", "imported"]
+    assert report["files"][1]["imported"] == 60_000
+    assert json.loads(run("info", str(p), "--json"))["documents"] == 60_002
+
+
+def test_a_running_import_of_a_live_process_still_reads_running(tmp_path: Path) -> None:
+    from studio.project import Project
+
+    store = Project.open(tmp_path / "p").store()
+    try:
+        import_id = store.begin_import()
+        store.add_source(import_id, "/data/x.jsonl", 10, 0.0, "jsonl")
+        assert [r["status"] for r in store.import_log()] == ["running"]  # this very process
+        store.conn.execute("UPDATE imports SET pid = NULL")  # from a studio before pids
+        assert [r["status"] for r in store.import_log()] == ["interrupted"]
+        store.conn.execute("UPDATE imports SET pid = 1, host = 'another-machine'")
+        assert [r["status"] for r in store.import_log()] == ["running"]  # cannot be asked
+    finally:
+        store.close()

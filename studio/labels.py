@@ -1,7 +1,8 @@
 """Label files made elsewhere: import into a project, export out of it (CSV or JSONL).
 
 A row names its document by ``content_hash``, ``url`` or ``doc_id`` and gives a ``score`` from
-0 to 5, optionally an ``annotator``, a ``note`` and a ``created_at``. The content hash is the
+0 to 5, optionally an ``annotator``, a ``note`` and a ``created_at`` (ISO 8601; stored in UTC like
+the studio's own times, a time without a zone read as UTC). The content hash is the
 page's identity in every project, so it decides when a row has one (a file exported from another
 project names its own ``doc_id``s, which mean other pages here); a row with a hash no document
 here has is unmatched, never moved to whatever its ``doc_id`` names here. Without a hash the URL
@@ -9,7 +10,8 @@ decides, and a ``doc_id`` given beside it must name the same document. A bare ``
 document of this project.
 
 Rows that name no stored document, or are malformed (a score that is not a whole number from 0 to
-5, an id that is not a whole number, a text field that is not text), are skipped, counted and
+5, an id that is not a whole number, a text field that is not text, a time that is not one), are
+skipped, counted and
 explained with their line numbers; the other rows are imported in one transaction, so a file that
 cannot be read at all imports nothing. Nothing already stored is changed by a skipped row. A
 document and annotator given twice keep the last row's score, and the report says so.
@@ -21,6 +23,7 @@ import csv
 import json
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -145,6 +148,22 @@ def _text(row: dict[str, Any], key: str) -> str | None:
     return value
 
 
+def _timestamp(row: dict[str, Any]) -> str | None:
+    """``created_at`` as the studio writes times (UTC, ISO 8601, to the second)."""
+    value = _text(row, "created_at")
+    if value is None:
+        return None
+    try:
+        when = datetime.fromisoformat(value.strip())
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        return when.astimezone(UTC).isoformat(timespec="seconds")
+    except (ValueError, OverflowError):  # not a time, or one that leaves the calendar in UTC
+        raise ValueError(
+            f"created_at {json.dumps(value)[:40]} is not an ISO 8601 date and time"
+        ) from None
+
+
 def _find(store: Store, row: dict[str, Any]) -> tuple[int | None, int | None]:
     """(the document the row names, its own doc_id when the content hash put it elsewhere)."""
     doc_id = _doc_id(row.get("doc_id"))
@@ -176,7 +195,7 @@ def import_labels(store: Store, path: Path, annotator: str) -> LabelImportReport
             try:
                 score = _score(row.get("score"))
                 who = _text(row, "annotator") or annotator
-                note, created_at = _text(row, "note"), _text(row, "created_at")
+                note, created_at = _text(row, "note"), _timestamp(row)
                 doc_id, own_id = _find(store, row)
             except ValueError as exc:
                 report.invalid += 1

@@ -163,6 +163,10 @@ def test_a_url_and_a_doc_id_that_disagree_are_refused(store: Store, tmp_path: Pa
         ({"url": ["x"], "score": 3}, "url"),
         ({"doc_id": 1, "score": 3, "note": "bad \ud800"}, "lone surrogate"),
         ({"score": 3}, "names no document"),
+        ({"doc_id": 1, "score": 3, "created_at": "yesterday"}, "not an ISO 8601 date and time"),
+        ({"doc_id": 1, "score": 3, "created_at": "2026-13-01"}, "created_at"),
+        ({"doc_id": 1, "score": 3, "created_at": "0001-01-01T00:00+05:00"}, "created_at"),
+        ({"doc_id": 1, "score": 3, "created_at": 1700000000}, "created_at 1700000000 is not text"),
     ],
 )
 def test_malformed_rows_are_refused_with_their_reason(
@@ -175,6 +179,25 @@ def test_malformed_rows_are_refused_with_their_reason(
     assert (report.imported, report.invalid) == (1, 1), report.problems
     assert problem in report.problems[0] and report.problems[0].startswith("line 1: ")
     assert [(r["doc_id"], r["score"]) for r in store.labels()] == [(2, 4)]
+
+
+def test_label_times_are_stored_in_utc_as_the_studio_writes_them(
+    store: Store, tmp_path: Path
+) -> None:
+    a, b, c = _docs(store)
+    f = tmp_path / "t.jsonl"
+    rows = [
+        {"doc_id": a, "score": 1, "created_at": "2026-11-22T10:30:00+02:00"},
+        {"doc_id": b, "score": 2, "created_at": " 2026-11-22 08:30 "},  # no zone: UTC
+        {"doc_id": c, "score": 3, "created_at": "2026-11-22"},
+    ]
+    f.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert import_labels(store, f, annotator="x").imported == 3
+    assert [r["created_at"] for r in store.labels()] == [
+        "2026-11-22T08:30:00+00:00",
+        "2026-11-22T08:30:00+00:00",
+        "2026-11-22T00:00:00+00:00",
+    ]
 
 
 def test_a_spreadsheets_csv_and_repeated_rows(store: Store, tmp_path: Path) -> None:

@@ -289,7 +289,7 @@ def plan_add(project: str, path: str, as_json: bool) -> None:
 
 @plan.command("remove")
 @click.argument("project", type=click.Path(file_okay=False, exists=True))
-@click.argument("ids", nargs=-1, type=int, required=True)
+@click.argument("ids", nargs=-1, type=ROW_ID, required=True)
 def plan_remove(project: str, ids: tuple[int, ...]) -> None:
     """Take subtopics out of the plan by id (pages written for them keep their cell).
 
@@ -349,8 +349,8 @@ def plan_propose(
 
 @plan.command("review")
 @click.argument("project", type=click.Path(file_okay=False, exists=True))
-@click.option("--accept", "accepted", multiple=True, type=int, help="Proposed ids to plan.")
-@click.option("--reject", "rejected", multiple=True, type=int, help="Proposed ids to drop.")
+@click.option("--accept", "accepted", multiple=True, type=ROW_ID, help="Proposed ids to plan.")
+@click.option("--reject", "rejected", multiple=True, type=ROW_ID, help="Proposed ids to drop.")
 def plan_review(project: str, accepted: tuple[int, ...], rejected: tuple[int, ...]) -> None:
     """Accept proposed subtopics into the plan, or reject them (only proposals: every id is
     checked first, and one that is not a proposal changes nothing).
@@ -359,6 +359,11 @@ def plan_review(project: str, accepted: tuple[int, ...], rejected: tuple[int, ..
     """
     from studio.generate.taxonomy import TaxonomyError, review_proposals
 
+    if not accepted and not rejected:
+        raise click.UsageError(
+            "nothing to review: give --accept ID or --reject ID (the proposed ids: "
+            "`studio plan topics PROJECT --status proposed`)"
+        )
     p = open_project(project, create=False)
     with p.store() as store:
         try:

@@ -24,8 +24,12 @@ def run(*args: str, code: int = 0, stdin: str | None = None) -> str:
     result = CliRunner().invoke(cli, list(args), input=stdin)
     assert result.exit_code == code, result.output
     if code:
-        assert "Traceback" not in result.output and result.output.startswith("Error: ")
-        assert result.output.count("\n") == 1, result.output  # one line
+        assert "Traceback" not in result.output
+        if code == 2:  # a usage error: click's usage line, then the one line that explains
+            assert result.output.startswith("Usage: ") and "\nError: " in result.output
+        else:
+            assert result.output.startswith("Error: ")
+            assert result.output.count("\n") == 1, result.output  # one line
     return result.output
 
 
@@ -120,6 +124,8 @@ def test_plan_commands(tmp_path: Path, tiny_gguf: Path) -> None:
         "plan", "propose", p, "Music / Nothing", "--teacher", f"local:{tiny_gguf}", code=1
     )
     assert "no subtopic 99999" in run("plan", "review", p, "--accept", "99999", code=1)
+    assert "nothing to review: give --accept ID or --reject ID" in run("plan", "review", p, code=2)
+    assert "not in the range" in run("plan", "review", p, "--accept", str(2**63), code=2)
     assert "no subtopic 99999" in run("plan", "remove", p, "99999", code=1)
     planned = str(topics[0]["id"])  # shipped and active: not a proposal to review
     assert "is not proposed" in run("plan", "review", p, "--reject", planned, code=1)

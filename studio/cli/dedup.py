@@ -174,13 +174,12 @@ def decontam(
             report = decontaminate(store, index, task=task)
     except Cancelled as exc:
         raise click.ClickException("cancelled: the earlier hits are unchanged") from exc
-    skipped = {b.name: b.skipped for b in index.benchmarks if b.skipped}
     if as_json:
-        print_json({**report.to_dict(), "unreadable_lines": skipped})
+        print_json(report.to_dict())
         return
     click.echo(report.text)
-    for name, count in skipped.items():
-        click.echo(f"  {name}: {count:,} unreadable line(s) skipped")
+    for line in report.skipped_text:
+        click.echo(f"  {line}")
 
 
 @bench.command("dedup")

@@ -98,12 +98,13 @@ def _read(path: Path, name: str, fields: tuple[str, ...] | None) -> Benchmark:
         with _open_text(path) as f:
             rows = {"jsonl": _jsonl, "csv": _csv, "txt": _txt}[kind](f, fields)
             for number, item, error in rows:
-                if error is not None:
-                    bench.skipped += 1
-                    if len(bench.errors) < MAX_FILE_ERRORS:
-                        bench.errors.append(f"line {number}: {error}")
-                elif item is not None and item.text.strip():
+                if error is None and item is not None and item.text.strip():
                     bench.items.append(item)
+                    continue
+                bench.skipped += 1  # every line with something on it is an item or a reason
+                if len(bench.errors) < MAX_FILE_ERRORS:
+                    why = error or "no text in it (only an id, or no field that is text)"
+                    bench.errors.append(f"line {number}: {why}")
     except (OSError, EOFError, UnicodeDecodeError, csv.Error, gzip.BadGzipFile) as exc:
         raise BenchmarkError(f"{path}: cannot be read ({exc})") from exc
     if not bench.items:

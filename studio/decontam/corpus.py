@@ -33,6 +33,18 @@ class DecontamReport:
     contaminated: int  # documents with at least one hit
     hits: int
     by_benchmark: dict[str, int] = field(default_factory=dict)  # contaminated documents
+    skipped: dict[str, int] = field(default_factory=dict)  # benchmark lines that were no item
+    skipped_why: dict[str, list[str]] = field(default_factory=dict)  # their reasons (capped)
+
+    @property
+    def skipped_text(self) -> list[str]:
+        """One line per benchmark file with lines skipped: how many, and the first reasons."""
+        out = []
+        for name, count in self.skipped.items():
+            shown = self.skipped_why.get(name, [])[:3]
+            more = f"; … and {count - len(shown):,} more" if count > len(shown) else ""
+            out.append(f"{name}: {count:,} line(s) skipped: {'; '.join(shown)}{more}")
+        return out
 
     @property
     def text(self) -> str:
@@ -80,6 +92,8 @@ def decontaminate(
         contaminated=len({doc_id for doc_id, _ in found}),
         hits=len(found),
         by_benchmark={b: len(d) for b, d in per_bench.items() if d},
+        skipped={b.name: b.skipped for b in index.benchmarks if b.skipped},
+        skipped_why={b.name: b.errors for b in index.benchmarks if b.skipped},
     )
     _save(store, index, found, per_bench, done)
     return report

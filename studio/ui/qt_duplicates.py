@@ -421,6 +421,11 @@ class DuplicatesView(QWidget):
     def _on_decontaminated(self, report: Any) -> None:
         self._busy(False)
         self._show_hits()
+        if report.skipped:  # a curator's file with lines that are no item: say which, and why
+            self._tell(
+                "Decontamination",
+                "Some benchmark lines were not checked:\n" + "\n".join(report.skipped_text),
+            )
         self.decontaminated.emit(report)
 
     def _on_failed(self, message: str, details: str) -> None:

@@ -79,7 +79,13 @@ def test_decontam_marks_contaminated_documents(project_dir: Path, tmp_path: Path
     both = json.loads(run("decontam", p, "--benchmark", "gsm8k", "--benchmark", str(mine),
                           "--n", "8", "--json"))  # fmt: skip
     assert both["by_benchmark"] == {"gsm8k": 1, "private_eval": 1}
-    assert both["unreadable_lines"] == {"private_eval": 1}
+    assert both["skipped"] == {"private_eval": 1}
+    assert both["skipped_why"]["private_eval"][0].startswith("line 2: not JSON")
+    mine.write_text(mine.read_text() + '{"id": "x2"}\n')  # an id alone: skipped, with why
+    out = run("decontam", p, "--benchmark", str(mine), "--n", "8")
+    assert "private_eval: 2 line(s) skipped: line 2: not JSON" in out
+    assert "line 3: no text in it" in out
+    mine.write_text(json.dumps({"id": "x1", "question": prompt}) + "\n{broken\n")
     allow = tmp_path / "allow.txt"
     allow.write_text(prompt + "\n")
     clean = json.loads(run("decontam", p, "--benchmark", str(mine), "--allow", str(allow),

@@ -133,8 +133,21 @@ def test_curator_files_in_every_format(tmp_path: Path) -> None:
     assert [i.text for i in load_benchmark(gz).items] == [i.text for i in b.items]
     csv_file = tmp_path / "table.csv"
     csv_file.write_text('id,question,answer\na1,"Who wrote it, and when?",Someone\n,,\n')
-    [item] = load_benchmark(csv_file).items
+    table = load_benchmark(csv_file)
+    [item] = table.items
     assert (item.id, item.text) == ("a1", "Who wrote it, and when?\nSomeone")
+    assert table.skipped == 1 and table.errors == [
+        "line 3: no text in it (only an id, or no field that is text)"
+    ]
+    # every line with something on it is counted: an item, or skipped with its reason
+    ids_only = tmp_path / "ids.jsonl"
+    ids_only.write_text(
+        '{"id": "a", "q": "What is a prime number?"}\n{"id": "b"}\n{"id": "c", "n": 3}\n'
+        '\n{"id": "d", "q": "Name a noble gas."}\n'
+    )
+    four = load_benchmark(ids_only)
+    assert [i.id for i in four.items] == ["a", "d"] and four.skipped == 2
+    assert [e.split(":")[0] for e in four.errors] == ["line 2", "line 3"]
     txt = tmp_path / "plain.txt"
     txt.write_text("first item line\n\nsecond item line\n")
     assert [i.id for i in load_benchmark(txt).items] == ["1", "3"]

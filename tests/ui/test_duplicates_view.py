@@ -69,7 +69,7 @@ def test_clusters_keep_another_and_benchmark_hits_side_by_side(qtbot, window, sc
 
 
 def test_cancel_and_a_broken_file_leave_the_results_as_they_were(
-    qtbot, window, tmp_path: Path
+    qtbot, window, tmp_path: Path, screenshot
 ) -> None:
     fill_project(window.store)
     view = window.view("Duplicates")
@@ -94,6 +94,17 @@ def test_cancel_and_a_broken_file_leave_the_results_as_they_were(
     assert "broken.jsonl" in failed.args[0] and "no benchmark item" in failed.args[0]
     assert view.message_box is not None and view.message_box.isVisible()
     assert view.hits.rowCount() == 0 and view.decontam_button.isEnabled()
+
+    partly = tmp_path / "partly.jsonl"  # one item, one broken line, one id without text
+    partly.write_text('{"id": "a", "q": "What is a prime number?"}\n{also not\n{"id": "b"}\n')
+    view.add_benchmark_file(str(partly))
+    uncheck_all_but(view, {str(partly)})
+    with qtbot.waitSignal(view.decontaminated, timeout=60_000) as checked:
+        view.decontam_button.click()
+    assert checked.args[0].skipped == {"partly": 2}
+    told = view.message_box.text()
+    assert "partly: 2 line(s) skipped: line 2: not JSON" in told and "line 3: no text" in told
+    screenshot(view.message_box, "decontam-skipped-lines")
 
     uncheck_all_but(view, set())
     view.decontam_button.click()  # nothing chosen: told, nothing runs

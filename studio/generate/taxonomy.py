@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import re
+import sqlite3
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -407,11 +408,13 @@ def add_subtopic(
 
 def rename_subtopic(store: Store, subtopic_id: int, subtopic: str) -> None:
     name = clean_name(subtopic, "subtopic")
+    if not -MAX_INTEGER - 1 <= subtopic_id <= MAX_INTEGER:  # SQLite could not even bind it
+        raise TaxonomyError(f"no subtopic {subtopic_id}")
     try:
         cur = store.conn.execute(
             "UPDATE gen_taxonomy SET subtopic = ? WHERE id = ?", (name, subtopic_id)
         )
-    except Exception as exc:  # sqlite3.IntegrityError: the topic has it already
+    except sqlite3.IntegrityError as exc:  # the topic has a subtopic of that name already
         raise TaxonomyError(f"the topic already has a subtopic {name!r}") from exc
     if not cur.rowcount:
         raise TaxonomyError(f"no subtopic {subtopic_id}")

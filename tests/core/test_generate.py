@@ -139,6 +139,9 @@ def test_a_project_seeds_its_taxonomy_once_and_edits_it(store: Store) -> None:
     assert any(r.subtopic == "Absolute value equations" for r in subtopics(store))
     with pytest.raises(TaxonomyError, match="already has"):
         rename_subtopic(store, new, "Linear equations")
+    for beyond in (2**63, -(2**63) - 1, 10**30):  # no row, and SQLite cannot hold the id
+        with pytest.raises(TaxonomyError, match=f"no subtopic {beyond}$"):
+            rename_subtopic(store, beyond, "Another name")
     assert remove_subtopics(store, [r.id for r in subtopics(store)]) == len(rows) + 1
     assert subtopics(store) == []  # emptied by the curator: never seeded again
     with pytest.raises(PlanError, match="no cells"):

@@ -50,6 +50,7 @@ class LabelView(QWidget):
         super().__init__(parent)
         self.project, self.store = project, store
         self.session: LabelSession | None = None
+        self._starting = False  # a new queue is being made
         self.search_query = DocumentQuery()
         self._pages: dict[int, DocumentPage] = {}
         self._build()
@@ -247,8 +248,8 @@ class LabelView(QWidget):
         project, old = self.project, self.session
 
         def open_session(_task: Any) -> LabelSession:
-            if old is not None:
-                old.store.close()
+            # the running session stays usable until the new queue exists: a queue that cannot
+            # be made (no classifier yet, an empty band) leaves the curator where they were
             store = project.store()
             try:
                 ids = queue_ids(
@@ -258,14 +259,22 @@ class LabelView(QWidget):
                     strategy="random" if strategy == "search" else strategy,
                     band=band if strategy == "band" else None,
                 )
-            except ValueError:
+            except BaseException:
                 store.close()
                 raise
+            if old is not None:
+                old.store.close()
             return LabelSession(store, annotator, ids)
 
-        run_op(self, open_session).on_success(self._on_started).on_failure(self._on_error)
+        self._starting = True  # keys wait: the old session's store closes when the new one opens
+        run_op(self, open_session).on_success(self._on_started).on_failure(self._on_start_failed)
+
+    def _on_start_failed(self, message: str, details: str) -> None:
+        self._starting = False
+        self._on_error(message, details)
 
     def _on_started(self, session: LabelSession) -> None:
+        self._starting = False
         self.session = session
         self._pages.clear()
         self._set_enabled(True)
@@ -274,7 +283,7 @@ class LabelView(QWidget):
 
     def give(self, value: int) -> None:
         session = self.session
-        if session is None or session.current is None:
+        if session is None or session.current is None or self._starting:
             return
         op = run_op(self, lambda _task: session.score(value))
         op.on_success(lambda doc_id: self._after_score(doc_id, value)).on_failure(self._on_error)
@@ -296,7 +305,7 @@ class LabelView(QWidget):
 
     def _move(self, action: Any) -> None:
         session = self.session
-        if session is not None:
+        if session is not None and not self._starting:
             run_op(self, lambda _task: action(session)).on_success(
                 lambda _: self._show_current()
             ).on_failure(self._on_error)

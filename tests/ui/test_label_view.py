@@ -57,6 +57,25 @@ def test_active_learning_queue_without_a_classifier_says_what_to_do(qtbot, windo
     assert view.session is None
 
 
+def test_a_queue_that_cannot_be_made_leaves_the_running_one_working(
+    qtbot, window, tmp_path
+) -> None:
+    write_mixed_corpus(tmp_path / "corpus")
+    import_by_drop(qtbot, window, [tmp_path / "corpus"])
+    view = window.label_view
+    view.annotator.setText("ana")
+    view.start_button.click()
+    qtbot.waitUntil(lambda: view.session is not None, timeout=10_000)
+    session, page = view.session, view.session.current
+    view.queue.setCurrentIndex(view.queue.findData("uncertainty"))  # no classifier yet
+    view.start_button.click()
+    qtbot.waitUntil(lambda: "score the corpus" in view.status.text(), timeout=10_000)
+    assert view.session is session and view.document.page.record.id == page
+    with qtbot.waitSignal(view.labelled, timeout=10_000) as scored:
+        view.give(4)  # the page still on screen takes its score
+    assert scored.args == [page, 4] and window.store.label_of(page, "ana") == 4
+
+
 def test_the_teacher_scores_peoples_pages_beside_them(qtbot, window, project, screenshot) -> None:
     from studio.teachers.config import parse_spec, save_config
     from tests.core.test_classify import make_labelled_project

@@ -29,10 +29,31 @@ DISAGREEMENT_GAP = 1.5
 
 
 def rubric_text(project_root: Path | None) -> str:
-    """The project's own rubric (``rubric.md`` in the project folder) or the shipped one."""
-    if project_root is not None and (project_root / RUBRIC_FILE).is_file():
-        return (project_root / RUBRIC_FILE).read_text("utf-8")
-    return paths.resource(RUBRIC_FILE).read_text("utf-8")
+    """The project's own rubric (``rubric.md`` in the project folder) or the shipped one.
+
+    A project's rubric is a file curators edit with any editor: one that is not UTF-8 is read
+    with its unreadable bytes shown as U+FFFD and a note that says so, and one that cannot be
+    read at all gives way to the shipped rubric with a note; neither stops the project opening.
+    """
+    shipped = paths.resource(RUBRIC_FILE).read_text("utf-8")
+    own = project_root / RUBRIC_FILE if project_root is not None else None
+    if own is None or not own.is_file():
+        return shipped
+    try:
+        data = own.read_bytes()
+    except OSError as exc:
+        return (
+            f"*This project's {RUBRIC_FILE} cannot be read ({exc.strerror or exc}): the "
+            f"studio's own rubric is shown.*\n\n{shipped}"
+        )
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return (
+            f"*This project's {RUBRIC_FILE} is not UTF-8 text: the characters that could not be "
+            f"read show as \ufffd. Save it as UTF-8 to fix it.*\n\n"
+            + data.decode("utf-8", errors="replace")
+        )
 
 
 def queue_ids(

@@ -148,23 +148,33 @@ class MainWindow(QMainWindow):
         if self.import_op is not None and self.import_op.running:
             QMessageBox.information(self, "Import running", "Wait for the import to finish.")
             return
+        # the new project's widgets are made before anything of the open one is let go: a
+        # project that cannot be shown leaves the window on the one it was showing
+        store = project.store()
+        try:
+            label_view = LabelView(project, store)
+            document = DocumentView(project=project)
+            corpus = CorpusView(store)
+        except BaseException:
+            store.close()
+            raise
         if self.store is not None:
             self.corpus.shut_down()
             self.store.close()
-        self.project = project
-        self.store = project.store()
-        remember_project(project.root)
-        self.corpus = CorpusView(self.store)
-        self.document = DocumentView(project=project)
+        if self.label_view is not None:
+            self.label_view.close_session()
+        self.project, self.store = project, store
+        self.corpus, self.document, self.label_view = corpus, document, label_view
+        try:
+            remember_project(project.root)
+        except OSError as exc:  # the list of recent projects is a convenience, not the project
+            log.warning("cannot update the recent projects list: %s", exc)
         self.corpus.document_selected.connect(self.open_document)
         self.document.relabel_requested.connect(self.relabel)
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(self.corpus)
         splitter.addWidget(self.document)
         splitter.setSizes([640, 760])
-        if self.label_view is not None:
-            self.label_view.close_session()
-        self.label_view = LabelView(project, self.store)
         self.label_view.document.relabel_requested.connect(self.relabel)
         self.tabs = QTabWidget(objectName="modes")
         self.tabs.addTab(splitter, "Corpus")
@@ -187,6 +197,14 @@ class MainWindow(QMainWindow):
             self.open_project(Project.open(path, create=create))
         except ProjectError as exc:
             QMessageBox.warning(self, "Cannot open project", str(exc))
+        except Exception as exc:  # a fault of the studio's: said, logged, the window kept
+            log.exception("opening %s failed", path)
+            QMessageBox.warning(
+                self,
+                "Cannot open project",
+                f"{path} could not be opened ({type(exc).__name__}: {exc}); "
+                "the project that was open stays open.",
+            )
 
     def choose_project(self) -> None:
         path = QFileDialog.getExistingDirectory(self, "Open a project folder")

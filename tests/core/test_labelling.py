@@ -101,6 +101,13 @@ def test_the_project_rubric_overrides_the_shipped_one(tmp_path) -> None:
     assert "Educational value" in rubric_text(None)
     (tmp_path / "rubric.md").write_text("# Our own rubric")
     assert rubric_text(tmp_path) == "# Our own rubric"
+    (tmp_path / "rubric.md").write_bytes(b"# R\xe9sum\xe9 of our rubric")  # saved as Latin-1
+    text = rubric_text(tmp_path)
+    assert text.startswith("*This project's rubric.md is not UTF-8 text")
+    assert text.endswith("# R\ufffdsum\ufffd of our rubric")
+    (tmp_path / "rubric.md").unlink()
+    (tmp_path / "rubric.md").mkdir()  # not a file: the shipped rubric
+    assert "Educational value" in rubric_text(tmp_path)
 
 
 # -- queues over a classifier's scores ---------------------------------------------------------

@@ -60,19 +60,32 @@ class DocumentQuery:
         return replace(self, **changes)
 
 
-def fts_expression(text: str) -> str:
-    """Turn what a curator types into a safe FTS5 query: words are ANDed, "quoted phrases" kept,
-    a trailing * makes a prefix. Nothing the curator types can be an FTS5 syntax error."""
-    parts: list[str] = []
-    for phrase, word in re.findall(r'"([^"]*)"|(\S+)', text):
+# terms of one search: every prefix term is a scan of the index's terms, and a pasted page
+# of them would hold the corpus view (and the database) for minutes
+MAX_SEARCH_TERMS = 32
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def fts_terms(text: str) -> list[str]:
+    """The FTS5 terms of what a curator types, each once, in order (see :func:`fts_expression`)."""
+    parts: dict[str, None] = {}
+    for phrase, word in re.findall(r'"([^"]*)"|(\S+)', _CONTROL.sub(" ", text)):
         if phrase.strip():
-            parts.append('"' + phrase.replace('"', "") + '"')
+            parts['"' + phrase.replace('"', "") + '"'] = None
         elif word:
             prefix = word.endswith("*")
             token = word.rstrip("*").replace('"', "")
             if token:
-                parts.append('"' + token + '"' + ("*" if prefix else ""))
-    return " ".join(parts)
+                parts['"' + token + '"' + ("*" if prefix else "")] = None
+    return list(parts)
+
+
+def fts_expression(text: str) -> str:
+    """Turn what a curator types into a safe FTS5 query: words are ANDed, "quoted phrases" kept,
+    a trailing * makes a prefix; control characters separate words, a term given twice counts
+    once, and only the first :data:`MAX_SEARCH_TERMS` terms are used. Nothing the curator types
+    can be an FTS5 syntax error."""
+    return " ".join(fts_terms(text)[:MAX_SEARCH_TERMS])
 
 
 def _uses_scores(q: DocumentQuery) -> bool:

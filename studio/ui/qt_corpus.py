@@ -35,6 +35,7 @@ from PySide6.QtWidgets import (
 )
 
 from studio.store import DocumentQuery, Store
+from studio.store.queries import MAX_SEARCH_TERMS, fts_terms
 from studio.ui.qt_ops import run_op
 
 PAGE = 256
@@ -218,6 +219,7 @@ class CorpusView(QWidget):
         self.signal_bar.setFixedHeight(16)
         self.signal_bar.setMinimumWidth(150)
         self.search = QLineEdit(placeholderText='Search the main text (words, "phrases", prefix*)')
+        self.search.setMaxLength(2000)  # a search, not a page: the terms past 32 are unused
         self.search.setClearButtonEnabled(True)
         self.search.textChanged.connect(lambda _: self._search_timer.start())
         self.source = QComboBox(toolTip="Only documents from this file")
@@ -351,11 +353,18 @@ class CorpusView(QWidget):
             return
         shown = f"{self.model.rowCount():,}" + ("" if self.model.exact else "+")
         filtered = f"{shown} shown of " if self.model.rowCount() != s["documents"] else ""
+        terms = len(fts_terms(self.model.query.search))
+        cut = (
+            f" · <span style='color:#9a6a00'>only the first {MAX_SEARCH_TERMS} of the "
+            f"{terms} search terms are used</span>"
+            if terms > MAX_SEARCH_TERMS
+            else ""
+        )
         self.summary.setText(
             f"<b>{filtered}{plural(s['documents'], 'document')}</b> · "
             f"{plural(s['words'], 'word')} · "
             f"<span style='color:#1f7a3a'>{s['signal_share']:.0%} signal</span>, "
-            f"<span style='color:#888'>{1 - s['signal_share']:.0%} boilerplate</span>"
+            f"<span style='color:#888'>{1 - s['signal_share']:.0%} boilerplate</span>{cut}"
             if s["documents"]
             else "<b>No documents yet.</b> Drop files or folders here, or use File → Import."
         )

@@ -8,7 +8,7 @@ import pytest
 
 from studio.project import Project, ProjectError, recent_projects, remember_project
 from studio.store import DocumentQuery, NewDocument, Store
-from studio.store.queries import fts_expression
+from studio.store.queries import MAX_SEARCH_TERMS, fts_expression
 from studio.store.schema import migrations
 
 
@@ -89,10 +89,23 @@ def test_search_sort_and_filters(store: Store) -> None:
     assert store.count_documents(DocumentQuery(min_words=50)) == 1
 
 
-@pytest.mark.parametrize("typed", ['"', "AND OR NOT", "*", "a:b", "NEAR(", "((", "-x", "é*"])
+@pytest.mark.parametrize(
+    "typed",
+    ['"', "AND OR NOT", "*", "a:b", "NEAR(", "((", "-x", "é*", "a\x00b", '"a\x00b"', "\x7f\x01"],
+)
 def test_whatever_the_curator_types_is_a_valid_search(store: Store, typed: str) -> None:
     _ = fts_expression(typed)
     store.count_documents(DocumentQuery(search=typed))  # must not raise
+
+
+def test_a_pasted_page_of_search_terms_is_cut_to_a_search(store: Store) -> None:
+    src = _source(store)
+    store.insert_document(_doc(src, "photosynthesis turns light into sugar", "a"))
+    assert fts_expression("a* " * 3000) == '"a"*'  # one term, however often it is given
+    many = " ".join(f"w{i}*" for i in range(1000))
+    assert fts_expression(many).count("*") == MAX_SEARCH_TERMS
+    assert fts_expression("light\x00sugar") == '"light" "sugar"'  # a NUL separates words
+    assert store.count_documents(DocumentQuery(search="light\x00sugar")) == 1
 
 
 def test_correction_updates_main_text_and_index(store: Store) -> None:

@@ -189,6 +189,16 @@ def test_search_filters_the_list(qtbot, window, tmp_path) -> None:
     qtbot.waitUntil(lambda: window.corpus.model.rowCount() == total, timeout=5000)
     window.corpus.kind.setCurrentIndex(window.corpus.kind.findData("text"))
     assert 0 < window.corpus.model.rowCount() < total
+    window.corpus.kind.setCurrentIndex(0)
+    # pasted text: a NUL separates words; a page of prefix terms is cut to a search, and said
+    window.corpus.search.setText("zzzz\x00notaword")
+    qtbot.waitUntil(lambda: window.corpus.model.rowCount() == 0, timeout=5000)
+    window.corpus.search.setText(" ".join(f"w{i}*" for i in range(400)))
+    qtbot.waitUntil(lambda: "only the first 32 of the" in window.corpus.summary.text())
+    assert len(window.corpus.search.text()) <= 2000
+    window.corpus.search.clear()
+    qtbot.waitUntil(lambda: window.corpus.model.rowCount() == total, timeout=5000)
+    assert "search terms" not in window.corpus.summary.text()
 
 
 def test_cancel_keeps_what_was_imported_before(qtbot, window, tmp_path) -> None:

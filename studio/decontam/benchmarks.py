@@ -20,6 +20,7 @@ import csv
 import gzip
 import io
 import json
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -105,7 +106,7 @@ def _read(path: Path, name: str, fields: tuple[str, ...] | None) -> Benchmark:
                 if len(bench.errors) < MAX_FILE_ERRORS:
                     why = error or "no text in it (only an id, or no field that is text)"
                     bench.errors.append(f"line {number}: {why}")
-    except (OSError, EOFError, UnicodeDecodeError, csv.Error, gzip.BadGzipFile) as exc:
+    except (OSError, EOFError, UnicodeDecodeError, csv.Error, zlib.error) as exc:
         raise BenchmarkError(f"{path}: cannot be read ({exc})") from exc
     if not bench.items:
         why = f" ({bench.errors[0]})" if bench.errors else ""
@@ -115,8 +116,8 @@ def _read(path: Path, name: str, fields: tuple[str, ...] | None) -> Benchmark:
 
 def _open_text(path: Path) -> io.TextIOBase:
     if path.suffix.lower() == ".gz":
-        return gzip.open(path, "rt", encoding="utf-8", newline="")  # type: ignore[return-value]
-    return path.open("r", encoding="utf-8", newline="")  # type: ignore[return-value]
+        return gzip.open(path, "rt", encoding="utf-8-sig", newline="")  # type: ignore[return-value]
+    return path.open("r", encoding="utf-8-sig", newline="")  # type: ignore[return-value]
 
 
 Row = tuple[int, Item | None, str | None]  # line number, item, error
@@ -130,6 +131,9 @@ def _jsonl(f: io.TextIOBase, fields: tuple[str, ...] | None) -> Iterator[Row]:
             obj = json.loads(line)
         except ValueError as exc:
             yield number, None, f"not JSON ({exc.args[0][:60]})"
+            continue
+        except RecursionError:
+            yield number, None, "not JSON this studio reads (nested too deeply)"
             continue
         if not isinstance(obj, dict):
             if isinstance(obj, str):

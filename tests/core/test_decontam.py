@@ -173,6 +173,20 @@ def test_unknown_names_and_broken_gzip_are_refused(tmp_path: Path) -> None:
     broken.write_bytes(packed[: len(packed) // 2])
     with pytest.raises(BenchmarkError, match="cannot be read"):
         load_benchmark(broken)
+    corrupt = tmp_path / "corrupt.jsonl.gz"  # a gzip whose deflate stream is damaged
+    corrupt.write_bytes(packed[:20] + bytes(b ^ 0x5A for b in packed[20:200]) + packed[200:])
+    with pytest.raises(BenchmarkError, match=r"corrupt.jsonl.gz: cannot be read"):
+        load_benchmark(corrupt)
+
+
+def test_a_byte_order_mark_and_deep_nesting(tmp_path: Path) -> None:
+    bom = tmp_path / "excel.jsonl"  # saved by an editor that marks UTF-8
+    deep = "[" * 100_000 + "]" * 100_000
+    bom.write_bytes(b'\xef\xbb\xbf{"id": "a", "q": "What is a prime?"}\n' + deep.encode() + b"\n")
+    b = load_benchmark(bom)
+    assert [i.id for i in b.items] == ["a"] and b.errors == [
+        "line 2: not JSON this studio reads (nested too deeply)"
+    ]
 
 
 def test_a_large_file_loads(tmp_path: Path) -> None:

@@ -50,6 +50,8 @@ class Project:
             raise ProjectError(f"{project.root} is a file, not a project folder")
         if not project.db_path.exists() and not create:
             raise ProjectError(f"{project.root} is not a Textbook Studio project (no {DB_NAME})")
+        if project.db_path.exists():
+            project._check_is_ours()
         try:
             project.root.mkdir(parents=True, exist_ok=True)
             for sub in SUBDIRS:
@@ -63,6 +65,35 @@ class Project:
         except sqlite3.DatabaseError as exc:
             raise ProjectError(damaged(project.db_path, exc)) from exc
         return project
+
+    def _check_is_ours(self) -> None:
+        """Refuse, before anything is written, a ``studio.db`` that is no studio database: a
+        folder, or another program's SQLite file (migrating it would add the studio's tables
+        to it). An empty file or one without tables is a new project's."""
+        if not self.db_path.is_file():
+            raise ProjectError(f"{self.db_path} is not a file: this is not a project folder")
+        if self.db_path.stat().st_size == 0:
+            return
+        try:
+            con = sqlite3.connect(f"{self.db_path.as_uri()}?mode=ro", uri=True)
+            try:
+                tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master")}
+                ours = (
+                    "_sqlite_migrations" in tables
+                    and con.execute(
+                        "SELECT 1 FROM _sqlite_migrations WHERE migration_set = 'studio' LIMIT 1"
+                    ).fetchone()
+                )
+            finally:
+                con.close()
+        except sqlite3.DatabaseError as exc:
+            raise ProjectError(damaged(self.db_path, exc)) from exc
+        if tables and not ours:
+            shown = ", ".join(sorted(tables)[:5]) + (" …" if len(tables) > 5 else "")
+            raise ProjectError(
+                f"{self.db_path} is a SQLite database of another program (tables: {shown}), "
+                "not a Textbook Studio project; nothing was changed"
+            )
 
     def store(self, *, readonly: bool = False) -> Store:
         """A new connection to the project's database (one per thread)."""

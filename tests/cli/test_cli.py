@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -146,6 +147,27 @@ def test_a_damaged_database_is_reported_not_raised(tmp_path: Path) -> None:
     result = CliRunner().invoke(full_cli(), ["info", str(project)])
     assert result.exit_code == 1
     assert "is damaged or is not a Textbook Studio database" in result.output
+
+
+def test_another_programs_database_is_left_as_it_was(tmp_path: Path) -> None:
+    project = tmp_path / "p"
+    project.mkdir()
+    con = sqlite3.connect(project / "studio.db")
+    con.execute("CREATE TABLE documents (body TEXT)")
+    con.execute("INSERT INTO documents VALUES ('their data')")
+    con.commit()
+    con.close()
+    before = (project / "studio.db").read_bytes()
+    for args in (["info", str(project)], ["import", str(project), str(SAMPLE)]):
+        result = CliRunner().invoke(full_cli(), args)
+        assert result.exit_code == 1
+        assert "is a SQLite database of another program (tables: documents)" in result.output
+        assert "nothing was changed" in result.output
+    assert (project / "studio.db").read_bytes() == before
+    (project / "studio.db").unlink()
+    (project / "studio.db").mkdir()  # a folder where the database belongs
+    result = CliRunner().invoke(full_cli(), ["info", str(project)])
+    assert result.exit_code == 1 and "studio.db is not a file" in result.output
 
 
 def _env() -> dict[str, str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -22,7 +23,9 @@ def iter_input_files(paths: Iterable[Path]) -> Iterator[Path]:
     """Files as given, folders expanded recursively in sorted order.
 
     Hidden files and folders inside a folder are skipped, symlinked folders are followed once
-    (a link back up the tree is not), and a file reached twice is yielded once.
+    (a link back up the tree is not), and a file reached twice is yielded once. What cannot be
+    imported is yielded too, so the import log says why it was not: a folder that cannot be
+    read, a named pipe, a device, a link that leads nowhere or round in a loop.
     """
     seen_files: set[Path] = set()
     seen_dirs: set[tuple[int, int]] = set()
@@ -39,7 +42,8 @@ def _walk(folder: Path, seen_dirs: set[tuple[int, int]], seen_files: set[Path]) 
         info = folder.stat()
         entries = sorted(os.scandir(folder), key=lambda entry: entry.name)
     except OSError:
-        return  # unreadable folders hold nothing we can import
+        yield folder  # the importer says why it cannot be read
+        return
     if (info.st_dev, info.st_ino) in seen_dirs:
         return
     seen_dirs.add((info.st_dev, info.st_ino))
@@ -47,16 +51,42 @@ def _walk(folder: Path, seen_dirs: set[tuple[int, int]], seen_files: set[Path]) 
         if entry.name.startswith("."):
             continue
         path = Path(entry.path)
-        if entry.is_dir():
+        if _is_dir(entry):
             yield from _walk(path, seen_dirs, seen_files)
-        elif entry.is_file() and _first_visit(path, seen_files):
-            yield path
+        elif _first_visit(path, seen_files):
+            yield path  # a file, or something the importer will explain it cannot import
+
+
+def _is_dir(entry: os.DirEntry) -> bool:
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False
+
+
+def not_a_file(path: Path, mode: int) -> str | None:
+    """Why ``path`` (of ``st_mode`` ``mode``) is nothing to read documents from, or None."""
+    if stat.S_ISREG(mode):
+        return None
+    if stat.S_ISDIR(mode):
+        try:
+            os.listdir(path)
+        except OSError as exc:
+            return f"folder cannot be read: {exc.strerror or exc}"
+        return "a folder, not a file"
+    kind = (
+        "a named pipe" if stat.S_ISFIFO(mode)
+        else "a socket" if stat.S_ISSOCK(mode)
+        else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+        else "not a regular file"
+    )  # fmt: skip
+    return f"{kind}, not a file that holds documents"
 
 
 def _first_visit(path: Path, seen: set[Path]) -> bool:
     try:
         key = path.resolve()
-    except OSError:
+    except (OSError, RuntimeError):  # RuntimeError: a symlink loop (Python before 3.13)
         key = path.absolute()
     if key in seen:
         return False

@@ -22,7 +22,7 @@ from typing import Any
 from studio.ingest import iter_input_files, read_file, sniff_format
 from studio.ingest.base import HTML, IngestError, IngestOptions, RawDocument, RecordError
 from studio.ingest.charset import replace_lone_surrogates
-from studio.ingest.files import path_text
+from studio.ingest.files import not_a_file, path_text
 from studio.lang import detect_language
 from studio.progress import Cancelled, Task
 from studio.segment import MODEL_VERSION, SegmentError, segment_html
@@ -155,6 +155,11 @@ def _import_file(
     except OSError as exc:
         result.status, result.reason = "failed", f"cannot read file: {exc.strerror or exc}"
         _record(store, import_id, None, result)
+        return result
+    problem = not_a_file(path, stat.st_mode)
+    if problem is not None:  # never opened: reading a named pipe would wait for ever
+        result.status, result.reason = "failed", problem
+        _record(store, import_id, stat, result)
         return result
     if store.imported_before(result.path, stat.st_size, stat.st_mtime):
         result.status, result.reason = "skipped", "already imported (same path, size and time)"

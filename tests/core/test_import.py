@@ -228,3 +228,25 @@ def test_some_good_records_import_the_file_and_duplicates_are_no_failure(
     report = import_paths(store, [copy])
     assert [(f.status, f.imported, f.duplicates) for f in report.files] == [("imported", 0, 1)]
     assert (report.failed_files, report.failed_records) == ([], 0)
+
+
+def test_what_a_dropped_folder_holds_that_is_no_file_is_reported_not_read(
+    store: Store, tmp_path: Path
+) -> None:
+    folder = tmp_path / "drop"
+    write(folder / "a.txt", b"A lesson on tides and the moon.")
+    os.mkfifo(folder / "pipe.txt")  # reading it would wait for a writer for ever
+    os.symlink("/dev/null", folder / "device.html")
+    os.symlink(folder / "nowhere.txt", folder / "broken.txt")
+    os.symlink(folder / "loop2.txt", folder / "loop1.txt")
+    os.symlink(folder / "loop1.txt", folder / "loop2.txt")
+    report = import_paths(store, [folder, folder / "pipe.txt"])  # the pipe given twice, too
+    why = {Path(f.path).name: (f.status, f.reason) for f in report.files}
+    assert why["a.txt"] == ("imported", None)
+    assert why["pipe.txt"] == ("failed", "a named pipe, not a file that holds documents")
+    assert why["device.html"] == ("failed", "a device, not a file that holds documents")
+    assert why["broken.txt"] == ("failed", "cannot read file: No such file or directory")
+    assert why["loop1.txt"][1] == "cannot read file: Too many levels of symbolic links"
+    assert len(report.files) == 6 and stored(store) and report.imported == 1
+    log = {Path(r["path"]).name: r["status"] for r in store.import_log()}
+    assert log == {n: s for n, (s, _) in why.items()}

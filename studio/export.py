@@ -171,11 +171,12 @@ class KeepFilter:
 
 
 def keep_filter(store: Store, version: str | None, threshold: float | None) -> KeepFilter:
-    """The filter for a version (``"latest"``: the newest; None: keep everything), checked."""
+    """The filter for a version (``"latest"``: the newest; None: keep everything, unless a
+    threshold is given, which is a threshold on the newest version's scores), checked."""
     if version is None:
-        if threshold is not None:
-            raise ExportError("a threshold needs a classifier version (--model)")
-        return KeepFilter()
+        if threshold is None:
+            return KeepFilter()
+        version = "latest"
     try:
         info = version_info(store, None if version == "latest" else version)
     except LookupError as exc:

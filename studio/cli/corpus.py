@@ -112,7 +112,8 @@ def info(project: str, as_json: bool) -> None:
     labels = data["labels"]
     if labels["documents"]:
         scores = ", ".join(f"{k}: {v}" for k, v in sorted(labels["by_score"].items()))
-        click.echo(f"labels: {labels['documents']} documents labelled ({scores})")
+        labels_n = sum(labels["by_score"].values())
+        click.echo(f"labels: {labels_n} on {labels['documents']} documents (by score: {scores})")
     click.echo("import log (files with something to say; --json lists every file):")
     by_import: dict[int, list[dict]] = {}
     for row in data["import_log"]:

@@ -17,7 +17,9 @@ from studio.cli.common import cli_task, json_option, open_project, print_json
     "--model",
     "version",
     default=None,
-    help="Keep what this classifier version keeps ('latest': the newest). Default: keep all.",
+    help="Keep what this classifier version keeps ('latest': the newest). Default: with "
+    "--min-score the newest, else keep every page (duplicates and contaminated pages are "
+    "dropped all the same).",
 )
 @click.option(
     "--min-score",
@@ -25,7 +27,8 @@ from studio.cli.common import cli_task, json_option, open_project, print_json
     "threshold",
     type=click.FloatRange(0, 5),
     default=None,
-    help="Keep pages whose predicted score is at least this (ridge and forest versions).",
+    help="Keep pages whose predicted score is at least this (versions that predict a score: "
+    "ridge, forest, blend). Default: the version's own keep decision.",
 )
 @click.option(
     "--format",

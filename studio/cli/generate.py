@@ -309,14 +309,21 @@ def plan_remove(project: str, ids: tuple[int, ...]) -> None:
 @plan.command("propose")
 @click.argument("project", type=click.Path(file_okay=False, exists=True))
 @click.argument("topic", metavar='"SUBJECT / TOPIC"')
-@with_teachers
-@click.option("--n", "count", type=click.IntRange(1, 30), default=5, show_default=True)
+@click.option(
+    "--teacher",
+    metavar="local:PATH | openai:URL",
+    default=None,
+    help="The teacher that proposes. Default: the project's.",
+)
+@click.option("--model", default=None, help="Model name on an openai: server.")
+@click.option("--n", "count", type=click.IntRange(1, 30), default=5, show_default=True,
+              help="Subtopics to ask for.")  # fmt: skip
 @json_option
 def plan_propose(
     project: str,
     topic: str,
-    teachers: tuple[str, ...],
-    models: tuple[str, ...],
+    teacher: str | None,
+    model: str | None,
     count: int,
     as_json: bool,
 ) -> None:
@@ -332,11 +339,11 @@ def plan_propose(
     if len(parts) != 2:
         raise click.ClickException('write the topic as "Subject / Topic"')
     p = open_project(project, create=False)
-    choice = _teacher_choices(p.root, teachers[:1], models)[0]
-    teacher = _open([choice])[choice.label]
+    choice = _teacher_choices(p.root, (teacher,) if teacher else (), (model,) if model else ())[0]
+    opened = _open([choice])[choice.label]
     with p.store() as store, cli_task("proposing", unit="try") as task:
         try:
-            added = propose_subtopics(store, teacher, *parts, n=count, task=task)
+            added = propose_subtopics(store, opened, *parts, n=count, task=task)
         except (TeacherError, TaxonomyError) as exc:
             raise click.ClickException(str(exc)) from exc
     if as_json:
@@ -386,8 +393,8 @@ def pages() -> None:
 @click.option("--batch", type=ROW_ID, default=None)
 @click.option("--status", type=click.Choice(["pending", "running", "accepted", "rejected",
               "failed"]), default=None)  # fmt: skip
-@click.option("--limit", type=click.IntRange(-MAX_INTEGER - 1, MAX_INTEGER), default=200,
-              show_default=True)  # fmt: skip
+@click.option("--limit", type=click.IntRange(1, MAX_INTEGER), default=200, show_default=True,
+              help="At most this many pages, newest first.")  # fmt: skip
 @json_option
 def pages_list(
     project: str, batch: int | None, status: str | None, limit: int, as_json: bool

@@ -484,6 +484,8 @@ def runs(project: str, as_json: bool) -> None:
     if as_json:
         print_json(rows)
         return
+    if not rows:
+        click.echo(f"no training runs in {p.root} yet (start one with `studio train`)")
     for r in rows:
         losses = ", ".join(f"{k} {v['loss']:.3f}" for k, v in r["eval"].items())
         click.echo(

@@ -1,11 +1,10 @@
 """Train the segmenter on a WCXB-layout corpus and write the shipped model (numpy arrays).
 
-    python -m studio.segment.train --corpus ../shared/corpora/wcxb-dev \
-        --out models/segmenter --folds 5
+    python -m studio.segment.train --corpus ../shared/corpora/wcxb-dev --out models/segmenter
 
 Steps: every page is segmented into blocks and featurised exactly as at run time; each block is
 labelled from the ground truth (:mod:`studio.segment.labels`); a domain-grouped k-fold
-cross-validation reports out-of-fold page F1 beside trafilatura's on the same pages; then both
+cross-validation reports out-of-fold page F1 beside trafilatura's on the same pages; then the
 model is fitted on all pages and exported with :mod:`studio.segment.model`.
 
 LightGBM is needed here only; it is imported inside the functions that train.
@@ -231,7 +230,11 @@ def trafilatura_scores(corpus: Path, pages: list[PageData]) -> tuple[np.ndarray,
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog="python -m studio.segment.train",
+        description=__doc__,
+        formatter_class=argparse.RawTextHelpFormatter,
+    )
     ap.add_argument("--corpus", type=Path, required=True)
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--folds", type=int, default=5, help="domain-grouped CV folds (0: skip CV)")

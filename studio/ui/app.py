@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
@@ -58,8 +60,18 @@ def self_test(project_path: Path | None, timeout_s: float = 120.0) -> int:
     from studio.ui.qt_main import MainWindow
 
     app = application()
-    root = project_path or Path(tempfile.mkdtemp(prefix="studio-self-test-")) / "project"
-    window = MainWindow(Project.open(root))
+    scratch: Path | None = None
+    if project_path is None:  # a project of its own, removed after
+        scratch = Path(tempfile.mkdtemp(prefix="studio-self-test-"))
+    root = project_path or Path(str(scratch)) / "project"
+    try:
+        return _self_test(app, MainWindow(Project.open(root), remember=False), root, timeout_s)
+    finally:
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _self_test(app: QApplication, window: Any, root: Path, timeout_s: float) -> int:
     window.show()
     outcome = {"code": 1, "why": "timed out"}
 
@@ -76,7 +88,8 @@ def self_test(project_path: Path | None, timeout_s: float = 120.0) -> int:
                 outcome["code"], outcome["why"] = _check_child_process(root, docs)
                 if outcome["code"] == 0:
                     outcome["why"] = (
-                        f"ok: {docs} document, {len(page.blocks)} blocks; {outcome['why']}"
+                        f"ok: {docs} document{'s' * (docs != 1)}, {len(page.blocks)} blocks; "
+                        f"{outcome['why']}"
                     )
         app.quit()
 

@@ -18,7 +18,10 @@ TARGETS = {"first_paint_s": 2.0, "open_ms": 300.0, "search_ms": 300.0}
 @click.command("gui")
 @click.argument("project", required=False, type=click.Path(file_okay=False, path_type=Path))
 @click.option(
-    "--self-test", is_flag=True, help="Open offscreen, import one page, exit 0 if all worked."
+    "--self-test",
+    is_flag=True,
+    help="Open offscreen, import one sample page, exit 0 if all worked. Without PROJECT it "
+    "uses a temporary project, removed after; with one, the sample page is imported into it.",
 )
 @click.option("--measure", is_flag=True, hidden=True, help="Used by `studio bench ui`.")
 def gui(project: Path | None, self_test: bool, measure: bool) -> None:

@@ -45,8 +45,11 @@ log = logging.getLogger("studio.ui")
 class MainWindow(QMainWindow):
     import_finished = Signal(object)  # ImportReport; for tests and the self-test
 
-    def __init__(self, project: Project) -> None:
+    def __init__(self, project: Project, *, remember: bool = True) -> None:
+        """``remember``: list the projects it opens under File → Open Recent (not for the
+        self-test's scratch project)."""
         super().__init__()
+        self.remember = remember
         self.setObjectName("mainWindow")
         style = paths.resource("style.qss")
         if style.exists():
@@ -166,7 +169,8 @@ class MainWindow(QMainWindow):
         self.project, self.store = project, store
         self.corpus, self.document, self.label_view = corpus, document, label_view
         try:
-            remember_project(project.root)
+            if self.remember:
+                remember_project(project.root)
         except OSError as exc:  # the list of recent projects is a convenience, not the project
             log.warning("cannot update the recent projects list: %s", exc)
         self.corpus.document_selected.connect(self.open_document)

@@ -40,6 +40,8 @@ OVERLAP = 32
 MAX_CHUNKS = 64  # ~14k tokens; 99 % of the demo's pages need at most 45 windows
 MAX_CHARS = 2_000_000  # a longer text is sampled evenly before tokenising (hostile input)
 BATCH_CPU, BATCH_GPU = 32, 256  # windows per forward pass; 32 is near the CPU's best rate
+MIN_DIMS, MAX_DIMS = 8, 65_536  # hidden sizes a sentence encoder plausibly has
+MAX_JSON_BYTES = 16 << 20  # a model's config or modules.json is a few KB
 _SAMPLE_BYTES = 1 << 20  # bytes of each weights file's head and tail in the fingerprint
 _SMALL_FILES = (
     "config.json",
@@ -83,52 +85,117 @@ def default_model_path() -> Path:
 
 def resolve_model(model: str | Path | None = None) -> ModelRef:
     """The shipped model (``None`` or ``"default"``) or the model folder at ``model``; raises
-    :class:`EmbeddingError` with a reason a curator can act on."""
+    :class:`EmbeddingError` with a reason a curator can act on.
+
+    Everything that can be checked without loading the weights is checked here, so that a
+    damaged folder is refused when it is chosen rather than minutes into a training run."""
     shipped = model is None or str(model) == "default"
     root = default_model_path() if shipped else Path(model).expanduser()
     if not root.is_dir():
         raise EmbeddingError(f"{root} is not a folder: choose the folder that holds the model")
     folder, pooling = _transformer_folder(root)
     config = _read_json(folder / "config.json", "config.json")
-    dims = config.get("hidden_size") or config.get("dim") or config.get("d_model")
-    if not isinstance(dims, int) or dims <= 0:
-        raise EmbeddingError(f"{folder / 'config.json'} does not give the model's hidden size")
+    dims = _hidden_size(config, folder / "config.json")
     weights = sorted(folder.glob("*.safetensors"))
     if not weights:
         unsafe = [p.name for p in folder.glob("*.bin")] + [p.name for p in folder.glob("*.pt")]
         hint = f" (found {', '.join(unsafe)}: pickled weights are never loaded)" if unsafe else ""
         raise EmbeddingError(f"{folder} has no .safetensors weights{hint}")
+    sizes = set().union(*(_tensor_sizes(path) for path in weights))
+    if dims not in sizes:
+        raise EmbeddingError(
+            f"{folder / 'config.json'} gives a hidden size of {dims}, but no tensor in the "
+            "weights has that size: the config and the weights are not the same model"
+        )
     name = DEFAULT_NAME if shipped else config.get("_name_or_path") or root.name
     name = Path(str(name)).name or root.name
-    return ModelRef(name, folder.resolve(), shipped, pooling, dims, fingerprint(folder))
+    try:
+        mark = fingerprint(folder)
+    except OSError as exc:
+        raise EmbeddingError(f"cannot read the model files in {folder}: {exc}") from exc
+    return ModelRef(name, folder.resolve(), shipped, pooling, dims, mark)
+
+
+def _load_json(path: Path) -> Any:
+    """The JSON in ``path``, any shape; a file that cannot be read or parsed is an
+    :class:`EmbeddingError` naming it (a model folder is user input: anything can be in it)."""
+    try:
+        if path.stat().st_size > MAX_JSON_BYTES:
+            raise EmbeddingError(f"{path} is too large to be a model's settings file")
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise EmbeddingError(
+            f"{path} is not UTF-8 text ({exc.reason} at byte {exc.start}), so it is not a "
+            "model's settings file"
+        ) from exc
+    except OSError as exc:
+        raise EmbeddingError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    try:
+        return json.loads(text) if text.strip() else None
+    except (ValueError, RecursionError) as exc:
+        raise EmbeddingError(f"{path} is not readable JSON: {exc}") from exc
 
 
 def _read_json(path: Path, what: str) -> dict[str, Any]:
     if not path.is_file():
         raise EmbeddingError(f"{path.parent} is not a model folder (no {what})")
-    try:
-        data = json.loads(path.read_text("utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise EmbeddingError(f"{path} is not readable JSON: {exc}") from exc
+    data = _load_json(path)
     if not isinstance(data, dict):
         raise EmbeddingError(f"{path} is not a JSON object")
     return data
+
+
+def _hidden_size(config: dict[str, Any], path: Path) -> int:
+    """The encoder's width from its config: a whole number in the range real encoders use (a
+    bigger one would make every feature matrix absurd, a smaller one is not an encoder)."""
+    dims = config.get("hidden_size") or config.get("dim") or config.get("d_model")
+    if dims is None:
+        raise EmbeddingError(f"{path} does not give the model's hidden size")
+    if not isinstance(dims, int) or isinstance(dims, bool) or not MIN_DIMS <= dims <= MAX_DIMS:
+        raise EmbeddingError(
+            f"{path} gives a hidden size of {dims!r:.40}: an encoder's hidden size is a "
+            f"whole number from {MIN_DIMS} to {MAX_DIMS:,}"
+        )
+    return dims
+
+
+def _tensor_sizes(path: Path) -> set[int]:
+    """Every dimension of every tensor in a safetensors file, read from its header only (a few
+    milliseconds, no torch): a damaged or foreign file is refused here."""
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="numpy") as f:
+            names = f.keys()  # a safe_open handle is not iterable
+            sizes = {int(n) for key in names for n in f.get_slice(key).get_shape()}
+    except SafetensorError as exc:
+        raise EmbeddingError(f"{path} is not usable safetensors weights ({exc})") from exc
+    except OSError as exc:
+        raise EmbeddingError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    if not sizes:
+        raise EmbeddingError(f"{path} holds no weights")
+    return sizes
 
 
 def _transformer_folder(root: Path) -> tuple[Path, str]:
     """The folder of the transformer and its pooling: a sentence-transformers folder lists its
     modules in modules.json (the transformer may sit in a subfolder); a plain Hugging Face
     folder is the transformer itself, mean-pooled."""
-    if not (root / "modules.json").is_file():
+    listing = root / "modules.json"
+    if not listing.is_file():
         return root, "mean"
-    modules = json.loads((root / "modules.json").read_text("utf-8") or "[]")
-    if not isinstance(modules, list):
-        raise EmbeddingError(f"{root / 'modules.json'} is not a list of modules")
+    modules = _load_json(listing)
+    modules = [] if modules is None else modules  # an empty modules.json lists no modules
+    if not isinstance(modules, list) or not all(isinstance(m, dict) for m in modules):
+        raise EmbeddingError(
+            f"{listing} is not a list of modules (each with a type and a path): "
+            "it is not a sentence-transformers model folder"
+        )
     folder, pooling = root, "mean"
     for m in modules:
         kind, sub = str(m.get("type", "")), str(m.get("path", ""))
         if ".." in Path(sub).parts or Path(sub).is_absolute():
-            raise EmbeddingError(f"{root / 'modules.json'} points outside the model folder")
+            raise EmbeddingError(f"{listing} points outside the model folder")
         if kind.endswith("Transformer"):
             folder = root / sub
         elif kind.endswith("Pooling") and (root / sub / "config.json").is_file():

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import tomllib
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -44,6 +45,12 @@ KINDS = ("all", "web", "filtered", "synthetic", "import")
 CURRICULA = ("words", "grade")
 RECIPE_DIR = "recipes"
 BUILTIN = "all"
+MAX_NAME = 100  # characters; the name is a file name (recipes/NAME.toml) and a run-name prefix
+MAX_NAME_BYTES = 200  # ... and at most 255 bytes with its suffix on every common file system
+MAX_TOKENS = 10**15  # a token budget past this is a typo: no run here trains on a quadrillion
+MAX_SHARE = 1_000_000.0  # shares are relative weights (0.7, or 70): anything past this is a typo
+_NAME_CHARS = re.compile(r"[\w .,+()@&'-]+")  # \w: letters and digits of any script, and _
+_DEVICE_NAMES = re.compile(r"(con|prn|aux|nul|com\d|lpt\d)(\..*)?", re.IGNORECASE)
 
 
 class RecipeError(Exception):
@@ -132,6 +139,43 @@ def recipe_from_dict(data: dict[str, Any], name: str) -> Recipe:
     return recipe
 
 
+def check_recipe_name(name: str) -> str:
+    """``name`` when a recipe can be saved under it; a :class:`RecipeError` says why not.
+
+    The name becomes ``recipes/NAME.toml`` and the start of run names, so it must be a plain
+    file name everywhere: no folders, no control characters, nothing Windows reserves."""
+    why = _name_problem(name)
+    if why:
+        shown = repr(name[:40] + ("..." if len(name) > 40 else ""))
+        raise RecipeError(f"cannot save a recipe named {shown}: {why}")
+    return name
+
+
+def _name_problem(name: str) -> str | None:
+    if not name.strip():
+        return "a recipe needs a name"
+    if len(name) > MAX_NAME or len(name.encode("utf-8", "replace")) > MAX_NAME_BYTES:
+        return (
+            f"the name is too long (at most {MAX_NAME} characters, fewer in scripts that need "
+            "several bytes a letter)"
+        )
+    if name != name.strip() or name.startswith("."):
+        return "the name starts or ends with a space, or starts with a dot"
+    if not _NAME_CHARS.fullmatch(name):
+        bad = sorted({c for c in name if not _NAME_CHARS.fullmatch(c)})
+        shown = [f"'{c}'" for c in bad if c.isprintable()][:5]
+        shown += ["a control character"] if any(not c.isprintable() for c in bad) else []
+        return (
+            f"it contains {' and '.join(shown)}; use letters, digits, spaces "
+            "and - _ . , + ( ) @ & ' (no folders, no control characters)"
+        )
+    if name == BUILTIN:
+        return "that is the built-in recipe; choose another name"
+    if _DEVICE_NAMES.fullmatch(name):
+        return "Windows keeps that name for a device; choose another name"
+    return None
+
+
 def check_recipe(recipe: Recipe) -> None:
     name = recipe.name
     if not 0 < recipe.heldout < 0.9:
@@ -147,6 +191,16 @@ def check_recipe(recipe: Recipe) -> None:
             raise RecipeError(f"recipe {name}: source {s.name!r} needs a share or tokens (one)")
         if (s.share is not None and s.share < 0) or (s.tokens is not None and s.tokens < 0):
             raise RecipeError(f"recipe {name}: source {s.name!r} has a negative amount")
+        if s.share is not None and not s.share <= MAX_SHARE:  # `not <=`: NaN too
+            raise RecipeError(
+                f"recipe {name}: source {s.name!r} has a share of {s.share:g}; shares are "
+                f"relative weights (such as 0.7 or 70) up to {MAX_SHARE:,.0f}"
+            )
+        if s.tokens is not None and s.tokens > MAX_TOKENS:
+            raise RecipeError(
+                f"recipe {name}: source {s.name!r} has a budget of {s.tokens:.3g} tokens; "
+                f"a budget is at most {MAX_TOKENS:,} tokens"
+            )
     if sum(s.share or 0 for s in recipe.sources) + sum(s.tokens or 0 for s in recipe.sources) <= 0:
         raise RecipeError(f"recipe {name}: every source has a zero share")
 
@@ -257,9 +311,8 @@ def load_recipe(root: Path, name: str) -> Recipe:
 
 def save_recipe(root: Path, recipe: Recipe) -> Path:
     """Write ``recipes/NAME.toml`` in the project (atomically); returns its path."""
+    check_recipe_name(recipe.name)
     check_recipe(recipe)
-    if not recipe.name or recipe.name == BUILTIN or "/" in recipe.name or recipe.name[0] == ".":
-        raise RecipeError(f"cannot save a recipe named {recipe.name!r}")
     folder = root / RECIPE_DIR
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{recipe.name}.toml"

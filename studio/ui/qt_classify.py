@@ -261,7 +261,7 @@ class ClassifierView(QWidget):
             ref = resolve_model(folder)
         except EmbeddingError as exc:
             if folder is None:  # the shipped model is missing: say so, offer the chooser
-                self.embedding_label.setText(f"<i>{exc}</i>")
+                self.embedding_label.setText(f"<i>{html.escape(str(exc))}</i>")
                 self.embedding_path = None
                 self.embedding_reset.setVisible(False)
                 return False
@@ -269,7 +269,8 @@ class ClassifierView(QWidget):
             return False
         self.embedding_path = folder
         where = "shipped with the studio" if ref.shipped else "chosen folder"
-        self.embedding_label.setText(f"Model: <b>{ref.name}</b> ({ref.dims} dims, {where})")
+        name = html.escape(ref.name)  # from the folder's config.json: any text at all
+        self.embedding_label.setText(f"Model: <b>{name}</b> ({ref.dims} dims, {where})")
         self.embedding_label.setToolTip(str(ref.path))
         self.embedding_reset.setVisible(folder is not None)
         if folder is not None:
@@ -278,6 +279,7 @@ class ClassifierView(QWidget):
 
     def _warn(self, title: str, message: str, details: str = "") -> None:
         box = QMessageBox(QMessageBox.Icon.Warning, title, message, parent=self)
+        box.setTextFormat(Qt.TextFormat.PlainText)  # messages quote paths and files: never HTML
         if details:
             box.setDetailedText(details)
         box.show()

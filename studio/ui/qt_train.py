@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,6 +54,7 @@ from studio.training.recipe import (
     Recipe,
     RecipeError,
     Source,
+    check_recipe_name,
     load_recipe,
     recipe_from_dict,
     recipe_paths,
@@ -460,12 +462,7 @@ class TrainingView(QWidget):
             for col, key in ((3, "share"), (4, "tokens")):
                 text = table.item(row, col).text().strip() if table.item(row, col) else ""
                 if text:
-                    try:
-                        out[key] = float(text) if key == "share" else int(float(text))
-                    except ValueError as exc:
-                        raise RecipeError(
-                            f"{key} of {out['name']!r}: {text!r} is no number"
-                        ) from exc
+                    out[key] = _amount(key, text, out["name"])
         return out
 
     def run_tokens(self) -> int:
@@ -551,25 +548,37 @@ class TrainingView(QWidget):
         if ok and name.strip():
             self.create_recipe(name.strip())
 
-    def create_recipe(self, name: str) -> None:
+    def create_recipe(self, name: str) -> bool:
+        """Save the edited recipe as a new project recipe ``name``; a name that cannot be a
+        recipe (or is taken) is refused with the reason, and nothing is written."""
         try:
+            check_recipe_name(name)
             recipe = self.edited_recipe()
             recipe.name = name
             if name in recipe_paths(self.project.root):
                 raise RecipeError(f"a recipe {name} exists already")
             save_recipe(self.project.root, recipe)
         except RecipeError as exc:
-            QMessageBox.warning(self, "Recipe", str(exc))
-            return
+            self._warn("Recipe", str(exc))
+            return False
         self.reload_recipes(select=name)
+        return True
 
-    def save_recipe(self) -> None:
+    def save_recipe(self) -> bool:
         try:
             save_recipe(self.project.root, self.edited_recipe())
         except RecipeError as exc:
-            QMessageBox.warning(self, "Recipe", str(exc))
-            return
+            self._warn("Recipe", str(exc))
+            return False
         self.reload_recipes(select=self.current_recipe_name())
+        return True
+
+    def _warn(self, title: str, message: str) -> None:
+        """A warning that does not block the window (and that a test can read and close)."""
+        box = QMessageBox(QMessageBox.Icon.Warning, title, message, parent=self)
+        box.setTextFormat(Qt.TextFormat.PlainText)  # the message quotes what the user typed
+        box.show()
+        self.failed_box = box
 
     def _next_run_name(self, recipe: str) -> str:
         existing = {p.name for p in runs_dir(self.project).glob("*")}
@@ -583,8 +592,8 @@ class TrainingView(QWidget):
     def train(self) -> None:
         """Train the selected recipe (saved first when it is the project's own)."""
         name = self.current_recipe_name()
-        if self._recipe_origin.get(name) == "project":
-            self.save_recipe()
+        if self._recipe_origin.get(name) == "project" and not self.save_recipe():
+            return  # the editor's recipe cannot be saved: the warning says why
         run = self.run_name.text().strip() or self._next_run_name(name)
         args = [
             "train",
@@ -1123,6 +1132,21 @@ class TrainingView(QWidget):
         if any(r.get("eval") for r in runs):
             lows = [e["loss"] for r in runs for e in r.get("eval", {}).values()]
             self.compare_plot.setYRange(min(lows) * 0.97, max(lows) * 1.01)
+
+
+def _amount(key: str, text: str, source: str) -> float | int:
+    """A share or token budget as typed in the sources table: a finite number (``1e400`` and
+    ``inf`` parse as floats but are no amount; the recipe's own check bounds the rest)."""
+    try:
+        value = float(text)
+    except ValueError as exc:
+        raise RecipeError(f"{key} of {source!r}: {text[:40]!r} is no number") from exc
+    if not math.isfinite(value):
+        raise RecipeError(
+            f"{key} of {source!r}: {text[:40]!r} is not a finite number; type an amount "
+            "such as 0.5 (share) or 2000000 (tokens)"
+        )
+    return value if key == "share" else int(value)
 
 
 def _parse_value(key: str, value: str) -> Any:

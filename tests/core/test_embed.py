@@ -4,6 +4,7 @@ folder by path, and the folders that must be refused (real torch, real transform
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -164,11 +165,106 @@ def test_unusable_folders_are_refused_with_a_reason(tiny_model: Path, tmp_path: 
     truncated = shutil.copytree(tiny_model, tmp_path / "truncated")
     weights = truncated / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[:5000])
-    embedder = TextEmbedder(truncated)  # the folder looks right until the weights are read
+    with pytest.raises(EmbeddingError, match="model.safetensors is not usable safetensors"):
+        resolve_model(truncated)  # refused when chosen, not when training starts
+    foreign = shutil.copytree(tiny_model, tmp_path / "foreign")
+    config = json.loads((foreign / "config.json").read_text())
+    (foreign / "config.json").write_text(json.dumps({**config, "model_type": "no-such-model"}))
+    embedder = TextEmbedder(foreign)  # the folder looks right until transformers reads it
     with pytest.raises(EmbeddingError, match="cannot load the embedding model"):
         embedder.embed([LESSON])
     with pytest.raises(ValueError, match="overlap"):
         TextEmbedder(tiny_model, chunk_tokens=64, overlap=40)
+
+
+def write_weights(folder: Path, hidden: int = 32, **config: object) -> Path:
+    """A model folder that passes every check made without torch: a config and a one-tensor
+    safetensors file of the given width (it would fail to load, but it is read in milliseconds)."""
+    from safetensors.numpy import save_file
+
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "config.json").write_text(json.dumps({"hidden_size": hidden, **config}))
+    save_file({"norm.weight": np.ones(hidden, np.float32)}, str(folder / "model.safetensors"))
+    return folder
+
+
+def _listing(modules: object) -> dict[str, bytes]:
+    return {"modules.json": json.dumps(modules).encode()}
+
+
+CONFIG_32 = {"config.json": b'{"hidden_size": 32}'}
+
+# each hostile folder: the files written over a plausible folder, and what the refusal names
+MALFORMED = {
+    "modules.json not UTF-8": ({"modules.json": b"\xff garbage"}, "modules.json is not UTF-8"),
+    "modules.json of numbers": (_listing([1, 2]), "modules.json is not a list of modules"),
+    "modules.json an object": (_listing({"0": "x"}), "modules.json is not a list of modules"),
+    "modules.json nested deep": ({"modules.json": b"[" * 100_000}, "modules.json is not readable"),
+    "modules.json names a gap": (
+        _listing([{"type": "models.Transformer", "path": "gone"}]),
+        "gone is not a model folder (no config.json)",
+    ),
+    "config.json not UTF-8": ({"config.json": b"\xfe\xff{}"}, "config.json is not UTF-8"),
+    "config.json garbage": ({"config.json": b"\x00\x01garbage"}, "config.json is not readable"),
+    "config.json a list": ({"config.json": b"[384]"}, "config.json is not a JSON object"),
+    "no hidden size": ({"config.json": b'{"vocab_size": 3}'}, "does not give the model's hidden"),
+    "hidden size 4": ({"config.json": b'{"hidden_size": 4}'}, "hidden size of 4: an encoder"),
+    "hidden size 1e12": ({"config.json": b'{"hidden_size": 1e12}'}, "size of 1000000000000.0"),
+    "hidden size huge int": (
+        {"config.json": b'{"hidden_size": 1000000000000}'},
+        "hidden size of 1000000000000",
+    ),
+    "hidden size text": ({"config.json": b'{"hidden_size": "384"}'}, "hidden size of '384'"),
+    "hidden size true": ({"config.json": b'{"hidden_size": true}'}, "hidden size of True"),
+    "hidden size not the weights'": (
+        {"config.json": b'{"hidden_size": 48}'},
+        "no tensor in the weights has that size",
+    ),
+    "garbage safetensors": (
+        {**CONFIG_32, "model.safetensors": b"garbage"},
+        "model.safetensors is not usable safetensors weights",
+    ),
+    "empty safetensors": (
+        {**CONFIG_32, "model.safetensors": b""},
+        "model.safetensors is not usable safetensors weights",
+    ),
+    "a second, garbled shard": (
+        {"model-00002-of-00002.safetensors": b"\xff" * 64},
+        "model-00002-of-00002.safetensors is not usable",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(MALFORMED))
+def test_malformed_model_folders_are_refused_naming_the_file(tmp_path: Path, case: str) -> None:
+    folder = write_weights(tmp_path / "model")
+    files, message = MALFORMED[case]
+    for name, data in files.items():
+        (folder / name).write_bytes(data)
+    with pytest.raises(EmbeddingError, match=re.escape(message)):
+        resolve_model(folder)
+
+
+def test_the_sweeps_garbage_folder_is_refused_when_chosen(tmp_path: Path) -> None:
+    """hidden_size 4 and a garbage model.safetensors: once accepted as "4 dims", now refused
+    on either count."""
+    folder = tmp_path / "cfg_bad"
+    folder.mkdir()
+    (folder / "config.json").write_text('{"hidden_size": 4}')
+    (folder / "model.safetensors").write_bytes(b"garbage")
+    with pytest.raises(EmbeddingError, match="config.json gives a hidden size of 4"):
+        resolve_model(folder)
+    (folder / "config.json").write_text('{"hidden_size": 8}')
+    with pytest.raises(EmbeddingError, match="model.safetensors is not usable"):
+        resolve_model(folder)
+
+
+def test_a_plausible_folder_passes_the_cheap_checks(tmp_path: Path) -> None:
+    ref = resolve_model(write_weights(tmp_path / "plausible", hidden=24))
+    assert ref.dims == 24 and ref.name == "plausible" and ref.pooling == "mean"
+    empty_listing = write_weights(tmp_path / "listed")
+    (empty_listing / "modules.json").write_text("")  # an empty listing: a plain folder
+    assert resolve_model(empty_listing).dims == 32
 
 
 def test_cancel_stops_between_forward_passes(tiny_model: Path) -> None:

@@ -23,10 +23,12 @@ from studio.store import NewDocument, Store
 from studio.training.data import Encoder, TokenStream, build_data, dtype_for, reading_grade
 from studio.training.mix import held_out, is_code, resolve
 from studio.training.recipe import (
+    MAX_NAME,
     Recipe,
     RecipeError,
     Source,
     builtin_recipe,
+    check_recipe_name,
     load_recipe,
     read_recipe,
     recipe_from_dict,
@@ -191,6 +193,58 @@ def test_unreadable_and_unknown_recipes(project: Project, tmp_path: Path) -> Non
         save_recipe(project.root, builtin_recipe())
     with pytest.raises(RecipeError):
         recipe_from_dict([1, 2], "x")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("a\x00b", "contains a control character"),
+        ("new\nline", "contains a control character"),
+        ("n" * 300, "too long"),
+        ("é" * 101, "too long"),
+        ("../x", "starts with a dot"),
+        ("..", "starts with a dot"),
+        (".", "starts with a dot"),
+        ("a/b", "contains '/'"),
+        ("a\\b", "contains '\\'"),
+        ("what?", "contains '?'"),
+        (" lead", "starts or ends with a space"),
+        ("", "needs a name"),
+        ("all", "built-in recipe"),
+        ("con", "Windows keeps that name"),
+        ("LPT1.txt", "Windows keeps that name"),
+    ],
+)
+def test_a_recipe_name_must_be_a_plain_file_name(project: Project, name: str, message: str) -> None:
+    recipe = Recipe(name, [Source("web", "web", share=1.0)])
+    with pytest.raises(RecipeError, match=re.escape(message)):
+        save_recipe(project.root, recipe)
+    folder = project.root / "recipes"
+    assert not folder.exists() or not list(folder.iterdir())  # nothing written, not even a tmp
+
+
+def test_plain_recipe_names_of_any_script_are_kept(project: Project) -> None:
+    for name in ("my mix (v2)", "Mélange_3.1", "混合-レシピ", "x" * MAX_NAME):
+        assert check_recipe_name(name) == name
+        path = save_recipe(project.root, Recipe(name, [Source("web", "web", share=1.0)]))
+        assert path.name == f"{name}.toml" and load_recipe(project.root, name).name == name
+
+
+@pytest.mark.parametrize(
+    ("amount", "message"),
+    [
+        ("tokens = 1e400", "must be a number, not inf"),
+        ("tokens = inf", "must be a number, not inf"),
+        ("tokens = 99999999999999999999999999", "a budget is at most 1,000,000,000,000,000"),
+        ("share = 1e300", "shares are relative weights"),
+        ("share = -0.5", "negative"),
+    ],
+)
+def test_absurd_amounts_are_refused(tmp_path: Path, amount: str, message: str) -> None:
+    path = tmp_path / "absurd.toml"
+    path.write_text(f"[[sources]]\nname = 'web'\nkind = 'web'\n{amount}\n", "utf-8")
+    with pytest.raises(RecipeError, match=re.escape(message)):
+        read_recipe(path)
 
 
 # -- resolving a recipe against the project ------------------------------------------------------

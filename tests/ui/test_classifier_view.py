@@ -88,6 +88,37 @@ def test_transformer_embeddings_chosen_by_folder(qtbot, window, screenshot, tmp_
     assert view.embedding_path is None and "all-MiniLM-L6-v2" in view.embedding_label.text()
 
 
+def test_malformed_model_folders_are_refused_with_a_message(qtbot, window, tmp_path) -> None:
+    """The hostile folders of a GUI sweep: each is refused in a warning that names the file,
+    and the model in use, its label and the embedding choice stay as they were."""
+    from tests.core.test_embed import write_weights
+
+    view = window.view("Classifier")
+    label = view.embedding_label.text()
+    spoilt = [  # (file, what it holds): bad encoding, wrong shape, absurd width, garbage
+        ("modules.json", b"\xff garbage"),
+        ("modules.json", b"[1, 2]"),
+        ("config.json", b"\xfe\xff garbage"),
+        ("config.json", b'{"hidden_size": 4}'),
+        ("model.safetensors", b"garbage"),
+    ]
+    for i, (name, data) in enumerate(spoilt):
+        folder = write_weights(tmp_path / f"model{i}")
+        (folder / name).write_bytes(data)
+        assert not view.set_embedding_folder(str(folder))
+        assert view.failed_box is not None and view.failed_box.isVisible()
+        assert str(folder / name) in view.failed_box.text(), view.failed_box.text()
+        view.failed_box.close()
+        assert view.embedding_path is None and not view.embed_check.isChecked()
+        assert view.embedding_label.text() == label
+
+    # a folder that passes the cheap checks is taken; its name is shown as text, not markup
+    named = write_weights(tmp_path / "plausible", _name_or_path="<i>tiny & co")
+    assert view.set_embedding_folder(str(named))
+    assert "&lt;i&gt;tiny &amp; co" in view.embedding_label.text()
+    assert view.embedding_path == str(named) and view.embed_check.isChecked()
+
+
 # -- scoring in a child process ----------------------------------------------------------------
 
 

@@ -66,6 +66,57 @@ def test_the_recipe_editor_counts_what_a_recipe_selects(qtbot, view, window, scr
     assert "heldout = 0.2" in saved.read_text("utf-8")
 
 
+def test_bad_recipe_names_are_refused_and_nothing_is_written(view, window) -> None:  # type: ignore[no-untyped-def]
+    """The names a hostile sweep gave "New from this...": each is refused in a warning that
+    says why, no file appears under recipes/, and the recipe shown stays the same."""
+    recipes = window.project.root / "recipes"
+    before = sorted(recipes.iterdir()) if recipes.is_dir() else []
+    for name, why in (
+        ("a\x00b", "control character"),
+        ("n" * 300, "too long"),
+        ("new\nline", "control character"),
+        ("../x", "starts with a dot"),
+        ("con", "Windows keeps that name"),
+    ):
+        assert not view.create_recipe(name)
+        assert view.failed_box is not None and view.failed_box.isVisible()
+        assert "cannot save a recipe named" in view.failed_box.text()
+        assert why in view.failed_box.text(), view.failed_box.text()
+        view.failed_box.close()
+        assert (sorted(recipes.iterdir()) if recipes.is_dir() else []) == before
+        assert view.current_recipe_name() == "curated"
+
+
+def test_absurd_amounts_in_the_sources_table_are_named(qtbot, view, window) -> None:  # type: ignore[no-untyped-def]
+    """1e400 or inf in a tokens cell once raised OverflowError on every count-timer tick; now
+    the count note names the cell, training is off, and the saved recipe keeps its amounts."""
+    assert view.create_recipe("mine")
+    saved = window.project.root / "recipes" / "mine.toml"
+    stored = saved.read_bytes()
+    for col, text, why in (
+        (4, "1e400", "is not a finite number"),
+        (4, "inf", "is not a finite number"),
+        (4, "nan", "is not a finite number"),
+        (4, "99999999999999999999999999", "a budget is at most"),
+        (3, "1e400", "is not a finite number"),
+        (3, "1e300", "shares are relative weights"),
+    ):
+        view.count_note.setText("")  # the note below is the count of this value, not the last
+        view.sources.item(0, 7 - col).setText("")  # share and tokens are one or the other
+        view.sources.item(0, col).setText(text)  # counted again by the editor's timer
+        qtbot.waitUntil(lambda why=why: why in view.count_note.text(), timeout=10_000)
+        assert not view.train_button.isEnabled()
+        assert not view.save_recipe()
+        assert why in view.failed_box.text()
+        view.failed_box.close()
+        assert saved.read_bytes() == stored
+    view.sources.item(0, 4).setText("")
+    view.sources.item(0, 3).setText("0.7")
+    with qtbot.waitSignal(view.counted, timeout=30_000):
+        view.count()
+    assert view.train_button.isEnabled() and view.save_recipe()
+
+
 @pytest.mark.slow
 def test_training_draws_the_curve_of_a_real_child_process(qtbot, view, window, screenshot) -> None:  # type: ignore[no-untyped-def]
     view.size_choice.setCurrentText("tiny")

@@ -13,6 +13,14 @@ from studio.cli.bench import bench
 from studio.cli.common import cli_task, json_option, open_project, print_json
 
 
+def _bounded(name: str) -> click.IntRange:
+    """The range a setting may take, as the saved settings' own check has it."""
+    from studio.teachers.config import LIMITS
+
+    low, high, _unit = LIMITS[name]
+    return click.IntRange(int(low), int(high))
+
+
 def teacher_options(command):
     """The settings a teacher spec leaves out; unset ones keep the saved or default value."""
     options = [
@@ -21,20 +29,41 @@ def teacher_options(command):
             "--api-key-env",
             help="Environment variable that holds the API key (default: the OS keyring).",
         ),
-        click.option("--n-ctx", type=click.IntRange(256), help="Context size (local)."),
-        click.option("--threads", type=click.IntRange(1), help="CPU threads (local)."),
         click.option(
-            "--gpu-layers", type=click.IntRange(-1), help="Layers on the GPU, -1 all (local)."
+            "--n-ctx", type=_bounded("n_ctx"), help="Context size, 256 to 1048576 tokens (local)."
         ),
-        click.option("--concurrency", type=click.IntRange(1), help="Replies at once (remote)."),
+        click.option("--threads", type=_bounded("n_threads"), help="CPU threads (local)."),
         click.option(
-            "--timeout", type=click.FloatRange(min=0, min_open=True), help="Seconds of silence."
+            "--gpu-layers", type=_bounded("n_gpu_layers"), help="Layers on the GPU, -1 all (local)."
         ),
-        click.option("--retries", type=click.IntRange(0), help="Retries per reply (remote)."),
+        click.option(
+            "--concurrency", type=_bounded("concurrency"), help="Replies at once (remote)."
+        ),
+        click.option(
+            "--timeout",
+            type=click.FloatRange(min=0, min_open=True, max=3600),
+            help="Seconds of silence, at most 3600 (remote).",
+        ),
+        click.option("--retries", type=_bounded("retries"), help="Retries per reply (remote)."),
     ]
     for option in reversed(options):
         command = option(command)
     return command
+
+
+def _warn_context(config) -> None:
+    """Say, before a local model loads, that its context is past the one it was trained on."""
+    from studio.teachers.base import TeacherError
+    from studio.teachers.llama import context_note
+
+    if config.kind != "local":
+        return
+    try:
+        note = context_note(config.model_path(), config.n_ctx)
+    except TeacherError:  # no model file: the command says so itself
+        return
+    if note:
+        click.echo(f"warning: {note}", err=True)
 
 
 def _config(spec: str | None, project: str | None, **opts: Any):
@@ -90,6 +119,7 @@ def teacher_check(
     from studio.teachers.check import check_teacher
 
     config = _config(spec, project, **opts)
+    _warn_context(config)
     try:
         result = check_teacher(config, max_tokens=max_tokens)
     except TeacherError as exc:
@@ -124,6 +154,7 @@ def teacher_use(spec: str, project: str, as_json: bool, **opts: Any) -> None:
     if config.kind == "local" and config.path and not Path(config.path).expanduser().is_file():
         # caught now, not at the first page a curator asks it to write
         raise click.ClickException(f"no model file at {config.path}: nothing saved")
+    _warn_context(config)
     path = save_config(p.root, config)
     if as_json:
         print_json(config.to_json())
@@ -178,8 +209,8 @@ def teacher_key(base_url: str, from_stdin: bool) -> None:
 )
 @click.option("--max-tokens", type=click.IntRange(8, 2048), default=128, show_default=True)
 @click.option("--rounds", type=click.IntRange(1, 10), default=2, show_default=True)
-@click.option("--threads", type=click.IntRange(1), default=1, show_default=True)
-@click.option("--gpu-layers", type=click.IntRange(-1), default=0, show_default=True)
+@click.option("--threads", type=_bounded("n_threads"), default=1, show_default=True)
+@click.option("--gpu-layers", type=_bounded("n_gpu_layers"), default=0, show_default=True)
 @click.option(
     "--concurrency",
     default="1,2,4",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from studio.teachers.base import CancelFn, Sampling, TeacherError
+from studio.teachers.base import CancelFn, IncompleteReply, Sampling, TeacherError
 from studio.teachers.config import TeacherConfig, open_teacher
 
 CHECK_MESSAGES = [
@@ -22,8 +22,11 @@ def check_teacher(
     the model, the reply's start, its speed; raises :class:`TeacherError` with the reason."""
     started = time.perf_counter()
     teacher = open_teacher(config)
-    info = teacher.info()  # loads a local model; lists a server's models
+    # loads a local model; lists a server's models (a wait that ``cancelled`` cuts short)
+    info = teacher.info(cancelled=cancelled)
     opened = time.perf_counter() - started
+    if cancelled is not None and cancelled():
+        raise IncompleteReply("cancelled")
     if info.get("model_listed") is False:
         names = ", ".join(info["server_models"][:5])
         raise TeacherError(f"the server has no model {config.model!r} (it offers: {names})")

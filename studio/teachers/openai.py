@@ -240,11 +240,7 @@ class OpenAICompatTeacher:
         structured: bool = False,
     ) -> None:
         conn = self._connection()
-        done = threading.Event()
-        if cancelled is not None:
-            threading.Thread(
-                target=_hang_up_on_cancel, args=(conn, cancelled, done), daemon=True
-            ).start()
+        done = _watch(conn, cancelled)
         try:
             response = self._send(conn, "POST", "/chat/completions", body, structured)
             ctype = (response.getheader("Content-Type") or "").lower()
@@ -432,31 +428,41 @@ class OpenAICompatTeacher:
 
     # checks -------------------------------------------------------------------------------
 
-    def list_models(self) -> list[str]:
-        """The model names the server offers (``GET /models``), or a :class:`TeacherError`."""
+    def list_models(self, cancelled: CancelFn | None = None) -> list[str]:
+        """The model names the server offers (``GET /models``), or a :class:`TeacherError`.
+        ``cancelled`` cuts the wait short as in :meth:`chat` (:class:`IncompleteReply`), so a
+        "Test connection" against a server that never answers can be stopped at once."""
         conn = self._connection()
+        done = _watch(conn, cancelled)
         try:
             response = self._send(conn, "GET", "/models")
             data = _json_or_text(response.read(MAX_BODY))
-        except _Retry as exc:
-            raise TeacherError(self._redact(exc.reason)) from None
-        except TimeoutError:
-            raise TeacherError(
-                f"no answer from {self._host} in {self.settings.read_timeout:g} s"
-            ) from None
-        except (http.client.HTTPException, OSError) as exc:
-            raise TeacherError(f"cannot reach {self._host} ({_describe(exc)})") from None
+        except (_Retry, http.client.HTTPException, OSError) as exc:
+            if cancelled is not None and cancelled():  # the hang-up, not the server
+                raise IncompleteReply("cancelled") from None
+            raise self._list_failed(exc) from None
         finally:
+            done.set()
             conn.close()
         items = data.get("data") if isinstance(data, dict) else None
         if not isinstance(items, list):
             raise TeacherError("the server's model list is malformed")
         return [str(m["id"]) for m in items if isinstance(m, dict) and "id" in m][:1000]
 
-    def info(self) -> dict[str, Any]:
+    def _list_failed(self, exc: Exception) -> TeacherError:
+        if isinstance(exc, _Retry):
+            return TeacherError(self._redact(exc.reason))
+        if isinstance(exc, TimeoutError):
+            timeout = self.settings.read_timeout
+            return TeacherError(f"the server at {self._host} did not answer within {timeout:g} s")
+        if isinstance(exc, socket.gaierror):
+            return TeacherError(f"cannot find the host {self._host}")
+        return TeacherError(f"cannot reach {self._host} ({_describe(exc)})")
+
+    def info(self, cancelled: CancelFn | None = None) -> dict[str, Any]:
         """The server and model, for ``teacher check`` and the settings dialog."""
         try:
-            models = self.list_models()
+            models = self.list_models(cancelled)
         except TeacherError as exc:
             if "404" not in str(exc):  # some servers have no model list; the chat still works
                 raise
@@ -489,17 +495,28 @@ class OpenAICompatTeacher:
             time.sleep(min(left, 0.1))
 
 
+def _watch(conn: http.client.HTTPConnection, cancelled: CancelFn | None) -> threading.Event:
+    """Start watching ``cancelled`` for one request on ``conn``; set the event it returns when
+    the request is over."""
+    done = threading.Event()
+    if cancelled is not None:
+        threading.Thread(
+            target=_hang_up_on_cancel, args=(conn, cancelled, done), daemon=True
+        ).start()
+    return done
+
+
 def _hang_up_on_cancel(
     conn: http.client.HTTPConnection, cancelled: CancelFn, done: threading.Event
 ) -> None:
     """Watch ``cancelled`` while a request runs and cut its socket when it says so: a read that
-    waits on a silent server then ends at once, not after the read timeout."""
+    waits on a silent server then ends at once, not after the read timeout. A cancel that comes
+    while the socket is still connecting waits for it: the read after the connect is cut."""
     while not done.wait(0.1):
-        if cancelled():
-            sock = conn.sock
-            if sock is not None:
-                with contextlib.suppress(OSError):
-                    sock.shutdown(socket.SHUT_RDWR)
+        sock = conn.sock
+        if sock is not None and cancelled():
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
             return
 
 

@@ -4,6 +4,7 @@ them: real llama.cpp in-process, a real llama_cpp.server on 127.0.0.1."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -166,3 +167,69 @@ def test_bench_teacher_refuses_bad_input(tmp_path: Path):
     assert "not a GGUF" in run("bench", "teacher", "--model", str(notes), code=1)
     run("bench", "teacher", "--concurrency", "1,x", code=1)
     run("bench", "teacher", "--concurrency", "0", code=1)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--n-ctx", "100000000000000"], "100000000000000 is not in the range 256<=x<=1048576"),
+        (["--threads", "100000"], "100000 is not in the range 1<=x<=1024"),
+        (["--concurrency", "99999"], "99999 is not in the range 1<=x<=256"),
+        (["--retries", "1000"], "1000 is not in the range 0<=x<=20"),
+        (["--timeout", "1e300"], "is not in the range 0<x<=3600"),
+    ],
+)
+def test_use_refuses_settings_past_their_bounds(tmp_path: Path, args: list[str], message: str):
+    p = str(Project.open(tmp_path / "p").root)
+    result = CliRunner().invoke(cli, ["teacher", "use", "local", "--project", p, *args])
+    assert result.exit_code == 2 and message in result.output
+    assert not (tmp_path / "p" / "teacher.json").exists()
+
+
+def test_use_refuses_a_nan_timeout(tmp_path: Path):
+    p = str(Project.open(tmp_path / "p").root)
+    out = run("teacher", "use", "local", "--project", p, "--timeout", "nan", code=1)
+    assert "read_timeout must be a number of seconds, not nan" in out
+
+
+def test_use_keeps_a_thread_count_past_this_machines_cores(tmp_path: Path):
+    p = str(Project.open(tmp_path / "p").root)
+    threads = (os.cpu_count() or 1) * 8  # a project saved on a bigger machine
+    out = run("teacher", "use", "local", "--threads", str(threads), "--project", p, "--json")
+    assert json.loads(out)["n_threads"] == threads
+
+
+@pytest.mark.parametrize(
+    "url, message",
+    [
+        ("http://127.0.0.1:99999/v1", "has port '99999': a port is a number from 1 to 65535"),
+        ("http://[::1/v1", "has an unclosed [ in its host"),
+        ("http://" + "a" * 100_000, "a base URL is at most 2,048"),
+        ("http://user:pw@127.0.0.1:8080/v1", "has a user name or password in it"),
+    ],
+)
+def test_check_and_use_refuse_malformed_urls(tmp_path: Path, url: str, message: str):
+    p = str(Project.open(tmp_path / "p").root)
+    assert message in run("teacher", "check", f"openai:{url}", "--model", "m", code=1)
+    assert message in run("teacher", "use", f"openai:{url}", "--model", "m", "--project", p, code=1)
+    assert not (tmp_path / "p" / "teacher.json").exists()
+
+
+def test_a_model_path_with_a_nul_is_refused(tmp_path: Path):
+    p = str(Project.open(tmp_path / "p").root)
+    out = run("teacher", "use", "local:a\x00b.gguf", "--project", p, code=1)
+    assert "the model file path has a NUL character in it" in out
+
+
+def test_a_context_past_the_trained_one_is_warned_of(tmp_path: Path, tiny_gguf: Path):
+    p = str(Project.open(tmp_path / "p").root)
+    spec = f"local:{tiny_gguf}"
+    result = CliRunner().invoke(cli, ["teacher", "use", spec, "--n-ctx", "8192", "--project", p])
+    assert result.exit_code == 0
+    assert result.stderr.startswith(
+        "warning: a context of 8,192 tokens is more than tiny.gguf was trained on (4,096)"
+    )
+    assert "try a context of 4,096 tokens (--n-ctx 4096)" in result.stderr
+    assert result.stdout.startswith("p now uses")
+    quiet = CliRunner().invoke(cli, ["teacher", "use", spec, "--n-ctx", "4096", "--project", p])
+    assert quiet.exit_code == 0 and quiet.stderr == ""

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -19,6 +21,7 @@ from studio.teachers.base import (
     TeacherError,
     clean_text,
 )
+from studio.teachers.check import check_teacher
 from studio.teachers.config import (
     TeacherConfig,
     close_teachers,
@@ -29,9 +32,10 @@ from studio.teachers.config import (
     resolve_api_key,
     save_config,
 )
-from studio.teachers.llama import LlamaCppTeacher
+from studio.teachers.llama import LlamaCppTeacher, context_note, load_error, trained_context
 from studio.teachers.openai import OpenAICompatTeacher, RemoteSettings
 from tests.fixtures.teacher_proxy import TeacherProxy
+from tests.fixtures.tiny_gguf import CONTEXT as TINY_CONTEXT
 from tests.fixtures.tiny_gguf import LlamaServer, free_port, write_tiny_gguf
 
 HELLO = [{"role": "user", "content": "Write one line about rivers."}]
@@ -680,3 +684,165 @@ def test_cancel_while_the_server_is_silent(proxy: TeacherProxy):
     with pytest.raises(IncompleteReply, match="^cancelled$"):
         teacher.chat(HELLO, Sampling(max_tokens=4), cancelled=cancelled)
     proxy.release.set()
+
+
+# -- a server that takes the connection and never answers --------------------------------------
+
+
+@pytest.fixture
+def silent_server():
+    """The base URL of a socket on 127.0.0.1 that listens and never answers: the kernel takes
+    the connection, nothing reads the request."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}/v1"
+    listener.close()
+
+
+def test_a_check_against_a_silent_server_stops_at_cancel(silent_server: str):
+    config = parse_spec(f"openai:{silent_server}", model="m", read_timeout=60.0, retries=0)
+    stop = threading.Event()
+    threading.Timer(0.5, stop.set).start()
+    started = time.monotonic()
+    with pytest.raises(IncompleteReply, match="^cancelled$"):
+        check_teacher(config, cancelled=stop.is_set)  # the model list waits on the silence
+    assert time.monotonic() - started < 15  # not the 60 s read timeout
+
+
+def test_a_cancel_before_the_connection_still_cuts_the_wait(silent_server: str):
+    teacher = remote(silent_server, read_timeout=60.0)
+    started = time.monotonic()
+    with pytest.raises(IncompleteReply, match="^cancelled$"):
+        teacher.list_models(cancelled=lambda: True)
+    assert time.monotonic() - started < 15
+
+
+def test_a_silent_server_past_the_read_timeout_says_so(silent_server: str):
+    with pytest.raises(
+        TeacherError, match=r"the server at 127\.0\.0\.1 did not answer within 0.3 s"
+    ):
+        remote(silent_server, read_timeout=0.3).info()
+
+
+# -- settings out of range, malformed URLs and paths -------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text, reason",
+    [
+        ('{"n_ctx": 100000000000000}', "n_ctx must be at most 1,048,576 tokens, not 100,0"),
+        ('{"n_threads": 100000}', "n_threads must be at most 1,024 threads, not 100,000"),
+        ('{"n_gpu_layers": 100000}', "n_gpu_layers must be at most 9,999 layers"),
+        ('{"concurrency": 99999}', "concurrency must be at most 256 requests, not 99,999"),
+        ('{"retries": 1000}', "retries must be at most 20, not 1,000"),
+        ('{"read_timeout": NaN}', "read_timeout must be a number of seconds, not nan"),
+        ('{"reply_timeout": Infinity}', "reply_timeout must be a number of seconds, not inf"),
+        ('{"read_timeout": 1e300}', "read_timeout must be at most 3,600 s, not 1e.300"),
+        ('{"backoff": -1}', "backoff must be at least 0 s, not -1"),
+    ],
+)
+def test_settings_out_of_range_are_refused_with_the_bound(project, text, reason):
+    (project.root / "teacher.json").write_text(text)
+    with pytest.raises(TeacherError, match=reason):
+        load_config(project.root)
+    # the settings dialog reads them unchecked, to show what is wrong in its fields
+    assert load_config(project.root, check=False) != TeacherConfig()
+
+
+def test_a_thread_count_past_this_machines_cores_is_kept(project):
+    save_config(project.root, TeacherConfig(n_threads=(os.cpu_count() or 1) * 8))
+    assert load_config(project.root).n_threads == (os.cpu_count() or 1) * 8
+
+
+@pytest.mark.parametrize(
+    "url, reason",
+    [
+        ("", "needs a base URL"),
+        ("http://127.0.0.1:99999/v1", "has port '99999': a port is a number from 1 to 65535"),
+        ("http://127.0.0.1:0/v1", "has port '0'"),
+        ("http://127.0.0.1:http/v1", "has port 'http'"),
+        ("http://[::1/v1", r"has an unclosed \[ in its host"),
+        ("http://", "has no host"),
+        ("http:///v1", "has no host"),
+        ("http://127.0.0.1:9/ v1", "has a space or a control character in it"),
+        ("http://127.0.0.1:9/\nv1", "has a space or a control character in it"),
+        ("http://" + "a" * 100_000, "is 100,007 characters long; a base URL is at most 2,048"),
+        ("http://" + "a" * 64 + ".example/v1", "has a host name that is not valid"),
+        ("http://user:pw@127.0.0.1:9/v1", "has a user name or password in it"),
+        ("http://127.0.0.1:9/v1?key=1", "has a . or # part"),
+        ("ftp://x", "must start with http:// or https://"),
+    ],
+)
+def test_malformed_base_urls_are_refused_in_plain_words(url: str, reason: str):
+    with pytest.raises(TeacherError, match=reason):
+        parse_spec(f"openai:{url}", model="m")
+
+
+def test_well_formed_base_urls_are_taken():
+    for url in ("http://[::1]:8080/v1", "HTTPS://api.example.org/v1", "http://bücher.example"):
+        assert parse_spec(f"openai:{url}", model="m").base_url == url
+
+
+@pytest.mark.parametrize(
+    "changes, reason",
+    [
+        ({"path": "a\x00b.gguf"}, "the model file path has a NUL character in it"),
+        ({"path": "x" * 100_000}, "the model file path is 100,000 characters long"),
+        ({"kind": "openai", "model": "m" * 100_000}, "the model name is 100,000 characters"),
+        ({"kind": "openai", "model": "m\x00"}, "the model name has a control character"),
+        ({"kind": "openai", "model": "m", "api_key_env": "A B=C"}, "control character or space"),
+        ({"kind": "openai", "model": "m", "api_key_env": "A=B"}, "has no '=' in it"),
+    ],
+)
+def test_paths_and_names_no_os_takes_are_refused(changes: dict, reason: str):
+    base = {"base_url": "http://127.0.0.1:8080/v1"} if changes.get("kind") == "openai" else {}
+    with pytest.raises(TeacherError, match=reason):
+        TeacherConfig(**base, **changes).validate()
+
+
+def test_a_model_path_too_long_for_the_os_is_a_clear_error():
+    with pytest.raises(TeacherError, match="cannot read the model file x+: File name too long"):
+        LlamaCppTeacher(Path("x" * 5000)).load()  # past the OS's limit, not the settings'
+
+
+# -- a context past the one the model was trained on -------------------------------------------
+
+
+def test_the_trained_context_is_read_from_the_gguf_header(tiny_gguf: Path, tmp_path: Path):
+    assert trained_context(tiny_gguf) == TINY_CONTEXT
+    shipped = default_local_model()
+    if shipped is not None:
+        assert trained_context(shipped) == 8192  # SmolLM2-135M-Instruct
+    whole = tiny_gguf.read_bytes()
+    for name, data in [("cut.gguf", whole[:60]), ("text.gguf", b"hello"), ("empty.gguf", b"")]:
+        assert trained_context(_write(tmp_path / name, data)) is None
+    fifo = tmp_path / "fifo.gguf"
+    os.mkfifo(fifo)
+    assert trained_context(fifo) is None  # not opened: its read would never end
+    assert trained_context(tmp_path) is None
+
+
+def test_a_context_past_the_trained_one_is_noted_before_loading(tiny_gguf: Path):
+    assert context_note(tiny_gguf, TINY_CONTEXT) is None
+    note = context_note(tiny_gguf, 2 * TINY_CONTEXT)
+    assert note == (
+        "a context of 8,192 tokens is more than tiny.gguf was trained on (4,096): replies "
+        "past 4,096 tokens degrade, and the rest of the context takes memory for nothing; "
+        "try a context of 4,096 tokens (--n-ctx 4096)"
+    )
+
+
+def test_a_context_that_does_not_load_says_so_not_damaged(tiny_gguf: Path):
+    # llama-cpp-python's own words when the weights loaded and the context did not
+    failed = ValueError("Failed to create llama_context")
+    message = str(load_error(tiny_gguf, 262_144, failed))
+    assert message == (
+        "llama.cpp could not load tiny.gguf with a context of 262,144 tokens: the model was "
+        "trained on 4,096, and a context this large needs more memory than this machine gave "
+        "it; try a context of 4,096 tokens (--n-ctx 4096)"
+    )
+    within = str(load_error(tiny_gguf, 2048, MemoryError()))
+    assert "with a context of 2,048 tokens: it needs more memory" in within
+    damaged = str(load_error(tiny_gguf, 262_144, ValueError("Failed to load model from file")))
+    assert "the file is damaged" in damaged and "context" not in damaged

@@ -4,6 +4,9 @@ llama_cpp.server on 127.0.0.1."""
 from __future__ import annotations
 
 import json
+import os
+import socket
+import time
 from pathlib import Path
 
 import pytest
@@ -150,3 +153,121 @@ def test_closing_during_a_test_cancels_it(qtbot, project, tiny_gguf: Path):
     d.reject()
     qtbot.waitUntil(lambda: not d.test_op.running, timeout=60_000)
     assert d.test_op.task.cancelled()
+
+
+@pytest.fixture
+def silent_server():
+    """The base URL of a socket on 127.0.0.1 that takes connections and never answers."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}/v1"
+    listener.close()
+
+
+def start_silent_test(qtbot, d: TeacherSettingsDialog, url: str) -> None:
+    """Click "Test connection" against ``url`` with a 60 s read timeout, and let it wait."""
+    d.remote_choice.setChecked(True)
+    d.base_url.setText(url)
+    d.model_name.setText("m")
+    d.timeout.setValue(60)
+    d.retries.setValue(0)
+    qtbot.mouseClick(d.test_button, Qt.MouseButton.LeftButton)
+    assert d.test_button.text() == "Cancel test"
+    qtbot.wait(500)  # the request is out, its read waiting on the silence
+    assert d.test_op.running
+
+
+def test_cancel_stops_a_test_against_a_silent_server(qtbot, dialog, silent_server):
+    start_silent_test(qtbot, dialog, silent_server)
+    started = time.monotonic()
+    with qtbot.waitSignal(dialog.tested, timeout=15_000) as signal:
+        qtbot.mouseClick(dialog.test_button, Qt.MouseButton.LeftButton)
+    assert time.monotonic() - started < 15  # not the 60 s read timeout
+    assert signal.args[0]["cancelled"] is True
+    assert dialog.test_result.text() == "Test cancelled."
+    assert dialog.test_button.text() == "Test connection"
+
+
+def test_closing_stops_a_test_against_a_silent_server(qtbot, project, silent_server):
+    d = TeacherSettingsDialog(project)
+    qtbot.addWidget(d)
+    d.show()
+    start_silent_test(qtbot, d, silent_server)
+    d.reject()
+    qtbot.waitUntil(lambda: not d.test_op.running, timeout=15_000)
+
+
+@pytest.mark.parametrize(
+    "saved, field, shown, note",
+    [
+        ({"n_ctx": 100_000_000_000_000}, "n_ctx", 1 << 20, "context size, 100,000,000,000,000"),
+        ({"n_threads": 100_000}, "threads", 1024, "thread count, 100,000, is not from 1 to 1,024"),
+        ({"concurrency": 99_999}, "concurrency", 256, "number of concurrent requests, 99,999"),
+        ({"retries": 1000}, "retries", 20, "retry count, 1,000, is not from 0 to 20"),
+        ({"read_timeout": float("nan")}, "timeout", 120.0, "timeout, nan"),
+        ({"read_timeout": 1e300}, "timeout", 3600.0, "timeout, 1e+300, is not from 0.1 to 3,600"),
+    ],
+)
+def test_a_saved_value_out_of_range_opens_and_says_so(qtbot, project, saved, field, shown, note):
+    (project.root / "teacher.json").write_text(json.dumps(saved))  # NaN as JSON's NaN
+    d = TeacherSettingsDialog(project)
+    qtbot.addWidget(d)
+    assert getattr(d, field).value() == shown
+    assert not d.settings_note.isHidden()
+    assert note in d.settings_note.text()
+    assert "Save stores what it shows" in d.settings_note.text()
+
+
+def test_a_saved_setting_without_a_field_is_reset_and_said_to_be(qtbot, project):
+    (project.root / "teacher.json").write_text('{"reply_timeout": 1e300, "n_threads": 3}')
+    d = TeacherSettingsDialog(project)
+    qtbot.addWidget(d)
+    assert "reply_timeout must be at most 86,400 s" in d.settings_note.text()
+    assert "Save stores the default, 900" in d.settings_note.text()
+    d.buttons.button(d.buttons.StandardButton.Save).click()
+    assert load_config(project.root).reply_timeout == 900.0
+    assert load_config(project.root).n_threads == 3  # the rest kept
+
+
+def test_a_thread_count_past_this_machines_cores_is_shown_as_saved(qtbot, project):
+    threads = (os.cpu_count() or 1) * 8  # saved on a bigger machine
+    (project.root / "teacher.json").write_text(json.dumps({"n_threads": threads}))
+    d = TeacherSettingsDialog(project)
+    qtbot.addWidget(d)
+    assert d.threads.value() == threads
+    assert d.settings_note.isHidden()
+
+
+def test_a_context_past_the_trained_one_is_noted(qtbot, dialog, tiny_gguf: Path):
+    dialog.model_path.setText(str(tiny_gguf))
+    dialog.n_ctx.setValue(8192)
+    assert not dialog.context_note.isHidden()
+    assert "more than tiny.gguf was trained on (4,096)" in dialog.context_note.text()
+    dialog.n_ctx.setValue(4096)
+    assert dialog.context_note.isHidden()
+
+
+@pytest.mark.parametrize(
+    "url, reason",
+    [
+        ("http://127.0.0.1:99999/v1", "has port '99999': a port is a number from 1 to 65535"),
+        ("http://[::1/v1", "has an unclosed [ in its host"),
+        ("http://" + "a" * 100_000, "a base URL is at most 2,048"),
+        ("http://127.0.0.1:8080/ v1", "has a space or a control character in it"),
+    ],
+)
+def test_malformed_urls_are_refused_by_test_and_save(qtbot, dialog, project, url, reason):
+    dialog.remote_choice.setChecked(True)
+    dialog.base_url.setText(url)
+    dialog.model_name.setText("m")
+    assert reason in click_test(qtbot, dialog)["error"]
+    dialog.buttons.button(dialog.buttons.StandardButton.Save).click()
+    assert dialog.isVisible() and reason in dialog.test_result.text()
+    assert not (project.root / "teacher.json").exists()
+
+
+def test_a_model_path_with_a_nul_is_refused(qtbot, dialog):
+    dialog.model_path.setText("a\x00b.gguf")
+    result = click_test(qtbot, dialog)
+    assert result["error"] == "the model file path has a NUL character in it"

@@ -7,7 +7,9 @@ OS keyring, and this dialog never shows one.
 
 from __future__ import annotations
 
+import math
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -33,14 +35,20 @@ from PySide6.QtWidgets import (
 
 from studio.teachers.base import TeacherError
 from studio.teachers.config import (
+    LIMITS,
     TeacherConfig,
     default_local_model,
     load_config,
+    plain_number,
+    range_problem,
     save_config,
 )
 from studio.ui.qt_ops import Op, run_op
 
 OK_COLOUR, ERROR_COLOUR, BUSY_COLOUR = "#1f7a3a", "#b42318", "#6b6b6b"
+WARN_COLOUR = "#9a5b00"
+# the settings this dialog has no field for, kept as saved (or reset, when out of range)
+HIDDEN_SETTINGS = ("connect_timeout", "reply_timeout", "backoff")
 
 
 class TeacherSettingsDialog(QDialog):
@@ -58,7 +66,8 @@ class TeacherSettingsDialog(QDialog):
         self._loaded = TeacherConfig()
         load_error = ""
         try:
-            self._loaded = load_config(self.root)
+            # not validated: a value out of range is shown, and said to be, in its own field
+            self._loaded = load_config(self.root, check=False)
         except TeacherError as exc:  # a damaged file: start from the defaults, say so
             load_error = f"{exc}. Showing the defaults; Save replaces the file."
 
@@ -82,6 +91,8 @@ class TeacherSettingsDialog(QDialog):
         self.test_result.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.test_result.setMinimumHeight(64)
         self.test_result.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+        # what is wrong with the saved settings: stays in view while tests come and go
+        self.settings_note = _note(ERROR_COLOUR, "settingsNote")
 
         self.buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel
@@ -96,6 +107,7 @@ class TeacherSettingsDialog(QDialog):
         layout.addWidget(self.local_choice)
         layout.addWidget(self.remote_choice)
         layout.addWidget(self.pages)
+        layout.addWidget(self.settings_note)
         layout.addLayout(test_row)
         layout.addWidget(self.test_result, 1)
         layout.addWidget(self.buttons)
@@ -121,11 +133,17 @@ class TeacherSettingsDialog(QDialog):
         row.addWidget(self.model_path, 1)
         row.addWidget(browse)
         form.addRow("Model file (GGUF)", row)
-        self.n_ctx = _spin(256, 1 << 20, "tokens the model sees at once: prompt plus reply")
-        self.threads = _spin(1, os.cpu_count() or 1, "CPU threads for llama.cpp")
-        self.gpu_layers = _spin(-1, 999, "layers offloaded to a GPU; -1 for all, 0 for none")
+        self.n_ctx = _spin("n_ctx", "tokens the model sees at once: prompt plus reply")
+        # not capped at this machine's cores: a project keeps its setting on another machine
+        self.threads = _spin("n_threads", "CPU threads for llama.cpp")
+        self.gpu_layers = _spin("n_gpu_layers", "layers offloaded to a GPU; -1 for all, 0 for none")
         self.gpu_layers.setSpecialValueText("all (-1)")
+        # a context past the one the model was trained on, said before anything loads
+        self.context_note = _note(WARN_COLOUR, "contextNote")
+        self.n_ctx.valueChanged.connect(self._update_context_note)
+        self.model_path.textChanged.connect(self._update_context_note)
         form.addRow("Context size", self.n_ctx)
+        form.addRow(self.context_note)
         form.addRow("Threads", self.threads)
         form.addRow("GPU layers", self.gpu_layers)
         note = QLabel(
@@ -154,10 +172,12 @@ class TeacherSettingsDialog(QDialog):
         key_row = QHBoxLayout()
         key_row.addWidget(self.key_status, 1)
         key_row.addWidget(store_key)
-        self.concurrency = _spin(1, 256, "replies requested at once")
-        self.timeout = QDoubleSpinBox(decimals=0, minimum=1, maximum=3600, suffix=" s")
+        self.concurrency = _spin("concurrency", "replies requested at once")
+        self.timeout = QDoubleSpinBox(
+            decimals=1, minimum=0.1, maximum=LIMITS["read_timeout"][1], suffix=" s"
+        )
         self.timeout.setToolTip("the longest silence inside a reply before it is retried")
-        self.retries = _spin(0, 20, "retries after a 429, 5xx, dropped connection or bad reply")
+        self.retries = _spin("retries", "retries after a 429, 5xx, dropped connection or bad reply")
         form.addRow("Base URL", self.base_url)
         form.addRow("Model", self.model_name)
         form.addRow("API key variable", self.api_key_env)
@@ -170,25 +190,56 @@ class TeacherSettingsDialog(QDialog):
     # the settings ---------------------------------------------------------------------------
 
     def set_config(self, config: TeacherConfig) -> None:
-        self._loaded = config
+        """Show ``config``, which may be out of range (a hand-edited file, an older studio's):
+        a field shows the nearest value it holds, and the note above the test says what was
+        saved, so that Save never changes a setting unseen."""
+        notes = self._reset_hidden(config)
+        config = self._loaded
         (self.local_choice if config.kind == "local" else self.remote_choice).setChecked(True)
         self._on_kind()
         self.model_path.setText(config.path)
-        self.n_ctx.setValue(config.n_ctx)
-        self.threads.setValue(config.n_threads)
-        self.gpu_layers.setValue(config.n_gpu_layers)
         self.base_url.setText(config.base_url)
         self.model_name.setText(config.model)
         self.api_key_env.setText(config.api_key_env)
-        self.concurrency.setValue(config.concurrency)
-        self.timeout.setValue(config.read_timeout)
-        self.retries.setValue(config.retries)
+        defaults = TeacherConfig()
+        for box, name, label in (
+            (self.n_ctx, "n_ctx", "context size"),
+            (self.threads, "n_threads", "thread count"),
+            (self.gpu_layers, "n_gpu_layers", "GPU layer count"),
+            (self.concurrency, "concurrency", "number of concurrent requests"),
+            (self.timeout, "read_timeout", "timeout"),
+            (self.retries, "retries", "retry count"),
+        ):
+            notes.append(_show_number(box, getattr(config, name), label, getattr(defaults, name)))
+        notes = [n for n in notes if n]
+        try:  # what the notes above do not cover: a URL, a name, a path
+            replace(config, **{name: getattr(defaults, name) for name in LIMITS}).validate()
+        except TeacherError as exc:
+            notes.append(f"The saved settings are not valid: {exc}. Fix them to save.")
+        self.settings_note.setText("\n".join(notes))
+        self.settings_note.setVisible(bool(notes))
         self._update_key_status()
+        self._update_context_note()
+
+    def _reset_hidden(self, config: TeacherConfig) -> list[str]:
+        """Keep ``config`` for the settings the dialog has no field for, with each one out of
+        range put back to its default (no field could fix it); the notes say which."""
+        notes, defaults = [], TeacherConfig()
+        for name in HIDDEN_SETTINGS:
+            value = getattr(config, name)
+            try:
+                problem = range_problem(name, value)
+            except TypeError:  # not a number at all
+                problem = f"{name} is not a number"
+            if problem:
+                config = replace(config, **{name: getattr(defaults, name)})
+                default = plain_number(getattr(defaults, name))
+                notes.append(f"The saved {problem}; Save stores the default, {default}.")
+        self._loaded = config
+        return notes
 
     def config(self) -> TeacherConfig:
         """The settings as the fields show them (not yet validated)."""
-        from dataclasses import replace
-
         return replace(
             self._loaded,
             kind="local" if self.local_choice.isChecked() else "openai",
@@ -209,6 +260,18 @@ class TeacherSettingsDialog(QDialog):
     def _on_kind(self, *_: object) -> None:
         self.pages.setCurrentIndex(0 if self.local_choice.isChecked() else 1)
 
+    def _update_context_note(self, *_: object) -> None:
+        from studio.teachers.llama import context_note
+
+        text = self.model_path.text().strip()
+        path = Path(text).expanduser() if text else default_local_model()
+        try:
+            note = context_note(path, self.n_ctx.value()) if path is not None else None
+        except (OSError, ValueError):  # a path no OS takes: Test and Save say so
+            note = None
+        self.context_note.setText(f"Note: {note}." if note else "")
+        self.context_note.setVisible(bool(note))
+
     def _on_browse(self) -> None:
         start = self.model_path.text() or str(Path.home())
         path, _ = QFileDialog.getOpenFileName(
@@ -221,7 +284,8 @@ class TeacherSettingsDialog(QDialog):
         name = self.api_key_env.text().strip()
         if name:
             state = "set" if os.environ.get(name) else "NOT set"
-            self.key_status.setText(f"${name} is {state} in the studio's environment")
+            shown = name if len(name) <= 60 else name[:60] + "…"  # a pasted page stays one line
+            self.key_status.setText(f"${shown} is {state} in the studio's environment")
         else:
             self.key_status.setText("key: from the OS keyring for this URL, if one is kept")
 
@@ -245,7 +309,9 @@ class TeacherSettingsDialog(QDialog):
 
     def _show_result(self, result: dict) -> None:
         self.test_button.setText("Test connection")
-        if result.get("ok"):
+        if result.get("cancelled"):
+            self._show("Test cancelled.", BUSY_COLOUR)
+        elif result.get("ok"):
             speed = f"{result['tokens_per_second']:.1f} tokens/s"
             self._show(
                 f"Connected: {result['name']} ({result['model']}), opened in "
@@ -303,10 +369,40 @@ def _test(config: TeacherConfig, task) -> dict:
     try:
         return check_teacher(config, cancelled=task.cancelled)
     except TeacherError as exc:
+        if task.cancelled():
+            return {"ok": False, "error": "cancelled", "cancelled": True}
         return {"ok": False, "error": str(exc)}
 
 
-def _spin(low: int, high: int, tip: str) -> QSpinBox:
-    box = QSpinBox(minimum=low, maximum=high)
+def _spin(name: str, tip: str) -> QSpinBox:
+    """A field for an integer setting, with the bounds the saved settings are checked against."""
+    low, high, _unit = LIMITS[name]
+    box = QSpinBox(minimum=int(low), maximum=int(high))
     box.setToolTip(tip)
     return box
+
+
+def _note(colour: str, name: str) -> QLabel:
+    label = QLabel(objectName=name)
+    label.setTextFormat(Qt.TextFormat.PlainText)  # a saved path or value is data, never markup
+    label.setWordWrap(True)
+    label.setStyleSheet(f"color: {colour}")
+    label.setVisible(False)
+    return label
+
+
+def _show_number(
+    box: QSpinBox | QDoubleSpinBox, value: float, label: str, default: float
+) -> str | None:
+    """Put ``value`` in ``box``, or the nearest value it holds (a spin box raises on an integer
+    past 32 bits), or for NaN the default; the note saying so, when the value did not fit."""
+    low, high = box.minimum(), box.maximum()
+    shown = default if isinstance(value, float) and math.isnan(value) else value
+    box.setValue(min(max(shown, low), high))
+    if box.value() == value:
+        return None
+    return (
+        f"The saved {label}, {plain_number(value)}, is not from {plain_number(low)} to "
+        f"{plain_number(high)}: the field shows {plain_number(box.value())}, and Save stores "
+        "what it shows."
+    )

@@ -219,10 +219,14 @@ def test_a_saved_value_out_of_range_opens_and_says_so(qtbot, project, saved, fie
     assert "Save stores what it shows" in d.settings_note.text()
 
 
-def test_a_saved_setting_without_a_field_is_reset_and_said_to_be(qtbot, project):
-    (project.root / "teacher.json").write_text('{"reply_timeout": 1e300, "n_threads": 3}')
+def test_a_saved_setting_without_a_field_is_reset_and_said_to_be(qtbot, project, screenshot):
+    (project.root / "teacher.json").write_text(
+        '{"reply_timeout": 1e300, "n_threads": 3, "n_ctx": 100000000000000}'
+    )
     d = TeacherSettingsDialog(project)
     qtbot.addWidget(d)
+    d.show()
+    screenshot(d, "teacher-settings-out-of-range")
     assert "reply_timeout must be at most 86,400 s" in d.settings_note.text()
     assert "Save stores the default, 900" in d.settings_note.text()
     d.buttons.button(d.buttons.StandardButton.Save).click()

@@ -10,6 +10,7 @@ it disagrees with the labels. Each is one SQL query over ``classifier_scores`` w
 from __future__ import annotations
 
 import random
+import re
 from dataclasses import dataclass, field
 from itertools import combinations
 from pathlib import Path
@@ -17,7 +18,7 @@ from pathlib import Path
 from studio import paths
 from studio.classify.versions import VersionInfo, version_info
 from studio.store import DocumentQuery, Store
-from studio.store.queries import from_clause, label_mean, where_clause
+from studio.store.queries import TEACHER_PREFIX, from_clause, label_mean, where_clause
 
 RUBRIC_FILE = "rubric.md"
 QUEUES = ("random", "search", "uncertainty", "band", "disagreement", "annotators")
@@ -26,6 +27,25 @@ ANNOTATOR_GAP = 2
 # a regressor this far from the mean label disagrees with it: more than a rubric step, and
 # regressors shrink towards the mean, so two whole steps would rarely show up
 DISAGREEMENT_GAP = 1.5
+
+
+MAX_ANNOTATOR = 80
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def annotator_problem(name: str) -> str | None:
+    """Why a person cannot label under ``name``, or None. A label's annotator is how agreement
+    and adjudication tell people apart, so it is a plain, short name: no control or direction
+    characters, and never ``teacher:...``, which marks the scores a model gave."""
+    if not name.strip():
+        return "an annotator needs a name"
+    if len(name) > MAX_ANNOTATOR:
+        return f"an annotator's name is at most {MAX_ANNOTATOR} characters"
+    if _CONTROL.search(name):
+        return "an annotator's name cannot hold control or text-direction characters"
+    if name.strip().lower().startswith(TEACHER_PREFIX):
+        return f"names starting with {TEACHER_PREFIX!r} are the teachers' (models'), not people's"
+    return None
 
 
 def rubric_text(project_root: Path | None) -> str:

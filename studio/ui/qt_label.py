@@ -33,7 +33,14 @@ from PySide6.QtWidgets import (
 )
 
 from studio.documents import DocumentPage, default_annotator, load_page
-from studio.labelling import LabelSession, agreement, queue_ids, rubric_text
+from studio.labelling import (
+    MAX_ANNOTATOR,
+    LabelSession,
+    agreement,
+    annotator_problem,
+    queue_ids,
+    rubric_text,
+)
 from studio.project import Project
 from studio.store import DocumentQuery, Store
 from studio.ui.qt_corpus import plural
@@ -59,6 +66,7 @@ class LabelView(QWidget):
 
     def _build(self) -> None:
         self.annotator = QLineEdit(default_annotator(), objectName="annotator")
+        self.annotator.setMaxLength(MAX_ANNOTATOR)
         self.annotator.setMaximumWidth(160)
         self.queue = QComboBox(objectName="labelQueue")
         self.queue.addItem("Random unlabelled pages", "random")
@@ -242,6 +250,10 @@ class LabelView(QWidget):
 
     def start(self) -> None:
         annotator = self.annotator.text().strip() or default_annotator()
+        problem = annotator_problem(annotator)
+        if problem is not None:
+            self._on_error(f"Cannot label as {annotator[:40]!r}: {problem}.", "")
+            return
         strategy = self.queue.currentData()
         query = self.search_query if strategy == "search" else DocumentQuery()
         band = (self.band_lo.value(), self.band_hi.value())

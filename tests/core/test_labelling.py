@@ -7,7 +7,14 @@ import pytest
 from studio.classify.score import score_documents
 from studio.classify.train import train_classifier
 from studio.classify.versions import load_classifier, version_info
-from studio.labelling import LabelSession, agreement, queue_ids, rubric_text, weighted_kappa
+from studio.labelling import (
+    LabelSession,
+    agreement,
+    annotator_problem,
+    queue_ids,
+    rubric_text,
+    weighted_kappa,
+)
 from studio.project import Project
 from studio.store import DocumentQuery, NewDocument, Store
 from tests.core.test_classify import make_labelled_project
@@ -234,3 +241,10 @@ def test_the_random_queue_draws_from_the_whole_corpus(store: Store) -> None:
     assert len(queue) == 5 and set(queue) <= set(ids[20:])
     assert queue == queue_ids(store, "ana", limit=5, seed=3)  # the same seed, the same order
     assert sorted(queue_ids(store, "ana", seed=4)) == ids[20:]
+
+
+def test_annotator_names_are_plain_and_never_a_teachers() -> None:
+    for fine in ("ana", "Zoë Müller", "studio-team-2", "李"):
+        assert annotator_problem(fine) is None
+    for bad in ("", "   ", "x" * 81, "a\nb", "a\x00b", "\u202eevil", "Teacher:gpt-4o"):
+        assert annotator_problem(bad) is not None, bad

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
@@ -109,3 +111,15 @@ def test_the_teacher_scores_peoples_pages_beside_them(qtbot, window, project, sc
     assert "teacher:openai:tiny@" in view.agreement_label.text()
     window.resize(1400, 900)
     screenshot(window, "label-teacher")
+
+
+def test_a_name_that_is_no_persons_cannot_label(qtbot, window) -> None:
+    view = window.label_view
+    assert view.annotator.maxLength() == 80
+    for name, why in (
+        ("teacher:gpt", "are the teachers' (models'), not people's"),
+        ("ana\u202eevil", "control or text-direction characters"),
+    ):
+        view.annotator.setText(name)
+        view.start_button.click()
+        assert why in html.unescape(view.status.text()) and view.session is None

@@ -66,10 +66,11 @@ def dedup(
     Example: studio dedup ~/proj --threshold 0.8
     """
     from studio.dedup import corpus
+    from studio.dedup.index import MAX_HASHES
     from studio.progress import Cancelled
 
-    if bands * rows > 4096:
-        raise click.ClickException("bands x rows must be at most 4096")
+    if bands * rows > MAX_HASHES:
+        raise click.ClickException(f"bands x rows must be at most {MAX_HASHES}")
     p = open_project(project, create=False)
     with p.store() as store:
         if keep is not None:

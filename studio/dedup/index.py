@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from studio.store import Store
 
 BANDS, ROWS = 14, 8
+MAX_HASHES = 4096  # bands x rows: MinHash values a page (16 KB of signature a page)
 THRESHOLD = 0.7  # about where 14 x 8 bands start to find pairs (the S-curve's midpoint is 0.72)
 _BAND_MUL = np.random.default_rng(0xBA4D).integers(1, 1 << 63, 64, dtype=np.uint64) | np.uint64(1)
 
@@ -60,8 +61,10 @@ class NearDuplicateIndex:
         threshold: float = THRESHOLD,
         seed: int = SEED,
     ) -> None:
-        if bands < 1 or rows < 1 or bands * rows > 4096:
-            raise ValueError("bands and rows must be at least 1 (and bands * rows at most 4096)")
+        if bands < 1 or rows < 1 or bands * rows > MAX_HASHES:
+            raise ValueError(
+                f"bands and rows must be at least 1 (and bands * rows at most {MAX_HASHES})"
+            )
         if not 0.0 < threshold <= 1.0:
             raise ValueError("the threshold is a Jaccard similarity in (0, 1]")
         self.bands, self.rows, self.ngram = bands, rows, ngram

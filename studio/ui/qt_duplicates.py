@@ -36,6 +36,7 @@ from PySide6.QtWidgets import (
 from studio.decontam.benchmarks import shipped_names
 from studio.decontam.corpus import contaminated_summary, stored_hits
 from studio.dedup import corpus as dedup
+from studio.dedup.index import MAX_HASHES
 from studio.project import Project
 from studio.store import Store
 from studio.ui.qt_corpus import plural
@@ -127,6 +128,9 @@ class DuplicatesView(QWidget):
                   self.dedup_button, self.dedup_progress, self.dedup_cancel):  # fmt: skip
             top.addWidget(w)
         top.addStretch(1)
+        self.lsh_note = QLabel(objectName="lshNote", wordWrap=True)
+        for spin in (self.threshold, self.bands, self.rows):
+            spin.valueChanged.connect(self._check_lsh)
         self.dedup_summary = QLabel(objectName="dedupSummary", wordWrap=True)
         self.clusters = table(
             ["Cluster", "Size", "Similarity ≥", "Kept", "Kept by", "Kept document"],
@@ -153,8 +157,10 @@ class DuplicatesView(QWidget):
         split.setSizes([450, 750])
         layout = QVBoxLayout(box)
         layout.addLayout(top)
+        layout.addWidget(self.lsh_note)
         layout.addWidget(self.dedup_summary)
         layout.addWidget(split, 1)
+        self._check_lsh()
         return box
 
     def _build_decontam(self) -> QGroupBox:
@@ -328,6 +334,33 @@ class DuplicatesView(QWidget):
             return None
         return t.item(row, 0).data(Qt.ItemDataRole.UserRole)
 
+    def _check_lsh(self) -> None:
+        """Say what the bands and rows do before the curator runs them: how many hashes a page
+        costs, and the similarity at which a pair becomes a candidate half the time
+        ((1/b)^(1/r)); settings the index refuses, or that would miss most pairs at the
+        threshold, are said here rather than after a click."""
+        b, r, t = self.bands.value(), self.rows.value(), float(self.threshold.value())
+        if b * r > MAX_HASHES:
+            self.lsh_note.setText(
+                f"<span style='color:#b42318'>{b} bands × {r} rows = {b * r:,} hashes a page: "
+                f"at most {MAX_HASHES:,}. Lower the bands or the rows.</span>"
+            )
+            self.dedup_button.setEnabled(False)
+            self.dedup_button.setToolTip("Too many hashes a page: see the note below")
+            return
+        knee = (1.0 / b) ** (1.0 / r)
+        found = 1.0 - (1.0 - t**r) ** b  # chance a pair right at the threshold is compared
+        text = (
+            f"{b * r:,} hashes a page; pairs about {knee:.2f} similar are compared half the "
+            f"time, pairs at {t:.2f} {found:.0%} of the time."
+        )
+        if found < 0.5:
+            text = f"<span style='color:#9a6a00'>{text} Many near-duplicates at the threshold "
+            text += "would be missed: add bands or remove rows.</span>"
+        self.lsh_note.setText(text)
+        self.dedup_button.setEnabled(not self._running())
+        self.dedup_button.setToolTip("")
+
     # -- actions -------------------------------------------------------------------------------
 
     def find_duplicates(self) -> None:
@@ -399,6 +432,8 @@ class DuplicatesView(QWidget):
             button.setEnabled(not on)
         if on:
             self.keep_button.setEnabled(False)
+        else:
+            self._check_lsh()  # settings the index refuses keep the button off
 
     @staticmethod
     def _on_progress(bar: QProgressBar, done: int, total: int, message: str) -> None:

@@ -118,3 +118,20 @@ def test_highlighted_escapes_and_cuts_long_texts() -> None:
     assert "<script>" not in out and "&lt;script&gt;" not in out  # cut away, and escaped
     assert "the span here</span>" in out and out.count("…") == 2 and len(out) < 500
     assert "&lt;b&gt;" in highlighted("<b>bold</b>", 0, 3)
+
+
+def test_lsh_settings_are_explained_and_refused_before_a_run(qtbot, window, screenshot) -> None:
+    view = window.view("Duplicates")
+    assert "112 hashes a page; pairs about 0.72 similar" in view.lsh_note.text()
+    assert view.dedup_button.isEnabled()
+    view.bands.setValue(512)
+    view.rows.setValue(64)  # 32,768 hashes: the index refuses them
+    assert "at most 4,096" in view.lsh_note.text() and not view.dedup_button.isEnabled()
+    view.bands.setValue(1)
+    view.rows.setValue(20)  # one band of 20 rows: pairs at 0.7 are almost never compared
+    assert "would be missed" in view.lsh_note.text() and view.dedup_button.isEnabled()
+    window.resize(1500, 1000)
+    screenshot(window, "duplicates-lsh-note")
+    view.bands.setValue(14)
+    view.rows.setValue(8)
+    assert "would be missed" not in view.lsh_note.text()

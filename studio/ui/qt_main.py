@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import importlib
 import logging
 from pathlib import Path
@@ -17,6 +18,7 @@ from PySide6.QtWidgets import (
     QPushButton,
     QSplitter,
     QTabWidget,
+    QVBoxLayout,
     QWidget,
 )
 
@@ -122,8 +124,13 @@ class MainWindow(QMainWindow):
     def _build_lazy_tab(self, index: int, name: str) -> None:
         module_name, class_name = LAZY_TABS[name]
         assert self.project is not None and self.store is not None
-        view_class = getattr(importlib.import_module(module_name), class_name)
-        view = view_class(self.project, self.store)
+        try:
+            view_class = getattr(importlib.import_module(module_name), class_name)
+            view = view_class(self.project, self.store)
+        except Exception as exc:  # a fault of the studio's, or a project file it trips on
+            log.exception("the %s view could not be built", name)
+            self._show_unbuilt(index, name, exc)
+            return
         self.views[name] = view
         # a view that changes what the corpus list shows says so with a `corpus_changed` signal
         changed = getattr(view, "corpus_changed", None)
@@ -136,6 +143,30 @@ class MainWindow(QMainWindow):
         self.tabs.setCurrentIndex(index)
         self.tabs.blockSignals(False)
         placeholder.deleteLater()
+
+    def _show_unbuilt(self, index: int, name: str, exc: Exception) -> None:
+        """Say in the tab itself why its view could not be built (it stayed blank, with the
+        reason only on stderr), and offer to try again once the cause is fixed."""
+        placeholder = self.tabs.widget(index)
+        layout = placeholder.layout() or QVBoxLayout(placeholder)
+        while layout.count():
+            item = layout.takeAt(0)
+            if item.widget() is not None:
+                item.widget().deleteLater()
+        note = QLabel(
+            f"<b>The {html.escape(name)} view could not be opened.</b><br>"
+            f"{html.escape(type(exc).__name__)}: {html.escape(str(exc)[:500])}<br><br>"
+            "Nothing in the project was changed. If a file of the project is damaged, "
+            "restore or remove it and try again; the log has the details.",
+            objectName="unbuiltNote",
+            wordWrap=True,
+        )
+        note.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        retry = QPushButton("Try again", objectName="unbuiltRetry")
+        retry.clicked.connect(lambda: self._build_lazy_tab(self.tabs.indexOf(placeholder), name))
+        layout.addWidget(note)
+        layout.addWidget(retry, 0, Qt.AlignmentFlag.AlignLeft)
+        layout.addStretch(1)
 
     def view(self, name: str) -> QWidget:
         """The view of mode ``name``, built if it was not yet (tests and the self-test use this)."""

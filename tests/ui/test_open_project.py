@@ -106,3 +106,28 @@ def test_a_project_that_cannot_be_shown_leaves_the_open_one(
     qtbot.waitUntil(lambda: window.label_view.session is not None, timeout=10_000)
     choose(monkeypatch, window, other.root)  # and the other project opens once it can be shown
     assert window.project.root == other.root and len(told) == 1
+
+
+def test_a_view_that_cannot_be_built_says_why_in_its_tab(
+    qtbot, window, monkeypatch, screenshot
+) -> None:
+    from PySide6.QtWidgets import QLabel, QPushButton
+
+    import studio.ui.qt_duplicates as qt_duplicates
+
+    real = qt_duplicates.DuplicatesView
+
+    class Broken(real):  # a project file the view trips on, say
+        def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+            raise ValueError("runs/x/status.json is not a JSON object")
+
+    monkeypatch.setattr(qt_duplicates, "DuplicatesView", Broken)
+    tab = window.view("Duplicates")
+    note = tab.findChild(QLabel, "unbuiltNote")
+    assert note is not None and "The Duplicates view could not be opened" in note.text()
+    assert "status.json is not a JSON object" in note.text()
+    window.resize(1200, 700)
+    screenshot(window, "view-could-not-be-opened")
+    monkeypatch.setattr(qt_duplicates, "DuplicatesView", real)  # the cause is fixed
+    tab.findChild(QPushButton, "unbuiltRetry").click()
+    assert isinstance(window.view("Duplicates"), real)

@@ -7,10 +7,11 @@ import os
 import shutil
 import sys
 import tempfile
+import traceback
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QApplication
 
 from studio import paths
@@ -42,9 +43,72 @@ def run(project_path: Path | None) -> int:
         )
         return 2
     app = application()
+    log_file = start_log()
     window = MainWindow(Project.open(project_path or default_project_path()))
+    report_unexpected_errors(window, log_file)
     window.show()
     return app.exec()
+
+
+LOG_NAME = "studio.log"
+
+
+def start_log() -> Path | None:
+    """The studio's log: ``studio.log`` in the user's data folder (rotated at 2 MB, two old
+    ones kept), and warnings on stderr as before. None when the folder cannot be written."""
+    from logging.handlers import RotatingFileHandler
+
+    from studio.project import data_dir
+
+    path = data_dir() / LOG_NAME
+    studio_log = logging.getLogger("studio")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handler = RotatingFileHandler(path, maxBytes=2_000_000, backupCount=2, encoding="utf-8")
+    except OSError as exc:
+        log.warning("no log file (%s): warnings go to stderr only", exc)
+        return None
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    studio_log.addHandler(handler)
+    stderr = logging.StreamHandler()
+    stderr.setLevel(logging.WARNING)
+    studio_log.addHandler(stderr)
+    studio_log.setLevel(logging.INFO)
+    return path
+
+
+def report_unexpected_errors(window: Any, log_file: Path | None) -> None:
+    """An exception no view caught (a slot, a timer) is logged and shown in a box that does not
+    block the window, instead of going to a terminal the curator may not have. One box at a
+    time: while it is open, later errors are only logged and counted in it."""
+    from PySide6.QtWidgets import QMessageBox
+
+    where = f" Details are in {log_file}." if log_file else ""
+    state: dict[str, Any] = {"box": None, "more": 0}
+
+    def hook(kind: type[BaseException], value: BaseException, tb: Any) -> None:
+        if issubclass(kind, KeyboardInterrupt):
+            sys.__excepthook__(kind, value, tb)
+            return
+        logging.getLogger("studio").error("unexpected error", exc_info=(kind, value, tb))
+        box = state["box"]
+        if box is not None and box.isVisible():
+            state["more"] += 1
+            box.setInformativeText(f"{state['more']} more error(s) since, in the log.{where}")
+            return
+        box = QMessageBox(
+            QMessageBox.Icon.Warning,
+            "Unexpected error",
+            f"{kind.__name__}: {str(value)[:400]}\n\nWhat was being done did not finish; "
+            f"what the project had already stored is kept.{where}",
+            parent=window,
+        )
+        box.setDetailedText("".join(traceback.format_exception(kind, value, tb))[-20_000:])
+        box.setTextFormat(Qt.TextFormat.PlainText)
+        state["box"], state["more"] = box, 0
+        box.show()
+
+    sys.excepthook = hook
 
 
 def _has_display() -> bool:

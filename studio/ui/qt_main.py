@@ -25,7 +25,14 @@ from PySide6.QtWidgets import (
 from studio import __version__, paths
 from studio.documents import load_page, relabel_block
 from studio.ingest.pipeline import ImportReport, import_paths
-from studio.project import Project, ProjectError, recent_projects, remember_project
+from studio.project import (
+    Project,
+    ProjectError,
+    data_dir,
+    recent_projects,
+    remember_project,
+)
+from studio.ui.app import LOG_NAME
 from studio.ui.qt_corpus import CorpusView, plural
 from studio.ui.qt_document import DocumentView
 from studio.ui.qt_import import ImportReportDialog
@@ -378,7 +385,8 @@ class MainWindow(QMainWindow):
             f"<b>Textbook Studio {__version__}</b><p>Curate the training data of small "
             "language models: keep the web pages that teach, and see why.</p>"
             "<p>The segmentation model was trained on WCXB, the Web Content eXtraction "
-            "Benchmark (Murrough Foley), CC-BY-4.0.</p>",
+            "Benchmark (Murrough Foley), CC-BY-4.0.</p>"
+            f"<p>Log: {html.escape(str(data_dir() / LOG_NAME))}</p>",
         )
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802

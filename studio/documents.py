@@ -11,7 +11,11 @@ from dataclasses import dataclass, field, replace
 
 from studio.segment import SegmentError, segment_html
 from studio.segment.blocks import BOILERPLATE, SIGNAL, Block, join_main_text, signal_share
-from studio.store import DocumentRecord, Store
+from studio.store import DamagedRow, DocumentRecord, Store
+
+
+class PageChanged(LookupError):
+    """The stored page is not the one the curator was shown, so a block cannot be relabelled."""
 
 
 @dataclass(slots=True)
@@ -42,7 +46,11 @@ def load_page(store: Store, doc_id: int) -> DocumentPage:
     record = store.document(doc_id)
     if record is None:
         raise KeyError(f"no document {doc_id}")
-    page = DocumentPage(record=record, raw=store.raw(doc_id))
+    try:
+        raw = store.raw(doc_id)
+    except DamagedRow as exc:  # shown in place of the page; nothing can be relabelled
+        return DocumentPage(record=record, raw="", segment_error=str(exc))
+    page = DocumentPage(record=record, raw=raw)
     if record.kind != "html":
         return page
     try:
@@ -64,16 +72,37 @@ def load_page(store: Store, doc_id: int) -> DocumentPage:
 
 
 def relabel_block(
-    store: Store, doc_id: int, locator: str, label: str, annotator: str | None = None
+    store: Store,
+    doc_id: int,
+    locator: str,
+    label: str,
+    annotator: str | None = None,
+    *,
+    shown: str | None = None,
 ) -> DocumentPage:
-    """Store the curator's label for one block and update the document's main text to match."""
+    """Store the curator's label for one block and update the document's main text to match.
+
+    ``shown``: the block's text as the curator saw it. The page is segmented again here, so
+    if another process changed the stored page since it was opened, the block now at
+    ``locator`` may be another one: then nothing is stored and :class:`PageChanged` says so.
+    """
     if label not in (SIGNAL, BOILERPLATE):
         raise ValueError(f"a block is {SIGNAL!r} or {BOILERPLATE!r}, not {label!r}")
     page = load_page(store, doc_id)
+    if page.segment_error is not None:
+        raise PageChanged(f"cannot relabel a block of document {doc_id}: {page.segment_error}")
     index = next((i for i, b in enumerate(page.blocks) if b.locator == locator), None)
     if index is None:
-        raise KeyError(f"document {doc_id} has no block at {locator}")
+        raise PageChanged(
+            f"document {doc_id} has no block at {locator} now: the stored page changed since "
+            "it was opened; open it again"
+        )
     block = page.blocks[index]
+    if shown is not None and block.text != shown:
+        raise PageChanged(
+            f"the block at {locator} of document {doc_id} no longer reads as shown: the "
+            "stored page changed since it was opened; open it again (nothing was stored)"
+        )
     page.blocks[index] = replace(block, label=label, confidence=1.0)
     page.corrected.add(locator)
     signal, _total = page.signal_words()

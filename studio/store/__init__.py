@@ -34,7 +34,7 @@ from studio.store.schema import migrations
 # SQLite's largest integer: a larger id names no row, and cannot even be bound to a query
 MAX_INTEGER = 2**63 - 1
 
-__all__ = ["DocumentQuery", "DocumentRecord", "NewDocument", "Store", "now"]
+__all__ = ["DamagedRow", "DocumentQuery", "DocumentRecord", "NewDocument", "Store", "now"]
 
 
 INTERRUPTED = (
@@ -51,6 +51,10 @@ def _owner_gone(pid: int | None, host: str | None) -> bool:
     if pid is None:
         return True
     return host == socket.gethostname() and not process_alive(pid)
+
+
+class DamagedRow(LookupError):
+    """A stored row whose bytes cannot be read back: it was changed outside the studio."""
 
 
 def _in_chunks(ids: list[int], size: int = 500) -> Iterator[tuple[list[int], str]]:
@@ -361,10 +365,20 @@ class Store:
         )
 
     def raw(self, doc_id: int) -> str:
+        """The page as imported ('' when none is stored); :class:`DamagedRow` when the stored
+        bytes cannot be read back (changed by hand or by another program)."""
         row = self.conn.execute(
             "SELECT raw FROM document_raw WHERE doc_id = ?", (doc_id,)
         ).fetchone()
-        return zlib.decompress(row[0]).decode("utf-8", "surrogatepass") if row else ""
+        if row is None:
+            return ""
+        try:
+            return zlib.decompress(row[0]).decode("utf-8", "surrogatepass")
+        except (zlib.error, TypeError, UnicodeDecodeError) as exc:
+            raise DamagedRow(
+                f"the stored page of document {doc_id} cannot be read ({exc}); importing its "
+                "file again into a new project restores it"
+            ) from exc
 
     def main_text(self, doc_id: int) -> str:
         row = self.conn.execute(

@@ -46,7 +46,7 @@ NO_SIGNAL = (
 class SafeBrowser(QTextBrowser):
     """A text browser that loads nothing: no images, no stylesheets, no links followed."""
 
-    block_relabel_requested = Signal(str, str)  # locator, new label
+    block_relabel_requested = Signal(str, str, str)  # locator, new label, the text shown
 
     def __init__(self, parent: QWidget | None = None, **qt_properties: Any) -> None:
         super().__init__(parent, **qt_properties)
@@ -70,7 +70,7 @@ class SafeBrowser(QTextBrowser):
             other = BOILERPLATE if block.is_signal else SIGNAL
             action = menu.addAction(f"Mark this block as {other}")
             action.triggered.connect(
-                lambda: self.block_relabel_requested.emit(block.locator, other)
+                lambda: self.block_relabel_requested.emit(block.locator, other, block.text)
             )
             menu.insertAction(menu.actions()[0], action)
         menu.exec(event.globalPos())
@@ -81,7 +81,7 @@ class SafeBrowser(QTextBrowser):
             super().mouseDoubleClickEvent(event)
             return
         other = BOILERPLATE if block.is_signal else SIGNAL
-        self.block_relabel_requested.emit(block.locator, other)
+        self.block_relabel_requested.emit(block.locator, other, block.text)
 
     def show_blocks(self, blocks: list[Block], corrected: set[str]) -> None:
         """One HTML string for the whole page, parsed by Qt in one go: on a page of a thousand
@@ -158,7 +158,7 @@ class DocumentView(QWidget):
     """One document: a header with its provenance and signal share, three views of it, and why
     the classifier scored it so."""
 
-    relabel_requested = Signal(int, str, str)  # doc id, locator, label
+    relabel_requested = Signal(int, str, str, str)  # doc id, locator, label, text shown
 
     def __init__(
         self,
@@ -285,9 +285,9 @@ class DocumentView(QWidget):
 
         run_op(self, work, writes=False).on_success(done).on_failure(failed)
 
-    def _on_relabel(self, locator: str, label: str) -> None:
+    def _on_relabel(self, locator: str, label: str, text: str) -> None:
         if self.page is not None:
-            self.relabel_requested.emit(self.page.record.id, locator, label)
+            self.relabel_requested.emit(self.page.record.id, locator, label, text)
 
 
 def why_html(why: Any) -> str:

@@ -356,13 +356,13 @@ class MainWindow(QMainWindow):
         except KeyError:
             self.document.show_nothing()
 
-    def relabel(self, doc_id: int, locator: str, label: str) -> None:
+    def relabel(self, doc_id: int, locator: str, label: str, shown: str | None = None) -> None:
         assert self.project is not None
         project = self.project
 
         def work(_task):  # type: ignore[no-untyped-def]
             with project.store() as store:
-                return relabel_block(store, doc_id, locator, label)
+                return relabel_block(store, doc_id, locator, label, shown=shown)
 
         op = run_op(self, work)
         op.on_success(self._on_relabelled).on_failure(

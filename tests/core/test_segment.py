@@ -289,6 +289,37 @@ def test_curators_corrections_become_training_pages(tmp_path: Path) -> None:
     assert blocks[flipped].text not in page.main_content
 
 
+def test_a_block_is_relabelled_only_on_the_page_the_curator_was_shown(tmp_path: Path) -> None:
+    """Another process may change a stored page while it is open: the flip then stores
+    nothing and says why, rather than landing on whatever block sits at the locator now."""
+    import zlib
+
+    from studio.documents import PageChanged, load_page, relabel_block
+    from studio.ingest.pipeline import import_paths
+    from studio.project import Project
+
+    sample = Path(__file__).resolve().parents[2] / "resources" / "sample" / "photosynthesis.html"
+    with Project.open(tmp_path / "p").store() as store:
+        import_paths(store, [sample])
+        block = next(b for b in load_page(store, 1).blocks if b.is_signal)
+        other = sample.read_text("utf-8").replace(block.text[:20], "Something else entirely")
+        store.conn.execute(
+            "UPDATE document_raw SET raw = ? WHERE doc_id = 1", (zlib.compress(other.encode()),)
+        )
+        with pytest.raises(PageChanged, match="no longer reads as shown"):
+            relabel_block(store, 1, block.locator, "boilerplate", shown=block.text)
+        with pytest.raises(PageChanged, match="has no block at /html/nowhere now"):
+            relabel_block(store, 1, "/html/nowhere", "boilerplate")
+        store.conn.execute("UPDATE document_raw SET raw = ? WHERE doc_id = 1", (b"garbage",))
+        page = load_page(store, 1)  # opens, and says why there is nothing to show
+        assert page.blocks == [] and "stored page of document 1 cannot be read" in (
+            page.segment_error or ""
+        )
+        with pytest.raises(PageChanged, match="cannot relabel a block of document 1"):
+            relabel_block(store, 1, block.locator, "boilerplate", shown=block.text)
+        assert store.corrections(1) == {}
+
+
 def test_walk_reads_text_links_breaks_and_dropped_tags_as_a_reader_would():
     from studio.segment import dom
 

@@ -102,7 +102,7 @@ def test_open_a_page_and_correct_a_block(qtbot, window, tmp_path, screenshot) ->
 
     target = next(b for b in blocks if b.label == SIGNAL)
     with qtbot.waitSignal(view.relabel_requested):
-        view.highlighted.block_relabel_requested.emit(target.locator, BOILERPLATE)
+        view.highlighted.block_relabel_requested.emit(target.locator, BOILERPLATE, target.text)
     qtbot.waitUntil(lambda: target.locator in view.page.corrected, timeout=10_000)
     view.tabs.setCurrentWidget(view.main_text)
     assert target.text not in view.main_text.toPlainText()

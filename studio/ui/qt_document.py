@@ -267,6 +267,8 @@ class DocumentView(QWidget):
                     classifier = loaded[1]
                 else:
                     classifier = load_classifier(project, store, version)
+                if store.document(doc_id) is None:  # deleted since the page was opened
+                    raise LookupError(f"document {doc_id} is no longer in the project")
                 doc = load_docs(store, [doc_id])[0]
             # no store: a reader writes nothing (the page's vectors are not cached)
             return (version, classifier), explain(classifier, doc)

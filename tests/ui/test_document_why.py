@@ -40,3 +40,12 @@ def test_why_this_score_reads_the_latest_classifier(qtbot, window, project, scre
         return "0001-tfidf_hand-ridge" in now and now != text
 
     qtbot.waitUntil(next_page_explained, timeout=20_000)
+    # the open page deleted by another program: said, not explained as an empty page
+    with project.store() as store:
+        store.conn.execute("PRAGMA foreign_keys = OFF")
+        store.conn.execute("DELETE FROM documents WHERE id = ?", (ids[5],))
+    view._explain(ids[5])
+    qtbot.waitUntil(
+        lambda: f"document {ids[5]} is no longer in the project" in view.why.toPlainText(),
+        timeout=20_000,
+    )

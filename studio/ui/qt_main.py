@@ -342,10 +342,17 @@ class MainWindow(QMainWindow):
         self.dragEnterEvent(event)
 
     def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802
-        paths = [Path(u.toLocalFile()) for u in event.mimeData().urls() if u.isLocalFile()]
+        urls = event.mimeData().urls()
+        paths = [Path(u.toLocalFile()) for u in urls if u.isLocalFile()]
         if paths:
             event.acceptProposedAction()
-            self.import_paths(paths)
+            op = self.import_paths(paths)
+            remote = len(urls) - len(paths)
+            if op is not None and remote:  # web addresses are not fetched: the studio is offline
+                self.status_label.setText(
+                    f"Importing {len(paths)} item(s)… ({remote} web address(es) left out: the "
+                    "studio imports files, it never fetches pages)"
+                )
 
     # -- documents -----------------------------------------------------------------------------
 

@@ -15,10 +15,11 @@ from tests.fixtures.corpus import write_mixed_corpus
 from tests.fixtures.hostile import write_hostile_files
 
 
-def drop(window, paths: list[Path]) -> None:
-    """A real drag-and-drop: enter, move and drop events carrying file URLs."""
+def drop(window, paths: list[Path], web: tuple[str, ...] = ()) -> None:
+    """A real drag-and-drop: enter, move and drop events carrying file URLs (and ``web``
+    addresses, as a browser's tab or link dragged along with them would)."""
     mime = QMimeData()
-    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
+    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths] + [QUrl(u) for u in web])
     pos = QPoint(200, 200)
     actions = Qt.DropAction.CopyAction
     buttons, mods = Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
@@ -177,6 +178,15 @@ def test_hostile_files_are_explained_and_nothing_is_lost(
             (before[-1][0],),
         ).fetchall()
     assert [tuple(r) for r in after] == [tuple(r) for r in before]
+
+
+def test_web_addresses_dropped_with_files_are_said_to_be_left_out(qtbot, window, tmp_path):
+    page = tmp_path / "lesson.txt"
+    page.write_text("A lesson on the water cycle and how clouds form.")
+    with qtbot.waitSignal(window.import_finished, timeout=60_000):
+        drop(window, [page], web=("https://example.org/a", "ftp://example.org/b"))
+        assert "2 web address(es) left out" in window.status_label.text()
+    assert window.store.totals()["documents"] == 1
 
 
 def test_search_filters_the_list(qtbot, window, tmp_path) -> None:

@@ -51,6 +51,17 @@ def _training_errors() -> tuple[type[Exception], ...]:
     return (RecipeError, RunError, TokenizerError, CheckpointError, ValueError, OSError)
 
 
+def _check_name(name: str, what: str = "run") -> None:
+    """Refuse a name no run folder can have before any path is made of it (a 300-character
+    name would otherwise fail deep in the file system, with a traceback)."""
+    from studio.training.run import RunError, check_run_name
+
+    try:
+        check_run_name(name, what)
+    except RunError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
 def _emit_line(line: str) -> None:
     click.echo(line)  # flushed at once: the studio reads it while the job runs
 
@@ -122,6 +133,7 @@ def train(
     """
     if steps and tokens:
         raise click.ClickException("give --steps or --tokens, not both")
+    _check_name(run_name)
     own_process_group_if(own_process_group)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "true")
     p = open_project(project, create=False)
@@ -191,9 +203,8 @@ def _train(
             )
             return
         # stopped while it was being prepared: prepare it again, as it was asked
-        recipe, size, steps = asked["recipe"], asked["size"], asked["steps"]
-        tokens, options["seed"] = None, asked.get("seed", 0)
-        tokenizer = Path(asked["tokenizer"]) if asked.get("tokenizer") else None
+        recipe, size, steps, options["seed"], tokenizer = _asked_again(run)
+        tokens = None
         for leftover in ("run.json", "status.json"):
             run.path(leftover).unlink(missing_ok=True)
     run = Run(runs_dir(p) / run_name)
@@ -215,6 +226,28 @@ def _train(
         **options,
     )
     train_run(run, emit=emit, task=task)
+
+
+def _asked_again(run: Any) -> tuple[str, str, int, int, Path | None]:
+    """What ``run.json`` asked for (recipe, size, steps, seed, tokenizer), to prepare a run
+    again that was stopped while being prepared; a run.json that does not say is damaged."""
+    from studio.training.run import RunError, is_int
+
+    asked = run.load("run.json") or {}
+    recipe, size, steps, seed = (asked.get(k) for k in ("recipe", "size", "steps", "seed"))
+    tokenizer = asked.get("tokenizer")
+    if not (
+        isinstance(recipe, str)
+        and isinstance(size, str)
+        and is_int(steps)
+        and (seed is None or is_int(seed))
+        and (tokenizer is None or isinstance(tokenizer, str))
+    ):
+        raise RunError(
+            f"run {run.name} cannot be prepared again: its run.json is damaged (no recipe, "
+            "size or steps); train it again under another name"
+        )
+    return recipe, size, steps, seed or 0, Path(tokenizer) if tokenizer else None
 
 
 def _set_state(p: Any, run_name: str, state: str, **more: Any) -> Any:
@@ -279,6 +312,8 @@ def compare(
     names = [r.strip() for r in recipes.split(",") if r.strip()]
     if steps and tokens:
         raise click.ClickException("give --steps or --tokens, not both")
+    if name is not None:
+        _check_name(name, "comparison")
     own_process_group_if(own_process_group)
     p = open_project(project, create=False)
     task = Task()
@@ -489,7 +524,7 @@ def runs(project: str, as_json: bool) -> None:
     for r in rows:
         losses = ", ".join(f"{k} {v['loss']:.3f}" for k, v in r["eval"].items())
         click.echo(
-            f"{r['run']:<28} {r['recipe']:<16} {r['state']:<10} step {r['step']}/{r['steps']}"
+            f"{r['run']:<28} {r['recipe']!s:<16} {r['state']!s:<10} step {r['step']}/{r['steps']}"
             f"  train {r['train_loss']}  {losses}"
         )
 

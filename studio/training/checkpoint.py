@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ import numpy as np
 
 DIR = "checkpoints"
 LATEST = "latest"
+STEP_FOLDER = re.compile(r"step-\d{1,12}")  # what checkpoint_name makes; nothing else is one
 
 
 class CheckpointError(Exception):
@@ -104,25 +106,37 @@ def list_checkpoints(run_dir: Path) -> list[Path]:
     return sorted(
         p
         for p in folder.glob("step-*")
-        if p.is_dir() and not p.name.endswith(".tmp") and (p / "meta.json").is_file()
+        if STEP_FOLDER.fullmatch(p.name) and p.is_dir() and (p / "meta.json").is_file()
     )
 
 
 def latest_checkpoint(run_dir: Path) -> Path | None:
-    pointer = run_dir / DIR / LATEST
-    if pointer.is_file():
-        candidate = run_dir / DIR / pointer.read_text("utf-8").strip()
-        if (candidate / "meta.json").is_file():
-            return candidate
+    """The checkpoint ``latest`` names; the newest complete one when it names none (a damaged
+    pointer is no reason to lose the run)."""
+    try:
+        named = (run_dir / DIR / LATEST).read_text("utf-8").strip()
+    except (OSError, ValueError):
+        named = ""
+    if STEP_FOLDER.fullmatch(named) and (run_dir / DIR / named / "meta.json").is_file():
+        return run_dir / DIR / named
     found = list_checkpoints(run_dir)
     return found[-1] if found else None
 
 
 def read_meta(checkpoint: Path) -> dict[str, Any]:
+    """The checkpoint's ``meta.json``: a step and the model config at least."""
     try:
-        return json.loads((checkpoint / "meta.json").read_text("utf-8"))
+        meta = json.loads((checkpoint / "meta.json").read_text("utf-8"))
     except (OSError, ValueError) as exc:
         raise CheckpointError(f"cannot read checkpoint {checkpoint}: {exc}") from exc
+    step = meta.get("step") if isinstance(meta, dict) else None
+    config = meta.get("config") if isinstance(meta, dict) else None
+    if not isinstance(step, int) or isinstance(step, bool) or not isinstance(config, dict):
+        raise CheckpointError(
+            f"checkpoint {checkpoint} is damaged: its meta.json has no step or model config "
+            "(an earlier checkpoint of the run may still load: --step)"
+        )
+    return meta
 
 
 def load_weights(checkpoint: Path, model: Any, device: str = "cpu") -> None:

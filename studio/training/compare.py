@@ -29,13 +29,16 @@ from studio.training.mix import resolve
 from studio.training.model import SIZES
 from studio.training.recipe import builtin_recipe, load_recipe
 from studio.training.run import (
-    NAME,
     Run,
     RunError,
+    check_run_name,
+    is_int,
+    is_number,
     metrics_writer,
     prepare_run,
     runs_dir,
     train_run,
+    well_formed_eval,
 )
 from studio.training.tokenizer import train_tokenizer
 
@@ -60,10 +63,10 @@ def compare_recipes(
         raise RunError("a comparison needs two recipes or more")
     if len(set(recipes)) != len(recipes):
         raise RunError("a recipe appears twice in the comparison")
-    if not NAME.match(name):
-        raise RunError(f"a comparison name is letters, digits, '-', '_' and '.': not {name!r}")
+    check_run_name(name, "comparison")
     for recipe in recipes:
         load_recipe(project.root, recipe)  # every name checked before anything is trained
+        check_run_name(f"{name}-{recipe}")  # the run of each recipe, named before it is trained
     folder = runs_dir(project) / name
     folder.mkdir(parents=True, exist_ok=True)
     report = _report(folder, name, recipes, size, steps, tokens, seed)
@@ -166,20 +169,50 @@ def _train_one(
 
 
 def run_summary(run: Run, recipe: str | None = None) -> dict[str, Any]:
-    """The last training loss and evaluation of a run, as a comparison row."""
+    """The last training loss and evaluation of a run, as a comparison row (the metrics are
+    well-formed events; what status.json and run.json hold is taken only of the right type)."""
     metrics = run.metrics()
     steps = [m for m in metrics if m.get("event") == "step"]
     evals = [m for m in metrics if m.get("event") == "eval" and m.get("eval")]
     status = run.status()
+    asked = run.read("run.json", {}).get("recipe")
     return {
-        "recipe": recipe or run.read("run.json", {}).get("recipe"),
+        "recipe": recipe or (asked if isinstance(asked, str) else None),
         "run": run.name,
-        "state": status.get("state"),
-        "step": status.get("step"),
+        "state": _text(status.get("state")),
+        "step": status.get("step") if is_int(status.get("step")) else None,
         "train_loss": steps[-1]["loss"] if steps else None,
-        "tokens": steps[-1]["tokens"] if steps else 0,
+        "tokens": (steps[-1].get("tokens") or 0) if steps else 0,
         "eval": evals[-1]["eval"] if evals else {},
         "curve": [(m["step"], m["eval"]) for m in evals],
+    }
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _clean_row(row: Any) -> dict[str, Any] | None:
+    """A comparison row as the table and plots read it; None for one that is no row at all."""
+    if not isinstance(row, dict):
+        return None
+    curve = row.get("curve") if isinstance(row.get("curve"), list) else []
+    return {
+        **row,
+        "recipe": _text(row.get("recipe")) or "?",
+        "state": _text(row.get("state")),
+        "train_loss": row.get("train_loss") if is_number(row.get("train_loss")) else None,
+        "tokens": row.get("tokens") if is_int(row.get("tokens")) else 0,
+        "eval": row.get("eval") if row.get("eval") and well_formed_eval(row.get("eval")) else {},
+        "curve": [
+            (point[0], point[1])
+            for point in curve
+            if isinstance(point, list | tuple)
+            and len(point) == 2
+            and is_int(point[0])
+            and isinstance(point[1], dict)
+            and well_formed_eval(point[1])
+        ],
     }
 
 
@@ -190,17 +223,29 @@ def _write(folder: Path, report: dict[str, Any]) -> None:
 
 
 def read_comparison(folder: Path) -> dict[str, Any] | None:
+    """The comparison stored in ``folder``, its rows of the shape the table reads (None when
+    the file is absent or not a JSON object); its name is its folder's."""
     try:
         data = json.loads((folder / FILE).read_text("utf-8"))
     except (OSError, ValueError):
         return None
-    return data if isinstance(data, dict) else None
+    if not isinstance(data, dict):
+        return None
+    rows = data.get("runs") if isinstance(data.get("runs"), list) else []
+    return {
+        **data,
+        "name": folder.name,
+        "state": _text(data.get("state")),
+        "runs": [r for r in map(_clean_row, rows) if r is not None],
+    }
 
 
 def list_comparisons(project: Project) -> list[dict[str, Any]]:
     folder = runs_dir(project)
+    if not folder.is_dir():
+        return []
     found = [read_comparison(p) for p in folder.iterdir() if (p / FILE).is_file()]
-    return sorted((c for c in found if c), key=lambda c: c.get("created_at", ""))
+    return sorted((c for c in found if c), key=lambda c: str(c.get("created_at", "")))
 
 
 def format_table(report: dict[str, Any]) -> str:

@@ -50,13 +50,45 @@ from studio.training.model import SIZES, model_config
 from studio.training.recipe import load_recipe
 from studio.training.tokenizer import eos_id, load_tokenizer, train_tokenizer
 
-NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$")
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,79}")  # whole name: see check_run_name
+MAX_NAME = 80
 EVAL_DOC_WINDOWS = 4  # an evaluation page gives at most this many windows
 DEFAULT_STEPS = 200
+# files whose damage stops a run from being listed truthfully or continued
+VITAL_FILES = ("run.json", "status.json", "config.json", "data/plan.json")
+STEP_NUMBERS = ("steps", "tokens", "tokens_per_s", "elapsed_s", "eta_s", "lr", "mfu")
 
 
 class RunError(Exception):
     """A run that cannot be started or resumed as asked."""
+
+
+def check_run_name(name: str, what: str = "run") -> str:
+    """``name`` when a run (or comparison) folder can be made of it; a :class:`RunError` says
+    why not. Checked before any path is built: the name is a folder under ``runs/`` (a long one
+    is refused by the file system) and an argument of the child process (a NUL cuts it short
+    there, so the job would train under another name)."""
+    why = _name_problem(name)
+    if why:
+        raise RunError(f"cannot use {shown_name(name)} as a {what} name: {why}")
+    return name
+
+
+def _name_problem(name: str) -> str | None:
+    if not name:
+        return "it is empty"
+    if len(name) > MAX_NAME:
+        return f"it is {len(name):,} characters long, at most {MAX_NAME}"
+    if any(not c.isprintable() for c in name):
+        return "it contains a control character"
+    if not NAME.fullmatch(name):
+        return "use only A-Z, a-z, 0-9, '-', '_' and '.', starting with a letter or digit"
+    return None
+
+
+def shown_name(name: str) -> str:
+    """A name as a message quotes it: control characters escaped, a long one cut short."""
+    return repr(name[:40] + ("..." if len(name) > 40 else ""))
 
 
 @dataclass
@@ -71,10 +103,46 @@ class Run:
         return self.root.joinpath(*parts)
 
     def read(self, name: str, default: Any = None) -> Any:
+        """The file's JSON object; ``default`` when it is absent, unreadable or any other JSON
+        shape, so that a damaged file never breaks a listing (:meth:`damage` says what)."""
+        data, _why = self._parse(name)
+        return default if data is None else data
+
+    def load(self, name: str) -> dict[str, Any] | None:
+        """The file's JSON object, or None when there is none; a damaged file raises a
+        :class:`RunError` that says so, rather than passing for a missing one."""
+        data, why = self._parse(name)
+        if why:
+            raise RunError(
+                f"run {self.name} cannot continue: {why}; "
+                "train it again under another name (its checkpoints can still be sampled)"
+            )
+        return data
+
+    def _parse(self, name: str) -> tuple[dict[str, Any] | None, str | None]:
+        """(the file's JSON object or None, what is wrong with it or None): absent is not
+        wrong."""
         try:
-            return json.loads(self.path(name).read_text("utf-8"))
-        except (OSError, ValueError):
-            return default
+            raw = self.path(name).read_bytes()
+        except FileNotFoundError:
+            return None, None
+        except OSError as exc:  # a folder in its place, no permission
+            return None, f"{name} cannot be read ({exc.strerror or exc})"
+        try:
+            data = json.loads(raw.decode("utf-8"))
+        except ValueError:
+            return None, f"{name} is damaged (not valid JSON)"
+        if not isinstance(data, dict):
+            return None, f"{name} is damaged (not a JSON object)"
+        return data, None
+
+    def damage(self) -> str | None:
+        """What is wrong with the first of the run's vital files that is there but unreadable."""
+        for name in VITAL_FILES:
+            why = self._parse(name)[1]
+            if why:
+                return why
+        return None
 
     def write(self, name: str, data: Any) -> None:
         tmp = self.path(name + ".tmp")
@@ -82,8 +150,12 @@ class Run:
         tmp.replace(self.path(name))
 
     def status(self) -> dict[str, Any]:
-        """The stored status; a job that died without saying so shows as ``crashed``."""
-        status = self.read("status.json", {}) or {}
+        """The stored status; a job that died without saying so shows as ``crashed``, and a run
+        whose files are damaged as ``damaged: ...`` with the file and what is wrong."""
+        status = self.read("status.json", {})
+        damage = self.damage()
+        if damage:
+            return {**status, "state": f"damaged: {damage}"}
         if status.get("state") in ("preparing", "running") and not process_alive(status.get("pid")):
             status = {**status, "state": "crashed"}
         return status
@@ -99,14 +171,61 @@ class Run:
         return read_metrics(self.path("metrics.jsonl"))
 
     def config(self) -> tuple[dict[str, Any], TrainConfig]:
-        data = self.read("config.json")
+        data = self.load("config.json")
         if not data:
             raise RunError(f"run {self.name} has no config.json: it was never prepared")
-        return data["model"], TrainConfig(**data["train"])
+        model, train = data.get("model"), data.get("train")
+        try:
+            if not isinstance(model, dict) or not isinstance(train, dict):
+                raise TypeError("no model or training settings")
+            return model, TrainConfig(**train)
+        except TypeError as exc:  # settings missing, or ones this studio does not know
+            raise RunError(
+                f"run {self.name} cannot continue: config.json is damaged ({exc}); "
+                "train it again under another name"
+            ) from exc
+
+
+def is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def well_formed_eval(value: Any) -> bool:
+    """An evaluation: set name to ``{"loss": number, "bpb": number or None}`` (None: none)."""
+    if value is None:
+        return True
+    return isinstance(value, dict) and all(
+        isinstance(v, dict)
+        and is_number(v.get("loss"))
+        and (v.get("bpb") is None or is_number(v.get("bpb")))
+        for v in value.values()
+    )
+
+
+def well_formed(event: Any) -> bool:
+    """Whether a metrics line is an event every reader can use as it is: a step with its
+    numbers, an evaluation with its losses. Any other line is skipped, so a hand-edited or
+    damaged ``metrics.jsonl`` never breaks a listing or a plot."""
+    if not isinstance(event, dict) or not isinstance(event.get("run", ""), str):
+        return False
+    kind = event.get("event")
+    if kind == "step":
+        return (
+            is_int(event.get("step"))
+            and is_number(event.get("loss"))
+            and all(event.get(k) is None or is_number(event[k]) for k in STEP_NUMBERS)
+        )
+    if kind == "eval":
+        return is_int(event.get("step")) and well_formed_eval(event.get("eval"))
+    return True
 
 
 def read_metrics(path: Path) -> list[dict[str, Any]]:
-    out = []
+    out: list[dict[str, Any]] = []
     try:
         lines = path.read_text("utf-8", errors="replace").splitlines()
     except OSError:
@@ -116,7 +235,7 @@ def read_metrics(path: Path) -> list[dict[str, Any]]:
             item = json.loads(line)
         except ValueError:
             continue
-        if isinstance(item, dict):
+        if well_formed(item):
             out.append(item)
     return out
 
@@ -130,15 +249,18 @@ def list_runs(project: Project) -> list[Run]:
     if not folder.is_dir():
         return []
     found = [Run(p) for p in folder.iterdir() if (p / "run.json").is_file()]
-    return sorted(found, key=lambda r: (r.read("run.json", {}).get("created_at", ""), r.name))
+    return sorted(found, key=lambda r: (str(r.read("run.json", {}).get("created_at", "")), r.name))
 
 
 def open_run(project: Project, name: str) -> Run:
-    run = Run(runs_dir(project) / name)
-    if not run.path("run.json").is_file():
-        known = ", ".join(r.name for r in list_runs(project)) or "none"
-        raise RunError(f"no run {name!r} in {project.root} (runs: {known})")
-    return run
+    """The listed run called ``name``: looked up among the runs rather than built into a path,
+    so a name no folder can have is an unknown run, not a file-system error."""
+    runs = list_runs(project)
+    for run in runs:
+        if run.name == name:
+            return run
+    known = ", ".join(r.name for r in runs) or "none"
+    raise RunError(f"no run {shown_name(name)} in {project.root} (runs: {known})")
 
 
 # -- preparing a run -------------------------------------------------------------------------------
@@ -161,8 +283,7 @@ def prepare_run(
     """Resolve the recipe, train (or copy) the tokenizer and lay out the token streams."""
     task = task or Task()
     emit = emit or (lambda _e: None)
-    if not NAME.match(run_name):
-        raise RunError(f"a run name is letters, digits, '-', '_' and '.': not {run_name!r}")
+    check_run_name(run_name)
     if size not in SIZES:
         raise RunError(f"no model size {size!r} (sizes: {', '.join(SIZES)})")
     run = Run(runs_dir(project) / run_name)
@@ -291,14 +412,7 @@ def train_run(
 def _train(
     run: Run, model_cfg: dict[str, Any], cfg: TrainConfig, *, emit: Emit, task: Task, resume: bool
 ) -> str:
-    plan = run.read("data/plan.json")
-    if not plan:
-        raise RunError(f"run {run.name} has no data: it was stopped while being prepared")
-    stream = TokenStream(run.path("data", "train.bin"), plan["dtype"])
-    evals = {
-        name: (TokenStream(run.path("data", e["file"]), plan["dtype"]), e["bytes_per_token"])
-        for name, e in plan["evals"].items()
-    }
+    stream, evals = _streams(run)
     trainer = Trainer(model_cfg, cfg, stream, evals)
     start = 0
     latest = ckpt.latest_checkpoint(run.root) if resume else None
@@ -367,6 +481,25 @@ def _train(
     run.set_status(state, step=done)
     emit({"event": "end", "state": state, "step": done, "steps": cfg.steps})
     return state
+
+
+def _streams(run: Run) -> tuple[TokenStream, dict[str, tuple[TokenStream, float]]]:
+    """The training stream and each evaluation set's, as ``data/plan.json`` describes them."""
+    plan = run.load("data/plan.json")
+    if not plan:
+        raise RunError(f"run {run.name} has no data: it was stopped while being prepared")
+    try:
+        stream = TokenStream(run.path("data", "train.bin"), plan["dtype"])
+        evals = {
+            name: (TokenStream(run.path("data", e["file"]), plan["dtype"]), e["bytes_per_token"])
+            for name, e in plan["evals"].items()
+        }
+    except (KeyError, TypeError, AttributeError) as exc:  # a plan of another shape
+        raise RunError(
+            f"run {run.name} cannot continue: data/plan.json is damaged ({exc}); "
+            "train it again under another name"
+        ) from exc
+    return stream, evals
 
 
 def _truncate_metrics(run: Run, step: int) -> None:

@@ -47,12 +47,17 @@ def load_student(run: Run, step: int | None = None) -> Student:
 
     path = checkpoint_path(run, step)
     meta = ckpt.read_meta(path)
-    model = build_model(meta["config"])
+    try:
+        model = build_model(meta["config"])
+    except (TypeError, KeyError, ValueError) as exc:  # a config no model can be built from
+        raise ckpt.CheckpointError(
+            f"checkpoint {path} is damaged: its meta.json holds no usable model config ({exc})"
+        ) from exc
     ckpt.load_weights(path, model)
     model.eval()
     tokenizer = load_tokenizer(run.path("tokenizer.json"))
     return Student(
-        model, tokenizer, eos_id(tokenizer), meta["config"]["n_positions"], meta["step"], path
+        model, tokenizer, eos_id(tokenizer), model.config.n_positions, meta["step"], path
     )
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import html
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -60,7 +61,14 @@ from studio.training.recipe import (
     recipe_paths,
     save_recipe,
 )
-from studio.training.run import Run, list_runs, runs_dir
+from studio.training.run import (
+    Run,
+    RunError,
+    check_run_name,
+    list_runs,
+    runs_dir,
+    well_formed,
+)
 from studio.ui.qt_ops import Op, run_op
 from studio.ui.qt_process import JobProcess
 
@@ -105,6 +113,14 @@ def _stop_all_jobs() -> None:
 
 
 def _describe(event: dict[str, Any]) -> str:
+    """A job's line in words; a line of a shape the studio does not know, as it was printed."""
+    try:
+        return _words(event)
+    except (TypeError, ValueError, KeyError, AttributeError):
+        return json.dumps(event, default=str)
+
+
+def _words(event: dict[str, Any]) -> str:
     kind = event.get("event")
     run = f"[{event['run']}] " if event.get("run") else ""
     if kind == "eval":
@@ -143,7 +159,11 @@ class Series:
     last: dict[str, Any] = field(default_factory=dict)
 
     def add(self, event: dict[str, Any]) -> None:
+        """Add a step or evaluation to the curves; any other line, or one that is not
+        well-formed (a damaged metrics file), leaves them as they are."""
         kind = event.get("event")
+        if not well_formed(event):
+            return
         if kind == "step":
             if self.steps and event["step"] <= self.steps[-1]:  # a resume printing steps again
                 keep = sum(s < event["step"] for s in self.steps)
@@ -181,6 +201,19 @@ def _plot(pg: Any, title: str, x: str, y: str) -> Any:
     return plot
 
 
+def _step_text(run: str, event: dict[str, Any]) -> str:
+    """The status line of a running job's step (a well-formed step: its numbers are numbers)."""
+    steps, rate, mfu = event.get("steps"), event.get("tokens_per_s"), event.get("mfu")
+    return (
+        f"<b>{html.escape(run)}</b>: step {event['step']:,}"
+        + (f" of {steps:,}" if steps is not None else "")
+        + f", loss {event['loss']:.3f}"
+        + (f", {rate:,.0f} tokens/s" if rate is not None else "")
+        + f", ETA {_eta(event.get('eta_s'))}"
+        + (f", MFU {mfu:.0%}" if mfu is not None else "")
+    )
+
+
 def _eta(seconds: float | None) -> str:
     if seconds is None:
         return "-"
@@ -190,6 +223,18 @@ def _eta(seconds: float | None) -> str:
     if seconds >= 60:
         return f"{seconds // 60} min {seconds % 60:02d} s"
     return f"{seconds} s"
+
+
+def _status_text(name: str, status: dict[str, Any]) -> str:
+    """A stored run's state in a line; a damaged run's says which file and what is wrong."""
+    state = html.escape(str(status.get("state", "?")))
+    if state.startswith("damaged"):
+        return f"<b>{html.escape(name)}</b>: {state}"
+    return (
+        f"<b>{html.escape(name)}</b>: {state} at step "
+        f"{html.escape(str(status.get('step', 0)))} of {html.escape(str(status.get('steps', '?')))}"
+        + (f" — {html.escape(str(status['error']))}" if status.get("error") else "")
+    )
 
 
 def _item(text: str, editable: bool = False) -> QTableWidgetItem:
@@ -581,11 +626,14 @@ class TrainingView(QWidget):
         self.failed_box = box
 
     def _next_run_name(self, recipe: str) -> str:
+        """``RECIPE-N``, the first free one; a recipe name may hold spaces and letters a run
+        name may not, so they become '-'."""
+        stem = re.sub(r"[^A-Za-z0-9_.-]+", "-", recipe).strip("-.")[:70] or "run"
         existing = {p.name for p in runs_dir(self.project).glob("*")}
         n = 1
-        while f"{recipe}-{n}" in existing:
+        while f"{stem}-{n}" in existing:
             n += 1
-        return f"{recipe}-{n}"
+        return f"{stem}-{n}"
 
     # -- starting and watching jobs ---------------------------------------------------------------
 
@@ -595,6 +643,8 @@ class TrainingView(QWidget):
         if self._recipe_origin.get(name) == "project" and not self.save_recipe():
             return  # the editor's recipe cannot be saved: the warning says why
         run = self.run_name.text().strip() or self._next_run_name(name)
+        if not self._name_ok(run, "Training"):
+            return  # the job would train under another name, or fail: the warning says why
         args = [
             "train",
             str(self.project.root),
@@ -611,6 +661,16 @@ class TrainingView(QWidget):
             "--json",
         ]
         self.start_job(args, run, "train")
+
+    def _name_ok(self, name: str, title: str, what: str = "run") -> bool:
+        """Whether ``name`` can be a run (or comparison) folder; a warning says why not. The
+        child's arguments would cut a NUL short, so this is checked before it starts."""
+        try:
+            check_run_name(name, what)
+        except RunError as exc:
+            self._warn(title, str(exc))
+            return False
+        return True
 
     def start_job(self, args: list[str], run: str | None, kind: str) -> bool:
         if self.job.running():
@@ -642,6 +702,8 @@ class TrainingView(QWidget):
         self.job_status.setText("Cancelling: the job saves a checkpoint, then stops…")
 
     def _on_event(self, event: dict[str, Any]) -> None:
+        if not well_formed(event):
+            return  # not a line of ours (the log shows it as it was printed)
         run = event.get("run") or self.job_run
         if event.get("event") in ("start", "prepare") and event.get("run"):
             self.job_run = event["run"]
@@ -652,12 +714,7 @@ class TrainingView(QWidget):
         series.add(event)
         kind = event.get("event")
         if kind == "step":
-            self.job_status.setText(
-                f"<b>{html.escape(run)}</b>: step {event['step']:,} of {event['steps']:,}, "
-                f"loss {event['loss']:.3f}, {event['tokens_per_s']:,.0f} tokens/s, "
-                f"ETA {_eta(event.get('eta_s'))}"
-                + (f", MFU {event['mfu']:.0%}" if event.get("mfu") is not None else "")
-            )
+            self.job_status.setText(_step_text(run, event))
         shown = kind in ("step", "eval") and run in self._shown_runs()
         if shown and not self._redraw_timer.isActive():  # at most a few redraws a second
             self._redraw_timer.start()
@@ -682,13 +739,22 @@ class TrainingView(QWidget):
                 QMessageBox.Icon.Warning,
                 "Training",
                 f"The training job {html.escape(run)} {what}. The studio is fine; the job's log "
-                "is below. Resume continues from its last checkpoint.",
+                f"is below.{self._how_to_continue(run)}",
                 parent=self,
             )
             box.setDetailedText(tail)
             box.show()
             self.failed_box = box
         self.job_ended.emit(state)
+
+    def _how_to_continue(self, run: str) -> str:
+        """The failure box's last sentence: Resume only when there is a checkpoint to resume
+        from (the run folder may be gone, or the job failed before its first one)."""
+        if self.job_kind == "compare":
+            return " Comparing again under the same name continues where it stopped."
+        if run and ckpt.latest_checkpoint(runs_dir(self.project) / run) is not None:
+            return " Resume continues from its last checkpoint."
+        return ""
 
     # -- runs tab ---------------------------------------------------------------------------------
 
@@ -767,7 +833,8 @@ class TrainingView(QWidget):
             steps = run.read("run.json", {}).get("steps")
             evals = ", ".join(f"{k} {v['loss']:.3f}" for k, v in summary["eval"].items())
             loss = summary["train_loss"]
-            for col, text in enumerate(
+            self._fill_row(
+                row,
                 [
                     run.name,
                     str(summary["recipe"]),
@@ -776,9 +843,7 @@ class TrainingView(QWidget):
                     "-" if loss is None else f"{loss:.3f}",
                     evals,
                 ],
-                start=1,
-            ):
-                self.runs_table.setItem(row, col, _item(text))
+            )
         self.runs_table.blockSignals(False)
         if selected is not None:
             self.select_run(selected)
@@ -786,6 +851,14 @@ class TrainingView(QWidget):
             self.select_run(self.job_run)
         self._update_resume()
         self.redraw()
+
+    def _fill_row(self, row: int, texts: list[str]) -> None:
+        """Columns Run to Eval of a row; each cell's tooltip holds its whole text (a damaged
+        run's state names the file and what is wrong with it)."""
+        for col, text in enumerate(texts, start=1):
+            item = _item(text)
+            item.setToolTip(text)
+            self.runs_table.setItem(row, col, item)
 
     def selected_run(self) -> str | None:
         rows = (
@@ -833,12 +906,7 @@ class TrainingView(QWidget):
             return
         if name != self.job_run or not self.job.running():
             run = Run(runs_dir(self.project) / name)
-            status = run.status()
-            self.job_status.setText(
-                f"<b>{html.escape(name)}</b>: {status.get('state', '?')} at step "
-                f"{status.get('step', 0)} of {status.get('steps', '?')}"
-                + (f" — {html.escape(str(status['error']))}" if status.get("error") else "")
-            )
+            self.job_status.setText(_status_text(name, run.status()))
             if not self.job.running():
                 self.log_view.setPlainText(
                     "\n".join(_describe(e) for e in run.metrics() if e.get("event") != "step")
@@ -1047,6 +1115,8 @@ class TrainingView(QWidget):
             QMessageBox.information(self, "Compare", "Tick two recipes or more.")
             return
         name = self.compare_name.text().strip() or "-vs-".join(recipes)
+        if not self._name_ok(name, "Compare", "comparison"):
+            return
         args = [
             "compare",
             str(self.project.root),

@@ -141,8 +141,8 @@ def load_folder(folder: Path, version: str) -> Classifier:
 
     from studio.embed import EmbeddingError
 
+    meta = read_meta(folder, version)
     try:
-        meta = json.loads((folder / "meta.json").read_text("utf-8"))
         features = FeatureSet.load(meta["feature_set"], folder, meta["feature_versions"])
         model = load_model(meta["model_kind"], folder)
         return Classifier(version, features, model, float(meta["threshold"]), meta)
@@ -152,10 +152,52 @@ def load_folder(folder: Path, version: str) -> Classifier:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
         if isinstance(exc, KeyError):
             reason = f"meta.json names no {exc.args[0]}"
-        raise ClassifierFileError(
-            f"classifier {version} cannot be read from {folder} ({reason}): its files are "
-            "missing or damaged; train it again or import it from an export"
-        ) from exc
+        raise _file_error(version, folder, str(reason)) from exc
+
+
+_JSON_KINDS = {
+    list: "a list",
+    str: "a string",
+    int: "a number",
+    float: "a number",
+    bool: "true/false",
+}
+# what loading a version (to score, explain or export) cannot do without; the metrics are only
+# shown, and an imported version may lack them
+META_KEYS = ("feature_set", "feature_versions", "model_kind", "threshold")
+
+
+def read_meta(folder: Path, version: str) -> dict[str, Any]:
+    """A version's ``meta.json``: a file anyone can edit, delete or overwrite, so each way it can
+    be unusable (no folder, no file, not text, not JSON, not an object, a key that loading needs
+    missing) raises a ClassifierFileError that says which, rather than whatever the first lookup
+    in it tripped on."""
+    path = folder / "meta.json"
+    try:
+        meta = json.loads(path.read_text("utf-8"))
+    except FileNotFoundError as exc:
+        reason = "meta.json is missing" if folder.is_dir() else "its folder is missing"
+        raise _file_error(version, folder, reason) from exc
+    except UnicodeDecodeError as exc:
+        raise _file_error(version, folder, "meta.json is not UTF-8 text") from exc
+    except json.JSONDecodeError as exc:
+        raise _file_error(version, folder, f"meta.json is not valid JSON: {exc}") from exc
+    except OSError as exc:
+        raise _file_error(version, folder, f"meta.json: {exc.strerror or exc}") from exc
+    if not isinstance(meta, dict):
+        kind = _JSON_KINDS.get(type(meta), "a value")
+        raise _file_error(version, folder, f"meta.json holds {kind}, not a JSON object")
+    missing = [k for k in META_KEYS if k not in meta]
+    if missing:
+        raise _file_error(version, folder, f"meta.json names no {', '.join(missing)}")
+    return meta
+
+
+def _file_error(version: str, folder: Path, reason: str) -> ClassifierFileError:
+    return ClassifierFileError(
+        f"classifier {version} cannot be read from {folder} ({reason}): its files are "
+        "missing or damaged; train it again or import it from an export"
+    )
 
 
 @dataclass(frozen=True, slots=True)

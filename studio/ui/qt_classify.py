@@ -13,6 +13,8 @@ studio's start-up does not pay for it.
 from __future__ import annotations
 
 import html
+import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -41,6 +43,7 @@ from PySide6.QtWidgets import (
 
 from studio.classify.score import KeepCurve, score_documents
 from studio.classify.train import train_classifier
+from studio.classify.versions import ClassifierFileError, read_meta
 from studio.project import Project
 from studio.store import Store
 from studio.ui.qt_corpus import plural
@@ -72,6 +75,22 @@ ENGINES = [
     ("Ray cluster", "ray", "A child process that scores Parquet shards as Ray tasks."),
 ]
 WHERE = {"local": "a child process", "processes": "worker processes", "ray": "Ray tasks"}
+# what a part of a version's meta.json that another tool (or a hand) wrote wrongly raises
+SHOW_ERRORS = (KeyError, TypeError, ValueError, AttributeError, IndexError)
+
+
+def address_problem(address: str) -> str | None:
+    """Why a Ray address cannot go to the child process (None: it can). No address holds a space
+    or a control character, and the child's arguments end at a NUL: passed on, such a typo
+    quietly sends the job to another Ray than the one the curator named."""
+    for i, c in enumerate(address):
+        if c.isspace() or not c.isprintable():
+            what = "a space" if c == " " else f"the control character U+{ord(c):04X}"
+            return (
+                f"the Ray address {address!r} holds {what} at position {i + 1}; an address is "
+                "ray://host:10001, host:6379 or auto, with no spaces or control characters"
+            )
+    return None
 
 
 class ClassifierView(QWidget):
@@ -97,6 +116,8 @@ class ClassifierView(QWidget):
             app.aboutToQuit.connect(self.job.stop_and_wait)
         self.failed_box: QMessageBox | None = None
         self.curve: KeepCurve | None = None
+        self.metas: dict[str, dict[str, Any]] = {}  # version -> its meta.json, as read
+        self.damaged: dict[str, str] = {}  # version -> why its files cannot be used
         self._build()
         self.reload_versions()
 
@@ -299,59 +320,124 @@ class ClassifierView(QWidget):
         self.progress.setVisible(on)
         self.cancel_button.setVisible(on)
         self.train_button.setEnabled(not on)
-        self.score_button.setEnabled(not on and self.versions.count() > 0)
+        self.score_button.setEnabled(not on and self._can_score())
         self.engine.setEnabled(not on)
+
+    def _can_score(self) -> bool:
+        version = self.versions.currentData()
+        return version is not None and version not in self.damaged
 
     # -- versions and their metrics --------------------------------------------------------------
 
     def reload_versions(self, select: str | None = None) -> None:
+        """List every version, damaged ones too (marked, with why as their tooltip): a curator
+        sees all the project holds. ``select``, else the latest intact version, is chosen."""
         rows = self.store.classifier_versions()
+        self._read_metas(rows)
+        ids = [row["id"] for row in rows]
+        intact = [v for v in ids if v not in self.damaged]
+        current = select if select in ids else (intact or ids or [None])[-1]
         self.versions.blockSignals(True)
         self.versions.clear()
         for row in rows:
-            m = row["metrics"]
-            f1 = m.get("f1_keep")
-            text = f"{row['id']}  (F1 {f1:.2f}, {row['scored']:,} scored)" if f1 else row["id"]
-            self.versions.addItem(text, row["id"])
-        self.versions.setCurrentIndex(self.versions.findData(select) if select else len(rows) - 1)
+            self.versions.addItem(self._version_text(row), row["id"])
+            why = self.damaged.get(row["id"])
+            if why is not None:
+                self.versions.setItemData(
+                    self.versions.count() - 1, why, Qt.ItemDataRole.ToolTipRole
+                )
+        self.versions.setCurrentIndex(self.versions.findData(current) if current else -1)
         self.versions.blockSignals(False)
         self._busy(False)
         self.show_version()
 
-    def _meta(self, version: str) -> dict[str, Any]:
-        import json
+    def _read_metas(self, rows: list[dict[str, Any]]) -> None:
+        """Each version's meta.json, read once: the files are the curator's to edit or delete,
+        so one that cannot be read marks its version damaged instead of blanking the tab."""
+        self.metas, self.damaged = {}, {}
+        for row in rows:
+            try:
+                self.metas[row["id"]] = read_meta(self.project.root / row["path"], row["id"])
+            except ClassifierFileError as exc:
+                self.damaged[row["id"]] = str(exc)
 
-        row = next(v for v in self.store.classifier_versions() if v["id"] == version)
-        return json.loads((self.project.root / row["path"] / "meta.json").read_text("utf-8"))
+    def _version_text(self, row: dict[str, Any]) -> str:
+        if row["id"] in self.damaged:
+            return f"{row['id']}  (damaged: cannot be used)"
+        m = row["metrics"] if isinstance(row["metrics"], dict) else {}
+        f1 = m.get("f1_keep")
+        if isinstance(f1, int | float) and f1:
+            return f"{row['id']}  (F1 {f1:.2f}, {row['scored']:,} scored)"
+        return str(row["id"])
 
     def show_version(self) -> None:
         version = self.versions.currentData()
         for plot in (self.pr_plot, self.cal_plot, self.lc_plot):
             plot.clear()
+        self.confusion.setText("")
+        self.table.setRowCount(0)
+        self.score_button.setEnabled(self.train_button.isEnabled() and self._can_score())
         if version is None:
             self.reason.setText(
                 "<b>No classifier yet.</b> Label pages in the Label tab (a few dozen on each side "
                 "of the threshold), then train."
             )
-            self.table.setRowCount(0)
             self._show_scores(None, {})
             return
-        meta = self._meta(version)
-        m = meta["metrics"]
+        if version in self.damaged:
+            others = len(self.metas) > 0
+            self.reason.setText(
+                f"<b>{html.escape(version)} cannot be used.</b> "
+                f"{html.escape(self.damaged[version])}."
+                + (" Choose another version to score with." if others else "")
+            )
+            self._show_scores(None, {}, "This version's files are damaged.")
+            return
+        self._show_meta(version, self.metas[version])
+
+    def _show_meta(self, version: str, meta: dict[str, Any]) -> None:
+        """The version's description, table, curves and scores from its meta.json. A part the
+        file cannot give (edited by hand, written by another tool) is named under the reason and
+        left empty; the rest shows, and the version still scores, as loading it needs none."""
+        missing: list[str] = []
+        metrics = meta.get("metrics") if isinstance(meta.get("metrics"), dict) else {}
+        chosen = (meta["feature_set"], meta["model_kind"])
+        parts: list[tuple[str, Callable[[], None]]] = [
+            ("its description", lambda: self.reason.setText(self._describe(version, meta))),
+            ("its comparison table", lambda: self._fill_table(meta["cv_table"], chosen)),
+            ("its curves", lambda: self._plot_metrics(metrics, meta.get("learning_curve") or [])),
+            ("its scores", lambda: self._show_scores(version, meta)),
+        ]
+        for part, show in parts:
+            try:
+                show()
+            except SHOW_ERRORS:
+                missing.append(part)
+        if not metrics:
+            missing.append("its cross-validated metrics")
+        if "its description" in missing:
+            self.reason.setText(f"<b>{html.escape(version)}</b>")
+        if "its comparison table" in missing:
+            self.table.setRowCount(0)  # not the rows filled before the one it tripped on
+        if missing:
+            self.reason.setText(
+                f"{self.reason.text()}<br><i>Its meta.json cannot give {', '.join(missing)}: the "
+                "file was edited or is damaged. It still scores; train again for a full "
+                "report.</i>"
+            )
+
+    def _describe(self, version: str, meta: dict[str, Any]) -> str:
         embedded = ", ".join(
             f"{part} features from {info.get('name')}"
             for part, info in (meta.get("embedding") or {}).items()
         )
         notes = "".join(f"<br><small>{html.escape(n)}</small>" for n in meta.get("notes", []))
-        self.reason.setText(
-            f"<b>{version}</b>: {html.escape(meta['reason'])}<br>"
-            f"{meta['n_labels']} labels, {meta['folds']}-fold cross-validation; every figure is "
-            f"on pages the model did not see while it was fitted."
+        return (
+            f"<b>{html.escape(version)}</b>: {html.escape(meta['reason'])}<br>"
+            f"{int(meta['n_labels'])} labels, {int(meta['folds'])}-fold cross-validation; every "
+            f"figure is on pages the model did not see while it was fitted."
             f"{'<br>Embedding: ' + html.escape(embedded) if embedded else ''}{notes}"
         )
-        self._fill_table(meta["cv_table"], (meta["feature_set"], meta["model_kind"]))
-        self._plot_metrics(m, meta["learning_curve"])
-        self._show_scores(version, meta)
 
     def _fill_table(self, rows: list[dict[str, Any]], chosen: tuple[str, str]) -> None:
         self.table.setRowCount(len(rows))
@@ -406,12 +492,14 @@ class ClassifierView(QWidget):
 
     # -- the score histogram and the threshold --------------------------------------------------
 
-    def _show_scores(self, version: str | None, meta: dict[str, Any]) -> None:
+    def _show_scores(
+        self, version: str | None, meta: dict[str, Any], empty: str = "No scores yet"
+    ) -> None:
         self.hist_plot.clear()
         self.curve = KeepCurve.load(self.store, version) if version else None
         if self.curve is None or not len(self.curve.scores):
             # an empty plot says so, rather than showing a threshold over nothing
-            note = self.pg.TextItem("No scores yet", color="#888", anchor=(0.5, 0.5))
+            note = self.pg.TextItem(empty, color="#888", anchor=(0.5, 0.5))
             self.hist_plot.addItem(note)
             note.setPos(0.5, 0.5)
             self.hist_plot.setRange(xRange=(0, 1), yRange=(0, 1), padding=0)
@@ -430,21 +518,29 @@ class ClassifierView(QWidget):
         start = meta.get("cut", meta["threshold"])
         self.set_threshold(float(np.clip(start, self._lo, self._hi)))
 
-    def set_threshold(self, value: float) -> None:
+    def set_threshold(self, value: float) -> bool:
+        """Move the threshold to ``value``. False, and nothing moves, when it is not a finite
+        number: no slider position or share of pages kept answers to it."""
+        if not math.isfinite(value):
+            return False
         self.threshold_line.setValue(value)
+        return True
 
     def _on_line_moved(self) -> None:
         if self.curve is None or not self.slider.isEnabled():
             return
         value = float(self.threshold_line.value())
+        # a line dragged (or set) past the scores stops the slider at its end
+        step = (value - self._lo) / (self._hi - self._lo or 1) * SLIDER_STEPS
         self.slider.blockSignals(True)
-        self.slider.setValue(round((value - self._lo) / (self._hi - self._lo or 1) * SLIDER_STEPS))
+        self.slider.setValue(round(min(max(step, 0.0), SLIDER_STEPS)))
         self.slider.blockSignals(False)
         pages, words = self.curve.kept(value)
         total = len(self.curve.scores)
         share = pages / total if total else 0.0
+        shown = f"{value:.2f}" if abs(value) < 1e6 else f"{value:.3g}"  # not 300 digits
         self.keep_label.setText(
-            f"At score ≥ {value:.2f}: keeping <b>{share:.0%} of pages</b> "
+            f"At score ≥ {shown}: keeping <b>{share:.0%} of pages</b> "
             f"({pages:,} of {total:,}), <b>{plural(words, 'word')}</b> of main text"
         )
 
@@ -475,6 +571,10 @@ class ClassifierView(QWidget):
 
     def score(self) -> None:
         """Score the corpus with the chosen version, where the engine selector says."""
+        version = self.versions.currentData()
+        if version in self.damaged:
+            self._warn("Classifier", f"Cannot score with {version}: {self.damaged[version]}.")
+            return
         engine = self.engine.currentData()
         if engine != "thread":
             self.score_in_child(engine)
@@ -489,14 +589,20 @@ class ClassifierView(QWidget):
 
     def score_in_child(self, engine: str) -> None:
         version = self.versions.currentData()
+        address = self.address.text().strip() if engine == "ray" else ""
+        problem = address_problem(address)
+        if problem is not None:
+            self.score_status.setText(f"Not scored: {html.escape(problem)}")
+            self._warn("Classifier", f"Not scored: {problem}.")
+            return
         args = ["score", str(self.project.root), "--engine", engine, "--progress-json"]
         if version:
             args += ["--model", version]
         if engine in ("processes", "ray"):
             args += ["--workers", str(self.workers.value())]
             args += ["--shard-rows", str(self.shard_rows.value())]
-        if engine == "ray" and self.address.text().strip():
-            args += ["--address", self.address.text().strip()]
+        if address:
+            args += ["--address", address]
         self._job_version = version
         self._busy(True)
         self.progress.setValue(0)

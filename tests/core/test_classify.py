@@ -654,3 +654,55 @@ def test_a_damaged_project_database_is_refused_with_its_reason(tmp_path: Path) -
     project.db_path.write_bytes(random.Random(0).randbytes(100_000))
     with pytest.raises(ProjectError, match="is damaged or is not a Textbook Studio database"):
         Project.open(tmp_path / "p", create=False)
+
+
+def test_each_way_meta_json_is_unusable_is_named(
+    project: Project, store: Store, labelled: list[int]
+) -> None:
+    """A version's meta.json is a file a curator can delete, overwrite or edit: each way it is
+    unusable is said in words, not as the first lookup's KeyError or TypeError."""
+    import json
+    import shutil
+
+    from studio.classify.versions import ClassifierFileError, load_folder, read_meta
+
+    version = train_classifier(project, store, features="hand", model="ridge").version["id"]
+    folder = project.root / store.classifier_versions()[0]["path"]
+    meta = folder / "meta.json"
+    saved = json.loads(meta.read_text("utf-8"))
+    assert read_meta(folder, version) == saved
+    damages = [
+        (lambda: meta.write_bytes(b"\xff{garbage"), "meta.json is not UTF-8 text"),
+        (lambda: meta.write_text("{bad", "utf-8"), "meta.json is not valid JSON"),
+        (lambda: meta.write_text("[]", "utf-8"), "meta.json holds a list, not a JSON object"),
+        (
+            lambda: meta.write_text(json.dumps({**saved, "model_kind": None}), "utf-8"),
+            None,  # a key that is there, though wrong, is the model loader's to refuse
+        ),
+        (
+            lambda: meta.write_text(
+                json.dumps({k: v for k, v in saved.items() if k != "threshold"}), "utf-8"
+            ),
+            "meta.json names no threshold",
+        ),
+        (meta.unlink, "meta.json is missing"),
+        (lambda: shutil.rmtree(folder), "its folder is missing"),
+    ]
+    for damage, reason in damages:
+        damage()
+        if reason is None:
+            with pytest.raises(ClassifierFileError, match=f"classifier {version} cannot be read"):
+                load_folder(folder, version)
+            continue
+        with pytest.raises(ClassifierFileError, match=reason) as err:
+            read_meta(folder, version)
+        assert str(folder) in str(err.value) and "train it again" in str(err.value)
+        with pytest.raises(ClassifierFileError, match=reason):
+            load_folder(folder, version)
+    # a version without its cross-validated metrics (an import may lack them) still loads
+    version2 = train_classifier(project, store, features="hand", model="ridge").version["id"]
+    folder2 = project.root / store.classifier_versions()[-1]["path"]
+    kept = json.loads((folder2 / "meta.json").read_text("utf-8"))
+    del kept["metrics"]
+    (folder2 / "meta.json").write_text(json.dumps(kept), "utf-8")
+    assert load_folder(folder2, version2).version == version2

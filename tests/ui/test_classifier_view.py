@@ -263,3 +263,113 @@ def test_a_killed_child_leaves_the_studio_up(qtbot, window) -> None:
         view.score_button.click()  # the rerun writes the shards again and finishes
     assert _scored(window, version) == 60
     _listed(qtbot, window, version)
+
+
+# -- damaged versions, hostile addresses and thresholds ------------------------------------------
+
+
+def _two_versions(window) -> tuple[str, str]:
+    from studio.classify.train import train_classifier
+
+    make_labelled_project(window.store, labelled=60, unlabelled=30)
+    first = train_classifier(window.project, window.store, features="hand", model="ridge")
+    second = train_classifier(window.project, window.store, features="hand", model="ridge")
+    return str(first.version["id"]), str(second.version["id"])
+
+
+def _folder(window, version: str):
+    row = next(r for r in window.store.classifier_versions() if r["id"] == version)
+    return window.project.root / row["path"]
+
+
+DAMAGES = {
+    "meta.json deleted": (lambda f: (f / "meta.json").unlink(), "meta.json is missing"),
+    "meta.json garbage": (
+        lambda f: (f / "meta.json").write_bytes(b"\xff{garbage"),
+        "meta.json is not UTF-8 text",
+    ),
+    "meta.json a list": (
+        lambda f: (f / "meta.json").write_text("[]", "utf-8"),
+        "meta.json holds a list",
+    ),
+    "folder deleted": (lambda f: __import__("shutil").rmtree(f), "its folder is missing"),
+}
+
+
+@pytest.mark.parametrize("damage", list(DAMAGES))
+def test_a_damaged_version_is_listed_with_why_and_cannot_score(qtbot, window, damage) -> None:
+    """The tab opens over a version whose files were deleted or overwritten: every version is
+    listed, the intact one is chosen, and the damaged one says why and scores nothing."""
+    intact, damaged = _two_versions(window)
+    spoil, reason = DAMAGES[damage]
+    spoil(_folder(window, damaged))
+    view = window.view("Classifier")  # built now, over the damaged files
+    assert [view.versions.itemData(i) for i in range(view.versions.count())] == [intact, damaged]
+    assert view.versions.currentData() == intact  # the latest one that can be used
+    assert view.score_button.isEnabled() and "cross-validation" in view.reason.text()
+    index = view.versions.findData(damaged)
+    assert "damaged" in view.versions.itemText(index)
+    assert reason in view.versions.itemData(index, Qt.ItemDataRole.ToolTipRole)
+
+    view.versions.setCurrentIndex(index)
+    assert f"{damaged} cannot be used" in view.reason.text() and reason in view.reason.text()
+    assert view.table.rowCount() == 0 and not view.score_button.isEnabled()
+    view.score()  # from code, as the button is off: refused with the reason
+    assert view.op is None and not view.job.running()
+    assert view.failed_box is not None and reason in view.failed_box.text()
+    assert _scored(window, damaged) == 0
+
+    view.versions.setCurrentIndex(view.versions.findData(intact))
+    assert view.score_button.isEnabled() and view.table.rowCount() > 0
+    with qtbot.waitSignal(view.corpus_changed, timeout=120_000):
+        view.score_button.click()
+    assert _scored(window, intact) == 90
+
+
+def test_a_version_whose_meta_json_lost_its_metrics_still_shows_and_scores(window) -> None:
+    import json
+
+    intact, edited = _two_versions(window)
+    meta_path = _folder(window, edited) / "meta.json"
+    meta = json.loads(meta_path.read_text("utf-8"))
+    del meta["metrics"]
+    meta["cv_table"] = "not a table"
+    meta_path.write_text(json.dumps(meta), "utf-8")
+    view = window.view("Classifier")
+    assert view.versions.currentData() == edited and view.score_button.isEnabled()
+    text = view.reason.text()
+    assert "cross-validation" in text  # the description is intact
+    assert "cannot give its comparison table, its cross-validated metrics" in text
+    assert view.table.rowCount() == 0
+
+
+@pytest.mark.parametrize(
+    ("address", "what"),
+    [("\x00", "U+0000"), ("host:6379\x00--x", "U+0000"), ("ray://a b:10001", "a space")],
+)
+def test_a_ray_address_with_control_characters_is_refused(window, address, what) -> None:
+    """The child's arguments end at a NUL: such an address once scored on another Ray."""
+    view, version = _trained_view(window)
+    view.set_engine("ray")
+    view.address.setText(address)
+    view.score_button.click()
+    assert not view.job.running() and view.job.args == []  # no child was started
+    assert f"{what} at position" in view.score_status.text()
+    assert view.failed_box is not None and "ray://host:10001" in view.failed_box.text()
+    assert _scored(window, version) == 0 and view.score_button.isEnabled()
+
+
+def test_the_threshold_refuses_values_that_are_not_finite(qtbot, window) -> None:
+    view, _version = _trained_view(window)
+    with qtbot.waitSignal(view.corpus_changed, timeout=120_000):
+        view.score_button.click()
+    assert view.set_threshold(view._lo)
+    before, summary = view.threshold_line.value(), view.keep_label.text()
+    for value in (float("inf"), float("-inf"), float("nan")):
+        assert not view.set_threshold(value)
+        assert view.threshold_line.value() == before and view.keep_label.text() == summary
+    assert view.set_threshold(1e308)  # finite, past every score: the slider stops at its end
+    assert view.slider.value() == view.slider.maximum()
+    assert "At score ≥ 1e+308: keeping <b>0% of pages</b>" in view.keep_label.text()
+    assert view.set_threshold(-1e308)
+    assert view.slider.value() == 0 and "keeping <b>100% of pages</b>" in view.keep_label.text()

@@ -126,7 +126,7 @@ def generate(
     from studio.generate.checks import CheckSettings
     from studio.generate.loop import BatchConfig, GenerateError, new_batch, run_batch
     from studio.generate.plan import PlanChoice, PlanError
-    from studio.generate.record import unfinished_batch
+    from studio.generate.record import RecordError, unfinished_batch
 
     p = open_project(project)
     with p.store() as store:
@@ -150,7 +150,7 @@ def generate(
                 batch_id = new_batch(store, config)
             with cli_task(f"batch {batch_id}", unit="page") as task:
                 report = run_batch(p, store, batch_id, task=task, teachers=opened)
-        except (GenerateError, PlanError) as exc:
+        except (GenerateError, PlanError, RecordError) as exc:
             raise click.ClickException(str(exc)) from exc
         except KeyboardInterrupt as exc:
             raise click.ClickException(

@@ -168,8 +168,14 @@ class CoverageRow:
 def coverage(
     store: Store, by: str = "subject", choice: PlanChoice | None = None
 ) -> list[CoverageRow]:
-    """Pages per group of cells (by ``cell``, ``subject``, ``topic``, …), in plan order; pages
-    whose cell left the plan are counted under their own cell's group."""
+    """Pages per group of cells (by ``cell``, ``subject``, ``topic``, …), in plan order.
+
+    Pages are counted by the cell they are recorded under (``gen_pages.cell``), as the draw of
+    the next batch counts them, so "covered" says what that draw sees. A page recorded under a
+    cell that is not in the plan (its subtopic left the plan, or its cell was written in an old
+    format, edited or imported) still counts: under its own subject, topic, … (read from the
+    page's columns), and by ``cell`` under the cell it is recorded as, a row of 0 planned cells,
+    so a curator sees those pages rather than losing them from the totals."""
     if by not in GROUPS:
         raise PlanError(f"unknown grouping {by!r} (known: {', '.join(GROUPS)})")
     counts = page_counts(store)
@@ -179,31 +185,32 @@ def coverage(
         row.cells += 1
         c = counts.pop(cell.key, None)
         if c:
-            for status, k in c.items():
-                row.counts[status] = row.counts.get(status, 0) + k
+            _add(row, c)
             row.covered += c["accepted"] > 0
-    if counts:  # pages of cells no longer planned
-        for cell_row in _cells_of(store, list(counts)):
-            row = rows.setdefault(
-                cell_row.group(by), CoverageRow(cell_row.group(by), 0, 0, _zero())
-            )
-            for status, k in counts[cell_row.key].items():
-                row.counts[status] = row.counts.get(status, 0) + k
+    for key, cell in _cells_of(store, set(counts)).items():  # cells the plan does not have
+        group = key if by == "cell" else cell.group(by)
+        _add(rows.setdefault(group, CoverageRow(group, 0, 0, _zero())), counts[key])
     return list(rows.values())
+
+
+def _add(row: CoverageRow, counts: Counter[str]) -> None:
+    for status, k in counts.items():
+        row.counts[status] = row.counts.get(status, 0) + k
 
 
 def _zero() -> dict[str, int]:
     return dict.fromkeys(STATUSES, 0)
 
 
-def _cells_of(store: Store, keys: list[str]) -> list[Cell]:
-    out = {}
+def _cells_of(store: Store, keys: set[str]) -> dict[str, Cell]:
+    """Recorded cell -> the cell its pages' columns name (one page's, should they differ)."""
+    out: dict[str, Cell] = {}
     for r in store.conn.execute(
         "SELECT DISTINCT cell, subject, topic, subtopic, audience, style, difficulty FROM gen_pages"
     ):
-        if r[0] in keys:
+        if r[0] in keys and r[0] not in out:
             out[r[0]] = Cell(*r[1:])
-    return list(out.values())
+    return out
 
 
 def coverage_summary(store: Store, choice: PlanChoice | None = None) -> dict[str, Any]:

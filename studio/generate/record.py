@@ -64,16 +64,36 @@ def title_of(text: str) -> str | None:
 
 @dataclass(slots=True)
 class Batch:
+    """A batch as recorded. ``settings`` is None when its saved settings cannot be read (the row
+    was edited, or written by another tool); ``damage`` then says why, and ``config`` refuses, so
+    the batch is listed and its pages reviewed, but it is never resumed with made-up settings."""
+
     id: int
     created_at: str
     finished_at: str | None
     status: str
-    config: dict[str, Any]
+    settings: dict[str, Any] | None
     source_id: int | None
     counts: dict[str, int] = field(default_factory=dict)
+    damage: str | None = None
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """The settings it runs with; RecordError when they cannot be read."""
+        if self.settings is None:
+            raise RecordError(
+                f"batch {self.id} cannot be resumed: {self.damage}; start a new batch instead"
+            )
+        return self.settings
+
+    @property
+    def resumable(self) -> bool:
+        return self.settings is not None
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        d = asdict(self)
+        d["config"] = d.pop("settings")
+        return d
 
 
 @dataclass(slots=True)
@@ -207,10 +227,23 @@ def batch(store: Store, batch_id: int) -> Batch:
             (batch_id,),
         ).fetchall()
     )
+    settings, damage = _settings(r["config"])
     return Batch(
-        r["id"], r["created_at"], r["finished_at"], r["status"], json.loads(r["config"]),
-        r["source_id"], counts,
+        r["id"], r["created_at"], r["finished_at"], r["status"], settings, r["source_id"], counts,
+        damage,
     )  # fmt: skip
+
+
+def _settings(text: Any) -> tuple[dict[str, Any] | None, str | None]:
+    """A batch row's saved settings, or None and why they cannot be read: a damaged row must not
+    stop the Teacher tab (or the batch list) from opening over the rest of the project."""
+    try:
+        settings = json.loads(text)
+    except (TypeError, ValueError) as exc:  # not JSON, not text, or NULL
+        return None, f"its saved settings are not readable JSON ({exc})"
+    if not isinstance(settings, dict):
+        return None, "its saved settings are not a JSON object"
+    return settings, None
 
 
 def batches(store: Store) -> list[Batch]:

@@ -510,10 +510,18 @@ class TeacherView(QWidget):
                 self.pages_table.selectRow(ids.index(self.page.id))
 
     def _update_resume(self) -> None:
+        """Offer to resume the unfinished batch; one whose saved settings cannot be read is
+        named, with why, but not offered: resuming it would run on settings made up."""
         pending = record.unfinished_batch(self.store)
         running = self.op is not None and self.op.running
-        self.resume_button.setEnabled(pending is not None and not running)
+        why = ""
+        if pending is not None and not pending.resumable:
+            why = f"Batch {pending.id} cannot be resumed: {pending.damage}"
+        self.resume_button.setEnabled(pending is not None and not why and not running)
         self.resume_button.setText(f"Resume batch {pending.id}" if pending else "Resume")
+        self.resume_button.setToolTip(why)
+        if why and not running:
+            self.status.setText(f"{why}; start a new batch.")
 
     # -- teachers --------------------------------------------------------------------------------
 
@@ -614,6 +622,9 @@ class TeacherView(QWidget):
     def resume(self) -> Op | None:
         pending = record.unfinished_batch(self.store)
         if pending is None or (self.op is not None and self.op.running):
+            return None
+        if not pending.resumable:
+            self._warn("Generation", f"Batch {pending.id} cannot be resumed: {pending.damage}.")
             return None
         return self.run_batch(pending.id)
 

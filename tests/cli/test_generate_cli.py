@@ -222,3 +222,15 @@ def test_generate_exits_1_when_the_teacher_failed_on_a_page(tmp_path: Path) -> N
     assert result.exit_code == 1, result.output
     assert "0 accepted, 0 rejected, 1 failed of 1 pages" in result.output
     assert "Traceback" not in result.output
+
+
+def test_resuming_a_batch_whose_settings_are_damaged_is_one_line(tmp_path: Path) -> None:
+    from studio.generate import record
+    from studio.project import Project
+
+    project = Project.open(tmp_path / "p")
+    with project.store() as store:
+        bad = record.create_batch(store, {"pages": 1})
+        store.conn.execute("UPDATE gen_batches SET config = '{not json' WHERE id = ?", (bad,))
+    out = run("generate", str(project.root), "--resume", code=1)
+    assert f"batch {bad} cannot be resumed" in out and "start a new batch" in out

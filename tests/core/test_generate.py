@@ -292,6 +292,28 @@ def test_coverage_per_group_counts_pages_by_status(store: Store) -> None:
         coverage(store, "colour")
 
 
+def test_pages_recorded_under_a_cell_key_of_another_format_are_counted(store: Store) -> None:
+    """An old format, a hand edit or an import can record a page under a cell string that is
+    not the key its columns rebuild to: coverage once raised KeyError on it (and the Teacher tab
+    opened blank). Such a page counts under its columns' subject, and by cell under what it is
+    recorded as; it covers no cell of the plan, as the draw does not count it either."""
+    cells = plan_cells(store, PlanChoice(["History"], ["college"], ["worked example"], ["hard"]))
+    _pages(store, cells[:2], "accepted")
+    odd = _pages(store, [cells[2]], "accepted") + _pages(store, [Cell(*"ABCDEF")], "rejected")
+    old_format = ["History/old-format cell", "A | B | C"]
+    for page_id, key in zip(odd, old_format, strict=True):
+        store.conn.execute("UPDATE gen_pages SET cell = ? WHERE id = ?", (key, page_id))
+    history = {r.group: r for r in coverage(store, "subject")}["History"]
+    assert (history.covered, history.accepted) == (2, 3)  # counted, but covers no planned cell
+    per_cell = {r.group: r for r in coverage(store, "cell")}
+    assert per_cell["History/old-format cell"].accepted == 1
+    assert per_cell["History/old-format cell"].cells == 0 and per_cell[cells[2].key].accepted == 0
+    assert per_cell["A | B | C"].counts["rejected"] == 1
+    by_topic = {r.group: r for r in coverage(store, "topic")}
+    assert by_topic["A / B"].counts["rejected"] == 1 and by_topic["A / B"].cells == 0
+    assert draw_cells(store, 1, cells[:3], random.Random(0)) == [cells[2]]
+
+
 def _add_page(store: Store, text: str, title: str, url: str) -> int:
     import hashlib
 
@@ -615,6 +637,34 @@ def test_rejecting_by_hand_keeps_the_document_out_of_the_export(
     assert record.rejected_documents(store, [doc_id]) == set()
     decisions = [v.data for v in record.versions(store, page_id) if v.kind == "decision"]
     assert [d["status"] for d in decisions] == ["rejected", "accepted"]
+
+
+@pytest.mark.parametrize(
+    ("config", "why"),
+    [
+        ("{not json", "not readable JSON"),
+        ('["a", "list"]', "not a JSON object"),
+        (b"\xff\xfe", "not readable JSON"),
+    ],
+)
+def test_a_batch_whose_settings_cannot_be_read_is_listed_not_resumed(
+    project: Project, store: Store, config: str | bytes, why: str
+) -> None:
+    """A damaged gen_batches row once raised JSONDecodeError wherever batches were read (the
+    Teacher tab opened blank): it is read as a batch that cannot be resumed, and says why."""
+    from studio.generate.loop import run_batch
+
+    good = record.create_batch(store, {"pages": 1})
+    bad = record.create_batch(store, {"pages": 1})
+    store.conn.execute("UPDATE gen_batches SET config = ? WHERE id = ?", (config, bad))
+    assert [b.id for b in record.batches(store)] == [good, bad]
+    pending = record.unfinished_batch(store)
+    assert pending is not None and pending.id == bad and not pending.resumable
+    assert why in str(pending.damage) and pending.to_dict()["config"] is None
+    with pytest.raises(record.RecordError, match=f"batch {bad} cannot be resumed: .*{why}"):
+        run_batch(project, store, bad)
+    assert record.batch(store, bad).status == "pending"  # nothing ran, nothing changed
+    assert record.batch(store, good).config == {"pages": 1} and record.batch(store, good).resumable
 
 
 def test_a_page_without_text_cannot_be_accepted(store: Store) -> None:

@@ -93,6 +93,39 @@ def test_plan_coverage_and_the_taxonomy(qtbot, window, view, screenshot, tmp_pat
     screenshot(window, "teacher-plan")
 
 
+def test_the_tab_opens_over_damaged_batches_and_odd_cell_keys(qtbot, window) -> None:
+    """A gen_batches row whose settings are not JSON, and pages recorded under a cell string
+    their columns do not rebuild to (an old format, a hand edit): the tab once opened blank.
+    It lists the pages, counts them, and says the batch cannot be resumed, and why."""
+    from studio.generate.plan import PlanChoice, plan_cells
+
+    store = window.store
+    cells = plan_cells(store, PlanChoice(["History"], ["college"], ["worked example"], ["hard"]))
+    batch_id = record.create_batch(store, {"pages": 2})
+    ids = record.add_pages(store, batch_id, 1, [(c, "local:test", None) for c in cells[:2]])
+    for page_id in ids:
+        record.set_page(store, page_id, "rejected", ["hand-made"])
+    store.conn.execute("UPDATE gen_pages SET cell = 'History/old key' WHERE id = ?", (ids[0],))
+    store.conn.execute("UPDATE gen_batches SET config = '{garbage' WHERE id = ?", (batch_id,))
+
+    view = window.view("Teacher")  # built now, over the damaged rows
+    assert window.tabs.currentWidget() is view
+    assert sorted(r[0] for r in view.pages_model.rows) == sorted(ids)
+    history = next(r for r in view.coverage_model.rows if r[0] == "History")
+    assert history[4] == 2  # both pages counted as rejected, the odd key's one too
+    view.group_by.setCurrentText("cell")
+    assert ("History/old key", 0, 0, 0, 1, 0, 0) in view.coverage_model.rows
+
+    assert not view.resume_button.isEnabled()
+    assert view.resume_button.text() == f"Resume batch {batch_id}"
+    why = f"Batch {batch_id} cannot be resumed: its saved settings are not readable JSON"
+    assert view.resume_button.toolTip().startswith(why)
+    assert view.status.text().startswith(why) and "start a new batch" in view.status.text()
+    assert view.resume() is None  # from code, as the button is off: refused with the reason
+    assert view.message_box is not None and why in view.message_box.text()
+    assert view.run_button.isEnabled()  # a new batch can still be started
+
+
 def record_subtopics(store, subject: str):
     from studio.generate.taxonomy import subtopics
 

@@ -10,6 +10,7 @@ alarms panel says which kind of collapse a set shows and lists the documents beh
 
 from __future__ import annotations
 
+import html
 from typing import Any
 
 import numpy as np
@@ -30,7 +31,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from studio.diversity.analysis import Report
+from studio.diversity.analysis import Options, Report
 from studio.diversity.metrics import METRICS
 from studio.diversity.sets import GROUPINGS
 from studio.project import Project
@@ -194,10 +195,18 @@ class DiversityView(QWidget):
                 "Cancelled: the measures shown are unchanged (pages embedded so far stay cached)."
             )
             return
+        self.summary.setText(f"<b>Measuring failed</b>: {html.escape(message)}. {self._previous()}")
         box = QMessageBox(QMessageBox.Icon.Warning, "Diversity", message, parent=self)
         box.setDetailedText(details)
         box.show()
         self.failed_box = box
+
+    def _previous(self) -> str:
+        """What the plots and alarms still show after a failed measure: not this measure's."""
+        if self.report is None:
+            return "Nothing has been measured yet."
+        by = GROUP_LABELS.get(self.report.by, self.report.by)
+        return f"The plots and alarms below are still the previous measure's (by {by})."
 
     # -- showing --------------------------------------------------------------------------------
 
@@ -205,16 +214,10 @@ class DiversityView(QWidget):
         self._busy(False)
         self.report = report
         measured = [s for s in report.sets if s.metrics]
-        kinds = sorted({a.kind for a in report.alarms})
         self.summary.setText(
             f"<b>{len(report.sets)} sets</b> ({len(measured)} measured) against "
             f"{len(report.real.doc_ids):,} real pages, in blocks of {report.block} documents and "
-            f"windows of {report.window:,} words. "
-            + (
-                f"<span style='color:#b42318'><b>Alarms: {', '.join(kinds)}</b></span>"
-                if kinds
-                else "No alarm: every set stays within reach of the real pages."
-            )
+            f"windows of {report.window:,} words. {self._verdict(report, measured)}"
         )
         self.alarms.clear()
         for alarm in report.alarms:
@@ -222,13 +225,37 @@ class DiversityView(QWidget):
             item.setForeground(self.pg.mkColor("#b42318"))
             self.alarms.addItem(item)
         if not report.alarms:
-            self.alarms.addItem("No alarm.")
+            self.alarms.addItem("No alarm." if measured else "Nothing measured: no alarm to raise.")
         self._plot_metric()
         self._plot_map()
         self._plot_neighbours()
         self._plot_perplexity()
         self._plot_coverage()
         self.measured.emit(report)
+
+    def _verdict(self, report: Report, measured: list[Any]) -> str:
+        """The alarms, or why there are none. "No alarm" is said only of sets that were measured:
+        with nothing measured it would read as a clean bill of health for pages never looked at."""
+        kinds = sorted({a.kind for a in report.alarms})
+        if kinds:
+            return f"<span style='color:#b42318'><b>Alarms: {', '.join(kinds)}</b></span>"
+        if not report.sets:
+            return "<b>Nothing was measured</b>: this grouping gives no set of documents."
+        small = [s for s in report.sets if not s.metrics]
+        if not small:
+            return "No alarm: every set stays within reach of the real pages."
+        sizes = "; ".join(f"{html.escape(s.name)}: {len(s.doc_ids):,} documents" for s in small[:6])
+        sizes += "; …" if len(small) > 6 else ""
+        too_small = f"a set needs at least {Options().min_docs} documents to be measured"
+        if not measured:
+            return (
+                f"<b>Nothing was measured</b>, so no alarm could be raised: {too_small} "
+                f"({sizes}). Widen the corpus filter, or group the documents another way."
+            )
+        return (
+            "No alarm: every measured set stays within reach of the real pages. Not measured, "
+            f"as {too_small}: {sizes}."
+        )
 
     def _xs(self) -> tuple[list[float], list[str]]:
         assert self.report is not None
@@ -250,7 +277,7 @@ class DiversityView(QWidget):
         plot.setTitle(f"{metric.label}: {metric.help}")
         xs, names = self._xs()
         band = self.report.band.get(name)
-        if band is not None:
+        if band is not None and xs:
             region = pg.LinearRegionItem(
                 values=(band["p5"], band["p95"]),
                 orientation="horizontal",
@@ -265,7 +292,10 @@ class DiversityView(QWidget):
                 name="real pages (median, 5–95 % band)",
             )
         ys = [s.metrics.get(name, np.nan) for s in self.report.sets]
-        plot.plot(xs, ys, pen=pg.mkPen("#2b6cb0", width=2), symbol="o", symbolSize=8, name="sets")
+        if np.isfinite(ys).any():  # sets too small to measure have no point to plot
+            plot.plot(
+                xs, ys, pen=pg.mkPen("#2b6cb0", width=2), symbol="o", symbolSize=8, name="sets"
+            )
         # a cross where this measure is evidence of an alarm, not on every set with some alarm
         flagged = {
             a.set for a in self.report.alarms if any(e["metric"] == name for e in a.evidence)

@@ -145,3 +145,33 @@ def test_an_unfit_grouping_says_why(qtbot, window) -> None:
     qtbot.waitUntil(lambda: view.failed_box is not None, timeout=60_000)
     assert "no accepted generated pages" in view.failed_box.text()
     assert view.measure_button.isEnabled()
+
+
+def test_nothing_measured_is_not_a_clean_bill_and_a_failure_marks_the_old_report(
+    qtbot, window
+) -> None:
+    """A filter matching nothing once read "No alarm: every set stays within reach of the real
+    pages" over pages never measured; and a failed Measure left the previous report's summary
+    standing as if it were this one's."""
+    from studio.store import DocumentQuery
+    from tests.core.test_classify import make_labelled_project
+
+    make_labelled_project(window.store, labelled=60, unlabelled=30)  # real pages, none generated
+    view = window.view("Diversity")
+    view.grouping.setCurrentIndex(view.grouping.findData("query"))
+    view.query = DocumentQuery(search="zzqxnothingmatches")
+    with qtbot.waitSignal(view.measured, timeout=180_000):
+        view.measure_button.click()
+    text = view.summary.text()
+    assert "(0 measured)" in text and "Nothing was measured" in text, text
+    assert "No alarm: every set" not in text
+    assert "needs at least 20 documents" in text and "“zzqxnothingmatches”: 0 documents" in text
+    assert view.alarms.item(0).text().startswith("Nothing measured")
+
+    view.grouping.setCurrentIndex(view.grouping.findData("round"))  # no generated pages
+    view.measure_button.click()
+    qtbot.waitUntil(lambda: view.failed_box is not None, timeout=60_000)
+    text = view.summary.text()
+    assert text.startswith("<b>Measuring failed</b>: ") and "no accepted generated pages" in text
+    assert "still the previous measure's (by current corpus filter)" in text
+    assert view.report is not None and view.report.by == "query"

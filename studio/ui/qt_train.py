@@ -827,7 +827,7 @@ class TrainingView(QWidget):
                 Qt.CheckState.Checked if run.name in checked else Qt.CheckState.Unchecked
             )
             self.runs_table.setItem(row, 0, box)
-            state = summary["state"] or "?"
+            state = summary["state"] or "not started (no status.json)"
             if run.name == self.job_run and self.job.running():
                 state = "running"
             steps = run.read("run.json", {}).get("steps")
@@ -837,9 +837,9 @@ class TrainingView(QWidget):
                 row,
                 [
                     run.name,
-                    str(summary["recipe"]),
+                    "—" if summary["recipe"] is None else str(summary["recipe"]),
                     state,
-                    f"{summary['step'] or 0}/{steps}",
+                    f"{summary['step'] or 0}" + ("" if steps is None else f"/{steps}"),
                     "-" if loss is None else f"{loss:.3f}",
                     evals,
                 ],

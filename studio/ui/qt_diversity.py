@@ -36,6 +36,7 @@ from studio.diversity.metrics import METRICS
 from studio.diversity.sets import GROUPINGS
 from studio.project import Project
 from studio.store import DocumentQuery, Store
+from studio.ui.qt_corpus import plural
 from studio.ui.qt_ops import Op, run_op
 
 GROUP_LABELS = {
@@ -215,7 +216,7 @@ class DiversityView(QWidget):
         self.report = report
         measured = [s for s in report.sets if s.metrics]
         self.summary.setText(
-            f"<b>{len(report.sets)} sets</b> ({len(measured)} measured) against "
+            f"<b>{plural(len(report.sets), 'set')}</b> ({len(measured)} measured) against "
             f"{len(report.real.doc_ids):,} real pages, in blocks of {report.block} documents and "
             f"windows of {report.window:,} words. {self._verdict(report, measured)}"
         )

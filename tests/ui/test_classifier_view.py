@@ -297,7 +297,9 @@ DAMAGES = {
 
 
 @pytest.mark.parametrize("damage", list(DAMAGES))
-def test_a_damaged_version_is_listed_with_why_and_cannot_score(qtbot, window, damage) -> None:
+def test_a_damaged_version_is_listed_with_why_and_cannot_score(
+    qtbot, window, damage, screenshot
+) -> None:
     """The tab opens over a version whose files were deleted or overwritten: every version is
     listed, the intact one is chosen, and the damaged one says why and scores nothing."""
     intact, damaged = _two_versions(window)
@@ -314,6 +316,8 @@ def test_a_damaged_version_is_listed_with_why_and_cannot_score(qtbot, window, da
     view.versions.setCurrentIndex(index)
     assert f"{damaged} cannot be used" in view.reason.text() and reason in view.reason.text()
     assert view.table.rowCount() == 0 and not view.score_button.isEnabled()
+    window.resize(1400, 900)
+    screenshot(window, f"classifier-damaged-version-{damage}")
     view.score()  # from code, as the button is off: refused with the reason
     assert view.op is None and not view.job.running()
     assert view.failed_box is not None and reason in view.failed_box.text()

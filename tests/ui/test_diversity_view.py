@@ -148,7 +148,7 @@ def test_an_unfit_grouping_says_why(qtbot, window) -> None:
 
 
 def test_nothing_measured_is_not_a_clean_bill_and_a_failure_marks_the_old_report(
-    qtbot, window
+    qtbot, window, screenshot
 ) -> None:
     """A filter matching nothing once read "No alarm: every set stays within reach of the real
     pages" over pages never measured; and a failed Measure left the previous report's summary
@@ -167,6 +167,8 @@ def test_nothing_measured_is_not_a_clean_bill_and_a_failure_marks_the_old_report
     assert "No alarm: every set" not in text
     assert "needs at least 20 documents" in text and "“zzqxnothingmatches”: 0 documents" in text
     assert view.alarms.item(0).text().startswith("Nothing measured")
+    window.resize(1400, 900)
+    screenshot(window, "diversity-nothing-measured")
 
     view.grouping.setCurrentIndex(view.grouping.findData("round"))  # no generated pages
     view.measure_button.click()

@@ -231,25 +231,39 @@ class LabelSession:
         i = self.position + offset
         return self.ids[i] if 0 <= i < len(self.ids) else None
 
-    def score(self, value: int) -> int | None:
+    def score(self, value: int, at: int | None = None) -> int | None:
         """Store ``value`` for the current document (committed at once) and move on; returns
-        the document scored (None at the end of the queue)."""
+        the document scored (None at the end of the queue). ``at``: the queue position of the
+        page the curator was shown when they gave it; the window shows the next page at the
+        keypress, before this write runs, so the page shown decides, not where the writes
+        queued behind a busy writer have got to."""
+        if at is not None:
+            self.position = at
         doc_id = self.current
         if doc_id is None:
             return None
         if not 0 <= value <= 5:
             raise ValueError(f"a score is 0 to 5, not {value}")
+        if self.store.document(doc_id) is None:
+            raise LookupError(
+                f"page {doc_id} is no longer in the project (another program removed it): "
+                "skip it with →"
+            )
         self._undo.append((self.position, doc_id, self.store.label_of(doc_id, self.annotator)))
         self.store.set_label(doc_id, self.annotator, value)
         self.given += 1
         self.position += 1
         return doc_id
 
-    def skip(self) -> None:
+    def skip(self, at: int | None = None) -> None:
+        if at is not None:
+            self.position = at
         if self.position < len(self.ids):
             self.position += 1
 
-    def back(self) -> None:
+    def back(self, at: int | None = None) -> None:
+        if at is not None:
+            self.position = at
         if self.position > 0:
             self.position -= 1
 

@@ -58,6 +58,7 @@ class LabelView(QWidget):
         self.project, self.store = project, store
         self.session: LabelSession | None = None
         self._starting = False  # a new queue is being made
+        self._shown, self._pending = 0, 0  # the queue position on screen; writes not yet done
         self.search_query = DocumentQuery()
         self._pages: dict[int, DocumentPage] = {}
         self._build()
@@ -288,39 +289,70 @@ class LabelView(QWidget):
     def _on_started(self, session: LabelSession) -> None:
         self._starting = False
         self.session = session
+        self._shown, self._pending = session.position, 0
         self._pages.clear()
         self._set_enabled(True)
         self.setFocus()
         self._show_current()
 
-    def give(self, value: int) -> None:
-        session = self.session
-        if session is None or session.current is None or self._starting:
-            return
-        op = run_op(self, lambda _task: session.score(value))
-        op.on_success(lambda doc_id: self._after_score(doc_id, value)).on_failure(self._on_error)
-        self._show(session.peek())  # the next page is already loaded: show it now
+    # The writes run on the writer thread, which an import, a training or a scoring run may
+    # keep busy for a while: keys do not wait for them. ``_shown`` is the queue position of the
+    # page on screen; each key acts on that page (its write carries the position) and shows
+    # the next one at once. Once no write is pending, the screen follows the session again.
 
-    def _after_score(self, doc_id: int | None, value: int) -> None:
+    def give(self, value: int) -> None:
+        session, at = self.session, self._shown
+        if session is None or self._starting or not 0 <= at < len(session.ids):
+            return
+        self._queue(lambda: session.score(value, at=at), lambda doc_id: self._scored(doc_id, value))
+        self._shown = at + 1
+        self._show(session.ids[at + 1] if at + 1 < len(session.ids) else None)
+
+    def _scored(self, doc_id: int | None, value: int) -> None:
         if doc_id is not None:
             self.labelled.emit(doc_id, value)
-        self._show_current()
 
     def skip(self) -> None:
-        self._move(lambda s: s.skip())
+        session, at = self.session, self._shown
+        if session is not None and not self._starting:
+            self._queue(lambda: session.skip(at=at))
+            self._shown = min(at + 1, len(session.ids))
+            self._show(session.ids[self._shown] if self._shown < len(session.ids) else None)
 
     def back(self) -> None:
-        self._move(lambda s: s.back())
+        session, at = self.session, self._shown
+        if session is not None and not self._starting:
+            self._queue(lambda: session.back(at=at))
+            self._shown = max(at - 1, 0)
+            if session.ids:
+                self._show(session.ids[self._shown])
 
     def undo(self) -> None:
-        self._move(lambda s: s.undo())
-
-    def _move(self, action: Any) -> None:
         session = self.session
         if session is not None and not self._starting:
-            run_op(self, lambda _task: action(session)).on_success(
-                lambda _: self._show_current()
-            ).on_failure(self._on_error)
+            self._queue(session.undo)  # the page it takes back is shown when it is done
+
+    def _queue(self, write: Any, done: Any = None) -> None:
+        self._pending += 1
+        op = run_op(self, lambda _task: write())
+        op.on_success(lambda result: self._write_done(done, result))
+        op.on_failure(self._write_failed)
+
+    def _write_done(self, done: Any, result: Any) -> None:
+        self._pending -= 1
+        if done is not None:
+            done(result)
+        self._follow_session()
+
+    def _write_failed(self, message: str, details: str) -> None:
+        self._pending -= 1
+        self._follow_session()  # back to the page whose write failed, with the reason
+        self._on_error(message, details)
+
+    def _follow_session(self) -> None:
+        if self._pending == 0 and self.session is not None:
+            self._shown = self.session.position
+            self._show_current()
 
     def close_session(self) -> None:
         if self.session is not None:

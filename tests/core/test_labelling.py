@@ -59,6 +59,21 @@ def test_a_session_stores_each_score_at_once_and_undoes(store: Store) -> None:
     assert second != first
 
 
+def test_a_score_goes_to_the_page_shown_and_never_to_a_page_removed(store: Store) -> None:
+    ids = _corpus(store, 4)
+    session = LabelSession(store, "ana", ids)
+    assert session.score(3, at=2) == ids[2] and session.current == ids[3]
+    session.skip(at=0)
+    assert session.current == ids[1]
+    store.conn.execute("PRAGMA foreign_keys = OFF")
+    store.conn.execute("DELETE FROM documents WHERE id = ?", (ids[1],))  # another program
+    with pytest.raises(LookupError, match=f"page {ids[1]} is no longer in the project"):
+        session.score(4)
+    assert store.label_of(ids[1], "ana") is None and session.current == ids[1]
+    session.skip()
+    assert session.score(5) == ids[2] and store.label_of(ids[2], "ana") == 5
+
+
 def test_undo_restores_an_earlier_score(store: Store) -> None:
     ids = _corpus(store, 2)
     store.set_label(ids[0], "ana", 2)

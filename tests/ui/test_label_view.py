@@ -123,3 +123,39 @@ def test_a_name_that_is_no_persons_cannot_label(qtbot, window) -> None:
         view.annotator.setText(name)
         view.start_button.click()
         assert why in html.unescape(view.status.text()) and view.session is None
+
+
+def test_each_key_scores_the_page_on_screen_while_the_writer_is_busy(
+    qtbot, window, tmp_path
+) -> None:
+    """Scores are written on the writer thread, which an import or a training run may hold:
+    keys pressed meanwhile once all showed the same page and scored pages never shown."""
+    import threading
+
+    from studio.ui.qt_ops import submit_write
+
+    write_mixed_corpus(tmp_path / "corpus")
+    import_by_drop(qtbot, window, [tmp_path / "corpus"])
+    view = window.label_view
+    view.annotator.setText("ana")
+    view.start_button.click()
+    qtbot.waitUntil(lambda: view.session is not None, timeout=10_000)
+    release = threading.Event()
+    submit_write(lambda: release.wait(30))  # the writer is busy until released
+    shown = []
+    for value in (5, 0, 3, 1):
+        shown.append(view.document.page.record.id)
+        view.give(value)
+    passed = view.document.page.record.id
+    view.skip()
+    target = view.document.page.record.id
+    view.give(4)
+    assert len({*shown, passed, target}) == 6  # every key moved the screen on
+    assert window.store.label_of(shown[0], "ana") is None  # nothing written yet
+    release.set()
+    qtbot.waitUntil(lambda: view._pending == 0, timeout=20_000)
+    ids = view.session.ids
+    assert [window.store.label_of(d, "ana") for d in shown] == [5, 0, 3, 1]
+    assert window.store.label_of(passed, "ana") is None
+    assert window.store.label_of(target, "ana") == 4
+    assert view.document.page.record.id == view.session.current == ids[ids.index(target) + 1]

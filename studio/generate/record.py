@@ -37,6 +37,18 @@ def printable(text: str) -> str:
     return clean_text(text.encode("utf-8", "replace").decode("utf-8"))
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
+def curator_text(text: str) -> str:
+    """A curator's own words as stored: line ends made ``\n``, other control characters turned
+    into spaces (not removed: "a<NUL>b" stays two words) and a lone surrogate into U+FFFD, so
+    that nothing they typed goes without a trace."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return _SURROGATE.sub("\ufffd", _CONTROL.sub(" ", text))
+
+
 def clean_reply(text: str) -> str:
     """A teacher's text as stored: printable, valid UTF-8, and of bounded size."""
     text = printable(text)
@@ -434,12 +446,34 @@ def versions(store: Store, page_id: int) -> list[Version]:
 # -- decisions -----------------------------------------------------------------------------------
 
 
-def accept(store: Store, page_id: int, reasons: list[str], *, by: str | None = None) -> int:
+Seen = tuple[str, str | None]  # (status, text) of a page as the curator was shown it
+
+
+def _check_seen(p: Page, seen: Seen | None) -> None:
+    """Refuse a curator's decision or edit made on a page another program has changed since
+    it was shown (the command line, another studio): the last writer would silently win."""
+    if seen is not None and (p.status, p.text) != seen:
+        now = p.status if p.status != seen[0] else "its text edited"
+        raise RecordError(
+            f"page {p.id} changed since it was shown (now {now}): look at it again; "
+            "nothing was done"
+        )
+
+
+def accept(
+    store: Store,
+    page_id: int,
+    reasons: list[str],
+    *,
+    by: str | None = None,
+    seen: Seen | None = None,
+) -> int:
     """Accept a page: its text becomes a document (made now, or kept from before). Returns the
     document's id. Raises :class:`RecordError` when there is no text, or an identical document
-    is stored already."""
+    is stored already, or the page is not as ``seen``."""
     with store.transaction():
         p = page(store, page_id)
+        _check_seen(p, seen)
         if not p.text or not p.text.strip():
             raise RecordError(f"page {page_id} has no text to accept")
         doc_id = p.doc_id if p.doc_id is not None else _make_document(store, p)
@@ -450,10 +484,17 @@ def accept(store: Store, page_id: int, reasons: list[str], *, by: str | None = N
     return doc_id
 
 
-def reject(store: Store, page_id: int, reasons: list[str], *, by: str | None = None) -> None:
+def reject(
+    store: Store,
+    page_id: int,
+    reasons: list[str],
+    *,
+    by: str | None = None,
+    seen: Seen | None = None,
+) -> None:
     """Reject a page (one accepted before keeps its document, which the export leaves out)."""
     with store.transaction():
-        page(store, page_id)
+        _check_seen(page(store, page_id), seen)
         set_page(store, page_id, "rejected", reasons)
         if by is not None:
             add_version(store, page_id, "decision", data={"status": "rejected", "by": by})
@@ -506,13 +547,13 @@ def _hash(text: str) -> str:
     return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
 
 
-def edit(store: Store, page_id: int, text: str, *, by: str) -> int:
+def edit(store: Store, page_id: int, text: str, *, by: str, seen: Seen | None = None) -> int:
     """A curator's edit: a new version, the page's text; an accepted page's document follows
     (its classifier scores and cached features are dropped: they were of the old text).
 
     A text over :data:`MAX_TEXT_CHARS` is refused, not clipped: a teacher's runaway reply may
     lose its tail, a curator's own words must not, silently."""
-    text = printable(text)
+    text = curator_text(text)
     if not text.strip():
         raise RecordError("an edit cannot leave the page empty")
     if len(text) > MAX_TEXT_CHARS:
@@ -522,6 +563,7 @@ def edit(store: Store, page_id: int, text: str, *, by: str) -> int:
         )
     with store.transaction():
         p = page(store, page_id)
+        _check_seen(p, seen)
         n = store.conn.execute(
             "SELECT count(*) FROM gen_versions WHERE page_id = ? AND kind = 'edit'", (page_id,)
         ).fetchone()[0]

@@ -64,6 +64,7 @@ from studio.ui.qt_ops import Op, run_op, submit_write
 
 MAX_STREAM_LINES = 4000  # the live view keeps the tail of long replies
 MAX_SHOWN_CHARS = 200_000  # of one version in an editor; the record keeps all of it
+MAX_EDIT_LINE = 20_000  # characters of one line the page editor takes
 PAGE_COLUMNS = ["#", "Batch", "Round", "Status", "Teacher", "Cell", "Reasons"]
 COVERAGE_COLUMNS = ["Group", "Cells", "Covered", "Accepted", "Rejected", "Failed", "Queued"]
 STATUS_COLOURS = {
@@ -759,16 +760,21 @@ class TeacherView(QWidget):
         sid = item.data(0, Qt.ItemDataRole.UserRole) if item is not None else None
         return path, sid
 
-    def _write(self, fn: Any, done: Any = None) -> Op:
+    def _write(self, fn: Any, done: Any = None, failed: Any = None, title: str = "Plan") -> Op:
         project = self.project
 
         def work(_task: Any) -> Any:
             with project.store() as store:
                 return fn(store)
 
+        def on_failure(msg: str, details: str) -> None:
+            if failed is not None:
+                failed()
+            self._warn(title, msg, details)
+
         op = run_op(self, work)
         op.on_success(done or (lambda _r: self._after_taxonomy_change()))
-        op.on_failure(lambda msg, details: self._warn("Plan", msg, details))
+        op.on_failure(on_failure)
         self.side_op = op
         return op
 
@@ -991,10 +997,23 @@ class TeacherView(QWidget):
         return "".join(out) or "<p>No critique yet.</p>"
 
     def _on_edit_toggled(self, on: bool) -> None:
+        text = ""
+        if on and self.page is not None:
+            text = self.page.text or self._version_text(self.right_version)
+            longest = max((len(line) for line in text.split("\n")), default=0)
+            if longest > MAX_EDIT_LINE:  # Qt lays such a line out for seconds, on this thread
+                self.edit_button.setChecked(False)
+                self._warn(
+                    "Page",
+                    f"Page {self.page.id} has a line of {longest:,} characters: editing it here "
+                    "would hold the window for seconds. Edit it as a file with "
+                    f"`studio pages edit PROJECT {self.page.id} FILE`.",
+                )
+                return
         self.right_text.setReadOnly(not on)
         self.save_button.setEnabled(on)
         if on and self.page is not None:
-            self.right_text.setPlainText(self.page.text or self._version_text(self.right_version))
+            self.right_text.setPlainText(text)
             self.right_text.setFocus()
             self.review_tabs.setCurrentIndex(0)
 
@@ -1002,18 +1021,21 @@ class TeacherView(QWidget):
         if self.page is None:
             return None
         page_id, text, by = self.page.id, self.right_text.toPlainText(), _curator()
-        return self._page_op(lambda s: record.edit(s, page_id, text, by=by), page_id)
+        seen = (self.page.status, self.page.text)  # refused if another program changed it
+        return self._page_op(lambda s: record.edit(s, page_id, text, by=by, seen=seen), page_id)
 
     def decide(self, status: str) -> Op | None:
         if self.page is None:
             return None
-        page_id, by = self.page.id, _curator()
+        page_id, by, seen = self.page.id, _curator(), (self.page.status, self.page.text)
         if status == "accepted":
             return self._page_op(
-                lambda s: record.accept(s, page_id, [f"accepted by {by}"], by=by), page_id
+                lambda s: record.accept(s, page_id, [f"accepted by {by}"], by=by, seen=seen),
+                page_id,
             )
         return self._page_op(
-            lambda s: record.reject(s, page_id, [f"rejected by {by}"], by=by), page_id
+            lambda s: record.reject(s, page_id, [f"rejected by {by}"], by=by, seen=seen),
+            page_id,
         )
 
     def _page_op(self, fn: Any, page_id: int) -> Op:
@@ -1024,5 +1046,8 @@ class TeacherView(QWidget):
             self.corpus_changed.emit("reviewed")
             self.page_changed.emit(page_id)
 
-        op = self._write(fn, done)
-        return op
+        def failed() -> None:  # show the page as it is now (another program may have changed it)
+            self.refresh_pages()
+            self.show_page(page_id)
+
+        return self._write(fn, done, failed, title="Page")

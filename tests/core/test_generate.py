@@ -552,6 +552,35 @@ def _one_page(store: Store, text: str | None = GOOD_PAGE) -> int:
     return page_id
 
 
+def test_a_decision_or_edit_on_a_page_changed_since_it_was_shown_does_nothing(
+    store: Store,
+) -> None:
+    page_id = _one_page(store)
+    shown = record.page(store, page_id)
+    seen = (shown.status, shown.text)
+    record.edit(store, page_id, GOOD_PAGE + " Edited elsewhere.", by="cli")  # another program
+    for act in (
+        lambda: record.accept(store, page_id, [], by="ana", seen=seen),
+        lambda: record.reject(store, page_id, [], by="ana", seen=seen),
+        lambda: record.edit(store, page_id, "Ana's text.", by="ana", seen=seen),
+    ):
+        with pytest.raises(record.RecordError, match="changed since it was shown"):
+            act()
+    now = record.page(store, page_id)
+    assert (now.status, now.text) == ("running", GOOD_PAGE + " Edited elsewhere.")
+    record.reject(store, page_id, ["by cli"], by="cli")
+    with pytest.raises(record.RecordError, match=r"\(now rejected\)"):
+        record.accept(store, page_id, [], by="ana", seen=(now.status, now.text))
+    assert record.page(store, page_id).doc_id is None  # no document was made
+    record.accept(store, page_id, [], by="ana", seen=("rejected", now.text))  # as shown: done
+
+
+def test_a_curators_edit_keeps_a_trace_of_every_character(store: Store) -> None:
+    page_id = _one_page(store)
+    record.edit(store, page_id, "a\x00b real\r\nwords \ud800 here", by="ana")
+    assert record.page(store, page_id).text == "a b real\nwords \ufffd here"
+
+
 def test_an_accepted_page_is_a_synthetic_document(store: Store) -> None:
     page_id = _one_page(store)
     doc_id = record.accept(store, page_id, ["all checks passed"])

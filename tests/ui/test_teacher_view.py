@@ -338,6 +338,29 @@ def test_hostile_versions_are_shown_as_text(qtbot, window, view, screenshot) -> 
     screenshot(window, "teacher-hostile-page")
 
 
+def test_a_page_changed_elsewhere_or_with_a_huge_line_is_not_overwritten(
+    qtbot, window, view
+) -> None:
+    store = window.store
+    batch = record.create_batch(store, {"pages": 1})
+    cell = record.Cell("Physics", "Optics", "Lenses", "college", "textbook", "easy")
+    (page_id,) = record.add_pages(store, batch, 1, [(cell, "local:test", None)])
+    record.set_page(store, page_id, "running", text="A lens bends light. " * 30)
+    view.refresh_pages()
+    view.show_page(page_id)
+    record.reject(store, page_id, ["from the command line"], by="cli")  # another program
+    op = view.decide("accepted")
+    qtbot.waitUntil(lambda: not op.running, timeout=10_000)
+    assert "changed since it was shown (now rejected)" in view.message_box.text()
+    assert record.page(store, page_id).status == "rejected" and view.page.status == "rejected"
+
+    record.set_page(store, page_id, "rejected", text="x" * 50_000)  # one line of 50,000
+    view.show_page(page_id)
+    view.edit_button.setChecked(True)
+    assert not view.edit_button.isChecked() and view.right_text.isReadOnly()
+    assert "has a line of 50,000 characters" in view.message_box.text()
+
+
 def test_teachers_come_from_the_settings_dialog_and_specs(qtbot, view, tiny_gguf: Path) -> None:
     from studio.teachers.config import TeacherConfig, load_config
 

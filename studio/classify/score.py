@@ -110,11 +110,10 @@ def score_documents(
         except Cancelled:
             report.cancelled = True
             break
-        store.add_scores(
+        report.scored += store.add_scores(
             classifier.version,
             [(d.doc_id, float(s), bool(k)) for d, s, k in zip(docs, scores, keep, strict=True)],
         )
-        report.scored += len(docs)
     task.progress(report.skipped + report.scored, total, "done")
     return report
 

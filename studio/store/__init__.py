@@ -666,13 +666,17 @@ class Store:
         )
         return [int(r[0]) for r in rows]
 
-    def add_scores(self, version: str, scores: list[tuple[int, float, bool]]) -> None:
+    def add_scores(self, version: str, scores: list[tuple[int, float, bool]]) -> int:
+        """Store a version's scores; a document another program removed while it was being
+        scored is passed over (its score would name no document). Returns how many were
+        stored."""
         with self.transaction():
-            self.conn.executemany(
+            cur = self.conn.executemany(
                 "INSERT OR REPLACE INTO classifier_scores(version, doc_id, score, keep) "
-                "VALUES (?, ?, ?, ?)",
-                [(version, doc_id, score, int(keep)) for doc_id, score, keep in scores],
+                "SELECT ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM documents WHERE id = ?)",
+                [(version, doc_id, score, int(keep), doc_id) for doc_id, score, keep in scores],
             )
+            return max(cur.rowcount, 0)
 
     def kept_totals(self, version: str, min_score: float | None) -> dict[str, int]:
         """Scored and kept pages and their main-text words for a version; kept by the version's

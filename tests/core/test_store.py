@@ -185,3 +185,18 @@ def test_two_processes_opening_a_new_project_at_once(tmp_path) -> None:
     with Project.open(root).store() as store:
         count = store.conn.execute("SELECT count(*) FROM _sqlite_migrations").fetchone()[0]
         assert count == len(migrations._migrations)
+
+
+def test_scores_of_documents_removed_meanwhile_are_passed_over(store: Store) -> None:
+    src = _source(store)
+    kept = store.insert_document(_doc(src, "photosynthesis turns light into sugar", "a"))
+    assert kept is not None
+    store.conn.execute(
+        "INSERT INTO classifier_versions(id, created_at, feature_set, model_kind, threshold, "
+        "metrics, label_hash, n_labels, path) VALUES ('v1', 'now', 'hand', 'ridge', 3, '{}', "
+        "'h', 0, 'x')"
+    )
+    # scoring read the page, then another program removed the second one before the write
+    assert store.add_scores("v1", [(kept, 3.5, True), (kept + 1000, 1.0, False)]) == 1
+    rows = store.conn.execute("SELECT doc_id, score FROM classifier_scores").fetchall()
+    assert [tuple(r) for r in rows] == [(kept, 3.5)]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import os
+import re
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
@@ -64,7 +65,7 @@ class ImportReportDialog(QDialog):
             shown = os.path.relpath(f.path, base) if base else f.path
             cells = [shown, f.format or "", f.status, f.imported, f.duplicates, f.failed, why]
             for col, value in enumerate(cells):
-                item = QTableWidgetItem(str(value))
+                item = QTableWidgetItem(visible(str(value)))
                 if isinstance(value, int):
                     item.setTextAlignment(
                         Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
@@ -74,7 +75,7 @@ class ImportReportDialog(QDialog):
                     colour = "#9a6a00" if partly else STATUS_COLOURS.get(f.status, "#333")
                     item.setForeground(QColor(colour))
                 tip = {0: f.path, 6: "\n".join([str(value), *f.errors[:20]])}.get(col, str(value))
-                item.setToolTip(tip)
+                item.setToolTip(plain_tip(tip))
                 table.setItem(row, col, item)
         header = table.horizontalHeader()
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Interactive)
@@ -91,6 +92,23 @@ class ImportReportDialog(QDialog):
         layout.addWidget(where)
         layout.addWidget(table, 1)
         layout.addWidget(buttons)
+
+
+_HIDDEN = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def visible(text: str) -> str:
+    """A file name or reason as one readable line: control and text-direction characters shown
+    as escapes (a right-to-left override would show 'evil\u202etxt.exe' as 'evilexe.txt', a
+    newline would hide the rest of the name)."""
+    return _HIDDEN.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+
+
+def plain_tip(text: str) -> str:
+    """A tooltip that shows ``text`` as it is: Qt renders a tooltip that looks like HTML as
+    HTML, so a file named '<b>x</b>.txt' would show as a bold x."""
+    lines = [html.escape(visible(line)) for line in text.split("\n")]
+    return "<qt>" + "<br>".join(lines) + "</qt>"
 
 
 def _common_parent(paths: list[str]) -> str:

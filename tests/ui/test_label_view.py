@@ -59,15 +59,21 @@ def test_active_learning_queue_without_a_classifier_says_what_to_do(qtbot, windo
     assert view.session is None
 
 
-def test_a_queue_that_cannot_be_made_leaves_the_running_one_working(
-    qtbot, window, tmp_path
-) -> None:
+def labelling_as_ana(qtbot, window, tmp_path):  # type: ignore[no-untyped-def]
+    """The label view of a window with a small corpus imported, a random queue started."""
     write_mixed_corpus(tmp_path / "corpus")
     import_by_drop(qtbot, window, [tmp_path / "corpus"])
     view = window.label_view
     view.annotator.setText("ana")
     view.start_button.click()
     qtbot.waitUntil(lambda: view.session is not None, timeout=10_000)
+    return view
+
+
+def test_a_queue_that_cannot_be_made_leaves_the_running_one_working(
+    qtbot, window, tmp_path
+) -> None:
+    view = labelling_as_ana(qtbot, window, tmp_path)
     session, page = view.session, view.session.current
     view.queue.setCurrentIndex(view.queue.findData("uncertainty"))  # no classifier yet
     view.start_button.click()
@@ -134,12 +140,7 @@ def test_each_key_scores_the_page_on_screen_while_the_writer_is_busy(
 
     from studio.ui.qt_ops import submit_write
 
-    write_mixed_corpus(tmp_path / "corpus")
-    import_by_drop(qtbot, window, [tmp_path / "corpus"])
-    view = window.label_view
-    view.annotator.setText("ana")
-    view.start_button.click()
-    qtbot.waitUntil(lambda: view.session is not None, timeout=10_000)
+    view = labelling_as_ana(qtbot, window, tmp_path)
     release = threading.Event()
     submit_write(lambda: release.wait(30))  # the writer is busy until released
     shown = []

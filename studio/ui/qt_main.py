@@ -102,6 +102,8 @@ class MainWindow(QMainWindow):
         self._action(file_menu, "Import &Folder…", self.choose_import_folder, "Ctrl+Shift+I")
         file_menu.addSeparator()
         self._action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
+        view_menu = self.menuBar().addMenu("&View")
+        self._action(view_menu, "&Refresh", self.refresh, "F5")
         help_menu = self.menuBar().addMenu("&Help")
         self._action(help_menu, "&About Textbook Studio", self.about)
 
@@ -353,6 +355,19 @@ class MainWindow(QMainWindow):
                     f"Importing {len(paths)} item(s)… ({remote} web address(es) left out: the "
                     "studio imports files, it never fetches pages)"
                 )
+
+    def refresh(self) -> None:
+        """Read the project again: what another program (a `studio import` in a terminal, a
+        second studio) stored since shows in the list, its totals and the open document."""
+        if self.store is None:
+            return
+        self.corpus.refresh()
+        page = self.document.page
+        if page is not None:
+            self.open_document(page.record.id)
+        self.status_label.setText(
+            f"Project {self.project.root if self.project else ''} · read again"
+        )
 
     # -- documents -----------------------------------------------------------------------------
 

@@ -250,3 +250,23 @@ def test_no_view_hides_a_qt_method_behind_an_attribute(qtbot, window) -> None:
         assert hidden == [], f"{type(widget).__name__} hides {hidden}"
     for name in LAZY_TABS:
         assert window.views[name] is window.view(name)  # built once, kept
+
+
+def test_refresh_shows_what_another_program_imported(qtbot, window, tmp_path) -> None:
+    import subprocess
+    import sys
+
+    page = tmp_path / "lesson.txt"
+    page.write_text("A lesson on tides, the moon and the pull of gravity on the oceans.")
+    assert window.corpus.model.rowCount() == 0
+    subprocess.run(  # a `studio import` in a terminal while the window is open
+        [sys.executable, "-m", "studio", "import", str(window.project.root), str(page)],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    [refresh] = [a for a in window.menuBar().actions() if a.text() == "&View"][0].menu().actions()
+    assert refresh.shortcut().toString() == "F5"
+    refresh.trigger()
+    assert window.corpus.model.rowCount() == 1
+    qtbot.waitUntil(lambda: "1 document" in window.corpus.summary.text(), timeout=10_000)

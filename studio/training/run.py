@@ -248,7 +248,8 @@ def list_runs(project: Project) -> list[Run]:
     folder = runs_dir(project)
     if not folder.is_dir():
         return []
-    found = [Run(p) for p in folder.iterdir() if (p / "run.json").is_file()]
+    # a run.json that is there but no file (a folder in its place) lists its run as damaged
+    found = [Run(p) for p in folder.iterdir() if (p / "run.json").exists()]
     return sorted(found, key=lambda r: (str(r.read("run.json", {}).get("created_at", "")), r.name))
 
 

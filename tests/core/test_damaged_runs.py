@@ -79,6 +79,15 @@ def test_a_damaged_run_is_listed_as_damaged_beside_the_good_one(
     assert open_run(project, case).name == case
 
 
+def test_a_folder_in_place_of_run_json_lists_the_run_as_damaged(project: Project) -> None:
+    good_run(project)
+    odd = write_run(project, "odd", {"status.json": json.dumps({"state": "done", "step": 3})})
+    (odd / "run.json").mkdir()
+    runs = {r.name: r for r in list_runs(project)}
+    assert set(runs) == {"good", "odd"}
+    assert runs["odd"].status()["state"].startswith("damaged: run.json cannot be read (")
+
+
 def test_fields_of_the_wrong_type_read_as_absent(project: Project) -> None:
     write_run(
         project,

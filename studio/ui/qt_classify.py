@@ -47,6 +47,7 @@ from studio.classify.versions import ClassifierFileError, read_meta
 from studio.project import Project
 from studio.store import Store
 from studio.ui.qt_corpus import plural
+from studio.ui.qt_notice import warning_box
 from studio.ui.qt_ops import Op, run_op
 from studio.ui.qt_process import JobProcess
 
@@ -299,12 +300,8 @@ class ClassifierView(QWidget):
         return True
 
     def _warn(self, title: str, message: str, details: str = "") -> None:
-        box = QMessageBox(QMessageBox.Icon.Warning, title, message, parent=self)
-        box.setTextFormat(Qt.TextFormat.PlainText)  # messages quote paths and files: never HTML
-        if details:
-            box.setDetailedText(details)
-        box.show()
-        self.failed_box = box
+        # messages quote paths and files: never HTML
+        self.failed_box = warning_box(self, title, message, details, plain=True)
 
     def _plot(self, title: str, x: str, y: str) -> Any:
         plot = self.pg.PlotWidget(title=title)

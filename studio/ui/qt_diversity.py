@@ -37,6 +37,7 @@ from studio.diversity.sets import GROUPINGS
 from studio.project import Project
 from studio.store import DocumentQuery, Store
 from studio.ui.qt_corpus import plural
+from studio.ui.qt_notice import warning_box
 from studio.ui.qt_ops import Op, run_op
 
 GROUP_LABELS = {
@@ -197,10 +198,7 @@ class DiversityView(QWidget):
             )
             return
         self.summary.setText(f"<b>Measuring failed</b>: {html.escape(message)}. {self._previous()}")
-        box = QMessageBox(QMessageBox.Icon.Warning, "Diversity", message, parent=self)
-        box.setDetailedText(details)
-        box.show()
-        self.failed_box = box
+        self.failed_box = warning_box(self, "Diversity", message, details)
 
     def _previous(self) -> str:
         """What the plots and alarms still show after a failed measure: not this measure's."""

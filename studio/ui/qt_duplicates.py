@@ -40,6 +40,7 @@ from studio.dedup.index import MAX_HASHES
 from studio.project import Project
 from studio.store import Store
 from studio.ui.qt_corpus import plural
+from studio.ui.qt_notice import warning_box
 from studio.ui.qt_ops import Op, run_op
 
 MAX_CLUSTERS = 5000  # listed, largest first; the rest are marked all the same
@@ -472,8 +473,4 @@ class DuplicatesView(QWidget):
         self.failed.emit(message)
 
     def _tell(self, title: str, message: str, details: str = "") -> None:
-        box = QMessageBox(QMessageBox.Icon.Warning, title, message, parent=self)
-        if details:
-            box.setDetailedText(details)
-        box.show()
-        self.message_box = box
+        self.message_box = warning_box(self, title, message, details)

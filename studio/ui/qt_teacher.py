@@ -60,6 +60,7 @@ from studio.generate.plan import GROUPS, PlanChoice, coverage, coverage_summary
 from studio.generate.taxonomy import dimensions, subtopics
 from studio.project import Project
 from studio.store import Store
+from studio.ui.qt_notice import warning_box
 from studio.ui.qt_ops import Op, run_op, submit_write
 
 MAX_STREAM_LINES = 4000  # the live view keeps the tail of long replies
@@ -741,11 +742,7 @@ class TeacherView(QWidget):
         self._warn("Generation", message, details)
 
     def _warn(self, title: str, message: str, details: str = "") -> None:
-        box = QMessageBox(QMessageBox.Icon.Warning, title, message, parent=self)
-        if details:
-            box.setDetailedText(details)
-        box.show()
-        self.message_box = box
+        self.message_box = warning_box(self, title, message, details)
 
     # -- the taxonomy ----------------------------------------------------------------------------
 

@@ -69,6 +69,7 @@ from studio.training.run import (
     runs_dir,
     well_formed,
 )
+from studio.ui.qt_notice import warning_box
 from studio.ui.qt_ops import Op, run_op
 from studio.ui.qt_process import JobProcess
 
@@ -619,11 +620,7 @@ class TrainingView(QWidget):
         return True
 
     def _warn(self, title: str, message: str) -> None:
-        """A warning that does not block the window (and that a test can read and close)."""
-        box = QMessageBox(QMessageBox.Icon.Warning, title, message, parent=self)
-        box.setTextFormat(Qt.TextFormat.PlainText)  # the message quotes what the user typed
-        box.show()
-        self.failed_box = box
+        self.failed_box = warning_box(self, title, message, plain=True)  # quotes what was typed
 
     def _next_run_name(self, recipe: str) -> str:
         """``RECIPE-N``, the first free one; a recipe name may hold spaces and letters a run

@@ -10,7 +10,6 @@ it disagrees with the labels. Each is one SQL query over ``classifier_scores`` w
 from __future__ import annotations
 
 import random
-import re
 from dataclasses import dataclass, field
 from itertools import combinations
 from pathlib import Path
@@ -19,6 +18,7 @@ from studio import paths
 from studio.classify.versions import VersionInfo, version_info
 from studio.store import DocumentQuery, Store
 from studio.store.queries import TEACHER_PREFIX, from_clause, label_mean, where_clause
+from studio.text import INVISIBLE
 
 RUBRIC_FILE = "rubric.md"
 QUEUES = ("random", "search", "uncertainty", "band", "disagreement", "annotators")
@@ -30,7 +30,6 @@ DISAGREEMENT_GAP = 1.5
 
 
 MAX_ANNOTATOR = 80
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
 
 
 def annotator_problem(name: str) -> str | None:
@@ -41,7 +40,7 @@ def annotator_problem(name: str) -> str | None:
         return "an annotator needs a name"
     if len(name) > MAX_ANNOTATOR:
         return f"an annotator's name is at most {MAX_ANNOTATOR} characters"
-    if _CONTROL.search(name):
+    if INVISIBLE.search(name):
         return "an annotator's name cannot hold control or text-direction characters"
     if name.strip().lower().startswith(TEACHER_PREFIX):
         return f"names starting with {TEACHER_PREFIX!r} are the teachers' (models'), not people's"

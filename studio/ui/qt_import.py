@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import html
 import os
-import re
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
@@ -20,6 +19,7 @@ from PySide6.QtWidgets import (
 )
 
 from studio.ingest.pipeline import ImportReport
+from studio.text import visible
 from studio.ui.qt_corpus import plural
 
 STATUS_COLOURS = {
@@ -92,16 +92,6 @@ class ImportReportDialog(QDialog):
         layout.addWidget(where)
         layout.addWidget(table, 1)
         layout.addWidget(buttons)
-
-
-_HIDDEN = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
-
-
-def visible(text: str) -> str:
-    """A file name or reason as one readable line: control and text-direction characters shown
-    as escapes (a right-to-left override would show 'evil\u202etxt.exe' as 'evilexe.txt', a
-    newline would hide the rest of the name)."""
-    return _HIDDEN.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
 
 
 def plain_tip(text: str) -> str:

@@ -54,16 +54,15 @@ def rubric_text(project_root: Path | None) -> str:
     with its unreadable bytes shown as U+FFFD and a note that says so, and one that cannot be
     read at all gives way to the shipped rubric with a note; neither stops the project opening.
     """
-    shipped = paths.resource(RUBRIC_FILE).read_text("utf-8")
     own = project_root / RUBRIC_FILE if project_root is not None else None
     if own is None or not own.is_file():
-        return shipped
+        return _shipped_rubric()
     try:
         data = own.read_bytes()
     except OSError as exc:
         return (
             f"*This project's {RUBRIC_FILE} cannot be read ({exc.strerror or exc}): the "
-            f"studio's own rubric is shown.*\n\n{shipped}"
+            f"studio's own rubric is shown.*\n\n{_shipped_rubric()}"
         )
     try:
         return data.decode("utf-8-sig")
@@ -73,6 +72,10 @@ def rubric_text(project_root: Path | None) -> str:
             f"read show as \ufffd. Save it as UTF-8 to fix it.*\n\n"
             + data.decode("utf-8", errors="replace")
         )
+
+
+def _shipped_rubric() -> str:
+    return paths.resource(RUBRIC_FILE).read_text("utf-8")
 
 
 def queue_ids(

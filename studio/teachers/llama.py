@@ -345,7 +345,17 @@ def trained_context(path: Path) -> int | None:
     try:
         if not path.is_file():  # not a FIFO or a device, whose read would never end
             return None
-        with path.open("rb") as f:
+        stat = path.stat()
+    except (OSError, ValueError):
+        return None
+    # the settings dialog asks again at every step of its context box: read each file once
+    return _trained_context(str(path), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=16)
+def _trained_context(path: str, _size: int, _mtime_ns: int) -> int | None:
+    try:
+        with open(path, "rb") as f:
             return _read_trained_context(f)
     except (OSError, ValueError, UnicodeDecodeError, struct.error):
         return None

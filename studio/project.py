@@ -21,6 +21,12 @@ SUBDIRS = ("models", "runs", "exports")
 MAX_RECENT = 10
 
 
+# what sqlite-utils' migrations keep in a database before any migration of theirs has run
+MIGRATION_BOOKKEEPING = frozenset(
+    {"_sqlite_migrations", "idx__sqlite_migrations_migration_set_name"}
+)
+
+
 class ProjectError(Exception):
     """A folder that is not, and cannot become, a project."""
 
@@ -69,7 +75,9 @@ class Project:
     def _check_is_ours(self) -> None:
         """Refuse, before anything is written, a ``studio.db`` that is no studio database: a
         folder, or another program's SQLite file (migrating it would add the studio's tables
-        to it). An empty file or one without tables is a new project's."""
+        to it). An empty file, or one holding only the migrations' bookkeeping, is a new
+        project's: another studio creating this project at the same moment makes that table
+        (in a commit of its own) before the first migration and its record commit together."""
         if not self.db_path.is_file():
             raise ProjectError(f"{self.db_path} is not a file: this is not a project folder")
         if self.db_path.stat().st_size == 0:
@@ -88,8 +96,9 @@ class Project:
                 con.close()
         except sqlite3.DatabaseError as exc:
             raise ProjectError(damaged(self.db_path, exc)) from exc
-        if tables and not ours:
-            shown = ", ".join(sorted(tables)[:5]) + (" …" if len(tables) > 5 else "")
+        others = tables - MIGRATION_BOOKKEEPING
+        if others and not ours:
+            shown = ", ".join(sorted(others)[:5]) + (" …" if len(others) > 5 else "")
             raise ProjectError(
                 f"{self.db_path} is a SQLite database of another program (tables: {shown}), "
                 "not a Textbook Studio project; nothing was changed"

@@ -187,6 +187,22 @@ def test_two_processes_opening_a_new_project_at_once(tmp_path) -> None:
         assert count == len(migrations._migrations)
 
 
+def test_a_project_another_studio_has_just_begun_is_opened(tmp_path) -> None:
+    """The moment between another studio making the migrations' table and committing its first
+    migration: the database holds only that bookkeeping, and is a new project, not a foreign
+    file (refusing it once failed the test above one run in many)."""
+    from sqlite_utils import Database
+
+    root = tmp_path / "p"
+    root.mkdir()
+    db = Database(root / "studio.db")
+    migrations.ensure_migrations_table(db)
+    db.close()
+    with Project.open(root).store() as store:
+        count = store.conn.execute("SELECT count(*) FROM _sqlite_migrations").fetchone()[0]
+        assert count == len(migrations._migrations)
+
+
 def test_scores_of_documents_removed_meanwhile_are_passed_over(store: Store) -> None:
     src = _source(store)
     kept = store.insert_document(_doc(src, "photosynthesis turns light into sugar", "a"))

@@ -10,6 +10,7 @@ import json
 import os
 import socket
 import sqlite3
+import time
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -62,6 +63,22 @@ def _in_chunks(ids: list[int], size: int = 500) -> Iterator[tuple[list[int], str
     for i in range(0, len(ids), size):
         chunk = ids[i : i + size]
         yield chunk, ",".join("?" * len(chunk))
+
+
+def _use_wal(conn: sqlite3.Connection, wait_s: float = 10.0) -> None:
+    """Switch to WAL. While another process is making the same new database, SQLite answers
+    the switch with 'database is locked' at once, without waiting the busy timeout: a studio
+    and a CLI command opening a new project together would fail, so it is tried again for a
+    while."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
 
 
 def _migrate(conn: sqlite3.Connection, path: Path) -> None:
@@ -146,7 +163,7 @@ class Store:
         self.conn.execute("PRAGMA busy_timeout = 10000")
         self.conn.execute("PRAGMA foreign_keys = ON")
         if not readonly:
-            self.conn.execute("PRAGMA journal_mode = WAL")
+            _use_wal(self.conn)
             self.conn.execute("PRAGMA synchronous = NORMAL")
             _migrate(self.conn, self.path)
 

@@ -3,7 +3,7 @@
 A run lives in ``runs/score-<version>/`` under the project:
 
 - ``manifest.json``: the version, and one entry per shard (name, rows, first and last doc id);
-- ``shard-NNNNN.parquet``: ``doc_id``, ``text`` (the main text), ``signal_share``, and one
+- ``shard-NNNNN.parquet``: ``doc_id``, ``text`` (the main text), ``signal_share``, ``url``, and one
   ``cache:<extractor>`` column per cached feature (the float32 vector the project already holds
   for that page, or null), so a worker reuses what the project computed;
 - ``shard-NNNNN.done``: written once the shard's scores are committed (rows, seconds, engine);
@@ -119,9 +119,11 @@ def read_shard(shard: bytes | Path) -> tuple[list[DocText], ShardCache]:
     ids = table.column("doc_id").to_pylist()
     texts = table.column("text").to_pylist()
     shares = table.column("signal_share").to_pylist()
+    # shards planned before the URL features have no url column: their pages read as URL-less
+    urls = table.column("url").to_pylist() if "url" in table.column_names else [None] * len(ids)
     docs = [
-        DocText(int(i), t or "", float(s or 0.0))
-        for i, t, s in zip(ids, texts, shares, strict=True)
+        DocText(int(i), t or "", float(s or 0.0), u or "")
+        for i, t, s, u in zip(ids, texts, shares, urls, strict=True)
     ]
     vectors: dict[tuple[str, str], dict[int, bytes]] = {}
     for name in table.column_names:
@@ -246,6 +248,7 @@ def write_shard(path: Path, store: Store, ids: list[int], keys: list[tuple[str, 
         "doc_id": pa.array(ids, type=pa.int64()),
         "text": pa.array([d.text for d in docs], type=pa.large_string()),
         "signal_share": pa.array([d.signal_share for d in docs], type=pa.float64()),
+        "url": pa.array([d.url for d in docs], type=pa.large_string()),
     }
     for name, version in keys:
         have = store.cached_features(name, version, ids)

@@ -630,14 +630,18 @@ class Store:
 
     def texts(self, doc_ids: list[int]) -> dict[int, tuple[str, float]]:
         """doc_id -> (main text, signal share) for the given documents."""
-        out: dict[int, tuple[str, float]] = {}
+        return {i: (text, share) for i, (text, share, _url) in self.page_texts(doc_ids).items()}
+
+    def page_texts(self, doc_ids: list[int]) -> dict[int, tuple[str, float, str]]:
+        """doc_id -> (main text, signal share, URL or "") for the given documents."""
+        out: dict[int, tuple[str, float, str]] = {}
         for chunk, marks in _in_chunks(doc_ids):
             for r in self.conn.execute(
-                f"SELECT d.id, t.main_text, d.signal_share FROM documents d "
+                f"SELECT d.id, t.main_text, d.signal_share, d.url FROM documents d "
                 f"LEFT JOIN document_text t ON t.doc_id = d.id WHERE d.id IN ({marks})",
                 chunk,
             ):
-                out[int(r[0])] = (r[1] or "", float(r[2] or 0.0))
+                out[int(r[0])] = (r[1] or "", float(r[2] or 0.0), r[3] or "")
         return out
 
     def cached_features(self, name: str, version: str, doc_ids: list[int]) -> dict[int, bytes]:

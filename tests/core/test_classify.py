@@ -376,6 +376,13 @@ def test_url_features_reach_the_classifier_from_the_store_and_from_a_shard(
     write_shard(tmp_path / "s.parquet", store, [doc.doc_id], [])
     (read,), _cache = read_shard(tmp_path / "s.parquet")
     assert (read.doc_id, read.text, read.url) == (doc.doc_id, doc.text, "https://x.edu/learn/")
+    # a shard planned before the url column existed still reads, its pages without an address
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(tmp_path / "s.parquet")
+    pq.write_table(table.drop(["url"]), tmp_path / "old.parquet")
+    (old,), _cache = read_shard(tmp_path / "old.parquet")
+    assert (old.doc_id, old.text, old.url) == (doc.doc_id, doc.text, "")
 
 
 @pytest.mark.parametrize(

@@ -57,7 +57,7 @@ SPEARMAN_TIE = 0.01
 # demo: tfidf 685 pages/s, hand 520, static 378; MiniLM over whole pages ~2 pages/s)
 SCORING_MS = {"tfidf": 1.5, "hand": 1.9, "static": 2.6, "minilm": 500.0}
 BOOTSTRAP = 500  # resamples for the standard error of F1
-LEARNING_SIZES = (25, 50, 100, 200)
+LEARNING_FIRST = 25  # the learning curve's first point; each next one doubles it
 MIN_LABELS = 10
 
 
@@ -152,7 +152,7 @@ def learning_curve(
     """CV F1 at the threshold when each fold trains on only the first n of its training pages
     (in a fixed random order); every point is tested on the same full held-out folds. The last
     point, every training page, is the cross-validation already done (its ``full`` metrics)."""
-    sizes = [s for s in LEARNING_SIZES if s < len(y) * (len(folds) - 1) / len(folds)]
+    sizes = learning_sizes(len(y) * (len(folds) - 1) / len(folds))
     points = []
     rng = np.random.default_rng(seed)
     orders = [rng.permutation(train) for train, _ in folds]
@@ -164,6 +164,16 @@ def learning_curve(
     n = int(np.mean([len(o) for o in orders]))
     points.append({"labels": n, "f1_keep": full["f1_keep"], "spearman": full["spearman"]})
     return points
+
+
+def learning_sizes(train_pages: float) -> list[int]:
+    """The learning curve's sizes below ``train_pages``: 25, 50, 100, 200, 400... (doubling, so
+    each step asks the same question: would twice the labels help?)."""
+    sizes, size = [], LEARNING_FIRST
+    while size < train_pages:
+        sizes.append(size)
+        size *= 2
+    return sizes
 
 
 def f1_standard_error(keep_true: np.ndarray, keep_pred: np.ndarray, seed: int = 0) -> float:

@@ -39,6 +39,7 @@ from studio.classify.train import (
     TrainError,
     comparisons,
     labelled_set,
+    learning_sizes,
     make_folds,
     scoring_cost,
     train_classifier,
@@ -421,6 +422,14 @@ def test_forest_export_matches_scikit_learn_exactly(store: Store, labelled: list
     est = RandomForestRegressor(n_estimators=20, random_state=0).fit(X, y)
     ours = ForestModel(export_forest(est)).predict(X)
     assert np.allclose(ours, est.predict(X), rtol=0, atol=1e-12)
+
+
+def test_the_learning_curve_doubles_its_labels_up_to_the_training_folds() -> None:
+    assert learning_sizes(20) == []
+    assert learning_sizes(96) == [25, 50]
+    assert learning_sizes(100) == [25, 50]  # the full training set is the curve's last point
+    assert learning_sizes(766.4) == [25, 50, 100, 200, 400]
+    assert learning_sizes(8000) == [25, 50, 100, 200, 400, 800, 1600, 3200, 6400]
 
 
 def test_best_cut_maximises_f1_on_held_out_outputs() -> None:

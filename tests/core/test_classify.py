@@ -424,6 +424,26 @@ def test_forest_export_matches_scikit_learn_exactly(store: Store, labelled: list
     assert np.allclose(ours, est.predict(X), rtol=0, atol=1e-12)
 
 
+def test_forest_trees_see_at_most_forest_rows_pages(
+    store: Store, labelled: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from studio.classify import models
+
+    X, y = _matrix(store, labelled[:120])
+
+    def largest_tree(forest: ForestModel) -> int:
+        roots = forest.arrays["roots"]
+        return int(np.diff(np.append(roots, len(forest.arrays["left"]))).max())
+
+    # min_samples_leaf=2: a tree grown on 30 drawn pages has at most 15 leaves, 29 nodes
+    monkeypatch.setattr(models, "FOREST_ROWS", 30)
+    capped = ForestModel().fit(X, y, 3.0)
+    assert largest_tree(capped) <= 29
+    assert np.isfinite(capped.cut) and np.isfinite(capped.predict(X)).all()
+    monkeypatch.setattr(models, "FOREST_ROWS", 2_000)  # more than the pages: every page drawn
+    assert largest_tree(ForestModel().fit(X, y, 3.0)) > 29
+
+
 def test_the_learning_curve_doubles_its_labels_up_to_the_training_folds() -> None:
     assert learning_sizes(20) == []
     assert learning_sizes(96) == [25, 50]

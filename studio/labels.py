@@ -1,7 +1,9 @@
 """Label files made elsewhere: import into a project, export out of it (CSV or JSONL).
 
 A row names its document by ``content_hash``, ``url`` or ``doc_id`` and gives a ``score`` from
-0 to 5, optionally an ``annotator``, a ``note`` and a ``created_at`` (ISO 8601; stored in UTC like
+0 to 5 (or an ``int_score``, which then decides: FineWeb-Edu's files carry the rubric level there
+and a fractional mean in ``score``), optionally an ``annotator``, a ``note`` and a ``created_at``
+(ISO 8601; stored in UTC like
 the studio's own times, a time without a zone read as UTC). The content hash is the
 page's identity in every project, so it decides when a row has one (a file exported from another
 project names its own ``doc_id``s, which mean other pages here); a row with a hash no document
@@ -70,6 +72,9 @@ class LabelImportReport:
 def _rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | str]]:
     """(line number, row) for each row; a row that cannot be parsed comes as an error string."""
     suffix = path.suffix.lower()
+    if suffix == ".parquet":
+        yield from _parquet_rows(path)
+        return
     try:  # utf-8-sig: a spreadsheet's byte-order mark must not hide the first column's name
         handle = path.open(encoding="utf-8-sig", newline="")
     except OSError as exc:
@@ -79,7 +84,7 @@ def _rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | str]]:
             if suffix == ".csv":
                 reader = csv.DictReader(handle)
                 columns = {c.strip() for c in reader.fieldnames or []}
-                if "score" not in columns:
+                if not columns & set(SCORES):
                     raise LabelFileError(f"{path.name}: a CSV label file needs a 'score' column")
                 if not columns & set(IDS):
                     raise LabelFileError(
@@ -98,12 +103,42 @@ def _rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | str]]:
                         continue
                     yield n, row if isinstance(row, dict) else "not a JSON object"
             else:
-                raise LabelFileError(f"{path.name}: label files are .csv or .jsonl")
+                raise LabelFileError(f"{path.name}: label files are .csv, .jsonl or .parquet")
         except UnicodeDecodeError as exc:
             raise LabelFileError(f"{path.name}: not UTF-8 text (byte {exc.start})") from exc
 
 
 IDS = ("doc_id", "content_hash", "url")
+SCORES = ("score", "int_score")
+FIELDS = (*IDS, *SCORES, "annotator", "note", "created_at")  # the columns read from a Parquet file
+
+
+def _parquet_rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | str]]:
+    """Rows of a Parquet label file (row numbers from 1), read a batch at a time and only the
+    columns a label uses, so a dataset's text column is never loaded."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        handle = pq.ParquetFile(path)
+        columns = [c for c in handle.schema_arrow.names if c in FIELDS]
+    except (OSError, pa.ArrowException) as exc:
+        raise LabelFileError(f"{path.name}: not a readable Parquet file ({exc})") from exc
+    if not set(columns) & set(SCORES):
+        raise LabelFileError(f"{path.name}: a Parquet label file needs a 'score' column")
+    if not set(columns) & set(IDS):
+        raise LabelFileError(
+            f"{path.name}: a Parquet label file needs a doc_id, content_hash or url column"
+        )
+    n = 0
+    try:
+        for batch in handle.iter_batches(batch_size=4096, columns=columns):
+            for row in batch.to_pylist():
+                n += 1
+                yield n, row
+    except (OSError, pa.ArrowException) as exc:
+        # rows already read stay imported only if the whole file reads: fail the file
+        raise LabelFileError(f"{path.name}: unreadable after row {n} ({exc})") from exc
 
 
 def _score(value: Any) -> int:
@@ -193,7 +228,8 @@ def import_labels(store: Store, path: Path, annotator: str) -> LabelImportReport
                 report.note(line, row)
                 continue
             try:
-                score = _score(row.get("score"))
+                level = row.get("int_score")
+                score = _score(row.get("score") if level is None or level == "" else level)
                 who = _text(row, "annotator") or annotator
                 note, created_at = _text(row, "note"), _timestamp(row)
                 doc_id, own_id = _find(store, row)

@@ -21,7 +21,10 @@ def labels() -> None:
 @click.option("--annotator", default=None, help="For rows that name no annotator (default: you).")
 @json_option
 def labels_import(project: str, file: Path, annotator: str | None, as_json: bool) -> None:
-    """Import scores (0-5) naming documents by content_hash, url or doc_id.
+    """Import scores (0-5) naming documents by content_hash, url or doc_id (.csv, .jsonl, .parquet).
+
+    A row's int_score, where it has one, is its score (FineWeb-Edu's files keep a fractional
+    mean in score).
 
     A row's content hash decides which page it labels (a file from another project names its own
     doc_ids); without one, the url, then the doc_id. Rows that match no document or are malformed

@@ -95,13 +95,71 @@ def test_unreadable_files_change_nothing(store: Store, tmp_path: Path) -> None:
     for bad, message in (
         (latin, "not UTF-8"),
         (no_score, "'score' column"),
-        (tmp_path / "l.xlsx", "are .csv or .jsonl"),
+        (tmp_path / "l.xlsx", "are .csv, .jsonl or .parquet"),
     ):
         if not bad.exists():
             bad.write_text("x")
         with pytest.raises(LabelFileError, match=message):
             import_labels(store, bad, annotator="x")
     assert store.labels() == before
+
+
+def test_a_parquet_file_of_fineweb_edu_style_labels(store: Store, tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    a, b, c = _docs(store)
+    store.set_label(a, "ana", 4)
+    # FineWeb-Edu's layout: the page's text, a fractional mean in score, the level in int_score
+    table = pa.table(
+        {
+            "text": ["page 0 about the water cycle", "page 1", "page 2", "page 9"],
+            "url": [f"https://example.org/{i}" for i in (0, 1, 2, 9)],
+            "score": [2.71, 3.5, 0.75, 1.0],
+            "int_score": [3, None, 7, 1],
+        }
+    )
+    good = tmp_path / "fineweb.parquet"
+    pq.write_table(table, good, row_group_size=2)
+    report = import_labels(store, good, annotator="llama3")
+    # row 2 has no level: its score 3.5 is no rubric level; row 3's level 7 is none either
+    assert (report.imported, report.invalid, report.unmatched) == (1, 2, 1)
+    assert any("line 2: score 3.5" in p for p in report.problems)
+    assert any("line 3: score 7" in p for p in report.problems)
+    labels = {(r["doc_id"], r["annotator"]): r["score"] for r in store.labels()}
+    assert labels == {(a, "ana"): 4, (a, "llama3"): 3}
+    # a file with no score, or none naming a page, or no Parquet at all: nothing imported
+    before = store.labels()
+    for columns, message in (
+        ({"url": ["https://example.org/1"], "label": [2]}, "'score' column"),
+        ({"text": ["page"], "score": [2]}, "doc_id, content_hash or url"),
+    ):
+        pq.write_table(pa.table(columns), tmp_path / "bad.parquet")
+        with pytest.raises(LabelFileError, match=message):
+            import_labels(store, tmp_path / "bad.parquet", annotator="x")
+    truncated = tmp_path / "cut.parquet"
+    truncated.write_bytes(good.read_bytes()[:200])
+    with pytest.raises(LabelFileError, match="not a readable Parquet file"):
+        import_labels(store, truncated, annotator="x")
+    # damaged in the middle: the rows read before the damage are not kept either
+    notes = [f"note {i}" for i in range(20_000)]  # varied, so the data pages are most of the file
+    many = pa.table(
+        {"url": ["https://example.org/2"] * 20_000, "score": [5] * 20_000, "note": notes}
+    )
+    pq.write_table(many, tmp_path / "big.parquet", row_group_size=5_000, compression="zstd")
+    data = bytearray((tmp_path / "big.parquet").read_bytes())
+    middle = len(data) // 2
+    data[middle : middle + 200] = bytes(b ^ 0xFF for b in data[middle : middle + 200])
+    (tmp_path / "big.parquet").write_bytes(bytes(data))
+    with pytest.raises(LabelFileError, match="unreadable after row"):
+        import_labels(store, tmp_path / "big.parquet", annotator="x")
+    assert store.labels() == before
+    # a CSV with int_score and score: the level decides, an empty level falls back to score
+    csv = tmp_path / "levels.csv"
+    csv.write_text("url,score,int_score\nhttps://example.org/1,1.6,2\nhttps://example.org/2,1,\n")
+    assert import_labels(store, csv, annotator="csv").imported == 2
+    got = {r["doc_id"]: r["score"] for r in store.labels() if r["annotator"] == "csv"}
+    assert got == {b: 2, c: 1}
 
 
 def test_agreement_command(store: Store, tmp_path: Path) -> None:

@@ -174,8 +174,8 @@ def _text(row: dict[str, Any], key: str) -> str | None:
     value = row.get(key)
     if value is None or value == "":
         return None
-    if not isinstance(value, str):
-        raise ValueError(f"{key} {json.dumps(value)[:40]} is not text")
+    if not isinstance(value, str):  # default=str: a Parquet cell may be bytes, a date...
+        raise ValueError(f"{key} {json.dumps(value, default=str)[:40]} is not text")
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
@@ -185,6 +185,10 @@ def _text(row: dict[str, Any], key: str) -> str | None:
 
 def _timestamp(row: dict[str, Any]) -> str | None:
     """``created_at`` as the studio writes times (UTC, ISO 8601, to the second)."""
+    if isinstance(row.get("created_at"), datetime):  # a Parquet timestamp column
+        when = row["created_at"]
+        when = when.replace(tzinfo=UTC) if when.tzinfo is None else when
+        return when.astimezone(UTC).isoformat(timespec="seconds")
     value = _text(row, "created_at")
     if value is None:
         return None

@@ -154,6 +154,33 @@ def test_a_parquet_file_of_fineweb_edu_style_labels(store: Store, tmp_path: Path
     with pytest.raises(LabelFileError, match="unreadable after row"):
         import_labels(store, tmp_path / "big.parquet", annotator="x")
     assert store.labels() == before
+    # typed columns: a timestamp is a time (stored in UTC), bytes where text belongs are refused
+    from datetime import UTC, datetime, timedelta, timezone
+
+    typed = pa.table(
+        {
+            "url": [b"https://example.org/1", b"https://example.org/1"],
+            "score": [2, 2],
+        }
+    )
+    pq.write_table(typed, tmp_path / "typed.parquet")
+    report = import_labels(store, tmp_path / "typed.parquet", annotator="bytes")
+    assert (
+        report.invalid == 2 and "url \"b'https://example.org/1'\" is not text" in report.problems[0]
+    )
+    east = timezone(timedelta(hours=2))
+    timed = pa.table(
+        {
+            "url": ["https://example.org/1", "https://example.org/2"],
+            "int_score": [4, 2],
+            "created_at": [datetime(2026, 5, 1, 12, 0, tzinfo=east), datetime(2026, 5, 1, 12, 0)],
+        }
+    )
+    pq.write_table(timed, tmp_path / "timed.parquet")
+    assert import_labels(store, tmp_path / "timed.parquet", annotator="clock").imported == 2
+    times = {r["doc_id"]: r["created_at"] for r in store.labels() if r["annotator"] == "clock"}
+    assert sorted(times.values()) == ["2026-05-01T10:00:00+00:00", "2026-05-01T12:00:00+00:00"]
+    assert all(datetime.fromisoformat(t).tzinfo == UTC for t in times.values())
     # a CSV with int_score and score: the level decides, an empty level falls back to score
     csv = tmp_path / "levels.csv"
     csv.write_text("url,score,int_score\nhttps://example.org/1,1.6,2\nhttps://example.org/2,1,\n")

@@ -56,6 +56,16 @@ def f1_at(keep_true: np.ndarray, keep_pred: np.ndarray) -> float:
     return 2 * tp / denom if denom else 1.0
 
 
+ROUNDS = 40  # about this many rounds when the step is left to the pool's size
+
+
+def auto_step(pool: int) -> int:
+    """Labels added per round when none is asked for: 20, or for a larger pool about a 40th of
+    it (a multiple of 10), so a simulation over thousands of labels stays ~40 rounds long
+    instead of hundreds (each round refits the model on every fold and seed)."""
+    return max(20, -(-pool // (ROUNDS * 10)) * 10)
+
+
 def schedule(pool: int, start: int, step: int) -> list[int]:
     """Label counts after each batch: start, start+step, ... and the whole pool last."""
     sizes = list(range(min(start, pool), pool, step))
@@ -139,7 +149,7 @@ def simulate(
     model: str | None = None,
     threshold: float = 3.0,
     start: int = 20,
-    step: int = 20,
+    step: int | None = None,
     folds: int = 5,
     seed: int = 0,
     seeds: int = 1,
@@ -159,7 +169,7 @@ def simulate(
     if model not in KINDS:
         raise ValueError(f"unknown model {model} (known: {', '.join(KINDS)})")
     FeatureSet(features, embedding=embedding)  # an unknown name fails here
-    if start < 2 or step < 1:
+    if start < 2 or (step is not None and step < 1):
         raise ValueError("--start must be at least 2 and --step at least 1")
     labels = labelled_set(store)
     y = labels.targets
@@ -175,7 +185,9 @@ def simulate(
     fitted = fit_extractors([features], sample_docs, labelled_docs, store, task, embedding)
     X, lead = set_matrix(features, fitted), lead_width(features, fitted)
     repeats = [make_folds(y, threshold, folds, seed + r) for r in range(seeds)]
-    sizes = schedule(min(len(train) for s in repeats for train, _ in s), start, step)
+    pool = min(len(train) for s in repeats for train, _ in s)
+    step = step or auto_step(pool)
+    sizes = schedule(pool, start, step)
     curves: dict[str, list[list[float]]] = {s: [] for s in STRATEGIES}
     steps, done = sum(len(s) for s in repeats) * len(STRATEGIES), 0
     for r, splits in enumerate(repeats):

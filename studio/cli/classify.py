@@ -302,7 +302,10 @@ def classify_import(project: str, file: str, as_json: bool) -> None:
     help="Random labels to start from.",
 )
 @click.option(
-    "--step", type=click.IntRange(1), default=20, show_default=True, help="Labels added per round."
+    "--step",
+    type=click.IntRange(1),
+    default=None,
+    help="Labels added per round (default: 20, or about a 40th of a larger pool).",
 )
 @click.option(
     "--folds",
@@ -326,7 +329,7 @@ def classify_simulate(
     model: str | None,
     threshold: float,
     start: int,
-    step: int,
+    step: int | None,
     folds: int,
     seed: int,
     seeds: int,

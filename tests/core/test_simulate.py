@@ -8,6 +8,7 @@ import pytest
 from studio.classify.features import load_docs
 from studio.classify.simulate import (
     _fit_predict,
+    auto_step,
     default_choice,
     format_table,
     schedule,
@@ -25,6 +26,15 @@ def test_schedule_ends_with_the_whole_pool() -> None:
     assert schedule(96, 20, 20) == [20, 40, 60, 80, 96]
     assert schedule(100, 20, 20) == [20, 40, 60, 80, 100]
     assert schedule(10, 20, 5) == [10]
+
+
+def test_the_step_left_to_the_pool_keeps_a_simulation_about_40_rounds_long() -> None:
+    # the demo's pools (512, 766 pages) keep the step of 20 the figures were measured with
+    assert [auto_step(n) for n in (60, 512, 766, 800)] == [20, 20, 20, 20]
+    assert auto_step(801) == 30 and auto_step(8_000) == 200
+    for pool in (801, 3_333, 8_000, 80_000):
+        step = auto_step(pool)
+        assert step % 10 == 0 and 27 <= len(schedule(pool, 20, step)) <= 41, pool
 
 
 def test_summary_finds_the_first_count_reaching_random_final_f1() -> None:
@@ -54,6 +64,9 @@ def test_simulation_returns_two_curves(store: Store) -> None:
     # seeded: the same run gives the same figures
     again = simulate(store, features="tfidf", model="logistic", start=10, step=15, folds=3)
     assert again == result
+    # no step asked for: 20 on a pool this small, and the result says which
+    auto = simulate(store, features="tfidf", model="logistic", start=10, folds=3)
+    assert auto["step"] == 20 and auto["label_counts"] == [10, 30, 50, 60]
 
 
 def test_the_model_does_not_depend_on_the_order_labels_came_in(store: Store) -> None:

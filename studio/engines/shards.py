@@ -119,7 +119,8 @@ def read_shard(shard: bytes | Path) -> tuple[list[DocText], ShardCache]:
     ids = table.column("doc_id").to_pylist()
     texts = table.column("text").to_pylist()
     shares = table.column("signal_share").to_pylist()
-    # shards planned before the URL features have no url column: their pages read as URL-less
+    # a shard without a url column (planned by an older studio; a resumed run writes such
+    # shards again, see _shard_ids): its pages read as URL-less
     urls = table.column("url").to_pylist() if "url" in table.column_names else [None] * len(ids)
     docs = [
         DocText(int(i), t or "", float(s or 0.0), u or "")
@@ -262,9 +263,14 @@ def write_shard(path: Path, store: Store, ids: list[int], keys: list[tuple[str, 
 
 
 def _shard_ids(path: Path) -> list[int] | None:
+    """The shard's document ids; None when it is missing, unreadable, or was written by a studio
+    before the ``url`` column (its pages' URL features would be computed as URL-less and cached
+    under the current hand features' version): such a shard is written again."""
     import pyarrow.parquet as pq
 
     try:
+        if "url" not in pq.read_schema(path).names:
+            return None
         return pq.read_table(path, columns=["doc_id"]).column("doc_id").to_pylist()
     except (OSError, ValueError, KeyError, Exception):  # pyarrow raises its own error types
         return None

@@ -114,6 +114,17 @@ def test_damaged_run_folders_are_repaired(trained: Path, tmp_path: Path, local_s
     assert len(shards) == 3
     run.path(shards[0]).write_bytes(b"PAR1 not really parquet")  # a torn write
     run.path(shards[1]).unlink()  # a lost file
+    # a shard an older studio planned, without the url column: written again, or its pages'
+    # URL features would be computed as URL-less and cached under today's hand version
+    import pyarrow.parquet as pq
+
+    old = pq.read_table(run.path(shards[2])).drop(["url"])
+    pq.write_table(old, run.path(shards[2]))
+    with project.store() as store:
+        again = ShardRun(project, classifier.version)
+        pending = again.plan(store, classifier, store.document_ids(), 50, Task())
+    assert sum(s.rows for s in pending) == 150
+    assert all("url" in pq.read_schema(again.path(s)).names for s in pending)
     report = _score(project, "processes", workers=1, shard_rows=50)
     assert report.scored == 150 and not report.cancelled
     _assert_same(_scores(project), local_scores)

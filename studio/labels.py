@@ -133,7 +133,14 @@ def _parquet_rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | str]]:
     n = 0
     try:
         for batch in handle.iter_batches(batch_size=4096, columns=columns):
-            for row in batch.to_pylist():
+            try:
+                rows = batch.to_pylist()
+            except (ValueError, OverflowError) as exc:  # a timestamp Python cannot hold
+                raise LabelFileError(
+                    f"{path.name}: rows {n + 1}-{n + batch.num_rows} hold a value that cannot be "
+                    f"read ({exc}); nothing imported"
+                ) from exc
+            for row in rows:
                 n += 1
                 yield n, row
     except (OSError, pa.ArrowException) as exc:

@@ -181,6 +181,19 @@ def test_a_parquet_file_of_fineweb_edu_style_labels(store: Store, tmp_path: Path
     times = {r["doc_id"]: r["created_at"] for r in store.labels() if r["annotator"] == "clock"}
     assert sorted(times.values()) == ["2026-05-01T10:00:00+00:00", "2026-05-01T12:00:00+00:00"]
     assert all(datetime.fromisoformat(t).tzinfo == UTC for t in times.values())
+    # a timestamp Python cannot hold (nanoseconds, beyond year 9999): the file, clearly
+    for stamps, unit in (([1_700_000_000_123_456_789], "ns"), ([10**12], "s")):
+        table = pa.table(
+            {
+                "url": ["https://example.org/1"],
+                "score": [2],
+                "created_at": pa.array(stamps, pa.timestamp(unit)),
+            }
+        )
+        pq.write_table(table, tmp_path / "stamp.parquet")
+        with pytest.raises(LabelFileError, match="rows 1-1 hold a value that cannot be read"):
+            import_labels(store, tmp_path / "stamp.parquet", annotator="stamp")
+    assert not [r for r in store.labels() if r["annotator"] == "stamp"]
     # a CSV with int_score and score: the level decides, an empty level falls back to score
     csv = tmp_path / "levels.csv"
     csv.write_text("url,score,int_score\nhttps://example.org/1,1.6,2\nhttps://example.org/2,1,\n")

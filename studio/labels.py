@@ -25,7 +25,8 @@ import csv
 import json
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -148,18 +149,28 @@ def _parquet_rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | str]]:
         raise LabelFileError(f"{path.name}: unreadable after row {n} ({exc})") from exc
 
 
-def _score(value: Any) -> int:
+def _score(value: Any, name: str = "score") -> int:
     if value is None or value == "":
-        raise ValueError("no score")
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise ValueError(f"score {value!r} is not a whole number from 0 to 5")
+        raise ValueError(f"no {name}")
+    # Decimal: a SQL or Spark export's numeric column, read from Parquet
+    if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
+        raise ValueError(f"{name} {value!r} is not a whole number from 0 to 5")
     try:
         score = float(value)
     except ValueError:
-        raise ValueError(f"score {value!r} is not a whole number from 0 to 5") from None
+        raise ValueError(f"{name} {value!r} is not a whole number from 0 to 5") from None
     if not score.is_integer() or not 0 <= score <= 5:  # NaN fails both
-        raise ValueError(f"score {value!r} is not a whole number from 0 to 5")
+        raise ValueError(f"{name} {value!r} is not a whole number from 0 to 5")
     return int(score)
+
+
+def _row_score(row: dict[str, Any]) -> int:
+    """The row's ``int_score`` where it has one (blank, null or NaN: none), else its ``score``."""
+    level = row.get("int_score")
+    blank = level is None or (isinstance(level, str) and not level.strip())
+    if blank or (isinstance(level, float) and level != level):  # NaN: pyarrow's missing float
+        return _score(row.get("score"))
+    return _score(level, "int_score")
 
 
 def _doc_id(value: Any) -> int | None:
@@ -167,6 +178,8 @@ def _doc_id(value: Any) -> int | None:
         return None
     if isinstance(value, int) and not isinstance(value, bool):
         number = value
+    elif isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+        number = int(value)  # pandas writes a column of ids with a gap in it as floats
     elif isinstance(value, str) and value.strip().isdigit():
         number = int(value.strip())
     else:
@@ -192,10 +205,15 @@ def _text(row: dict[str, Any], key: str) -> str | None:
 
 def _timestamp(row: dict[str, Any]) -> str | None:
     """``created_at`` as the studio writes times (UTC, ISO 8601, to the second)."""
-    if isinstance(row.get("created_at"), datetime):  # a Parquet timestamp column
-        when = row["created_at"]
+    when = row.get("created_at")
+    if isinstance(when, date) and not isinstance(when, datetime):  # a Parquet date column
+        when = datetime(when.year, when.month, when.day)  # midnight, as "2024-01-02" reads
+    if isinstance(when, datetime):  # a Parquet timestamp column
         when = when.replace(tzinfo=UTC) if when.tzinfo is None else when
-        return when.astimezone(UTC).isoformat(timespec="seconds")
+        try:
+            return when.astimezone(UTC).isoformat(timespec="seconds")
+        except OverflowError:  # year 1 east of UTC
+            raise ValueError(f"created_at {when} leaves the calendar in UTC") from None
     value = _text(row, "created_at")
     if value is None:
         return None
@@ -239,8 +257,7 @@ def import_labels(store: Store, path: Path, annotator: str) -> LabelImportReport
                 report.note(line, row)
                 continue
             try:
-                level = row.get("int_score")
-                score = _score(row.get("score") if level is None or level == "" else level)
+                score = _row_score(row)
                 who = _text(row, "annotator") or annotator
                 note, created_at = _text(row, "note"), _timestamp(row)
                 doc_id, own_id = _find(store, row)

@@ -125,7 +125,7 @@ def test_a_parquet_file_of_fineweb_edu_style_labels(store: Store, tmp_path: Path
     # row 2 has no level: its score 3.5 is no rubric level; row 3's level 7 is none either
     assert (report.imported, report.invalid, report.unmatched) == (1, 2, 1)
     assert any("line 2: score 3.5" in p for p in report.problems)
-    assert any("line 3: score 7" in p for p in report.problems)
+    assert any("line 3: int_score 7 is not a whole number" in p for p in report.problems)
     labels = {(r["doc_id"], r["annotator"]): r["score"] for r in store.labels()}
     assert labels == {(a, "ana"): 4, (a, "llama3"): 3}
     # a file with no score, or none naming a page, or no Parquet at all: nothing imported
@@ -194,6 +194,30 @@ def test_a_parquet_file_of_fineweb_edu_style_labels(store: Store, tmp_path: Path
         with pytest.raises(LabelFileError, match="rows 1-1 hold a value that cannot be read"):
             import_labels(store, tmp_path / "stamp.parquet", annotator="stamp")
     assert not [r for r in store.labels() if r["annotator"] == "stamp"]
+    # what pandas, SQL and Spark exports hold: a NaN level (no level: score decides), ids as
+    # floats (a column with a gap), decimal scores, dates
+    from datetime import date
+    from decimal import Decimal
+
+    exported = pa.table(
+        {
+            "doc_id": pa.array([float(a), float(b), None], pa.float64()),
+            "url": [None, None, "https://example.org/2"],
+            "score": pa.array([Decimal("4.0"), Decimal("2"), Decimal("2.5")], pa.decimal128(5, 1)),
+            "int_score": pa.array([float("nan"), 1.0, float("nan")], pa.float64()),
+            "created_at": pa.array([date(2024, 1, 2)] * 3, pa.date32()),
+        }
+    )
+    pq.write_table(exported, tmp_path / "exported.parquet")
+    report = import_labels(store, tmp_path / "exported.parquet", annotator="export")
+    assert (report.imported, report.invalid) == (2, 1), report.problems
+    assert report.problems == ["line 3: score Decimal('2.5') is not a whole number from 0 to 5"]
+    got = {
+        r["doc_id"]: (r["score"], r["created_at"])
+        for r in store.labels()
+        if r["annotator"] == "export"
+    }
+    assert got == {a: (4, "2024-01-02T00:00:00+00:00"), b: (1, "2024-01-02T00:00:00+00:00")}
     # a CSV with int_score and score: the level decides, an empty level falls back to score
     csv = tmp_path / "levels.csv"
     csv.write_text("url,score,int_score\nhttps://example.org/1,1.6,2\nhttps://example.org/2,1,\n")

@@ -63,7 +63,9 @@ def _content(record: Mapping[str, Any], options: IngestOptions) -> tuple[str, st
 def _first_text(record: Mapping[str, Any], fields: tuple[str, ...]) -> str | None:
     for name in fields:
         value = record.get(name)
-        if value is None or value in ("", b""):
+        # a list or an object is no address, title or date (a list's text "['...']" would be
+        # stored as one): the next field is tried, as for an empty one
+        if value is None or isinstance(value, list | tuple | dict) or value in ("", b""):
             continue
         if isinstance(value, bytes):
             return value.decode("utf-8", errors="replace")

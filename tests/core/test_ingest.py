@@ -330,6 +330,21 @@ def test_custom_fields(tmp_path: Path) -> None:
     assert (doc.content, doc.url) == ("# Hi", "https://x")
 
 
+def test_a_list_or_an_object_is_not_taken_as_an_address_or_a_title(tmp_path: Path) -> None:
+    lines = [
+        {"text": "a", "url": ["https://x.edu/learn"], "title": {"en": "T"}},
+        {"text": "b", "url": ["https://x.edu/learn"], "link": "https://y.org/"},
+        {"text": "c", "url": 123, "title": 7},
+    ]
+    path = write(tmp_path / "typed.jsonl", "\n".join(map(json.dumps, lines)).encode())
+    docs = read_all(path, IngestOptions(url_fields=("url", "link")))
+    assert [(d.url, d.title) for d in docs] == [
+        (None, None),
+        ("https://y.org/", None),
+        ("123", "7"),
+    ]
+
+
 # --- Parquet ----------------------------------------------------------------------------------
 
 

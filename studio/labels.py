@@ -84,13 +84,7 @@ def _rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | str]]:
         try:
             if suffix == ".csv":
                 reader = csv.DictReader(handle)
-                columns = {c.strip() for c in reader.fieldnames or []}
-                if not columns & set(SCORES):
-                    raise LabelFileError(f"{path.name}: a CSV label file needs a 'score' column")
-                if not columns & set(IDS):
-                    raise LabelFileError(
-                        f"{path.name}: a CSV label file needs a doc_id, content_hash or url column"
-                    )
+                _check_columns(path, "CSV", {c.strip() for c in reader.fieldnames or []})
                 for row in reader:
                     yield reader.line_num, {(k or "").strip(): v for k, v in row.items()}
             elif suffix in (".jsonl", ".ndjson", ".json"):
@@ -114,6 +108,16 @@ SCORES = ("score", "int_score")
 FIELDS = (*IDS, *SCORES, "annotator", "note", "created_at")  # the columns read from a Parquet file
 
 
+def _check_columns(path: Path, kind: str, columns: set[str]) -> None:
+    """A label file's columns name a score and a document, or it cannot be imported."""
+    if not columns & set(SCORES):
+        raise LabelFileError(f"{path.name}: a {kind} label file needs a 'score' column")
+    if not columns & set(IDS):
+        raise LabelFileError(
+            f"{path.name}: a {kind} label file needs a doc_id, content_hash or url column"
+        )
+
+
 def _parquet_rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | str]]:
     """Rows of a Parquet label file (row numbers from 1), read a batch at a time and only the
     columns a label uses, so a dataset's text column is never loaded."""
@@ -125,12 +129,7 @@ def _parquet_rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | str]]:
         columns = [c for c in handle.schema_arrow.names if c in FIELDS]
     except (OSError, pa.ArrowException) as exc:
         raise LabelFileError(f"{path.name}: not a readable Parquet file ({exc})") from exc
-    if not set(columns) & set(SCORES):
-        raise LabelFileError(f"{path.name}: a Parquet label file needs a 'score' column")
-    if not set(columns) & set(IDS):
-        raise LabelFileError(
-            f"{path.name}: a Parquet label file needs a doc_id, content_hash or url column"
-        )
+    _check_columns(path, "Parquet", set(columns))
     n = 0
     try:
         for batch in handle.iter_batches(batch_size=4096, columns=columns):
@@ -209,23 +208,21 @@ def _timestamp(row: dict[str, Any]) -> str | None:
     if isinstance(when, date) and not isinstance(when, datetime):  # a Parquet date column
         when = datetime(when.year, when.month, when.day)  # midnight, as "2024-01-02" reads
     if isinstance(when, datetime):  # a Parquet timestamp column
-        when = when.replace(tzinfo=UTC) if when.tzinfo is None else when
+        problem = f"created_at {when} leaves the calendar in UTC"
+    else:
+        value = _text(row, "created_at")
+        if value is None:
+            return None
+        problem = f"created_at {json.dumps(value)[:40]} is not an ISO 8601 date and time"
         try:
-            return when.astimezone(UTC).isoformat(timespec="seconds")
-        except OverflowError:  # year 1 east of UTC
-            raise ValueError(f"created_at {when} leaves the calendar in UTC") from None
-    value = _text(row, "created_at")
-    if value is None:
-        return None
+            when = datetime.fromisoformat(value.strip())
+        except (ValueError, OverflowError):
+            raise ValueError(problem) from None
     try:
-        when = datetime.fromisoformat(value.strip())
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
+        when = when.replace(tzinfo=UTC) if when.tzinfo is None else when
         return when.astimezone(UTC).isoformat(timespec="seconds")
-    except (ValueError, OverflowError):  # not a time, or one that leaves the calendar in UTC
-        raise ValueError(
-            f"created_at {json.dumps(value)[:40]} is not an ISO 8601 date and time"
-        ) from None
+    except OverflowError:  # year 1 east of UTC, or 9999 west of it
+        raise ValueError(problem) from None
 
 
 def _find(store: Store, row: dict[str, Any]) -> tuple[int | None, int | None]:

@@ -269,9 +269,10 @@ def _shard_ids(path: Path) -> list[int] | None:
     import pyarrow.parquet as pq
 
     try:
-        if "url" not in pq.read_schema(path).names:
-            return None
-        return pq.read_table(path, columns=["doc_id"]).column("doc_id").to_pylist()
+        with pq.ParquetFile(path) as shard:
+            if "url" not in shard.schema_arrow.names:
+                return None
+            return shard.read(columns=["doc_id"]).column("doc_id").to_pylist()
     except (OSError, ValueError, KeyError, Exception):  # pyarrow raises its own error types
         return None
 

@@ -32,17 +32,18 @@ DISAGREEMENT_GAP = 1.5
 MAX_ANNOTATOR = 80
 
 
-def annotator_problem(name: str) -> str | None:
+def annotator_problem(name: str, *, teacher_ok: bool = False) -> str | None:
     """Why a person cannot label under ``name``, or None. A label's annotator is how agreement
     and adjudication tell people apart, so it is a plain, short name: no control or direction
-    characters, and never ``teacher:...``, which marks the scores a model gave."""
+    characters, and never ``teacher:...``, which marks the scores a model gave (allowed with
+    ``teacher_ok``: a label file exported from a project holds its teachers' rows too)."""
     if not name.strip():
         return "an annotator needs a name"
     if len(name) > MAX_ANNOTATOR:
         return f"an annotator's name is at most {MAX_ANNOTATOR} characters"
     if INVISIBLE.search(name):
         return "an annotator's name cannot hold control or text-direction characters"
-    if name.strip().lower().startswith(TEACHER_PREFIX):
+    if not teacher_ok and name.strip().lower().startswith(TEACHER_PREFIX):
         return f"names starting with {TEACHER_PREFIX!r} are the teachers' (models'), not people's"
     return None
 

@@ -12,11 +12,11 @@ decides, and a ``doc_id`` given beside it must name the same document. A bare ``
 document of this project.
 
 Rows that name no stored document, or are malformed (a score that is not a whole number from 0 to
-5, an id that is not a whole number, a text field that is not text, a time that is not one), are
-skipped, counted and
-explained with their line numbers; the other rows are imported in one transaction, so a file that
-cannot be read at all imports nothing. Nothing already stored is changed by a skipped row. A
-document and annotator given twice keep the last row's score, and the report says so.
+5, an id that is not a whole number, a text field that is not text, a time that is not one, an
+annotator's name with control or text-direction characters or longer than a name), are skipped,
+counted and explained with their line numbers; the other rows are imported in one transaction, so
+a file that cannot be read at all imports nothing. Nothing already stored is changed by a skipped
+row. A document and annotator given twice keep the last row's score, and the report says so.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from studio.labelling import annotator_problem
 from studio.store import MAX_INTEGER, Store
 
 EXPORT_FIELDS = (
@@ -202,6 +203,16 @@ def _text(row: dict[str, Any], key: str) -> str | None:
     return value
 
 
+def _annotator(row: dict[str, Any], default: str) -> str:
+    """The row's annotator, else ``default``: a name agreement can tell apart (see
+    :func:`studio.labelling.annotator_problem`)."""
+    who = _text(row, "annotator") or default
+    problem = annotator_problem(who, teacher_ok=True)
+    if problem:
+        raise ValueError(f"annotator {json.dumps(who)[:40]}: {problem}")
+    return who
+
+
 def _timestamp(row: dict[str, Any]) -> str | None:
     """``created_at`` as the studio writes times (UTC, ISO 8601, to the second)."""
     when = row.get("created_at")
@@ -255,7 +266,7 @@ def import_labels(store: Store, path: Path, annotator: str) -> LabelImportReport
                 continue
             try:
                 score = _row_score(row)
-                who = _text(row, "annotator") or annotator
+                who = _annotator(row, annotator)
                 note, created_at = _text(row, "note"), _timestamp(row)
                 doc_id, own_id = _find(store, row)
             except ValueError as exc:

@@ -289,6 +289,10 @@ def test_a_url_and_a_doc_id_that_disagree_are_refused(store: Store, tmp_path: Pa
         ({"doc_id": 1, "score": 3, "created_at": "2026-13-01"}, "created_at"),
         ({"doc_id": 1, "score": 3, "created_at": "0001-01-01T00:00+05:00"}, "created_at"),
         ({"doc_id": 1, "score": 3, "created_at": 1700000000}, "created_at 1700000000 is not text"),
+        ({"doc_id": 1, "score": 3, "annotator": "ana\u202egnp.exe"}, "text-direction"),
+        ({"doc_id": 1, "score": 3, "annotator": "ana\x00"}, "control"),
+        ({"doc_id": 1, "score": 3, "annotator": "a" * 500}, "at most"),
+        ({"doc_id": 1, "score": 3, "annotator": 7}, "annotator 7 is not text"),
     ],
 )
 def test_malformed_rows_are_refused_with_their_reason(
@@ -301,6 +305,15 @@ def test_malformed_rows_are_refused_with_their_reason(
     assert (report.imported, report.invalid) == (1, 1), report.problems
     assert problem in report.problems[0] and report.problems[0].startswith("line 1: ")
     assert [(r["doc_id"], r["score"]) for r in store.labels()] == [(2, 4)]
+
+
+def test_a_teachers_rows_come_back_as_the_teachers(store: Store, tmp_path: Path) -> None:
+    a, _b, _c = _docs(store)
+    f = tmp_path / "t.jsonl"
+    f.write_text(json.dumps({"doc_id": a, "score": 2, "annotator": "teacher:qwen"}) + "\n")
+    report = import_labels(store, f, annotator="x")
+    assert (report.imported, report.invalid) == (1, 0)
+    assert [(r["doc_id"], r["annotator"]) for r in store.labels()] == [(a, "teacher:qwen")]
 
 
 def test_label_times_are_stored_in_utc_as_the_studio_writes_them(

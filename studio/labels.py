@@ -85,7 +85,7 @@ def _rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | str]]:
         try:
             if suffix == ".csv":
                 reader = csv.DictReader(handle)
-                _check_columns(path, "CSV", {c.strip() for c in reader.fieldnames or []})
+                _check_columns(path, "CSV", [c.strip() for c in reader.fieldnames or []])
                 for row in reader:
                     yield reader.line_num, {(k or "").strip(): v for k, v in row.items()}
             elif suffix in (".jsonl", ".ndjson", ".json"):
@@ -109,8 +109,16 @@ SCORES = ("score", "int_score")
 FIELDS = (*IDS, *SCORES, "annotator", "note", "created_at")  # the columns read from a Parquet file
 
 
-def _check_columns(path: Path, kind: str, columns: set[str]) -> None:
-    """A label file's columns name a score and a document, or it cannot be imported."""
+def _check_columns(path: Path, kind: str, names: list[str]) -> None:
+    """A label file's columns name a score and a document, each once, or it cannot be imported
+    (with two 'score' columns, which one the curator meant is a guess)."""
+    columns = set(names)
+    twice = sorted({c for c in names if c in FIELDS and names.count(c) > 1})
+    if twice:
+        raise LabelFileError(
+            f"{path.name}: the {kind} file has more than one {twice[0]!r} column; "
+            "keep the one that holds the labels"
+        )
     if not columns & set(SCORES):
         raise LabelFileError(f"{path.name}: a {kind} label file needs a 'score' column")
     if not columns & set(IDS):
@@ -130,7 +138,7 @@ def _parquet_rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | str]]:
         columns = [c for c in handle.schema_arrow.names if c in FIELDS]
     except (OSError, pa.ArrowException) as exc:
         raise LabelFileError(f"{path.name}: not a readable Parquet file ({exc})") from exc
-    _check_columns(path, "Parquet", set(columns))
+    _check_columns(path, "Parquet", columns)
     n = 0
     try:
         for batch in handle.iter_batches(batch_size=4096, columns=columns):

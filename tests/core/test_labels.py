@@ -349,6 +349,30 @@ def test_a_spreadsheets_csv_and_repeated_rows(store: Store, tmp_path: Path) -> N
         import_labels(store, no_ids, annotator="x")
 
 
+def test_a_file_with_two_score_columns_is_refused(store: Store, tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    a, *_ = _docs(store)
+    store.set_label(a, "ana", 4)
+    twice = tmp_path / "twice.csv"
+    twice.write_text(f"doc_id,score,note,score\n{a},1,,5\n")
+    with pytest.raises(LabelFileError, match="more than one 'score' column"):
+        import_labels(store, twice, annotator="ana")
+    table = pa.Table.from_arrays(
+        [pa.array([a]), pa.array([1]), pa.array([5])], names=["doc_id", "score", "score"]
+    )
+    pq.write_table(table, tmp_path / "twice.parquet")
+    with pytest.raises(LabelFileError, match="more than one 'score' column"):
+        import_labels(store, tmp_path / "twice.parquet", annotator="ana")
+    assert [(r["doc_id"], r["score"]) for r in store.labels()] == [(a, 4)]
+    # a column the import does not read may come twice
+    other = tmp_path / "other.csv"
+    other.write_text(f"doc_id,score,extra,extra\n{a},2,x,y\n")
+    assert import_labels(store, other, annotator="ana").imported == 1
+    assert [(r["doc_id"], r["score"]) for r in store.labels()] == [(a, 2)]
+
+
 def test_export_to_a_place_that_cannot_be_written(store: Store, tmp_path: Path) -> None:
     a, *_ = _docs(store)
     store.set_label(a, "ana", 4)

@@ -264,11 +264,12 @@ def batches(store: Store) -> list[Batch]:
 
 
 def unfinished_batch(store: Store) -> Batch | None:
-    """The latest batch that stopped before it was done (cancelled, or the studio closed)."""
-    row = store.conn.execute(
-        "SELECT id FROM gen_batches WHERE status != 'done' ORDER BY id DESC LIMIT 1"
-    ).fetchone()
-    return batch(store, row[0]) if row else None
+    """The latest batch that stopped before it was done (cancelled, or the studio closed) and
+    can be resumed; when none can, the latest unfinished one, whose ``damage`` says why. A
+    damaged batch never hides an older one that can go on."""
+    rows = store.conn.execute("SELECT id FROM gen_batches WHERE status != 'done' ORDER BY id DESC")
+    unfinished = [batch(store, row[0]) for row in rows.fetchall()]
+    return next((b for b in unfinished if b.resumable), unfinished[0] if unfinished else None)
 
 
 def rounds_planned(store: Store, batch_id: int) -> int:

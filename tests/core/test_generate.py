@@ -687,7 +687,11 @@ def test_a_batch_whose_settings_cannot_be_read_is_listed_not_resumed(
     bad = record.create_batch(store, {"pages": 1})
     store.conn.execute("UPDATE gen_batches SET config = ? WHERE id = ?", (config, bad))
     assert [b.id for b in record.batches(store)] == [good, bad]
+    # the damaged latest batch does not hide the older one that can go on
     pending = record.unfinished_batch(store)
+    assert pending is not None and pending.id == good and pending.resumable
+    record.set_batch_status(store, good, "done")
+    pending = record.unfinished_batch(store)  # now the only unfinished one: named, with why
     assert pending is not None and pending.id == bad and not pending.resumable
     assert why in str(pending.damage) and pending.to_dict()["config"] is None
     with pytest.raises(record.RecordError, match=f"batch {bad} cannot be resumed: .*{why}"):

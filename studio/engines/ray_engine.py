@@ -35,10 +35,10 @@ def reachable(address: str, timeout: float = 5.0) -> None:
     if address == "auto":
         return
     host, _, port = address.removeprefix("ray://").rpartition(":")
-    if not host or not port.isdigit():
-        raise ConnectionError(
-            f"{address} is not a Ray address (ray://host:10001, host:6379 or auto)"
-        )
+    # a host name is at most 253 characters; a longer "address" is a paste gone wrong
+    if not host or not port.isdigit() or len(host) > 253:
+        shown = address if len(address) <= 80 else f"{address[:80]}… ({len(address):,} characters)"
+        raise ConnectionError(f"{shown} is not a Ray address (ray://host:10001, host:6379 or auto)")
     try:
         socket.create_connection((host, int(port)), timeout=timeout).close()
     except OSError as exc:

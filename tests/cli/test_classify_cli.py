@@ -153,6 +153,10 @@ def test_score_on_worker_processes_matches_local(tmp_path: Path, labelled_projec
     assert "not a Ray address" in run(
         "score", str(labelled_project), "--engine", "ray", "--address", "head", code=1
     )
+    for odd in ("--help", "-x:1", "h" * 5000 + ":10001"):  # an option's name, a paste gone wrong
+        out = run("score", str(labelled_project), "--engine", "ray", "--address", odd, code=1)
+        assert "not a Ray address" in out or "cannot reach" in out
+        assert len(out) < 400
     assert not list((labelled_project / "runs").glob("*/*.parquet"))
     copy = shutil.copytree(labelled_project, tmp_path / "copy")
     local = json.loads(run("score", str(labelled_project), "--json"))

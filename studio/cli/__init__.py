@@ -68,16 +68,15 @@ def main() -> None:
 
 
 def run_cli(command: click.Command) -> None:
-    """Run the command line; a project database found damaged half-way through a command (not
-    when the project was opened, which says so itself) ends it with one line, not a traceback."""
+    """Run the command line; a project database that fails half-way through a command (not
+    when the project was opened, which says so itself) ends it with one line, not a traceback:
+    busy, read-only, a full disk, or damaged (see :func:`studio.project.damaged`)."""
     import sqlite3
+
+    from studio.project import damaged
 
     try:
         command(prog_name="studio")
     except sqlite3.DatabaseError as exc:
-        click.echo(
-            f"Error: a project database cannot be read ({exc}): it is damaged. Restore it from a "
-            "backup, or move it aside and import the corpus again",
-            err=True,
-        )
+        click.echo(f"Error: {damaged(None, exc)}", err=True)
         raise SystemExit(1) from exc

@@ -211,19 +211,56 @@ cli(['import', {str(tmp_path / "p")!r}, {str(SAMPLE)!r}], standalone_mode=False)
     assert "imported 1" in proc.stdout
 
 
-def test_a_database_damaged_half_way_ends_the_command_in_one_line(monkeypatch, capsys) -> None:
-    """Opening a project reads its first pages; damage further in surfaces mid-command."""
+def _sqlite_error(tmp_path: Path, kind: str) -> Exception:
+    """The error SQLite itself raises for a database that is busy, read-only or damaged."""
     import sqlite3
 
+    db = tmp_path / f"{kind}.db"
+    sqlite3.connect(db, isolation_level=None).execute("CREATE TABLE t(x)")
+    if kind == "damaged":
+        db.write_bytes(b"SQLite format 3\x00" + b"\x07" * 4096)
+        con = sqlite3.connect(db)
+        statement = "SELECT * FROM t"
+    elif kind == "busy":
+        holder = sqlite3.connect(db, isolation_level=None)
+        holder.execute("BEGIN EXCLUSIVE")
+        con = sqlite3.connect(db, timeout=0)
+        statement = "INSERT INTO t VALUES (1)"
+    else:
+        con = sqlite3.connect(f"{db.as_uri()}?mode=ro", uri=True)
+        statement = "INSERT INTO t VALUES (1)"
+    try:
+        con.execute(statement)
+    except sqlite3.DatabaseError as exc:
+        return exc
+    raise AssertionError(f"SQLite took {statement!r} on a {kind} database")
+
+
+@pytest.mark.parametrize(
+    ("kind", "said"),
+    [
+        ("damaged", "is damaged or is not a Textbook Studio database"),
+        ("busy", "is busy: another studio or command has been writing to it"),
+        ("readonly", "is read-only"),
+    ],
+)
+def test_a_database_failing_half_way_ends_the_command_in_one_line(
+    monkeypatch, capsys, tmp_path: Path, kind: str, said: str
+) -> None:
+    """Opening a project reads its first pages; damage further in surfaces mid-command. A
+    busy or read-only database is healthy and is not called damaged."""
     from studio.cli import run_cli
+
+    error = _sqlite_error(tmp_path, kind)
 
     @click.command()
     def dedup_like() -> None:
-        raise sqlite3.DatabaseError("database disk image is malformed")
+        raise error
 
     monkeypatch.setattr(sys, "argv", ["studio"])
     with pytest.raises(SystemExit) as ended:
         run_cli(dedup_like)
     assert ended.value.code == 1
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "database disk image is malformed): it is damaged" in err
+    assert err.count("\n") == 1 and said in err and str(error) in err
+    assert ("Restore it from a backup" in err) == (kind == "damaged")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import sys
@@ -16,11 +17,23 @@ import click
 from studio.progress import Task
 from studio.store import MAX_INTEGER
 
+
+class FiniteRange(click.FloatRange):
+    """A float option's range that also refuses nan and inf: click's range lets nan through
+    (every comparison with it is false), and a threshold of nan keeps nothing, silently."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return number
+
+
 ROW_ID = click.IntRange(1, MAX_INTEGER)  # a document, page or batch id SQLite can hold
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 threshold_option = click.option(
     "--threshold",
-    type=click.FloatRange(0, 5),
+    type=FiniteRange(0, 5),
     default=3.0,
     show_default=True,
     help="Keep pages whose score is at least this.",

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from studio.cli.bench import bench
-from studio.cli.common import ROW_ID, cli_task, json_option, open_project, print_json
+from studio.cli.common import ROW_ID, FiniteRange, cli_task, json_option, open_project, print_json
 
 SHOWN = 10  # clusters listed by the text output (--json lists up to LISTED)
 LISTED = 1000
@@ -27,7 +27,7 @@ LISTED = 1000
 )
 @click.option(
     "--threshold",
-    type=click.FloatRange(0, 1, min_open=True),
+    type=FiniteRange(0, 1, min_open=True),
     default=0.7,
     show_default=True,
     help="Estimated Jaccard similarity at which two documents are near-duplicates.",

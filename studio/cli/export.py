@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from studio.cli.common import cli_task, json_option, open_project, print_json
+from studio.cli.common import FiniteRange, cli_task, json_option, open_project, print_json
 
 
 @click.command("export")
@@ -25,7 +25,7 @@ from studio.cli.common import cli_task, json_option, open_project, print_json
     "--min-score",
     "--threshold",
     "threshold",
-    type=click.FloatRange(0, 5),
+    type=FiniteRange(0, 5),
     default=None,
     help="Keep pages whose predicted score is at least this (versions that predict a score: "
     "ridge, forest, blend). Default: the version's own keep decision.",

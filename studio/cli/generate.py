@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from studio.cli.bench import bench
-from studio.cli.common import ROW_ID, cli_task, json_option, open_project, print_json
+from studio.cli.common import ROW_ID, FiniteRange, cli_task, json_option, open_project, print_json
 from studio.store import MAX_INTEGER
 
 # --------------------------------------------------------------------------------------- teachers
@@ -87,7 +87,7 @@ def with_teachers(fn: Any) -> Any:
 @click.option("--best-of", type=click.IntRange(1, 16), default=1, show_default=True,
               help="Drafts per page; the critique's scores pick the one rewritten.")  # fmt: skip
 @click.option("--max-tokens", type=click.IntRange(16, 32_768), default=1024, show_default=True)
-@click.option("--temperature", type=click.FloatRange(0, 2), default=0.8, show_default=True)
+@click.option("--temperature", type=FiniteRange(0, 2), default=0.8, show_default=True)
 @click.option("--seed", type=int, default=None, help="Seed for the draw of cells and sampling.")
 @click.option("--seed-pages", is_flag=True, help="Start each page from a kept web page's extract.")
 @click.option("--subject", "subjects", multiple=True, help="Only these subjects (repeatable).")

@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from studio.cli.bench import bench
-from studio.cli.common import cli_task, json_option, open_project, print_json
+from studio.cli.common import FiniteRange, cli_task, json_option, open_project, print_json
 
 
 def _bounded(name: str) -> click.IntRange:
@@ -41,7 +41,7 @@ def teacher_options(command):
         ),
         click.option(
             "--timeout",
-            type=click.FloatRange(min=0, min_open=True, max=3600),
+            type=FiniteRange(min=0, min_open=True, max=3600),
             help="Seconds of silence, at most 3600 (remote).",
         ),
         click.option("--retries", type=_bounded("retries"), help="Retries per reply (remote)."),

@@ -15,6 +15,7 @@ import click
 
 from studio.cli.bench import bench
 from studio.cli.common import (
+    FiniteRange,
     cli_task,
     json_option,
     open_project,
@@ -83,7 +84,7 @@ def _emit_line(line: str) -> None:
 @seed_option
 @click.option("--batch-size", type=click.IntRange(1), help="Sequences per micro-batch.")
 @click.option("--accum", type=click.IntRange(1), help="Micro-batches per optimizer step.")
-@click.option("--lr", type=click.FloatRange(0, min_open=True), help="Peak learning rate.")
+@click.option("--lr", type=FiniteRange(0, min_open=True), help="Peak learning rate.")
 @click.option("--eval-every", type=click.IntRange(0), help="Steps between evaluations.")
 @click.option("--checkpoint-every", type=click.IntRange(0), help="Steps between checkpoints.")
 @threads_option
@@ -364,7 +365,7 @@ def _progress_printer():  # type: ignore[no-untyped-def]
 @click.option("--step", type=int, default=None, help="Checkpoint step (default: the latest).")
 @click.option("--prompt", default="", help="Text the student continues.")
 @click.option("--tokens", "max_tokens", type=click.IntRange(1, 4096), default=120)
-@click.option("--temperature", type=click.FloatRange(0, 5), default=0.8, show_default=True)
+@click.option("--temperature", type=FiniteRange(0, 5), default=0.8, show_default=True)
 @click.option("--top-k", type=click.IntRange(0), default=40, show_default=True)
 @seed_option
 @json_option

@@ -264,3 +264,24 @@ def test_a_database_failing_half_way_ends_the_command_in_one_line(
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and said in err and str(error) in err
     assert ("Restore it from a backup" in err) == (kind == "damaged")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["export", "{p}", "{p}/out", "--min-score", "nan"],
+        ["classifier", "train", "{p}", "--threshold", "NaN"],
+        ["dedup", "{p}", "--threshold", "nan"],
+        ["train", "{p}", "--run", "r", "--lr", "inf"],
+        ["generate", "{p}", "--temperature", "nan"],
+    ],
+)
+def test_a_number_option_refuses_nan_and_inf(tmp_path: Path, args: list[str]) -> None:
+    """click's ranges let nan through (every comparison with it is false): an export kept
+    nothing and wrote "threshold": NaN into its manifest, with exit status 0."""
+    p = tmp_path / "p"
+    p.mkdir()
+    result = CliRunner().invoke(cli, [a.format(p=p) for a in args])
+    assert result.exit_code == 2, result.output
+    assert "is not a finite number" in result.output or "is not in the range" in result.output
+    assert not (p / "out").exists() and not (p / "studio.db").exists()

@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import math
 import os
 import re
 import shutil
@@ -249,6 +250,11 @@ def read_package(path: Path) -> tuple[dict[str, Any], dict[str, bytes]]:
         digest = hashlib.sha256(blob).hexdigest()
         if not isinstance(entry, dict) or entry.get("sha256") != digest:
             raise ShareError(f"{path.name}: checksum mismatch for {name}")
+        if entry.get("size") != len(blob):
+            raise ShareError(
+                f"{path.name}: {name} holds {len(blob):,} bytes, the manifest says "
+                f"{entry.get('size')!r}"
+            )
         if name.endswith(".npz"):
             _check_npz(name, blob)
     return manifest, data
@@ -304,10 +310,18 @@ def _check_meta(manifest: dict[str, Any], files: dict[str, bytes]) -> dict[str, 
     if not all(part in EXTRACTORS for part in parts):
         raise ShareError(f"unknown feature set {meta['feature_set']!r}")
     try:
-        float(meta["threshold"])
-        float(meta["cut"])
+        threshold, cut = float(meta["threshold"]), float(meta["cut"])
     except (TypeError, ValueError) as exc:
         raise ShareError("meta.json: threshold and cut must be numbers") from exc
+    # float() reads "nan" and 1e308 too: the card and the version list would show them
+    if not (0 <= threshold <= 5 and math.isfinite(cut)):
+        raise ShareError(
+            f"meta.json: the keep threshold must be a score from 0 to 5 and the cut a finite "
+            f"number (threshold {meta['threshold']!r}, cut {meta['cut']!r})"
+        )
+    listed = manifest.get("threshold")
+    if listed is not None and listed != meta["threshold"]:
+        raise ShareError("the manifest and meta.json disagree on the keep threshold")
     return meta
 
 

@@ -141,6 +141,27 @@ def _unknown_kind(files: dict[str, bytes]) -> None:
     )
 
 
+def _meta(**changes: object) -> Callable[[dict[str, bytes]], None]:
+    """Change meta.json (and the manifest's copy of the same keys)."""
+
+    def change(files: dict[str, bytes]) -> None:
+        meta, manifest = json.loads(files["meta.json"]), json.loads(files["manifest.json"])
+        meta.update(changes)
+        manifest.update({k: v for k, v in changes.items() if k in manifest})
+        files["meta.json"], files["manifest.json"] = (
+            json.dumps(meta).encode(),
+            json.dumps(manifest).encode(),
+        )
+
+    return change
+
+
+def _declared_size(files: dict[str, bytes]) -> None:
+    manifest = json.loads(files["manifest.json"])
+    manifest["files"]["model.npz"]["size"] = 10**15  # the checksum still matches
+    files["manifest.json"] = json.dumps(manifest).encode()
+
+
 def _absolute(files: dict[str, bytes]) -> None:
     files["/etc/passwd.json"] = b"{}"
 
@@ -168,6 +189,11 @@ def _python(files: dict[str, bytes]) -> None:
         (lambda f: f.update({"meta.json": f["meta.json"] + b" "}), False, "checksum mismatch"),
         (lambda f: f.update({"extra.json": b"{}"}), False, "does not list exactly"),
         (lambda f: f.pop("manifest.json"), False, "no manifest.json"),
+        (_declared_size, False, "the manifest says 1000000000000000"),
+        (_meta(threshold=1e308), True, "the keep threshold must be a score from 0 to 5"),
+        (_meta(threshold=float("nan")), True, "the keep threshold must be a score"),
+        (_meta(cut=float("nan")), True, "the cut a finite number"),
+        (_meta(cut="inf"), True, "the cut a finite number"),
     ],
 )
 def test_hostile_files_are_refused_and_nothing_is_written(

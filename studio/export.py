@@ -34,9 +34,9 @@ import gzip
 import io
 import json
 import os
+import secrets
 import shutil
 import sqlite3
-import tempfile
 from collections import Counter
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
@@ -119,7 +119,15 @@ def _inside(path: Path, root: Path) -> tuple[str, ...] | None:
 
 
 def check_output(project: Project, path: Path) -> None:
-    """Refuse (:class:`ExportError`) an output that would overwrite the project's own files."""
+    """Refuse (:class:`ExportError`) an output that would overwrite the project's own files, or
+    whose name is not text: the export's path goes into the project's records and the card."""
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:
+        raise ExportError(
+            f"{ascii(str(path))} is not a UTF-8 name (its bytes are not text): choose another "
+            "name (nothing was written)"
+        ) from None
     problem = output_problem(project, path)
     if problem is not None:
         raise ExportError(f"{problem} (nothing was written)")
@@ -396,7 +404,9 @@ def export_documents(
     rule = keep_filter(store, version, threshold)
     created_at = now()
     out.parent.mkdir(parents=True, exist_ok=True)
-    partial = Path(tempfile.mkdtemp(prefix=f"{out.name}.partial-", dir=out.parent))
+    # not mkdtemp: its folder is private (0700), and the dataset is for others to read too
+    partial = out.parent / f"{out.name}.partial-{secrets.token_hex(4)}"
+    partial.mkdir()
     drop_tmp = dropped.with_name(f".{dropped.name}.tmp-{os.getpid()}") if dropped else None
     try:
         (partial / "data").mkdir()

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
+import stat
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -93,6 +95,10 @@ def test_without_a_model_every_document_is_exported(
     assert "None: every document" in card and "`/gen/pages.jsonl`: 20" in card
     [row] = store.exports()
     assert (row["path"], row["format"], row["kept"], row["dropped"]) == (str(out), "jsonl", 20, 0)
+    # a dataset is for others to read: the folder has the umask's mode, not a private 0700
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o777 & ~umask
 
 
 def test_a_version_keeps_what_it_decided_and_says_why_it_dropped(
@@ -244,7 +250,14 @@ def test_exports_refuse_what_they_cannot_do(project: Project, store: Store, tmp_
     with pytest.raises(ExportError, match="not an empty folder"):
         export_documents(project, store, out)
     assert [p.name for p in out.iterdir()] == ["old.txt"]
+    # a name whose bytes are not UTF-8 (a shell's $'\\xff'): refused before anything is written
+    odd = Path(os.fsdecode(bytes(tmp_path) + b"/o_\xff\xfe"))
+    with pytest.raises(ExportError, match="is not a UTF-8 name"):
+        export_documents(project, store, odd)
+    with pytest.raises(ExportError, match="is not a UTF-8 name"):
+        export_documents(project, store, tmp_path / "y", dropped=odd.with_name("d\udcff.jsonl"))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["elsewhere", project.root.name, "x"]
+    assert store.exports() == []
 
 
 def test_an_export_never_writes_over_the_projects_own_files(

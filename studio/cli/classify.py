@@ -28,6 +28,7 @@ from studio.progress import Task
 FEATURE_CHOICES = ["auto", *ALL_SETS]
 MODEL_CHOICES = ["auto", *KINDS]
 ENGINE_CHOICES = ["local", "processes", "ray"]  # studio.engines.ENGINES, without importing it
+STOPPED = 130  # the exit status of a run stopped by Ctrl-C or SIGTERM, as a shell reports one
 
 embedding_option = click.option(
     "--embedding",
@@ -447,7 +448,8 @@ def score(
 
     With --engine ray the documents go to Parquet shards under runs/ and are scored as Ray
     tasks; finished shards are skipped when a run is resumed. SIGTERM or Ctrl-C stops between
-    batches (shards): the scores written so far stay, and the next run goes on from there.
+    batches (shards): the scores written so far stay, and the next run goes on from there; the
+    exit status of a stopped run is 130 (with --progress-json the end line says "cancelled").
     With --progress-json the command streams {"event": "progress", "done", "total", "message"}
     lines, then {"event": "end", "state": "done" | "cancelled", ...the report} or
     {"event": "error", "message"} with a non-zero exit.
@@ -479,7 +481,13 @@ def score(
         raise click.ClickException("cancelled: the scores written so far stay; run it again")
     if as_json:
         print_json({**report.to_dict(), "keep": summary.to_dict()})
-        return
+    else:
+        _echo_scored(report, summary)
+    if report.cancelled:  # a script must not take a stopped run for a finished one
+        raise SystemExit(STOPPED)
+
+
+def _echo_scored(report: Any, summary: Any) -> None:
     shards = (
         f", {report.shards} shards ({report.shards_skipped} finished before)"
         if report.shards

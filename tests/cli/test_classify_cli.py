@@ -257,6 +257,33 @@ def test_sigterm_stops_score_between_shards_and_a_rerun_resumes(labelled_project
     assert (done[-1]["state"], done[-1]["scored"], done[-1]["shards"]) == ("done", 90, 9)
 
 
+def test_ctrl_c_stops_score_with_a_non_zero_status(labelled_project: Path) -> None:
+    """A stopped run printed its report and exited 0, so a script took it for a finished one."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    p = str(labelled_project)
+    run("classifier", "train", p, "--features", "hand", "--model", "ridge")
+    with Project.open(labelled_project, create=False).store() as store:
+        ids = store.document_ids()
+    command = [sys.executable, "-m", "studio", "score", p, "--engine", "processes"]
+    child = subprocess.Popen([*command, "--shard-rows", "1"], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)  # fmt: skip
+    scored = 0
+    with Project.open(labelled_project, create=False).store(readonly=True) as store:
+        while child.poll() is None and not scored:  # the first of 90 one-page shards is in
+            time.sleep(0.01)
+            scored = store.conn.execute("SELECT count(*) FROM classifier_scores").fetchone()[0]
+    child.send_signal(signal.SIGINT)
+    out, err = child.communicate(timeout=120)
+    assert child.returncode == 130, (out, err)
+    assert "stopped: run it again to go on" in out and "Traceback" not in err
+    again = json.loads(run("score", p, "--json"))
+    assert again["scored"] + again["skipped"] == len(ids)
+
+
 def test_labels_import_exits_1_when_rows_were_skipped(
     labelled_project: Path, tmp_path: Path
 ) -> None:

@@ -20,6 +20,7 @@ from studio.cli.common import (
     open_project,
     own_process_group_if,
     print_json,
+    sigterm_as_ctrl_c,
     stop_on_signals,
     threshold_option,
 )
@@ -242,7 +243,7 @@ def classify_export(project: str, file: str, version: str | None) -> None:
 
     p = open_project(project, create=False)
     try:
-        with p.store() as store:
+        with sigterm_as_ctrl_c(), p.store() as store:
             manifest = export_version(p, store, Path(file), version)
     except ShareError as exc:
         raise click.ClickException(str(exc)) from exc
@@ -267,7 +268,7 @@ def classify_import(project: str, file: str, as_json: bool) -> None:
 
     p = open_project(project, create=False)
     try:
-        with p.store() as store:
+        with sigterm_as_ctrl_c(), p.store() as store:
             report = import_version(p, store, Path(file))
     except ShareError as exc:
         raise click.ClickException(f"nothing imported: {exc}") from exc

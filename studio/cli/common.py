@@ -96,6 +96,23 @@ def stop_on_signals(task: Task) -> Iterator[None]:
             signal.signal(sig, handler)
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+@contextmanager
+def sigterm_as_ctrl_c() -> Iterator[None]:
+    """SIGTERM (``kill``, a scheduler's stop) ends a command that writes files as Ctrl-C does,
+    so its way out runs: a half-written export or import is removed, a transaction rolls back.
+    (By default SIGTERM ends the process where it stands.) Not for the studio's window, which
+    SIGTERM still closes at once, nor for jobs with :func:`stop_on_signals`."""
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def own_process_group_if(wanted: bool) -> None:
     """The studio starts a job in a process group of its own, so that its cancel signals the
     job's whole group (and never the studio's)."""

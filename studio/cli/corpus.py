@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from studio.cli.common import cli_task, json_option, open_project, print_json
+from studio.cli.common import cli_task, json_option, open_project, print_json, sigterm_as_ctrl_c
 
 
 @click.command("init")
@@ -67,7 +67,7 @@ def import_(
     if html_field:
         options.html_fields = html_field
     p = open_project(project)
-    with p.store() as store, cli_task("importing") as task:
+    with sigterm_as_ctrl_c(), p.store() as store, cli_task("importing") as task:
         report = import_paths(store, list(paths), options, task)
     if as_json:
         print_json(report.to_dict())

@@ -7,7 +7,14 @@ from pathlib import Path
 
 import click
 
-from studio.cli.common import FiniteRange, cli_task, json_option, open_project, print_json
+from studio.cli.common import (
+    FiniteRange,
+    cli_task,
+    json_option,
+    open_project,
+    print_json,
+    sigterm_as_ctrl_c,
+)
 
 
 @click.command("export")
@@ -82,7 +89,7 @@ def export(
 
     p = open_project(project, create=False)
     try:
-        with p.store() as store, cli_task("exporting", unit="doc") as task:
+        with sigterm_as_ctrl_c(), p.store() as store, cli_task("exporting", unit="doc") as task:
             report = export_documents(
                 p,
                 store,

@@ -107,3 +107,47 @@ def test_exports_refuse_the_projects_own_files(scored_project: Path, tmp_path: P
     assert "0001-hand-ridge" in run("classifier", "versions", p)  # the database still opens
     text = run("classifier", "export", p, str(scored_project / "exports" / "edu.zip"))
     assert "exported 0001-hand-ridge" in text
+
+
+SLOW_EXPORT = """
+import sys, time
+import studio.export as export
+real = export.record
+seen = []
+def slow(row, labels, rule):
+    seen.append(row["id"])
+    if len(seen) == 5:  # shards are open, a dropped file too: stop here until signalled
+        print("writing", flush=True)
+        time.sleep(120)
+    return real(row, labels, rule)
+export.record = slow
+from studio.cli import cli, run_cli
+sys.argv = ["studio", "export", *sys.argv[1:]]
+run_cli(cli)
+"""
+
+
+def test_sigterm_mid_export_leaves_nothing_behind(scored_project: Path, tmp_path: Path) -> None:
+    """SIGTERM (kill, a scheduler's stop) once ended the export where it stood, leaving
+    OUTDIR.partial-XXXX and the dropped file's .tmp beside the output; now it ends as Ctrl-C
+    does, and the export's way out removes them."""
+    import signal
+    import subprocess
+    import sys
+
+    out, gone = tmp_path / "kept", tmp_path / "gone.jsonl"
+    args = [str(scored_project), str(out), "--format", "jsonl", "--shard-size", "2"]
+    child = subprocess.Popen(
+        [sys.executable, "-c", SLOW_EXPORT, *args, "--dropped", str(gone), "--model", "latest"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert child.stdout is not None
+    assert child.stdout.readline() == "writing\n"
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith("kept.partial-")]
+    child.send_signal(signal.SIGTERM)
+    _, err = child.communicate(timeout=60)
+    assert child.returncode not in (0, -signal.SIGTERM), err
+    assert "Traceback" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p"]  # nothing beside the project
+    with Project.open(scored_project, create=False).store() as store:
+        assert store.exports() == []

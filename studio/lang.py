@@ -24,6 +24,11 @@ def _identifier():  # -> py3langid.langid.LanguageIdentifier
     return LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
 
 
+def known_languages() -> frozenset[str]:
+    """Every code :func:`detect_language` can answer (``und`` included)."""
+    return frozenset(_identifier().nb_classes) | {UNDETERMINED[0]}
+
+
 def detect_language(text: str) -> tuple[str, float]:
     """ISO code and probability (0..1) of the text's language; ``("und", 0.0)`` if too short."""
     sample = text[:MAX_CHARS]

@@ -29,6 +29,14 @@ class FiniteRange(click.FloatRange):
         return number
 
 
+def named_version(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """A --model option's callback: an empty name is a mistake (a shell variable left unset),
+    not a request for the latest version, which is named 'latest' or left out."""
+    if value is not None and not value.strip():
+        raise click.BadParameter("name a classifier version, or 'latest', not an empty string")
+    return value
+
+
 ROW_ID = click.IntRange(1, MAX_INTEGER)  # a document, page or batch id SQLite can hold
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 threshold_option = click.option(

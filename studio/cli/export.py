@@ -11,6 +11,7 @@ from studio.cli.common import (
     FiniteRange,
     cli_task,
     json_option,
+    named_version,
     open_project,
     print_json,
     sigterm_as_ctrl_c,
@@ -24,6 +25,7 @@ from studio.cli.common import (
     "--model",
     "version",
     default=None,
+    callback=named_version,
     help="Keep what this classifier version keeps ('latest': the newest). Default: with "
     "--min-score the newest, else keep every page (duplicates and contaminated pages are "
     "dropped all the same).",

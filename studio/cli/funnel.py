@@ -4,7 +4,23 @@ from __future__ import annotations
 
 import click
 
-from studio.cli.common import json_option, open_project, print_json
+from studio.cli.common import json_option, named_version, open_project, print_json
+
+
+def _language(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """A code the language identifier answers, in its lower case: 'EN' and 'xx' once kept
+    nothing, silently."""
+    if value is None:
+        return None
+    from studio.lang import known_languages
+
+    code, known = value.strip().lower(), known_languages()
+    if code not in known:
+        raise click.BadParameter(
+            f"{value!r} is not a language code the studio detects (ISO 639-1, such as "
+            f"{', '.join(sorted(known & {'de', 'en', 'es', 'fr', 'zh'}))})"
+        )
+    return code
 
 
 @click.command("funnel")
@@ -13,9 +29,15 @@ from studio.cli.common import json_option, open_project, print_json
     "--model",
     "version",
     default=None,
+    callback=named_version,
     help="Classifier version for the quality stage (default: the newest that has scored).",
 )
-@click.option("--lang", default=None, help="Add a language stage keeping this language code.")
+@click.option(
+    "--lang",
+    default=None,
+    callback=_language,
+    help="Add a language stage keeping this language code (en, de...).",
+)
 @json_option
 def funnel(project: str, version: str | None, lang: str | None, as_json: bool) -> None:
     """Show how many documents and words survive import, language and quality filters.

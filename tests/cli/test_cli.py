@@ -285,3 +285,28 @@ def test_a_number_option_refuses_nan_and_inf(tmp_path: Path, args: list[str]) ->
     assert result.exit_code == 2, result.output
     assert "is not a finite number" in result.output or "is not in the range" in result.output
     assert not (p / "out").exists() and not (p / "studio.db").exists()
+
+
+def test_a_language_code_is_read_in_any_case_and_an_unknown_one_refused(tmp_path: Path) -> None:
+    """`--lang EN` and `--lang xx` once showed a funnel that kept nothing, with exit status 0."""
+    p = tmp_path / "p"
+    write_mixed_corpus(tmp_path / "corpus")
+    assert CliRunner().invoke(cli, ["import", str(p), str(tmp_path / "corpus")]).exit_code in (0, 1)
+    lower = CliRunner().invoke(cli, ["funnel", str(p), "--lang", "en", "--json"])
+    upper = CliRunner().invoke(cli, ["funnel", str(p), "--lang", " EN ", "--json"])
+    assert lower.exit_code == upper.exit_code == 0 and lower.output == upper.output
+    assert json.loads(lower.output)["stages"][-1]["documents"] > 0
+    for code in ("xx", "", "english"):
+        refused = CliRunner().invoke(cli, ["funnel", str(p), "--lang", code])
+        assert refused.exit_code == 2 and "is not a language code" in refused.output
+
+
+@pytest.mark.parametrize(
+    "command", [["score", "{p}"], ["funnel", "{p}"], ["export", "{p}", "{p}/o"]]
+)
+def test_an_empty_version_name_is_refused(tmp_path: Path, command: list[str]) -> None:
+    """An empty --model (a shell variable left unset) once meant the latest version."""
+    p = tmp_path / "p"
+    p.mkdir()
+    result = CliRunner().invoke(cli, [*(a.format(p=p) for a in command), "--model", ""])
+    assert result.exit_code == 2 and "not an empty string" in result.output

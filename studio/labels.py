@@ -23,7 +23,10 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import secrets
 from collections.abc import Iterator
+from contextlib import suppress
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -71,8 +74,28 @@ class LabelImportReport:
         return asdict(self)
 
 
+# a label row is a few hundred characters; a line this long is not one (and a file of one
+# endless line, /dev/zero renamed, must not be read into memory whole)
+MAX_LINE = 16 * 1024 * 1024
+
+
+def _lines(handle: Any, path: Path) -> Iterator[str]:
+    """The file's lines, each at most ``MAX_LINE`` characters, or LabelFileError."""
+    n = 0
+    while line := handle.readline(MAX_LINE + 1):
+        n += 1
+        if len(line) > MAX_LINE:
+            raise LabelFileError(
+                f"{path.name}: line {n} is longer than {MAX_LINE:,} characters: not a label "
+                "file; nothing imported"
+            )
+        yield line
+
+
 def _rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | str]]:
     """(line number, row) for each row; a row that cannot be parsed comes as an error string."""
+    if path.exists() and not path.is_file():  # a FIFO would wait for a writer forever
+        raise LabelFileError(f"{path.name} is not a regular file (a folder, device or pipe)")
     suffix = path.suffix.lower()
     if suffix == ".parquet":
         yield from _parquet_rows(path)
@@ -84,24 +107,31 @@ def _rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | str]]:
     with handle:
         try:
             if suffix == ".csv":
-                reader = csv.DictReader(handle)
+                # a long note is fine up to a line's limit (csv's own stops at 128 KiB)
+                csv.field_size_limit(max(csv.field_size_limit(), MAX_LINE))
+                reader = csv.DictReader(_lines(handle, path))
                 _check_columns(path, "CSV", [c.strip() for c in reader.fieldnames or []])
                 for row in reader:
                     yield reader.line_num, {(k or "").strip(): v for k, v in row.items()}
             elif suffix in (".jsonl", ".ndjson", ".json"):
-                for n, line in enumerate(handle, 1):
+                for n, line in enumerate(_lines(handle, path), 1):
                     if not line.strip():
                         continue
                     try:
                         row = json.loads(line)
-                    except json.JSONDecodeError as exc:
-                        yield n, f"invalid JSON ({exc.msg})"
+                    except ValueError as exc:  # JSONDecodeError, or an integer of 5,000 digits
+                        yield n, f"invalid JSON ({getattr(exc, 'msg', exc)})"
                         continue
                     yield n, row if isinstance(row, dict) else "not a JSON object"
             else:
                 raise LabelFileError(f"{path.name}: label files are .csv, .jsonl or .parquet")
         except UnicodeDecodeError as exc:
             raise LabelFileError(f"{path.name}: not UTF-8 text (byte {exc.start})") from exc
+        except csv.Error as exc:  # a quoted field left open to the end of the file, say
+            line = reader.line_num if suffix == ".csv" else 0
+            raise LabelFileError(
+                f"{path.name}: not a readable CSV file at line {line} ({exc}); nothing imported"
+            ) from exc
 
 
 IDS = ("doc_id", "content_hash", "url")
@@ -165,8 +195,13 @@ def _score(value: Any, name: str = "score") -> int:
         raise ValueError(f"{name} {value!r} is not a whole number from 0 to 5")
     try:
         score = float(value)
-    except ValueError:
-        raise ValueError(f"{name} {value!r} is not a whole number from 0 to 5") from None
+    except (ValueError, OverflowError):  # OverflowError: an integer of hundreds of digits
+        shown = (
+            repr(value)
+            if len(str(value)) <= 40
+            else f"{str(value)[:20]}… ({len(str(value))} characters)"
+        )
+        raise ValueError(f"{name} {shown} is not a whole number from 0 to 5") from None
     if not score.is_integer() or not 0 <= score <= 5:  # NaN fails both
         raise ValueError(f"{name} {value!r} is not a whole number from 0 to 5")
     return int(score)
@@ -214,7 +249,8 @@ def _text(row: dict[str, Any], key: str) -> str | None:
 def _annotator(row: dict[str, Any], default: str) -> str:
     """The row's annotator, else ``default``: a name agreement can tell apart (see
     :func:`studio.labelling.annotator_problem`)."""
-    who = _text(row, "annotator") or default
+    named = (_text(row, "annotator") or "").strip()  # " ana" and "ana" are one person
+    who = named or default
     problem = annotator_problem(who, teacher_ok=True)
     if problem:
         raise ValueError(f"annotator {json.dumps(who)[:40]}: {problem}")
@@ -301,7 +337,9 @@ def export_labels(store: Store, path: Path) -> int:
     suffix = path.suffix.lower()
     if suffix not in (".csv", ".jsonl"):
         raise LabelFileError(f"{path.name}: label files are .csv or .jsonl")
-    tmp = path.with_name(path.name + ".part")
+    # a short hidden name of its own: NAME.part would be too long for a 252-character NAME,
+    # and would be whatever already sits there under that name (a folder, say)
+    tmp = path.with_name(f".labels-{os.getpid()}-{secrets.token_hex(4)}.part")
     try:
         with tmp.open("w", encoding="utf-8", newline="") as out:
             if suffix == ".csv":
@@ -313,6 +351,7 @@ def export_labels(store: Store, path: Path) -> int:
                     out.write(json.dumps(row, ensure_ascii=False) + "\n")
         tmp.replace(path)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
+        with suppress(OSError):
+            tmp.unlink(missing_ok=True)
         raise LabelFileError(f"cannot write {path}: {exc.strerror or exc}") from exc
     return len(rows)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
@@ -379,3 +380,60 @@ def test_export_to_a_place_that_cannot_be_written(store: Store, tmp_path: Path) 
     with pytest.raises(LabelFileError, match="cannot write"):
         export_labels(store, tmp_path / "no-such-folder" / "labels.csv")
     assert not (tmp_path / "no-such-folder").exists()
+    # the file being written has a short name of its own: not NAME.part, which was too long
+    # for a 251-character NAME, and failed where a folder of that name stood
+    (tmp_path / "l.csv.part").mkdir()
+    long = tmp_path / ("n" * 247 + ".csv")
+    for out in (tmp_path / "l.csv", long):
+        assert export_labels(store, out) == 1 and out.read_text().count("\n") == 2
+    assert not [p.name for p in tmp_path.iterdir() if p.name.endswith(".part") and p.is_file()]
+
+
+def test_files_no_label_file_is_made_of(store: Store, tmp_path: Path, monkeypatch) -> None:
+    """An endless line (/dev/zero renamed), a pipe, an integer of 5,000 digits, a CSV field
+    left open: each a clear error or a skipped row, never a traceback, a hang or all memory."""
+    import os
+
+    from studio import labels
+
+    a, b, _c = _docs(store)
+    store.set_label(a, "ana", 4)
+    monkeypatch.setattr(labels, "MAX_LINE", 1000)
+    endless = tmp_path / "endless.jsonl"
+    endless.write_text("x" * 5000)
+    with pytest.raises(LabelFileError, match="line 1 is longer than 1,000 characters"):
+        import_labels(store, endless, annotator="x")
+    monkeypatch.setattr(labels, "MAX_LINE", 1_000_000)
+    pipe = tmp_path / "pipe.jsonl"
+    os.mkfifo(pipe)
+    with pytest.raises(LabelFileError, match="not a regular file"):
+        import_labels(store, pipe, annotator="x")
+    huge = tmp_path / "huge.jsonl"
+    huge.write_text(
+        json.dumps({"doc_id": a, "score": 10**400}) + "\n"
+        + '{"doc_id": 1, "score": ' + "9" * 5000 + "}\n"
+        + json.dumps({"doc_id": b, "score": 2}) + "\n"
+    )  # fmt: skip
+    report = import_labels(store, huge, annotator="x")
+    assert (report.imported, report.invalid) == (1, 2)
+    assert "is not a whole number from 0 to 5" in report.problems[0]
+    assert len(report.problems[0]) < 200 and "invalid JSON" in report.problems[1]
+    # a quote left open runs on over short lines until the field passes csv's limit
+    open_quote = tmp_path / "open.csv"
+    open_quote.write_text(f'doc_id,score,note\n{b},1,"a note that never closes\n' + "y\n" * 600)
+    monkeypatch.setattr(labels, "MAX_LINE", 100)
+    limit = csv.field_size_limit(500)
+    try:
+        with pytest.raises(LabelFileError, match="not a readable CSV file at line"):
+            import_labels(store, open_quote, annotator="x")
+    finally:
+        csv.field_size_limit(limit)
+    monkeypatch.setattr(labels, "MAX_LINE", 1_000_000)
+    long_note = tmp_path / "long.csv"
+    long_note.write_text(f"doc_id,score,note,annotator\n{b},3,{'n' * 200_000}, ana \n")
+    assert import_labels(store, long_note, annotator="x").imported == 1  # past csv's own limit
+    assert {(r["doc_id"], r["annotator"], r["score"]) for r in store.labels()} == {
+        (a, "ana", 4),
+        (b, "x", 2),
+        (b, "ana", 3),  # " ana " is ana
+    }

@@ -212,7 +212,10 @@ def _number(value: Any, what: str) -> float:
             raise ReplyError(f"{what} is {value[:40]!r}, not a number") from exc
     if not isinstance(value, int | float) or value != value:  # NaN is not a score
         raise ReplyError(f"{what} is not a number")
-    return float(value)
+    try:
+        return float(value)
+    except OverflowError:  # an integer of hundreds of digits: far outside any scale
+        raise ReplyError(f"{what} is a number of {len(str(value))} digits") from None
 
 
 def _score(value: Any, name: str) -> float:

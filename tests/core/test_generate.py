@@ -397,6 +397,7 @@ def test_malformed_critiques_are_repaired_mechanically(reply: str, repair: str |
         (json.dumps({"scores": {**SCORES, "correctness": 9}}), "outside 1 to 5"),
         (json.dumps({"scores": {**SCORES, "correctness": "great"}}), "not a number"),
         (json.dumps({"scores": {**SCORES, "correctness": True}}), "not a number"),
+        (json.dumps({"scores": {**SCORES, "correctness": 10**400}}), "a number of 401 digits"),
         (json.dumps({"scores": [4, 4, 4, 4, 4, 4]}), "must be an object"),
         ("{" * 60_000, "no readable JSON"),
         ("[" * 10_000 + "{" + "]" * 10_000, "no readable JSON|nested"),

@@ -9,7 +9,7 @@ at, so a demo needs that corpus on disk.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,11 @@ class DemoReport:
     labelled: int  # pages
     labels: int  # label rows: a page read by two annotators has two
     missing: list[str]  # file ids with labels but no page in the corpus folder
+    # labels the project already held for a page and annotator (a curator's edit, an earlier
+    # demo): left as they are, never overwritten
+    kept: int = 0
+    # ground-truth files that could not be read: their pages are in, without a URL
+    unreadable: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -59,24 +64,42 @@ def build_demo(root: Path, corpus: Path, task: Task | None = None) -> DemoReport
             name.split(".")[0]: doc_id for name, doc_id in store.documents_from_files().items()
         }
         labelled: set[int] = set()
-        rows, missing = 0, []
+        rows, kept, missing, unreadable = 0, 0, [], []
+        held = {(r["doc_id"], r["annotator"]) for r in store.labels()}
         with store.transaction():
             for file_id, doc_id in by_file.items():
                 truth = truth_dir / f"{file_id}.json"
-                if truth.exists():  # the page's URL is provenance the bare HTML lacks
-                    url = json.loads(truth.read_text("utf-8")).get("url")
-                    store.conn.execute(
-                        "UPDATE documents SET url = ? WHERE id = ? AND url IS NULL", (url, doc_id)
-                    )
+                if not truth.exists():
+                    continue
+                url = _truth_url(truth)  # the page's URL is provenance the bare HTML lacks
+                if url is None:
+                    unreadable.append(truth.name)
+                    continue
+                store.conn.execute(
+                    "UPDATE documents SET url = ? WHERE id = ? AND url IS NULL", (url, doc_id)
+                )
             for label in shipped_labels():
                 doc_id = by_file.get(label["file_id"])
                 if doc_id is None:
                     missing.append(label["file_id"])
                     continue
-                store.set_label(
-                    doc_id, label.get("annotator", ANNOTATOR), label["score"], label["note"]
-                )
+                annotator = label.get("annotator", ANNOTATOR)
+                if (doc_id, annotator) in held:
+                    kept += 1
+                else:
+                    store.set_label(doc_id, annotator, label["score"], label["note"])
                 labelled.add(doc_id)
                 rows += 1
     missing = list(dict.fromkeys(missing))
-    return DemoReport(str(project.root), report.imported, len(labelled), rows, missing)
+    return DemoReport(
+        str(project.root), report.imported, len(labelled), rows, missing, kept, unreadable
+    )
+
+
+def _truth_url(path: Path) -> str | None:
+    """The URL a WCXB ground-truth file gives its page; None when the file is unreadable."""
+    try:
+        url = json.loads(path.read_text("utf-8")).get("url")
+    except (OSError, ValueError, AttributeError):  # not JSON, not UTF-8, not an object
+        return None
+    return url if isinstance(url, str) and url.strip() else None

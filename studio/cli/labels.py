@@ -209,15 +209,18 @@ def labels_teacher(
 def demo(project: str, corpus: Path | None, as_json: bool) -> None:
     """Build a demo project: WCXB's real pages, with the studio team's hand labels (two reads).
 
+    Run again over a project, it adds what is missing and keeps every label already there.
+
     Example: studio demo ~/demo --corpus ../shared/corpora/wcxb-dev
     """
     from studio.cli.bench import default_corpus
     from studio.demo import DemoError, build_demo
+    from studio.project import ProjectError
 
     try:
         with cli_task("importing") as task:
             report = build_demo(Path(project), corpus or default_corpus(), task)
-    except DemoError as exc:
+    except (DemoError, ProjectError) as exc:
         raise click.ClickException(str(exc)) from exc
     if as_json:
         print_json(report.to_dict())
@@ -226,6 +229,17 @@ def demo(project: str, corpus: Path | None, as_json: bool) -> None:
         f"demo project at {report.project}: {report.imported} pages imported, "
         f"{report.labelled} hand-labelled ({report.labels} labels)"
     )
+    if report.kept:
+        click.echo(
+            f"  {report.kept} labels the project already held were kept as they are "
+            "(the team's scores never replace yours)"
+        )
+    if report.unreadable:
+        shown = ", ".join(report.unreadable[:5]) + (" …" if len(report.unreadable) > 5 else "")
+        click.echo(
+            f"  {len(report.unreadable)} ground-truth files could not be read ({shown}): "
+            "their pages are in, without a URL"
+        )
 
 
 COMMANDS = [labels, demo]

@@ -179,13 +179,18 @@ def simulate(
             f"{len(y)} labelled pages, {int(keep.sum())} scoring at least {threshold:g}: "
             f"too few to simulate with {folds} folds"
         )
+    repeats = [make_folds(y, threshold, folds, seed + r) for r in range(seeds)]
+    pool = min(len(train) for s in repeats for train, _ in s)
+    if start >= pool:  # both strategies would start from the whole pool: the same curve
+        raise ValueError(
+            f"--start {start} is not below the {pool} labelled pages each fold can choose from "
+            f"({len(y)} labels, {folds} folds): nothing would be left to choose"
+        )
     task.progress(0, 1, "fitting features")
     sample_docs = load_docs(store, corpus_sample(store, labels.doc_ids, sample, seed))
     labelled_docs = sample_docs[: len(labels.doc_ids)]
     fitted = fit_extractors([features], sample_docs, labelled_docs, store, task, embedding)
     X, lead = set_matrix(features, fitted), lead_width(features, fitted)
-    repeats = [make_folds(y, threshold, folds, seed + r) for r in range(seeds)]
-    pool = min(len(train) for s in repeats for train, _ in s)
     step = step or auto_step(pool)
     sizes = schedule(pool, start, step)
     curves: dict[str, list[list[float]]] = {s: [] for s in STRATEGIES}

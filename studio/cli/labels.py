@@ -86,7 +86,13 @@ def labels_export(project: str, file: Path) -> None:
 
 @labels.command("agreement")
 @click.argument("project", type=click.Path(file_okay=False, exists=True))
-@click.option("--gap", default=2, show_default=True, help="List pages scored this far apart.")
+@click.option(
+    "--gap",
+    type=click.IntRange(1, 5),
+    default=2,
+    show_default=True,
+    help="List pages scored this far apart.",
+)
 @threshold_option
 @json_option
 def labels_agreement(project: str, gap: int, threshold: float, as_json: bool) -> None:

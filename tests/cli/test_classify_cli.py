@@ -284,6 +284,14 @@ def test_ctrl_c_stops_score_with_a_non_zero_status(labelled_project: Path) -> No
     assert again["scored"] + again["skipped"] == len(ids)
 
 
+def test_agreement_gap_is_a_score_distance(labelled_project: Path) -> None:
+    """--gap -5 listed every page, identical scores too, as "-5+ points apart"."""
+    for gap in ("0", "-5", "6"):
+        assert "Invalid value for '--gap'" in run(
+            "labels", "agreement", str(labelled_project), "--gap", gap, code=2
+        )
+
+
 def test_labels_import_exits_1_when_rows_were_skipped(
     labelled_project: Path, tmp_path: Path
 ) -> None:

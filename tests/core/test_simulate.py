@@ -95,6 +95,9 @@ def test_simulation_with_ridge_and_checks(store: Store) -> None:
         simulate(store, model="nope")
     with pytest.raises(ValueError):
         simulate(store, threshold=5.5)
+    # 60 labels in 3 folds: each pool holds 40; a start of 40 leaves nothing to choose
+    with pytest.raises(ValueError, match="--start 40 is not below the 40 labelled pages"):
+        simulate(store, features="hand", model="ridge", start=40, folds=3)
 
 
 def test_simulation_defaults_to_the_latest_version_and_averages_seeds(

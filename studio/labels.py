@@ -60,6 +60,7 @@ class LabelImportReport:
     invalid: int = 0
     repeated: int = 0  # rows that gave a document and annotator again: the last one counts
     moved: int = 0  # rows whose doc_id names another document here than their content hash
+    replaced: int = 0  # labels the project held before, for a document and annotator, replaced
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -303,6 +304,7 @@ def import_labels(store: Store, path: Path, annotator: str) -> LabelImportReport
     report = LabelImportReport()
     stored: set[tuple[int, str]] = set()
     with store.transaction():
+        held = {(r[0], r[1]) for r in store.conn.execute("SELECT doc_id, annotator FROM labels")}
         for line, row in _rows(path):
             if isinstance(row, str):
                 report.invalid += 1
@@ -325,6 +327,8 @@ def import_labels(store: Store, path: Path, annotator: str) -> LabelImportReport
                 report.moved += 1
             if (doc_id, who) in stored:
                 report.repeated += 1
+            elif (doc_id, who) in held:
+                report.replaced += 1
             stored.add((doc_id, who))
             store.set_label(doc_id, who, score, note, created_at)
     report.imported = len(stored)

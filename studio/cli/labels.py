@@ -48,6 +48,11 @@ def labels_import(project: str, file: Path, annotator: str | None, as_json: bool
             f"imported {report.imported} labels; {report.unmatched} rows matched no document, "
             f"{report.invalid} were malformed"
         )
+        if report.replaced:
+            click.echo(
+                f"  {report.replaced} labels replaced scores the project held for the same page "
+                "and annotator"
+            )
         if report.repeated:
             click.echo(
                 f"  {report.repeated} rows gave a document and annotator again: the last one counts"

@@ -344,6 +344,9 @@ def test_a_spreadsheets_csv_and_repeated_rows(store: Store, tmp_path: Path) -> N
     report = import_labels(store, f, annotator="ana")
     assert (report.imported, report.repeated, report.unmatched, report.invalid) == (1, 2, 0, 0)
     assert [(r["doc_id"], r["score"]) for r in store.labels()] == [(a, 3)]
+    assert report.replaced == 0
+    again = import_labels(store, f, annotator="ana")  # the same file again: ana's 3 is replaced
+    assert (again.imported, again.repeated, again.replaced) == (1, 2, 1)
     no_ids = tmp_path / "n.csv"
     no_ids.write_text("title,score\nwater,3\n")
     with pytest.raises(LabelFileError, match="needs a doc_id, content_hash or url column"):

@@ -188,8 +188,11 @@ def test_use_refuses_settings_past_their_bounds(tmp_path: Path, args: list[str],
 
 def test_use_refuses_a_nan_timeout(tmp_path: Path):
     p = str(Project.open(tmp_path / "p").root)
-    out = run("teacher", "use", "local", "--project", p, "--timeout", "nan", code=1)
-    assert "read_timeout must be a number of seconds, not nan" in out
+    result = CliRunner().invoke(
+        cli, ["teacher", "use", "local", "--project", p, "--timeout", "nan"]
+    )
+    assert result.exit_code == 2 and "Traceback" not in result.output  # a usage error
+    assert "Invalid value for '--timeout': 'nan' is not a finite number" in result.output
 
 
 def test_use_keeps_a_thread_count_past_this_machines_cores(tmp_path: Path):

@@ -185,7 +185,10 @@ class TeacherView(QWidget):
         self.project, self.store = project, store
         self.op: Op | None = None
         self.side_op: Op | None = None
-        self.teachers: list[TeacherChoice] = []
+        # the plan's teachers: the project's own (its settings file; None while that cannot be
+        # read) and the ones added in this tab, which a reload of the settings never drops
+        self.saved_teacher: TeacherChoice | None = None
+        self.added_teachers: list[TeacherChoice] = []
         self.page: record.Page | None = None
         self.versions: list[record.Version] = []
         self.message_box: QMessageBox | None = None
@@ -532,19 +535,25 @@ class TeacherView(QWidget):
         from studio.teachers.config import load_config
 
         try:
-            saved = TeacherChoice.of(load_config(self.project.root))
+            self.saved_teacher = TeacherChoice.of(load_config(self.project.root))
         except TeacherError as exc:
             self.status.setText(f"Teacher settings: {exc}")
-            saved = None
-        others = [t for t in self.teachers[1:]] if self.teachers else []
-        self.teachers = ([saved] if saved else []) + others
+            self.saved_teacher = None
         self._show_teachers()
+
+    @property
+    def teachers(self) -> list[TeacherChoice]:
+        """The plan's teachers, the project's own first."""
+        saved = [self.saved_teacher] if self.saved_teacher is not None else []
+        return saved + self.added_teachers
 
     def _show_teachers(self) -> None:
         self.teacher_list.clear()
-        for i, t in enumerate(self.teachers):
-            self.teacher_list.addItem(t.label + ("  (project settings)" if i == 0 else ""))
-        self.remove_teacher_button.setEnabled(len(self.teachers) > 1)
+        if self.saved_teacher is not None:
+            self.teacher_list.addItem(f"{self.saved_teacher.label}  (project settings)")
+        for t in self.added_teachers:
+            self.teacher_list.addItem(t.label)
+        self.remove_teacher_button.setEnabled(bool(self.added_teachers))
 
     def open_settings(self) -> None:
         """The project's teacher settings: saving them changes the plan's first teacher."""
@@ -575,14 +584,15 @@ class TeacherView(QWidget):
             self._warn("Teacher", str(exc))
             return False
         if choice.label not in [t.label for t in self.teachers]:
-            self.teachers.append(choice)
+            self.added_teachers.append(choice)
         self._show_teachers()
         return True
 
     def remove_teacher(self) -> None:
-        row = self.teacher_list.currentRow()
-        if row > 0:  # the project's own teacher stays; change it in Settings
-            del self.teachers[row]
+        # the project's own teacher stays (change it in Settings): only added ones go
+        row = self.teacher_list.currentRow() - (self.saved_teacher is not None)
+        if 0 <= row < len(self.added_teachers):
+            del self.added_teachers[row]
             self._show_teachers()
 
     # -- batches ---------------------------------------------------------------------------------

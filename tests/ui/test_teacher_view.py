@@ -34,7 +34,7 @@ def view(window):
 
 
 def small_batch(view, teacher: TeacherChoice, pages: int) -> None:
-    view.teachers = [teacher]
+    view.saved_teacher, view.added_teachers = teacher, []
     view._show_teachers()
     view.pages_spin.setValue(pages)
     view.tokens_spin.setValue(48)
@@ -381,3 +381,22 @@ def test_teachers_come_from_the_settings_dialog_and_specs(qtbot, view, tiny_gguf
     view.teacher_list.setCurrentRow(1)
     view.remove_teacher_button.click()
     assert len(view.teachers) == 1 and not view.remove_teacher_button.isEnabled()
+
+    # settings that cannot be read: the added teachers stay, none is called the project's,
+    # however often the settings are read again (each reload once dropped one and renamed
+    # the next "project settings")
+    for model in ("a", "b"):
+        assert view.add_teacher(f"openai:http://127.0.0.1:9/v1 {model}")
+    (view.project.root / "teacher.json").write_text("[1,2")
+    for _ in range(3):
+        view.reload_teachers()
+    assert [t.label for t in view.teachers] == [
+        "openai:http://127.0.0.1:9/v1 (a)",
+        "openai:http://127.0.0.1:9/v1 (b)",
+    ]
+    assert view.teacher_list.count() == 2
+    assert "project settings" not in view.teacher_list.item(0).text()
+    assert view.status.text().startswith("Teacher settings:")
+    view.teacher_list.setCurrentRow(0)  # with no project teacher, the first added one can go
+    view.remove_teacher_button.click()
+    assert [t.label for t in view.teachers] == ["openai:http://127.0.0.1:9/v1 (b)"]

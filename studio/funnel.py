@@ -121,7 +121,7 @@ def funnel(
     if not quality:
         version = None
     elif version is None:
-        version = _latest_scored(store)
+        version = store.latest_scored_version()
     else:
         version = version_info(store, version).version  # checked: LookupError names the known
     if version is not None:
@@ -145,8 +145,3 @@ def funnel(
         version=version,
         scored=scored,
     )
-
-
-def _latest_scored(store: Store) -> str | None:
-    scored = [v["id"] for v in store.classifier_versions() if v["scored"]]
-    return scored[-1] if scored else None

@@ -167,7 +167,7 @@ def _kept(
 def _ranking(store: Store, doc_ids: list[int]) -> dict[int, tuple[float, int]]:
     """doc_id -> (classifier score or -inf, main-text words)."""
     out: dict[int, tuple[float, int]] = {}
-    version = latest_scored_version(store)
+    version = store.latest_scored_version()
     for i in range(0, len(doc_ids), 500):
         chunk = doc_ids[i : i + 500]
         marks = ",".join("?" * len(chunk))
@@ -178,15 +178,6 @@ def _ranking(store: Store, doc_ids: list[int]) -> dict[int, tuple[float, int]]:
         ):
             out[doc_id] = (float("-inf") if score is None else float(score), int(words))
     return out
-
-
-def latest_scored_version(store: Store) -> str | None:
-    row = store.conn.execute(
-        "SELECT v.id FROM classifier_versions v WHERE EXISTS "
-        "(SELECT 1 FROM classifier_scores s WHERE s.version = v.id) "
-        "ORDER BY v.created_at DESC, v.id DESC LIMIT 1"
-    ).fetchone()
-    return row[0] if row else None
 
 
 def _curator_choices(store: Store) -> set[int]:

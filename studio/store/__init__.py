@@ -679,6 +679,16 @@ class Store:
         )
         return [{**dict(r), "metrics": json.loads(r["metrics"])} for r in rows]
 
+    def latest_scored_version(self) -> str | None:
+        """The newest classifier version that has scored any document (a newer one may not
+        have scored yet: its scores would show nothing)."""
+        row = self.conn.execute(
+            "SELECT v.id FROM classifier_versions v WHERE EXISTS "
+            "(SELECT 1 FROM classifier_scores s WHERE s.version = v.id) "
+            "ORDER BY v.created_at DESC, v.id DESC LIMIT 1"
+        ).fetchone()
+        return row[0] if row else None
+
     def unscored_documents(self, version: str) -> list[int]:
         rows = self.conn.execute(
             "SELECT d.id FROM documents d WHERE NOT EXISTS (SELECT 1 FROM classifier_scores s "

@@ -241,7 +241,9 @@ class CorpusView(QWidget):
             prefix="score ≥ ",
             specialValueText="any score",
         )
-        self.min_score.setToolTip("Only documents the latest classifier scored at least this")
+        self.min_score.setToolTip(
+            "Only documents the newest classifier that has scored the corpus scored at least this"
+        )
         self.min_score.setEnabled(False)  # until a classifier has scored the corpus
         self.min_score.valueChanged.connect(lambda _: self._search_timer.start())
         self.labelled_only = QCheckBox("labelled")
@@ -293,9 +295,10 @@ class CorpusView(QWidget):
 
         def stats(_task: Any) -> dict[str, Any]:
             with Store(path, readonly=True) as reader:
-                versions = reader.classifier_versions()
                 return {
-                    "version": versions[-1]["id"] if versions else None,
+                    # the newest version with scores: a newer one that has not scored the
+                    # corpus yet would leave the Score column blank and the filter empty
+                    "version": reader.latest_scored_version(),
                     "totals": reader.totals(),
                     "sources": [(r["path"], r["id"], r["n"]) for r in reader.sources()],
                     "languages": [(code, code, n) for code, n in reader.languages()],

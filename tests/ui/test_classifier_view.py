@@ -53,6 +53,18 @@ def test_train_score_and_choose_a_threshold(qtbot, window, screenshot) -> None:
     window.tabs.setCurrentIndex(0)
     screenshot(window, "corpus-with-scores")
 
+    # a newer version that has not scored the corpus: the list keeps the scores it has (it
+    # once switched to the new version and showed a blank column and "0 shown")
+    from studio.classify.train import train_classifier
+
+    filtered = corpus.model.rowCount()
+    assert filtered > 0
+    train_classifier(window.project, window.store, features="hand", model="ridge")
+    with qtbot.waitSignal(corpus.stats_ready, timeout=10_000):
+        corpus.refresh()
+    assert corpus.model.query.score_version == version and corpus.min_score.isEnabled()
+    assert corpus.model.rowCount() == filtered
+
 
 @pytest.mark.slow
 def test_transformer_embeddings_chosen_by_folder(qtbot, window, screenshot, tmp_path) -> None:

@@ -372,12 +372,13 @@ class LabelView(QWidget):
 
     def _show(self, doc_id: int | None) -> None:
         page = self._page(doc_id) if doc_id is not None else None
+        # the buttons follow the page: undo or back past the queue's end brings one back
+        self._set_enabled(page is not None)
         if page is not None and page is self.document.page:
             return  # already on screen (shown at the keypress, before the write returned)
         if page is None:
             self.document.show_nothing()
             self.status.setText("<b>Queue finished.</b> Start again for more pages.")
-            self._set_enabled(False)
             return
         self.document.show_page(page)
 
@@ -394,9 +395,15 @@ class LabelView(QWidget):
         left = len(session.ids) - session.position
         mine = self.store.label_of(session.current, session.annotator) if session.current else None
         already = f" · your score for this page: <b>{mine}</b>" if mine is not None else ""
-        self.status.setText(
-            f"<b>{session.given}</b> scored this session · {left:,} left in the queue{already}"
-        )
+        if session.current is None:  # the end: say so, not "0 left in the queue"
+            self.status.setText(
+                f"<b>Queue finished</b> · {session.given} scored this session. Start again for "
+                "more pages."
+            )
+        else:
+            self.status.setText(
+                f"<b>{session.given}</b> scored this session · {left:,} left in the queue{already}"
+            )
         self.show_agreement()
 
     def show_agreement(self) -> None:

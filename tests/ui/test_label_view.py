@@ -160,3 +160,31 @@ def test_each_key_scores_the_page_on_screen_while_the_writer_is_busy(
     assert window.store.label_of(passed, "ana") is None
     assert window.store.label_of(target, "ana") == 4
     assert view.document.page.record.id == view.session.current == ids[ids.index(target) + 1]
+
+
+def test_undo_at_the_queues_end_brings_the_page_and_its_buttons_back(
+    qtbot, window, tmp_path
+) -> None:
+    """After the last page the buttons go grey; undo brought the page back with the buttons
+    still grey (the keys scored, the buttons did not), and "Queue finished" was overwritten
+    at once by "0 left in the queue"."""
+    write_mixed_corpus(tmp_path / "corpus")
+    import_by_drop(qtbot, window, [tmp_path / "corpus"])
+    view = window.label_view
+    window.tabs.setCurrentWidget(view)
+    view.annotator.setText("ana")
+    view.start_button.click()
+    qtbot.waitUntil(lambda: view.session is not None, timeout=10_000)
+    n = len(view.session.ids)
+    for _ in range(n):
+        view.give(2)
+    qtbot.waitUntil(lambda: view._pending == 0 and view.session.given == n, timeout=20_000)
+    assert view.session.current is None and view.document.page is None
+    assert not any(b.isEnabled() for b in view.score_buttons)
+    assert view.status.text().startswith("<b>Queue finished</b>")
+    view.undo()
+    qtbot.waitUntil(lambda: view.session.current is not None, timeout=10_000)
+    qtbot.waitUntil(lambda: view._pending == 0, timeout=10_000)
+    assert view.document.page is not None and view.document.page.record.id == view.session.current
+    assert all(b.isEnabled() for b in view.score_buttons)
+    assert "1 left in the queue" in view.status.text()

@@ -110,6 +110,8 @@ class JobProcess(QObject):
             kind = event.get("event")
             if kind == "end":
                 self.last_state = event.get("state")
+                if event.get("error"):  # studio train's failed end line says why
+                    self.error = str(event["error"])
             elif kind == "error":
                 self.error = str(event.get("message", ""))
             if kind not in self.quiet_events:

@@ -732,12 +732,14 @@ class TrainingView(QWidget):
         self._refresh_sample_runs()
         if state in ("failed", "crashed"):
             what = "failed" if state == "failed" else "stopped abruptly (crashed or killed)"
-            box = QMessageBox(
-                QMessageBox.Icon.Warning,
-                "Training",
-                f"The training job {html.escape(run)} {what}. The studio is fine; the job's log "
-                f"is below.{self._how_to_continue(run)}",
-                parent=self,
+            why = f": {self.job.error}" if self.job.error else ""
+            box = QMessageBox(parent=self)
+            box.setIcon(QMessageBox.Icon.Warning)
+            box.setWindowTitle("Training")
+            box.setTextFormat(Qt.TextFormat.PlainText)  # a run's name and error, shown as typed
+            box.setText(
+                f"The training job {run} {what}{why}. The studio is fine; the job's log is "
+                f"below.{self._how_to_continue(run)}"
             )
             box.setDetailedText(tail)
             box.show()

@@ -113,6 +113,7 @@ def test_resume_is_offered_only_when_a_checkpoint_is_there(qtbot, damaged_view, 
     assert ended.args == ["failed"]
     assert "Resume" not in view.failed_box.text()
     assert "no run 'good'" in view.failed_box.detailedText()
+    assert "no run 'good'" in view.failed_box.text()  # the reason, not only in the log
     view.failed_box.close()
     # a damaged config beside a checkpoint: the failure says so, and Resume is offered
     step = runs / "config_garbage" / ckpt.DIR / ckpt.checkpoint_name(1)
@@ -127,3 +128,4 @@ def test_resume_is_offered_only_when_a_checkpoint_is_there(qtbot, damaged_view, 
     assert ended.args == ["failed"]
     assert "Resume continues from its last checkpoint" in view.failed_box.text()
     assert "config.json is damaged" in view.failed_box.detailedText()
+    assert "config.json is damaged" in view.failed_box.text()

@@ -577,7 +577,14 @@ class TeacherView(QWidget):
         from studio.teachers.base import TeacherError
         from studio.teachers.config import parse_spec
 
-        url, _, model = spec.partition(" ")
+        url, _, model = spec.strip().partition(" ")
+        if len(model.split()) > 1:  # "openai:http://a b/v1 m": a space inside the URL, likely
+            self._warn(
+                "Teacher",
+                f"{spec.strip()[:200]!r} is not a teacher: write local:PATH.gguf, or openai:URL "
+                "MODEL with no space inside the URL or the model's name",
+            )
+            return False
         try:
             choice = TeacherChoice.of(parse_spec(url, model=model.strip() or None))
         except TeacherError as exc:

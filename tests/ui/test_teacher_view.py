@@ -374,6 +374,8 @@ def test_teachers_come_from_the_settings_dialog_and_specs(qtbot, view, tiny_gguf
     assert view.add_teacher("openai:http://127.0.0.1:9/v1 tiny")
     assert not view.add_teacher("ftp:nowhere")
     assert "local:PATH.gguf or openai:URL" in view.message_box.text()
+    assert not view.add_teacher("openai:http://a b/v1 m")  # once: URL http://a, model "b/v1 m"
+    assert "no space inside the URL" in view.message_box.text()
     assert [view.teacher_list.item(i).text() for i in range(view.teacher_list.count())] == [
         f"local:{tiny_gguf}  (project settings)",
         "openai:http://127.0.0.1:9/v1 (tiny)",

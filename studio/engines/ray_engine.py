@@ -29,16 +29,22 @@ from studio.engines.shards import SHARD_ROWS, ShardEngine, score_shard
 LOCAL = (None, "", "local")
 
 
-def reachable(address: str, timeout: float = 5.0) -> None:
-    """Fail in seconds, not minutes, when a cluster's host:port does not answer (Ray itself
-    retries an unreachable head for minutes). ``auto`` finds the address itself: not checked."""
-    if address == "auto":
-        return
+def host_port(address: str) -> tuple[str, str]:
+    """A cluster address's host and port, or ConnectionError when it is not one."""
     host, _, port = address.removeprefix("ray://").rpartition(":")
     # a host name is at most 253 characters; a longer "address" is a paste gone wrong
     if not host or not port.isdigit() or len(host) > 253:
         shown = address if len(address) <= 80 else f"{address[:80]}… ({len(address):,} characters)"
         raise ConnectionError(f"{shown} is not a Ray address (ray://host:10001, host:6379 or auto)")
+    return host, port
+
+
+def reachable(address: str, timeout: float = 5.0) -> None:
+    """Fail in seconds, not minutes, when a cluster's host:port does not answer (Ray itself
+    retries an unreachable head for minutes). ``auto`` finds the address itself: not checked."""
+    if address == "auto":
+        return
+    host, port = host_port(address)
     try:
         socket.create_connection((host, int(port)), timeout=timeout).close()
     except OSError as exc:
@@ -57,6 +63,8 @@ class RayEngine(ShardEngine):
         num_cpus: int | None = None,
         shard_rows: int = SHARD_ROWS,
     ) -> None:
+        if address not in LOCAL and address != "auto":
+            host_port(address)  # a mistyped address is refused even when nothing is left to do
         self.address, self.num_cpus, self.shard_rows = address, num_cpus, shard_rows
         self.ray: Any = None
         self.started = False

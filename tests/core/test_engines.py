@@ -194,3 +194,15 @@ def test_embedding_versions_score_in_shards_and_cache_what_workers_embed(tmp_pat
             (key,),
         ).fetchone()[0]
     assert rows == 80  # what the workers embedded came back into the project's cache
+
+
+def test_a_mistyped_ray_address_is_refused_before_anything_runs() -> None:
+    """A project already scored had nothing left to send to the cluster, so a mistyped address
+    was never looked at and the run reported "scored 0 pages in Ray tasks"."""
+    from studio.engines.ray_engine import RayEngine
+
+    for address in ("head", "--help", "h" * 300 + ":10001", "ray://:10001"):
+        with pytest.raises(ConnectionError, match="is not a Ray address"):
+            RayEngine(address)
+    RayEngine("auto")  # Ray finds it itself
+    RayEngine("ray://head.example:10001")  # well formed: reached only when there is work

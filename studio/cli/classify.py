@@ -17,13 +17,13 @@ from studio.cli.common import (
     ROW_ID,
     cli_task,
     json_option,
-    named_version,
     open_project,
     own_process_group_if,
     print_json,
     sigterm_as_ctrl_c,
     stop_on_signals,
     threshold_option,
+    version_option,
 )
 from studio.progress import Task
 
@@ -179,13 +179,7 @@ def classify_versions(project: str, as_json: bool) -> None:
 @classify.command("explain")
 @click.argument("project", type=click.Path(file_okay=False, exists=True))
 @click.argument("doc_id", type=ROW_ID)
-@click.option(
-    "--model",
-    "version",
-    default=None,
-    callback=named_version,
-    help="Classifier version (default: the latest).",
-)
+@version_option()
 @click.option(
     "--top",
     type=click.IntRange(1, 200),
@@ -238,13 +232,7 @@ def classify_explain(
 @classify.command("export")
 @click.argument("project", type=click.Path(file_okay=False, exists=True))
 @click.argument("file", type=click.Path(dir_okay=False))
-@click.option(
-    "--model",
-    "version",
-    default=None,
-    callback=named_version,
-    help="Version to export (default: the latest).",
-)
+@version_option("Version to export (default: the latest).")
 def classify_export(project: str, file: str, version: str | None) -> None:
     """Write a trained version to FILE: one zip with its files, a manifest and checksums.
 
@@ -417,13 +405,7 @@ def classify_embed(project: str, every: bool, embedding: str | None, as_json: bo
 
 @click.command("score")
 @click.argument("project", type=click.Path(file_okay=False, exists=True))
-@click.option(
-    "--model",
-    "version",
-    default=None,
-    callback=named_version,
-    help="Classifier version (default: the latest).",
-)
+@version_option()
 @click.option(
     "--engine",
     type=click.Choice(ENGINE_CHOICES),

@@ -37,6 +37,11 @@ def named_version(ctx: click.Context, param: click.Parameter, value: str | None)
     return value
 
 
+def version_option(help: str = "Classifier version (default: the latest).") -> Any:
+    """``--model VERSION``: a classifier version, by id or 'latest' (never empty)."""
+    return click.option("--model", "version", default=None, callback=named_version, help=help)
+
+
 ROW_ID = click.IntRange(1, MAX_INTEGER)  # a document, page or batch id SQLite can hold
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 threshold_option = click.option(

@@ -11,24 +11,20 @@ from studio.cli.common import (
     FiniteRange,
     cli_task,
     json_option,
-    named_version,
     open_project,
     print_json,
     sigterm_as_ctrl_c,
+    version_option,
 )
 
 
 @click.command("export")
 @click.argument("project", type=click.Path(file_okay=False, exists=True))
 @click.argument("outdir", type=click.Path(dir_okay=True, file_okay=False))
-@click.option(
-    "--model",
-    "version",
-    default=None,
-    callback=named_version,
-    help="Keep what this classifier version keeps ('latest': the newest). Default: with "
+@version_option(
+    "Keep what this classifier version keeps ('latest': the newest). Default: with "
     "--min-score the newest, else keep every page (duplicates and contaminated pages are "
-    "dropped all the same).",
+    "dropped all the same)."
 )
 @click.option(
     "--min-score",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from studio.cli.common import json_option, named_version, open_project, print_json
+from studio.cli.common import json_option, open_project, print_json, version_option
 
 
 def _language(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
@@ -25,13 +25,7 @@ def _language(ctx: click.Context, param: click.Parameter, value: str | None) -> 
 
 @click.command("funnel")
 @click.argument("project", type=click.Path(file_okay=False, exists=True))
-@click.option(
-    "--model",
-    "version",
-    default=None,
-    callback=named_version,
-    help="Classifier version for the quality stage (default: the newest that has scored).",
-)
+@version_option("Classifier version for the quality stage (default: the newest that has scored).")
 @click.option(
     "--lang",
     default=None,

@@ -128,7 +128,7 @@ def _rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | str]]:
                 raise LabelFileError(f"{path.name}: label files are .csv, .jsonl or .parquet")
         except UnicodeDecodeError as exc:
             raise LabelFileError(f"{path.name}: not UTF-8 text (byte {exc.start})") from exc
-        except csv.Error as exc:  # a quoted field left open to the end of the file, say
+        except csv.Error as exc:  # a field past the limit: a quote left open over many lines
             line = reader.line_num if suffix == ".csv" else 0
             raise LabelFileError(
                 f"{path.name}: not a readable CSV file at line {line} ({exc}); nothing imported"

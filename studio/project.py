@@ -113,23 +113,25 @@ def damaged(db_path: Path | None, exc: Exception) -> str:
     """What to tell a curator whose project database SQLite refused. A database that is busy
     (another command holds its write lock past the 10-second wait), read-only, or on a full
     disk is healthy, and is not called damaged: moving it aside would lose a good project."""
+    # without a path the command was under way: what it committed before the failure stays
     where = str(db_path) if db_path is not None else "the project database"
+    kept = "nothing was changed" if db_path is not None else "what was saved before stays"
     said = str(exc).lower()
     if "locked" in said or "busy" in said:
         return (
             f"{where} is busy: another studio or command has been writing to it for more than "
-            f"10 seconds ({exc}); nothing was changed. Run this again when that one has finished"
+            f"10 seconds ({exc}); {kept}. Run this again when that one has finished"
         )
     if "readonly" in said or "read-only" in said:
         return (
-            f"{where} is read-only ({exc}); nothing was changed. This needs to write to it: "
-            "check the permissions of the file and its folder"
+            f"{where} is read-only ({exc}); {kept}. This needs to write to it: check the "
+            "permissions of the file and its folder"
         )
     if "full" in said or "disk i/o" in said:
-        return f"cannot write {where} ({exc}): check the free space and the disk"
+        return f"cannot write {where} ({exc}): check the free space and the disk; {kept}"
     return (
-        f"{where} is damaged or is not a Textbook Studio database ({exc}); nothing was "
-        "changed. Restore it from a backup, or move it aside and import the corpus again"
+        f"{where} is damaged or is not a Textbook Studio database ({exc}); {kept}. Restore it "
+        "from a backup, or move it aside and import the corpus again"
     )
 
 

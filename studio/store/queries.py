@@ -64,18 +64,21 @@ class DocumentQuery:
 # of them would hold the corpus view (and the database) for minutes
 MAX_SEARCH_TERMS = 32
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# a letter or a digit: the index holds nothing else, so a term of punctuation alone ("-", "(")
+# would match no page while an empty one ('"', "*") matches every page; both are dropped
+_WORDY = re.compile(r"[^\W_]")
 
 
 def fts_terms(text: str) -> list[str]:
     """The FTS5 terms of what a curator types, each once, in order (see :func:`fts_expression`)."""
     parts: dict[str, None] = {}
     for phrase, word in re.findall(r'"([^"]*)"|(\S+)', _CONTROL.sub(" ", text)):
-        if phrase.strip():
+        if _WORDY.search(phrase):
             parts['"' + phrase.replace('"', "") + '"'] = None
         elif word:
             prefix = word.endswith("*")
             token = word.rstrip("*").replace('"', "")
-            if token:
+            if _WORDY.search(token):
                 parts['"' + token + '"' + ("*" if prefix else "")] = None
     return list(parts)
 

@@ -106,6 +106,12 @@ def test_a_pasted_page_of_search_terms_is_cut_to_a_search(store: Store) -> None:
     assert fts_expression(many).count("*") == MAX_SEARCH_TERMS
     assert fts_expression("light\x00sugar") == '"light" "sugar"'  # a NUL separates words
     assert store.count_documents(DocumentQuery(search="light\x00sugar")) == 1
+    # punctuation alone is no term (the index holds none): '-' once matched no page while '"'
+    # matched every page; both now search for nothing, and beside a word they do not count
+    for typed in ("-", "(", '"', "*", ".", "+ %", "\u202e", '"--"', "_"):
+        assert fts_expression(typed) == "", typed
+        assert store.count_documents(DocumentQuery(search=typed)) == 1
+    assert fts_expression("- light (") == '"light"'
 
 
 def test_correction_updates_main_text_and_index(store: Store) -> None:

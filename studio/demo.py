@@ -65,7 +65,7 @@ def build_demo(root: Path, corpus: Path, task: Task | None = None) -> DemoReport
         }
         labelled: set[int] = set()
         rows, kept, missing, unreadable = 0, 0, [], []
-        held = {(r["doc_id"], r["annotator"]) for r in store.labels()}
+        held = store.label_keys()
         with store.transaction():
             for file_id, doc_id in by_file.items():
                 truth = truth_dir / f"{file_id}.json"

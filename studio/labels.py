@@ -35,6 +35,7 @@ from typing import Any
 
 from studio.labelling import annotator_problem
 from studio.store import MAX_INTEGER, Store
+from studio.text import abbreviated
 
 EXPORT_FIELDS = (
     "doc_id",
@@ -197,11 +198,7 @@ def _score(value: Any, name: str = "score") -> int:
     try:
         score = float(value)
     except (ValueError, OverflowError):  # OverflowError: an integer of hundreds of digits
-        shown = (
-            repr(value)
-            if len(str(value)) <= 40
-            else f"{str(value)[:20]}… ({len(str(value))} characters)"
-        )
+        shown = repr(value) if len(str(value)) <= 40 else abbreviated(str(value), 20)
         raise ValueError(f"{name} {shown} is not a whole number from 0 to 5") from None
     if not score.is_integer() or not 0 <= score <= 5:  # NaN fails both
         raise ValueError(f"{name} {value!r} is not a whole number from 0 to 5")
@@ -304,7 +301,7 @@ def import_labels(store: Store, path: Path, annotator: str) -> LabelImportReport
     report = LabelImportReport()
     stored: set[tuple[int, str]] = set()
     with store.transaction():
-        held = {(r[0], r[1]) for r in store.conn.execute("SELECT doc_id, annotator FROM labels")}
+        held = store.label_keys()
         for line, row in _rows(path):
             if isinstance(row, str):
                 report.invalid += 1

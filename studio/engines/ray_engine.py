@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from studio.engines.shards import SHARD_ROWS, ShardEngine, score_shard
+from studio.text import abbreviated
 
 LOCAL = (None, "", "local")
 
@@ -34,8 +35,9 @@ def host_port(address: str) -> tuple[str, str]:
     host, _, port = address.removeprefix("ray://").rpartition(":")
     # a host name is at most 253 characters; a longer "address" is a paste gone wrong
     if not host or not port.isdigit() or len(host) > 253:
-        shown = address if len(address) <= 80 else f"{address[:80]}… ({len(address):,} characters)"
-        raise ConnectionError(f"{shown} is not a Ray address (ray://host:10001, host:6379 or auto)")
+        raise ConnectionError(
+            f"{abbreviated(address, 80)} is not a Ray address (ray://host:10001, host:6379 or auto)"
+        )
     return host, port
 
 

@@ -559,6 +559,12 @@ class Store:
             (doc_id, annotator, score, note, created_at or now()),
         )
 
+    def label_keys(self) -> set[tuple[int, str]]:
+        """Every (doc_id, annotator) that holds a label."""
+        return {
+            (int(r[0]), r[1]) for r in self.conn.execute("SELECT doc_id, annotator FROM labels")
+        }
+
     def label_of(self, doc_id: int, annotator: str) -> int | None:
         row = self.conn.execute(
             "SELECT score FROM labels WHERE doc_id = ? AND annotator = ?", (doc_id, annotator)

@@ -392,15 +392,15 @@ class LabelView(QWidget):
             self._page(nxt)  # load ahead, so the next keypress shows it at once
         for stale in [d for d in self._pages if d not in (session.current, nxt, session.peek(-1))]:
             del self._pages[stale]
-        left = len(session.ids) - session.position
-        mine = self.store.label_of(session.current, session.annotator) if session.current else None
-        already = f" · your score for this page: <b>{mine}</b>" if mine is not None else ""
         if session.current is None:  # the end: say so, not "0 left in the queue"
             self.status.setText(
                 f"<b>Queue finished</b> · {session.given} scored this session. Start again for "
                 "more pages."
             )
         else:
+            left = len(session.ids) - session.position
+            mine = self.store.label_of(session.current, session.annotator)
+            already = f" · your score for this page: <b>{mine}</b>" if mine is not None else ""
             self.status.setText(
                 f"<b>{session.given}</b> scored this session · {left:,} left in the queue{already}"
             )

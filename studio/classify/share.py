@@ -146,6 +146,11 @@ def import_version(project: Project, store: Store, path: Path) -> ImportReport:
     manifest, files = read_package(Path(path))
     meta = _check_meta(manifest, files)
     original = str(meta["id"])
+    same = _same_model(project, store, files, meta)
+    if same is not None:  # a second copy would only be a second row to tell apart
+        raise ShareError(
+            f"this classifier ({original}) is already in the project as version {same}"
+        )
     slug = f"{meta['feature_set'].replace('+', '_')}-{meta['model_kind']}-imported"
     version = next_version_id(store, slug)
     rel = Path(*FOLDER, version)
@@ -199,6 +204,34 @@ def import_version(project: Project, store: Store, path: Path) -> ImportReport:
         float(meta["threshold"]),
         rel.as_posix(),
     )
+
+
+def _model_digest(files: dict[str, bytes], meta: dict[str, Any]) -> str:
+    """sha256 over a version's model files and the decision it keeps: everything but meta.json,
+    which an import rewrites (new id, dates), plus meta's threshold and cut."""
+    digest = hashlib.sha256(json.dumps([meta.get("threshold"), meta.get("cut")]).encode())
+    for name in sorted(files):
+        if name != "meta.json":
+            digest.update(name.encode() + b"\0" + hashlib.sha256(files[name]).digest())
+    return digest.hexdigest()
+
+
+def _same_model(
+    project: Project, store: Store, files: dict[str, bytes], meta: dict[str, Any]
+) -> str | None:
+    """The id of a stored version holding exactly this model (the same file imported twice, or
+    an export brought back to the project it came from); damaged versions are passed over."""
+    wanted = _model_digest(files, meta)
+    for row in store.classifier_versions():
+        folder = project.root / row["path"]
+        try:
+            held = {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
+            held_meta = json.loads(held.get("meta.json", b"{}"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(held_meta, dict) and _model_digest(held, held_meta) == wanted:
+            return str(row["id"])
+    return None
 
 
 def read_package(path: Path) -> tuple[dict[str, Any], dict[str, bytes]]:

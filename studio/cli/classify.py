@@ -159,21 +159,31 @@ def classify_versions(project: str, as_json: bool) -> None:
 
     Example: studio classifier versions ~/proj
     """
+    from studio.classify.versions import ClassifierFileError, read_meta
+
     p = open_project(project, create=False)
     with p.store() as store:
         versions = store.classifier_versions()
+    for v in versions:  # files are the curator's to edit or delete: a damaged one is marked
+        try:
+            read_meta(p.root / v["path"], v["id"])
+            v["damaged"] = None
+        except ClassifierFileError as exc:
+            v["damaged"] = str(exc)
     if as_json:
         print_json(versions)
         return
     if not versions:
         click.echo("no classifier trained yet: run `studio classifier train`")
     for v in versions:
-        m = v["metrics"]
+        m = v["metrics"] if isinstance(v["metrics"], dict) else {}
         click.echo(
-            f"{v['id']}  {v['created_at']}  keep>={v['threshold']:g}  F1 {m['f1_keep']}  "
-            f"Spearman {m['spearman']}  {v['n_labels']} labels ({v['label_hash'][:12]})  "
+            f"{v['id']}  {v['created_at']}  keep>={v['threshold']:g}  F1 {m.get('f1_keep')}  "
+            f"Spearman {m.get('spearman')}  {v['n_labels']} labels ({v['label_hash'][:12]})  "
             f"scored {v['scored']}"
         )
+        if v["damaged"]:
+            click.echo(f"  DAMAGED, cannot be used: {v['damaged']}")
 
 
 @classify.command("explain")

@@ -44,6 +44,7 @@ def test_train_versions_score(labelled_project: Path) -> None:
     versions = json.loads(run("classifier", "versions", p, "--json"))
     assert [v["id"] for v in versions] == ["0001-hand-ridge", report["version"]["id"]]
     assert versions[0]["label_hash"] == versions[1]["label_hash"]
+    assert [v["damaged"] for v in versions] == [None, None]
     assert "0001-hand-ridge" in run("classifier", "versions", p)
 
     scored = json.loads(run("score", p, "--model", "0001-hand-ridge", "--json"))
@@ -128,7 +129,11 @@ def test_export_import_and_funnel(tmp_path: Path, labelled_project: Path) -> Non
     report = json.loads(run("classifier", "import", str(b), file, "--json"))
     assert report["version"] == "0001-tfidf-logistic-imported"
     assert report["imported_from"] == "0001-tfidf-logistic"
-    assert "imported 0001-tfidf-logistic as 0002-" in run("classifier", "import", str(b), file)
+    again = run("classifier", "import", str(b), file, code=1)
+    assert "is already in the project as version 0001-tfidf-logistic-imported" in again
+    c = tmp_path / "c"
+    Project.open(c)
+    assert "imported 0001-tfidf-logistic as 0001-" in run("classifier", "import", str(c), file)
 
     bad = tmp_path / "bad.zip"
     bad.write_bytes(Path(file).read_bytes()[:100])
@@ -314,3 +319,15 @@ def test_labels_import_exits_1_when_rows_were_skipped(
     assert "line 21: score '9'" in out and "… and 5 more skipped rows" in out
     out = run("labels", "export", p, str(tmp_path / "missing" / "l.csv"), code=1)
     assert "cannot write" in out and "Traceback" not in out
+
+
+def test_versions_marks_a_version_whose_files_are_damaged(labelled_project: Path) -> None:
+    p = str(labelled_project)
+    run("classifier", "train", p, "--features", "hand", "--model", "ridge")
+    meta = labelled_project / "models" / "classifier" / "0001-hand-ridge" / "meta.json"
+    meta.write_text("{not json")
+    listed = run("classifier", "versions", p)
+    assert "0001-hand-ridge" in listed
+    assert "DAMAGED, cannot be used" in listed and "meta.json is not valid JSON" in listed
+    [version] = json.loads(run("classifier", "versions", p, "--json"))
+    assert "meta.json is not valid JSON" in version["damaged"]

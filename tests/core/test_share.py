@@ -79,8 +79,12 @@ def test_round_trip_predicts_the_same(tmp_path: Path, features: str, model: str)
         after, keep_after = imported.predict(docs)  # the same documents as in project A
         assert imported.meta["imported_from"] == version
         assert imported.meta["id"] == report.version
-        # a second import is a second version, never an overwrite
-        assert import_version(b, store, out).version.startswith("0002-")
+        # the same file again is refused, by its model and not its name: nothing is written
+        again = tmp_path / "again.zip"
+        again.write_bytes(out.read_bytes())
+        with pytest.raises(ShareError, match=f"already in the project as version {report.version}"):
+            import_version(b, store, again)
+        assert [v["id"] for v in store.classifier_versions()] == [report.version]
     np.testing.assert_array_equal(after, before)
     np.testing.assert_array_equal(keep_after, keep_before)
     assert not list((b.root / "models" / "classifier").glob(".*"))  # no temp folder left
@@ -281,6 +285,26 @@ def test_export_never_writes_over_the_projects_own_files(exported, tmp_path: Pat
     assert model.read_bytes() == before
     with a.store() as store:
         assert [v["id"] for v in store.classifier_versions()] == [version]
+
+
+def test_an_export_brought_back_is_refused_and_another_model_is_not(
+    exported, tmp_path: Path
+) -> None:
+    a, version, out = exported
+    with a.store() as store, pytest.raises(ShareError, match=f"as version {version}"):
+        import_version(a, store, out)
+
+    def other_threshold(files: dict[str, bytes]) -> None:  # the same weights, another decision
+        for name in ("meta.json", "manifest.json"):
+            data = json.loads(files[name])
+            data["threshold"] = 4
+            files[name] = json.dumps(data).encode()
+
+    moved = _rewrite(out, tmp_path / "moved.zip", other_threshold)
+    b = Project.open(tmp_path / "b")
+    with b.store() as store:
+        import_version(b, store, out)
+        assert import_version(b, store, moved).version.startswith("0002-")
 
 
 def test_a_damaged_version_is_not_exported(tmp_path: Path) -> None:

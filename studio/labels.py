@@ -35,7 +35,7 @@ from typing import Any
 
 from studio.labelling import annotator_problem
 from studio.store import MAX_INTEGER, Store
-from studio.text import abbreviated
+from studio.text import MAX_NOTE, abbreviated, clean_note
 
 EXPORT_FIELDS = (
     "doc_id",
@@ -244,6 +244,18 @@ def _text(row: dict[str, Any], key: str) -> str | None:
     return value
 
 
+def _note(row: dict[str, Any]) -> str | None:
+    """The row's note, cleaned of characters that would hide or reorder it; a note longer than
+    a reason (a pasted page) refuses the row rather than be cut without the curator knowing."""
+    note = _text(row, "note")
+    if note is None:
+        return None
+    note = clean_note(note)
+    if len(note) > MAX_NOTE:
+        raise ValueError(f"the note holds {len(note):,} characters (at most {MAX_NOTE:,})")
+    return note or None
+
+
 def _annotator(row: dict[str, Any], default: str) -> str:
     """The row's annotator, else ``default``: a name agreement can tell apart (see
     :func:`studio.labelling.annotator_problem`)."""
@@ -310,7 +322,7 @@ def import_labels(store: Store, path: Path, annotator: str) -> LabelImportReport
             try:
                 score = _row_score(row)
                 who = _annotator(row, annotator)
-                note, created_at = _text(row, "note"), _timestamp(row)
+                note, created_at = _note(row), _timestamp(row)
                 doc_id, own_id = _find(store, row)
             except ValueError as exc:
                 report.invalid += 1

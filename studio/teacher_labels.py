@@ -34,6 +34,7 @@ from studio.progress import Task
 from studio.store import Store
 from studio.store.queries import TEACHER_PREFIX
 from studio.teachers.base import IncompleteReply, Sampling, Teacher, TeacherError
+from studio.text import MAX_NOTE, abbreviated, clean_note
 
 PAGES = ("labelled", "unlabelled")  # which pages a teacher is asked to score
 MAX_PROBLEMS = 20  # listed in a report; the counts cover every page
@@ -144,7 +145,8 @@ def label_with_teacher(
                 )
             continue
         in_a_row = 0
-        store.set_label(doc_id, annotator, answer.score, answer.reason or None)
+        reason = abbreviated(clean_note(answer.reason), MAX_NOTE - 30)  # a reason, not a page
+        store.set_label(doc_id, annotator, answer.score, reason or None)
         report.scored += 1
         report.by_score[answer.score] = report.by_score.get(answer.score, 0) + 1
     task.progress(len(doc_ids), len(doc_ids), "done")

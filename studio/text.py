@@ -1,5 +1,5 @@
-"""Text a curator reads back in a message: characters that would hide or reorder it (control
-characters, zero-width marks and text-direction overrides: a right-to-left override shows
+"""Text a curator reads back in a message or a note: characters that would hide or reorder it
+(control characters, zero-width marks and text-direction overrides: a right-to-left override shows
 'evil\\u202etxt.exe' as 'evilexe.txt'), and values too long to quote whole."""
 
 from __future__ import annotations
@@ -7,6 +7,10 @@ from __future__ import annotations
 import re
 
 INVISIBLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
+# what a stored note loses: control characters but tab and newline, and the direction
+# embeddings, overrides and isolates (zero-width joiners stay: scripts and emoji need them)
+NOTE_HIDDEN = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+MAX_NOTE = 4000  # characters: a label's note is a reason, not a copy of the page
 
 
 def visible(text: str) -> str:
@@ -19,3 +23,9 @@ def abbreviated(text: str, limit: int) -> str:
     """``text`` whole when it is at most ``limit`` characters, else its start and its length
     (a pasted page quoted in an error message would bury the message)."""
     return text if len(text) <= limit else f"{text[:limit]}… ({len(text):,} characters)"
+
+
+def clean_note(text: str) -> str:
+    """A label's note as it is stored: hidden and reordering characters removed, outer space
+    trimmed (the length is the caller's to check or cut)."""
+    return NOTE_HIDDEN.sub("", text).strip()

@@ -294,6 +294,7 @@ def test_a_url_and_a_doc_id_that_disagree_are_refused(store: Store, tmp_path: Pa
         ({"doc_id": 1, "score": 3, "annotator": "ana\x00"}, "control"),
         ({"doc_id": 1, "score": 3, "annotator": "a" * 500}, "at most"),
         ({"doc_id": 1, "score": 3, "annotator": 7}, "annotator 7 is not text"),
+        ({"doc_id": 1, "score": 3, "note": "x" * 5000}, "the note holds 5,000 characters"),
     ],
 )
 def test_malformed_rows_are_refused_with_their_reason(
@@ -306,6 +307,20 @@ def test_malformed_rows_are_refused_with_their_reason(
     assert (report.imported, report.invalid) == (1, 1), report.problems
     assert problem in report.problems[0] and report.problems[0].startswith("line 1: ")
     assert [(r["doc_id"], r["score"]) for r in store.labels()] == [(2, 4)]
+
+
+def test_a_note_is_stored_without_hidden_characters(store: Store, tmp_path: Path) -> None:
+    _docs(store)
+    f = tmp_path / "l.jsonl"
+    rows = [
+        {"doc_id": 1, "score": 3, "note": " clear\u0000 proof\u202e,\r\nsee\tlemma 2 "},
+        {"doc_id": 2, "score": 1, "note": "\u2066\u0007"},  # nothing left: no note
+        {"doc_id": 3, "score": 4, "note": "مقاله\u200cها 👩\u200d🏫"},  # joiners are text
+    ]
+    f.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert import_labels(store, f, annotator="x").imported == 3
+    notes = {r["doc_id"]: r["note"] for r in store.labels()}
+    assert notes == {1: "clear proof,\nsee\tlemma 2", 2: None, 3: rows[2]["note"]}
 
 
 def test_a_teachers_rows_come_back_as_the_teachers(store: Store, tmp_path: Path) -> None:
@@ -432,9 +447,9 @@ def test_files_no_label_file_is_made_of(store: Store, tmp_path: Path, monkeypatc
     finally:
         csv.field_size_limit(limit)
     monkeypatch.setattr(labels, "MAX_LINE", 1_000_000)
-    long_note = tmp_path / "long.csv"
-    long_note.write_text(f"doc_id,score,note,annotator\n{b},3,{'n' * 200_000}, ana \n")
-    assert import_labels(store, long_note, annotator="x").imported == 1  # past csv's own limit
+    long_field = tmp_path / "long.csv"
+    long_field.write_text(f"doc_id,score,page_text,annotator\n{b},3,{'n' * 200_000}, ana \n")
+    assert import_labels(store, long_field, annotator="x").imported == 1  # past csv's own limit
     assert {(r["doc_id"], r["annotator"], r["score"]) for r in store.labels()} == {
         (a, "ana", 4),
         (b, "x", 2),

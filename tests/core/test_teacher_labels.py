@@ -19,6 +19,7 @@ from studio.teacher_labels import (
     pages_to_score,
     teacher_annotator,
 )
+from studio.text import MAX_NOTE
 from tests.core.test_teachers import remote
 from tests.fixtures.teacher_proxy import TeacherProxy
 
@@ -114,10 +115,16 @@ def test_scores_are_stored_as_they_come_and_never_outvote_a_person(
     targets = {doc: label for doc, label, _ in store.label_targets()}
     assert targets[ids[0]] == 1.0 and targets[ids[1]] == 5.0 and targets[ids[4]] == 3.0
     assert ids[2] not in targets
-    # a rerun asks only for what is missing
-    proxy.replies.append('{"reason": "Some facts.", "score": 1}')
+    # a rerun asks only for what is missing; a reason is stored as a note a curator can read:
+    # no NUL or direction override, and cut to a reason's length
+    hostile = "Some\u0000 facts\u202e. " + "word " * 5000
+    proxy.replies.append(json.dumps({"reason": hostile, "score": 1}))
     again = label_with_teacher(store, teacher, ids[:5], RUBRIC)
     assert (again.scored, again.skipped, again.failed) == (1, 4, 0)
+    note = next(
+        r["note"] for r in store.labels() if r["annotator"] == who and r["doc_id"] == ids[2]
+    )
+    assert note.startswith("Some facts. word") and len(note) <= MAX_NOTE
     assert pages_to_score(store, who, "labelled", 10) == []
 
 

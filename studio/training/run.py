@@ -290,6 +290,13 @@ def prepare_run(
     run = Run(runs_dir(project) / run_name)
     if run.path("run.json").exists():
         raise RunError(f"run {run_name} exists: resume it with --resume, or choose another name")
+    stray = _stray_files(run.root)
+    if stray:  # a run's checkpoints without its run.json, or someone else's files
+        raise RunError(
+            f"runs/{run_name} already holds {', '.join(stray)}, and no run.json: "
+            "it is not a run the studio can continue or write over; move those files away or "
+            "choose another name"
+        )
     recipe = load_recipe(project.root, recipe_name)
     if evals_from is not None:  # a comparison scores every recipe on the same sets
         other = load_recipe(project.root, evals_from)
@@ -355,6 +362,28 @@ def prepare_run(
     run.write("env.json", environment(cfg.device))
     emit({"event": "prepared", "plan": plan, "warnings": mix.warnings})
     return run
+
+
+# what a preparation stopped part-way leaves (the run starts afresh over it); anything else in a
+# run folder without run.json is refused rather than mixed with the new run's files
+PREPARATION_FILES = frozenset(
+    {"status.json", "metrics.jsonl", "error.log", "tokenizer.json", "data"}
+    | {"recipe.json", "config.json", "env.json"}
+)
+
+
+def _stray_files(folder: Path) -> list[str]:
+    """Up to five names in ``folder`` that a new run must not be written next to."""
+    try:
+        names = sorted(p.name for p in folder.iterdir())
+    except FileNotFoundError:
+        return []
+    except OSError as exc:
+        raise RunError(f"{folder} cannot be read: {exc.strerror or exc}") from exc
+    stray = [n for n in names if n not in PREPARATION_FILES and not n.endswith(".tmp")]
+    return [shown_name(n) for n in stray[:5]] + (
+        [f"{len(stray) - 5} more"] if len(stray) > 5 else []
+    )
 
 
 def _tokenizer(

@@ -191,6 +191,18 @@ def test_runs_refuse_bad_requests(trained: Project) -> None:
         prepare_run(trained, "all", "twice")
     with pytest.raises(RunError, match="no run 'ghost'"):
         open_run(trained, "ghost")
+    # a finished run whose run.json is gone: its checkpoints are never mixed with a new run's
+    runs = trained.root / "runs"
+    (runs / "twice" / "run.json").unlink()
+    before = sorted(p.relative_to(runs) for p in (runs / "twice").rglob("*"))
+    with pytest.raises(RunError, match=r"already holds 'checkpoints'.*no run\.json"):
+        prepare_run(trained, "all", "twice")
+    assert sorted(p.relative_to(runs) for p in (runs / "twice").rglob("*")) == before
+    (runs / "mine").mkdir()
+    (runs / "mine" / "notes.txt").write_text("my own notes")
+    with pytest.raises(RunError, match="'notes.txt'"):
+        prepare_run(trained, "all", "mine")
+    assert [p.name for p in (runs / "mine").iterdir()] == ["notes.txt"]
 
 
 def test_a_gpu_runs_code_paths_train_on_a_cpu_when_asked(trained: Project) -> None:

@@ -81,6 +81,13 @@ class Project:
         if not self.db_path.is_file():
             raise ProjectError(f"{self.db_path} is not a file: this is not a project folder")
         if self.db_path.stat().st_size == 0:
+            held = self._held_files()
+            if held:  # a database cut to nothing: a new schema in it would hide the loss
+                raise ProjectError(
+                    f"{self.db_path} is empty (0 bytes), but the project holds {held}: its "
+                    "database was lost or cut short. Restore studio.db from a backup, or move "
+                    "the folder's files away to start a new project there; nothing was changed"
+                )
             return
         try:
             con = sqlite3.connect(f"{self.db_path.as_uri()}?mode=ro", uri=True)
@@ -103,6 +110,14 @@ class Project:
                 f"{self.db_path} is a SQLite database of another program (tables: {shown}), "
                 "not a Textbook Studio project; nothing was changed"
             )
+
+    def _held_files(self) -> str | None:
+        """The first file under the project's subfolders, as a relative path, if any."""
+        for sub in SUBDIRS:
+            found = next((p for p in self.dir(sub).rglob("*") if p.is_file()), None)
+            if found is not None:
+                return found.relative_to(self.root).as_posix()
+        return None
 
     def store(self, *, readonly: bool = False) -> Store:
         """A new connection to the project's database (one per thread)."""

@@ -149,6 +149,22 @@ def test_a_damaged_database_is_reported_not_raised(tmp_path: Path) -> None:
     assert "is damaged or is not a Textbook Studio database" in result.output
 
 
+def test_a_database_cut_to_nothing_is_not_opened_as_a_new_project(tmp_path: Path) -> None:
+    project = tmp_path / "p"
+    run("import", str(project), str(SAMPLE))
+    kept = project / "models" / "classifier" / "0001-hand-ridge" / "meta.json"
+    kept.parent.mkdir(parents=True)
+    kept.write_text("{}")
+    (project / "studio.db").write_bytes(b"")
+    for args in (["info", str(project)], ["import", str(project), str(SAMPLE)]):
+        result = CliRunner().invoke(full_cli(), args)
+        assert result.exit_code == 1, result.output
+        assert "is empty (0 bytes), but the project holds models/classifier/" in result.output
+    assert (project / "studio.db").stat().st_size == 0
+    kept.unlink()  # only empty folders left: a new project's, as another studio creates it
+    assert json.loads(run("info", str(project), "--json").output)["documents"] == 0
+
+
 def test_another_programs_database_is_left_as_it_was(tmp_path: Path) -> None:
     project = tmp_path / "p"
     project.mkdir()

@@ -151,15 +151,18 @@ def _random_queue(
     return [int(r[0]) for r in store.conn.execute(sql, [*args, annotator, limit])]
 
 
+SCORE_HOW = "the Classifier tab's Score the corpus, or `studio score PROJECT`"
+
+
 def _scored_version(store: Store, version: str | None) -> VersionInfo:
     try:
         info = version_info(store, version)
     except LookupError as exc:
-        raise ValueError(f"{exc.args[0]}; then score the corpus with it") from exc
+        raise ValueError(f"{exc.args[0]}; then score the corpus with it ({SCORE_HOW})") from exc
     if info.scored == 0:
         raise ValueError(
             f"classifier {info.version} has scored no documents: "
-            "score the corpus with a classifier first (studio score PROJECT)"
+            f"score the corpus with a classifier first ({SCORE_HOW})"
         )
     return info
 

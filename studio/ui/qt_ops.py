@@ -61,9 +61,21 @@ class Op(QObject):
             result = self.fn(self.task)
         except Exception as exc:  # reported to the curator by the failure callback
             log.exception("background op failed")
-            self.failed.emit(f"{type(exc).__name__}: {exc}", traceback.format_exc())
+            self.failed.emit(failure_text(exc), traceback.format_exc())
         else:
             self.succeeded.emit(result)
+
+
+def failure_text(exc: BaseException) -> str:
+    """What a failed operation tells the curator: the studio's own errors (and the ValueError
+    and LookupError it raises) are written for them and shown as they are; a file-system error
+    as its reason and file; anything else is a fault, named as one."""
+    kind = type(exc)
+    if kind.__module__.split(".")[0] == "studio" or kind in (ValueError, LookupError):
+        return str(exc) or kind.__name__
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{exc.strerror}: {exc.filename}" if exc.filename else exc.strerror
+    return f"an unexpected error ({kind.__name__}: {exc}); the log has the details"
 
 
 def submit_write(fn: Callable[[], Any]) -> Future:

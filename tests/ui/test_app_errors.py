@@ -39,3 +39,38 @@ def test_an_uncaught_error_is_logged_and_shown(qtbot, window, tmp_path, monkeypa
             studio_log.removeHandler(handler)
             handler.close()
         studio_log.setLevel(logging.NOTSET)
+
+
+def test_a_failed_operation_says_why_in_the_curators_words(qtbot, tmp_path) -> None:
+    """The studio's own errors as they are written; a file-system error as its reason and file;
+    only a fault is named by its Python class."""
+    from studio.project import Project
+    from studio.ui.qt_ops import run_op
+
+    missing = tmp_path / "gone.jsonl"
+
+    def not_a_project(_task):
+        return Project.open(tmp_path / "p", create=False)
+
+    def too_few(_task):
+        raise ValueError("label at least 8 pages")
+
+    def read_missing(_task):
+        return missing.read_text()
+
+    def faulty(_task):
+        return {}["doc"]
+
+    cases = [
+        (not_a_project, f"{tmp_path / 'p'} is not a Textbook Studio project (no studio.db)"),
+        (too_few, "label at least 8 pages"),
+        (read_missing, f"No such file or directory: {missing}"),
+        (faulty, "an unexpected error (KeyError: 'doc'); the log has the details"),
+    ]
+    for fn, expected in cases:
+        op = run_op(None, fn, writes=False)
+        with qtbot.waitSignal(op.failed, timeout=5000) as got:
+            pass
+        message, details = got.args
+        assert message == expected
+        assert "Traceback" in details

@@ -385,7 +385,7 @@ def sample(
     Example: studio sample ~/proj --run curated-10m --prompt "Photosynthesis is"
     """
     from studio.training.run import open_run
-    from studio.training.sample import generate, load_student
+    from studio.training.sample import generate, load_student, unread_prompt_tokens
 
     try:
         prompt.encode("utf-8")
@@ -396,11 +396,26 @@ def sample(
         student = load_student(open_run(p, run_name), step)
     except _training_errors() as exc:
         raise click.ClickException(str(exc)) from exc
+    unread = unread_prompt_tokens(student, prompt)
+    if unread:
+        click.echo(
+            f"note: the student reads the last {student.context} tokens; the first {unread:,} "
+            "of the prompt were not seen",
+            err=True,
+        )
     text = generate(
         student, prompt, max_tokens=max_tokens, temperature=temperature, top_k=top_k, seed=seed
     )
     if as_json:
-        print_json({"run": run_name, "step": student.step, "prompt": prompt, "text": text})
+        print_json(
+            {
+                "run": run_name,
+                "step": student.step,
+                "prompt": prompt,
+                "prompt_tokens_unread": unread,
+                "text": text,
+            }
+        )
     else:
         click.echo(prompt + text)
 

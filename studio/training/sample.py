@@ -61,6 +61,13 @@ def load_student(run: Run, step: int | None = None) -> Student:
     )
 
 
+def unread_prompt_tokens(student: Student, prompt: str) -> int:
+    """How many of the prompt's first tokens the student cannot see: it reads the last
+    ``context`` tokens, so a prompt longer than that loses its start."""
+    n = len(student.tokenizer.encode(prompt, add_special_tokens=False).ids)
+    return max(0, n - student.context)
+
+
 def generate(
     student: Student,
     prompt: str,

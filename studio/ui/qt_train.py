@@ -1024,21 +1024,30 @@ class TrainingView(QWidget):
         )
         root = self.project.root
 
-        def work(_task: Any) -> str:
-            from studio.training.sample import generate, load_student
+        def work(_task: Any) -> tuple[str, str]:
+            from studio.training.sample import generate, load_student, unread_prompt_tokens
 
             student = load_student(Run(root / "runs" / name), step)
-            return generate(student, prompt, max_tokens=tokens, temperature=temp)
+            unread = unread_prompt_tokens(student, prompt)
+            note = (
+                f"The student reads the last {student.context} tokens: the first {unread:,} "
+                "of this prompt were not seen."
+                if unread
+                else ""
+            )
+            return generate(student, prompt, max_tokens=tokens, temperature=temp), note
 
         self.sample_button.setEnabled(False)
         self.sample_out.setPlainText("Loading the checkpoint and writing…")
         op = run_op(self, work, writes=False)
-        op.on_success(lambda text: self._show_sample(prompt, text)).on_failure(self._sample_failed)
+        op.on_success(lambda result: self._show_sample(prompt, *result))
+        op.on_failure(self._sample_failed)
 
-    def _show_sample(self, prompt: str, text: str) -> None:
+    def _show_sample(self, prompt: str, text: str, note: str = "") -> None:
         self.sample_button.setEnabled(True)
         body = html.escape(text).replace("\n", "<br>")
-        self.sample_out.setHtml(f"<p><b>{html.escape(prompt)}</b>{body}</p>")
+        said = f"<p><i>{html.escape(note)}</i></p>" if note else ""
+        self.sample_out.setHtml(f"{said}<p><b>{html.escape(prompt)}</b>{body}</p>")
         self.sampled.emit(text)
 
     def _sample_failed(self, message: str, _details: str) -> None:

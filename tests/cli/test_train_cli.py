@@ -65,6 +65,11 @@ def test_train_prints_json_lines_and_lists_its_run(proj: Path) -> None:
         run("sample", str(proj), "--run", "r1", "--prompt", "The cell", "--json").output
     )
     assert sample["step"] == 12 and isinstance(sample["text"], str)
+    assert sample["prompt_tokens_unread"] == 0
+    long = CliRunner().invoke(
+        cli, ["sample", str(proj), "--run", "r1", "--prompt", "The cell divides. " * 500]
+    )
+    assert long.exit_code == 0 and "of the prompt were not seen" in long.stderr
     again = run("train", str(proj), "--run", "r1", "--steps", "12", code=1).output
     assert "exists" in again and "--resume" in again
     # the run's recipe, tokenizer and config are what a second run can reuse

@@ -144,7 +144,13 @@ def test_training_draws_the_curve_of_a_real_child_process(qtbot, view, window, s
     with qtbot.waitSignal(view.sampled, timeout=60_000) as sampled:
         view.sample_button.click()
     assert sampled.args[0] and "Could not" not in view.sample_out.toPlainText()
+    assert "were not seen" not in view.sample_out.toPlainText()
     screenshot(window, "training-sample")
+    view.prompt.setText("Rain falls, rivers run to the sea. " * 400)  # past the student's context
+    with qtbot.waitSignal(view.sampled, timeout=60_000):
+        view.sample_button.click()
+    assert "of this prompt were not seen" in view.sample_out.toPlainText()
+    screenshot(window, "training-sample-long-prompt")
 
 
 @pytest.mark.slow

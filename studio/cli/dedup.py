@@ -128,7 +128,12 @@ def _cluster_of(store, doc_id: int) -> int:  # noqa: ANN001 (Store, imported laz
     "of items; repeatable. Default: every shipped one.",
 )
 @click.option(
-    "--n", "n", type=click.IntRange(1, 200), default=13, show_default=True, help="Words per n-gram."
+    "--n",
+    "n",
+    type=click.IntRange(1, 200),
+    default=13,
+    show_default=True,
+    help="Words per n-gram (at least 8: shorter ones match ordinary prose).",
 )
 @click.option(
     "--allow",
@@ -154,7 +159,15 @@ def decontam(
         shipped_names,
     )
     from studio.decontam.corpus import decontaminate
+    from studio.decontam.index import MIN_N
     from studio.progress import Cancelled
+
+    if n < MIN_N:  # checked here, not by the option's type: the index module holds the floor
+        raise click.BadParameter(
+            f"{n} is too few words: n-grams under {MIN_N} words match ordinary prose, so nearly "
+            "every page would be marked",
+            param_hint="--n",
+        )
 
     phrases = list(DEFAULT_ALLOW)
     if allow is not None:

@@ -22,6 +22,9 @@ from studio.progress import Task
 from studio.store import Store, now
 
 BATCH = 500
+# spans stored per document (the export gate needs one; the side-by-side view a few): a page that
+# quotes a whole benchmark would otherwise store thousands of rows, each with its item's text
+MAX_STORED_HITS = 50
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +68,9 @@ def decontaminate(
     """Find every document's hits against the index's benchmarks and store them."""
     task = task or Task()
     total = store.conn.execute("SELECT count(*) FROM documents").fetchone()[0]
-    found: list[tuple[int, Hit]] = []
+    found: list[tuple[int, Hit]] = []  # the spans stored: at most MAX_STORED_HITS a document
+    hits_per: Counter[str] = Counter()  # every span, by benchmark
+    per_bench: dict[str, set[int]] = {b.name: set() for b in index.benchmarks}
     after, done = 0, 0
     while True:
         task.check()
@@ -77,25 +82,25 @@ def decontaminate(
         if not rows:
             break
         for doc_id, text in rows:
-            found.extend((doc_id, h) for h in index.hits(text or ""))
+            hits = index.hits(text or "")
+            for h in hits:
+                hits_per[h.benchmark] += 1
+                per_bench[h.benchmark].add(doc_id)
+            found.extend((doc_id, h) for h in hits[:MAX_STORED_HITS])
         after, done = rows[-1][0], done + len(rows)
         task.progress(done, total, "checking documents")
-    names = [b.name for b in index.benchmarks]
-    per_bench: dict[str, set[int]] = {name: set() for name in names}
-    for doc_id, h in found:
-        per_bench[h.benchmark].add(doc_id)
     report = DecontamReport(
-        benchmarks=names,
+        benchmarks=[b.name for b in index.benchmarks],
         n=index.n,
         items=index.items,
         documents=done,
         contaminated=len({doc_id for doc_id, _ in found}),
-        hits=len(found),
+        hits=sum(hits_per.values()),
         by_benchmark={b: len(d) for b, d in per_bench.items() if d},
         skipped={b.name: b.skipped for b in index.benchmarks if b.skipped},
         skipped_why={b.name: b.errors for b in index.benchmarks if b.skipped},
     )
-    _save(store, index, found, per_bench, done)
+    _save(store, index, found, per_bench, hits_per, done)
     return report
 
 
@@ -104,10 +109,10 @@ def _save(
     index: BenchmarkIndex,
     found: list[tuple[int, Hit]],
     per_bench: dict[str, set[int]],
+    hits_per: Counter[str],
     documents: int,
 ) -> None:
     created = now()
-    hits_per = Counter(h.benchmark for _, h in found)
     with store.transaction():
         for bench in index.benchmarks:
             store.conn.execute("DELETE FROM decontam_hits WHERE benchmark = ?", (bench.name,))

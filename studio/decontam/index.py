@@ -26,6 +26,9 @@ import numpy as np
 from studio.decontam.benchmarks import Benchmark, Item, load_benchmark, shipped_names
 
 N = 13
+# the fewest words a curator may ask for: shorter n-grams match ordinary prose ("at the end of
+# the day"), so nearly every page would be marked and its spans stored by the million
+MIN_N = 8
 # phrases that many unrelated texts share word for word: never a sign of contamination
 DEFAULT_ALLOW: tuple[str, ...] = (
     "Permission is hereby granted, free of charge, to any person obtaining a copy of this "

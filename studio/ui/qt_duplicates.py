@@ -35,6 +35,7 @@ from PySide6.QtWidgets import (
 
 from studio.decontam.benchmarks import shipped_names
 from studio.decontam.corpus import contaminated_summary, stored_hits
+from studio.decontam.index import MIN_N
 from studio.dedup import corpus as dedup
 from studio.dedup.index import MAX_HASHES
 from studio.project import Project
@@ -171,7 +172,8 @@ class DuplicatesView(QWidget):
             self._add_benchmark(name, name)
         self.add_file_button = QPushButton("Add a benchmark file…", objectName="addBenchmark")
         self.add_file_button.clicked.connect(self._choose_file)
-        self.n = QSpinBox(minimum=1, maximum=200, value=13)
+        self.n = QSpinBox(minimum=MIN_N, maximum=200, value=13)
+        self.n.setToolTip(f"Words per n-gram; at least {MIN_N}: shorter ones match ordinary prose")
         self.decontam_button = QPushButton("Check the corpus", objectName="runDecontam")
         self.decontam_button.clicked.connect(self.check_benchmarks)
         self.decontam_progress = QProgressBar(maximum=1000, maximumWidth=300)

@@ -103,6 +103,8 @@ def test_decontam_errors_are_one_line(project_dir: Path, tmp_path: Path) -> None
     empty.write_text("")
     assert "no benchmark item found" in run("decontam", str(project_dir), "--benchmark",
                                             str(empty), code=1)  # fmt: skip
+    short = run("decontam", str(project_dir), "--benchmark", "gsm8k", "--n", "3", code=2)
+    assert "3 is too few words: n-grams under 8 words match ordinary prose" in short
 
 
 def test_bench_dedup_prints_the_studio_beside_the_references() -> None:

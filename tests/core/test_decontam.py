@@ -240,6 +240,22 @@ def test_decontaminate_marks_documents_and_a_rerun_replaces(
     assert len(runs) == 4 + 4 + 1 and tuple(runs[-1]) == ("gsm8k", 1)
 
 
+def test_a_page_quoting_a_whole_benchmark_stores_a_bounded_number_of_spans(
+    store: Store, index: BenchmarkIndex, pages: list[str]
+) -> None:
+    from studio.decontam.corpus import MAX_STORED_HITS
+
+    dump = "\n\n".join(item_of(index, "gsm8k", k)[1] for k in range(MAX_STORED_HITS + 30))
+    [doc] = add_docs(store, [pages[0] + "\n\n" + dump])
+    report = decontaminate(store, index)
+    assert report.contaminated == 1 and report.hits >= MAX_STORED_HITS + 30  # all counted
+    assert len(stored_hits(store, doc_id=doc)) == MAX_STORED_HITS  # a bounded few stored
+    [run] = store.conn.execute(
+        "SELECT hits FROM decontam_runs WHERE benchmark = 'gsm8k'"
+    ).fetchall()
+    assert run[0] == report.hits
+
+
 def test_a_cancelled_check_keeps_the_earlier_hits(
     store: Store, index: BenchmarkIndex, pages: list[str]
 ) -> None:

@@ -11,6 +11,7 @@ import click
 from studio.cli.bench import bench
 from studio.cli.common import ROW_ID, FiniteRange, cli_task, json_option, open_project, print_json
 from studio.store import MAX_INTEGER
+from studio.text import visible
 
 # --------------------------------------------------------------------------------------- teachers
 
@@ -411,8 +412,10 @@ def pages_list(
     if as_json:
         print_json([r.to_dict() for r in rows])
         return
+    if not rows:
+        click.echo("no pages" + (" with these filters" if batch or status else " generated yet"))
     for r in rows:
-        why = "; ".join(r.reasons)[:90]
+        why = visible("; ".join(r.reasons)[:90])
         click.echo(f"{r.id:>6}  b{r.batch_id} r{r.round}  {r.status:<8}  {r.cell[:70]}  {why}")
 
 
@@ -439,7 +442,7 @@ def pages_show(project: str, page_id: int, as_json: bool) -> None:
         return
     click.echo(f"page {page.id} ({page.status}): {page.cell}\nteacher: {page.teacher}")
     for why in page.reasons:
-        click.echo(f"  - {why}")
+        click.echo(f"  - {visible(why)}")
     for v in versions:
         took = f", {v.seconds:.1f} s" if v.seconds else ""
         click.echo(f"\n== {v.label} (version {v.id}{took})" + (f": {v.error}" if v.error else ""))
@@ -447,6 +450,10 @@ def pages_show(project: str, page_id: int, as_json: bool) -> None:
             for c in v.data or []:
                 mark = {True: "ok", False: "FAIL", None: "--"}[c["passed"]]
                 click.echo(f"  {mark:<4} {c['name']}: {c['detail']}")
+        elif v.kind == "decision" and isinstance(v.data, dict):
+            click.echo(f"  {v.data.get('status')} by {visible(str(v.data.get('by')))}")
+            for why in v.data.get("reasons") or []:
+                click.echo(f"  - {visible(str(why))}")
         elif v.text:
             click.echo(v.text[:2000] + ("…" if len(v.text) > 2000 else ""))
 

@@ -481,7 +481,12 @@ def accept(
         store.conn.execute("UPDATE gen_pages SET doc_id = ? WHERE id = ?", (doc_id, page_id))
         set_page(store, page_id, "accepted", reasons)
         if by is not None:
-            add_version(store, page_id, "decision", data={"status": "accepted", "by": by})
+            add_version(
+                store,
+                page_id,
+                "decision",
+                data={"status": "accepted", "by": by, "reasons": reasons},
+            )
     return doc_id
 
 
@@ -498,7 +503,12 @@ def reject(
         _check_seen(page(store, page_id), seen)
         set_page(store, page_id, "rejected", reasons)
         if by is not None:
-            add_version(store, page_id, "decision", data={"status": "rejected", "by": by})
+            add_version(
+                store,
+                page_id,
+                "decision",
+                data={"status": "rejected", "by": by, "reasons": reasons},
+            )
 
 
 def _make_document(store: Store, p: Page) -> int:

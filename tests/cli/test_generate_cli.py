@@ -77,8 +77,16 @@ def test_generate_resume_and_read_the_record(tmp_path: Path, tiny_gguf: Path) ->
     info = json.loads(run("info", p, "--json"))
     assert info["by_kind"] == {"synthetic": 1}
     run("pages", "reject", p, page_id, "--reason", "too short")
+    run("pages", "reject", p, page_id, "--reason", "wrong \u202eformula")
     again = json.loads(run("pages", "show", p, page_id, "--json"))
-    assert again["status"] == "rejected" and again["reasons"][0].endswith("too short")
+    assert again["status"] == "rejected" and again["reasons"][0].endswith("formula")
+    # each decision keeps its own reason, for the record; a terminal sees hidden characters
+    decisions = [v["data"] for v in again["versions"] if v["kind"] == "decision"]
+    assert [d["status"] for d in decisions] == ["accepted", "rejected", "rejected"]
+    assert decisions[1]["reasons"][0].endswith("too short")
+    shown = run("pages", "show", p, page_id)
+    assert "too short" in shown and "wrong \\u202eformula" in shown
+    assert "no pages with these filters" in run("pages", "list", p, "--status", "failed")
     assert "no generated page 999" in run("pages", "accept", p, "999", code=1)
     assert "empty" in run("pages", "edit", p, page_id, "-", stdin="  \n", code=1)
 

@@ -7,6 +7,8 @@ lives in the project's ``models/diversity-reference/`` and is refitted when the 
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 
 from studio.classify.features import DocText, StaticFeatures
@@ -21,6 +23,7 @@ REAL_SAMPLE = 5_000  # real pages measured as the baseline, at most
 FIT_SAMPLE = 20_000  # real pages the reference model is fitted on, at most
 REFERENCE_DIR = "diversity-reference"
 LOAD_BATCH = 500
+log = logging.getLogger(__name__)
 
 
 class _Stage(Task):
@@ -71,7 +74,10 @@ def reference_model(
     texts = _texts(store, ids, task)
     model = ref.ReferenceModel.fit(texts)
     model.fingerprint, model.documents = stamp, len(ids)
-    model.save(folder)
+    try:
+        model.save(folder)
+    except OSError as exc:  # a read-only project, a full disk: the model serves this run anyway
+        log.warning("the diversity reference model was not saved in %s: %s", folder, exc)
     return model
 
 

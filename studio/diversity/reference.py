@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import zipfile
+import zlib
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -56,6 +58,10 @@ def _grouped(keys: np.ndarray, weights: np.ndarray | None = None) -> tuple[np.nd
     uniq, inverse, types = unique(keys, inverse=True, counts=True)
     total = np.bincount(inverse, weights=weights) if weights is not None else types
     return uniq, np.asarray(total, dtype=np.float64), types.astype(np.float64)
+
+
+# the arrays a fitted model holds besides the word counts (see _kneser_ney)
+ARRAYS = ("k3", "c3", "ctx", "ctx_total", "ctx_types", "k2", "n2", "mid_total", "mid_types", "p1")
 
 
 class ReferenceModel:
@@ -175,7 +181,11 @@ class ReferenceModel:
 
     def save(self, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
-        np.savez_compressed(folder / "reference.npz", counts=self.counts, **self.a)
+        # each file whole or not at all: a run killed mid-save leaves the earlier model
+        arrays = folder / "reference.npz.tmp"
+        with arrays.open("wb") as f:
+            np.savez_compressed(f, counts=self.counts, **self.a)
+        arrays.replace(folder / "reference.npz")
         meta = {
             "version": VERSION,
             "fingerprint": self.fingerprint,
@@ -188,17 +198,21 @@ class ReferenceModel:
 
     @classmethod
     def load(cls, folder: Path) -> ReferenceModel | None:
-        """The saved model, or None when there is none or it is from another version."""
+        """The saved model, or None when there is none, it is from another version, or its
+        files are damaged (it is a cache: the caller fits it again)."""
         try:
             meta = json.loads((folder / "reference.json").read_text("utf-8"))
-            if meta.get("version") != VERSION:
+            if not isinstance(meta, dict) or meta.get("version") != VERSION:
                 return None
             with np.load(folder / "reference.npz", allow_pickle=False) as z:
                 arrays = {k: z[k] for k in z.files}
-        except (OSError, ValueError, KeyError):
+            counts = arrays.pop("counts")
+            if set(arrays) != set(ARRAYS):
+                return None
+            self = cls(meta["words"], counts, arrays)
+            self.fingerprint, self.documents = meta["fingerprint"], meta["documents"]
+        except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile, zlib.error):
             return None
-        self = cls(meta["words"], arrays.pop("counts"), arrays)
-        self.fingerprint, self.documents = meta["fingerprint"], meta["documents"]
         return self
 
 
@@ -238,7 +252,7 @@ def _kneser_ney(ids: np.ndarray, V: int) -> dict[str, np.ndarray]:
     p1 = (np.maximum(n1 - D, 0) + D * np.count_nonzero(n1) / V) / total
     p1[BOS] = 0.0
     p1 /= p1.sum()
-    return {
+    return {  # the names in ARRAYS
         "k3": k3,
         "c3": c3,
         "ctx": ctx,

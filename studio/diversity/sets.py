@@ -14,6 +14,8 @@ from typing import Any
 import numpy as np
 
 from studio.store import DocumentQuery, Store
+from studio.store.queries import fts_expression
+from studio.text import visible
 
 GROUPINGS = ("round", "batch", "cell", "teacher", "source", "band", "kind", "query")
 GENERATION_COLUMNS = {"round": "round", "batch": "batch_id", "cell": "cell", "teacher": "teacher"}
@@ -72,7 +74,9 @@ def group_sets(store: Store, by: str, *, query: DocumentQuery | None = None) -> 
         return _collect(rows, lambda k: str(k))
     if by == "query":
         q = query or DocumentQuery()
-        name = f"matching “{q.search}”" if q.search else "the corpus filter"
+        if q.search and not fts_expression(q.search):  # "*" or "(": it would select everything
+            raise SetError(f"the search “{visible(q.search[:80])}” has no words to look for")
+        name = f"matching “{visible(q.search)}”" if q.search else "the corpus filter"
         return [DocSet(name, store.document_ids(q.with_(sort="id", descending=False)))]
     raise SetError(f"unknown grouping {by!r} (choose from {', '.join(GROUPINGS)})")
 

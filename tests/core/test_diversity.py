@@ -95,8 +95,17 @@ def test_reference_model_is_a_distribution_and_round_trips(tmp_path) -> None:
     ppl = again.log_perplexity(mapped)
     assert np.isfinite(ppl).all() and ppl[1] > ppl[0]  # unseen words surprise the model
     assert held_out([4, 5, 8]).tolist() == [True, False, True]
-    (tmp_path / "reference.json").write_text("{not json", "utf-8")
-    assert ReferenceModel.load(tmp_path) is None  # a damaged model is refitted, not trusted
+    assert not list(tmp_path.glob("*.tmp"))
+    arrays = tmp_path / "reference.npz"
+    whole = arrays.read_bytes()
+    for damaged in (whole[: len(whole) // 2], b"", b"PK\x03\x04" + whole[100:300]):
+        arrays.write_bytes(damaged)  # cut short by a kill mid-save, or by a full disk
+        assert ReferenceModel.load(tmp_path) is None
+    arrays.write_bytes(whole)
+    assert ReferenceModel.load(tmp_path) is not None
+    for meta in ("{not json", "[1, 2]"):
+        (tmp_path / "reference.json").write_text(meta, "utf-8")
+        assert ReferenceModel.load(tmp_path) is None  # a damaged model is refitted, not trusted
 
 
 def test_window_measures_see_repetition() -> None:
@@ -177,6 +186,19 @@ def test_sets_with_and_without_generated_pages(store) -> None:
     assert [s.name for s in group_sets(store, "round")] == ["round 1"]
     found = group_sets(store, "query", query=DocumentQuery(search="volcanoes"))
     assert len(found) == 1 and len(found[0].doc_ids) == 2  # the real page and round 1's copy
+
+
+def test_a_reference_model_that_cannot_be_saved_still_serves(tmp_path, caplog) -> None:
+    from studio.diversity.project import REFERENCE_DIR, reference_model
+    from studio.project import Project
+
+    project = Project.open(tmp_path / "p")
+    (project.dir("models") / REFERENCE_DIR).write_text("in the way")  # as a read-only folder is
+    with project.store() as store:
+        add_documents(store, SENTENCES, "text", "web")
+        model = reference_model(project, store)
+    assert model.size > len(SENTENCES) and "was not saved" in caplog.text
+    assert (project.dir("models") / REFERENCE_DIR).read_text() == "in the way"
 
 
 # -- the fast paths give numpy's answers exactly ---------------------------------------------------

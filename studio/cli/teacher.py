@@ -147,15 +147,28 @@ def teacher_use(spec: str, project: str, as_json: bool, **opts: Any) -> None:
     Example: studio teacher use openai:https://api.openai.com/v1 --model gpt-4o-mini
     --api-key-env OPENAI_API_KEY --project ~/proj
     """
+    from studio.teachers.base import TeacherError
     from studio.teachers.config import save_config
+    from studio.teachers.llama import check_gguf_file
 
+    if not spec.strip():
+        raise click.ClickException(
+            "name a teacher (local, local:PATH, openai:URL...): nothing saved"
+        )
     p = open_project(project, create=False)
     config = _config(spec, None, **opts)
-    if config.kind == "local" and config.path and not Path(config.path).expanduser().is_file():
-        # caught now, not at the first page a curator asks it to write
-        raise click.ClickException(f"no model file at {config.path}: nothing saved")
-    _warn_context(config)
-    path = save_config(p.root, config)
+    try:
+        if config.kind == "local" and config.path:
+            # caught now, not at the first page a curator asks it to write
+            check_gguf_file(Path(config.path).expanduser())
+        _warn_context(config)
+        path = save_config(p.root, config)
+    except TeacherError as exc:
+        raise click.ClickException(f"{exc}: nothing saved") from exc
+    except OSError as exc:  # a read-only project, a full disk
+        raise click.ClickException(
+            f"cannot save the teacher settings in {p.root}: {exc.strerror or exc}; nothing saved"
+        ) from exc
     if as_json:
         print_json(config.to_json())
     else:

@@ -248,8 +248,11 @@ def save_config(project_root: Path, config: TeacherConfig) -> Path:
         raise TeacherError(f"refusing to save secret fields {sorted(leaked)}")
     path = config_path(project_root)
     tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
     return path
 
 

@@ -110,6 +110,15 @@ def test_use_and_show_keep_settings_in_the_project_never_the_key(tmp_path: Path,
     run("teacher", "use", f"local:{tiny_gguf}", "--project", p)
     missing = run("teacher", "use", f"local:{tmp_path}/none.gguf", "--project", p, code=1)
     assert "no model file at" in missing and "nothing saved" in missing
+    binary = tmp_path / "bin.dat"
+    binary.write_bytes(b"\x7fELF" + bytes(500))
+    wrong = run("teacher", "use", f"local:{binary}", "--project", p, code=1)
+    assert "bin.dat is not a GGUF model file: nothing saved" in wrong
+    assert "name a teacher" in run("teacher", "use", " ", "--project", p, code=1)
+    (project.root / "teacher.json.tmp").mkdir()  # the save cannot go through: as on a full disk
+    blocked = run("teacher", "use", "local", "--project", p, code=1)
+    assert "cannot save the teacher settings" in blocked and "Traceback" not in blocked
+    (project.root / "teacher.json.tmp").rmdir()
     assert json.loads((project.root / "teacher.json").read_text())["path"] == str(tiny_gguf)
     report = json.loads(run("teacher", "check", "--project", p, "--json", "--max-tokens", "2"))
     assert report["path"] == str(tiny_gguf)

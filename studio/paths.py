@@ -1,7 +1,9 @@
-"""One place that finds the studio's shipped files, in a source tree, an install or a bundle."""
+"""One place that finds the studio's shipped files, in a source tree, an install or a bundle,
+and reads a curator's small input files without trusting what is at the path."""
 
 from __future__ import annotations
 
+import stat
 import sys
 from pathlib import Path
 
@@ -51,3 +53,18 @@ def self_command(*args: str) -> list[str]:
     if frozen():
         return [sys.executable, *args]
     return [sys.executable, "-m", "studio", *args]
+
+
+def read_small_file(path: Path, limit: int) -> bytes:
+    """A curator's small input file (a taxonomy, a phrase list) whole: a device, pipe or folder
+    in its place, or more than ``limit`` bytes, raise ``ValueError`` saying so; never read
+    without end (``/dev/zero`` says it holds 0 bytes) or wait on a pipe. ``OSError`` passes
+    through."""
+    path = Path(path)
+    if not stat.S_ISREG(path.stat().st_mode):  # before opening: opening a pipe waits for a writer
+        raise ValueError(f"{path.name} is not a regular file (a device, pipe or folder)")
+    with path.open("rb") as f:
+        data = f.read(limit + 1)
+    if len(data) > limit:
+        raise ValueError(f"{path.name} holds more than {limit:,} bytes")
+    return data

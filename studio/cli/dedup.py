@@ -9,6 +9,9 @@ import click
 
 from studio.cli.bench import bench
 from studio.cli.common import ROW_ID, FiniteRange, cli_task, json_option, open_project, print_json
+from studio.paths import read_small_file
+
+MAX_ALLOW_BYTES = 16 * 1024 * 1024  # a list of phrases, not a corpus
 
 SHOWN = 10  # clusters listed by the text output (--json lists up to LISTED)
 LISTED = 1000
@@ -172,9 +175,12 @@ def decontam(
     phrases = list(DEFAULT_ALLOW)
     if allow is not None:
         try:
-            phrases += [line for line in allow.read_text("utf-8").splitlines() if line.strip()]
-        except (OSError, UnicodeDecodeError) as exc:
-            raise click.ClickException(f"{allow}: cannot be read ({exc})") from exc
+            text = read_small_file(allow, MAX_ALLOW_BYTES).decode("utf-8")
+        except OSError as exc:
+            raise click.ClickException(f"{allow}: cannot be read ({exc.strerror or exc})") from exc
+        except ValueError as exc:  # not UTF-8, a device, too large
+            raise click.ClickException(f"{allow}: cannot be used ({exc})") from exc
+        phrases += [line for line in text.splitlines() if line.strip()]
     try:
         chosen = list(benchmarks) or shipped_names()
         if not chosen:

@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from studio.paths import resource
+from studio.paths import read_small_file, resource
 from studio.store import MAX_INTEGER, Store, now
 
 MAX_FILE_BYTES = 5 * 1024 * 1024
@@ -142,12 +142,9 @@ def read_taxonomy_file(path: Path) -> TaxonomyFile:
     """Parse a taxonomy file (JSON or a text outline); :class:`TaxonomyError` says what is wrong."""
     path = Path(path)
     try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise TaxonomyError(
-                f"{path.name} is {size:,} bytes; a taxonomy file is at most {MAX_FILE_BYTES:,}"
-            )
-        data = path.read_bytes()
+        data = read_small_file(path, MAX_FILE_BYTES)
+    except ValueError as exc:
+        raise TaxonomyError(f"{exc}; a taxonomy file is at most {MAX_FILE_BYTES:,} bytes") from exc
     except OSError as exc:
         raise TaxonomyError(f"cannot read {path}: {exc.strerror or exc}") from exc
     if b"\x00" in data[:8192]:

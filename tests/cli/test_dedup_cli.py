@@ -103,6 +103,8 @@ def test_decontam_errors_are_one_line(project_dir: Path, tmp_path: Path) -> None
     empty.write_text("")
     assert "no benchmark item found" in run("decontam", str(project_dir), "--benchmark",
                                             str(empty), code=1)  # fmt: skip
+    zero = run("decontam", str(project_dir), "--allow", "/dev/zero", code=1)
+    assert "/dev/zero: cannot be used (zero is not a regular file" in zero
     short = run("decontam", str(project_dir), "--benchmark", "gsm8k", "--n", "3", code=2)
     assert "3 is too few words: n-grams under 8 words match ordinary prose" in short
 

@@ -54,6 +54,7 @@ from studio.generate.plan import (
 from studio.generate.replies import CRITIQUE_SCHEMA, Critique, ReplyError, parse_critique
 from studio.generate.taxonomy import dimensions
 from studio.generate.threads import CallerThread
+from studio.locks import Busy, exclusive
 from studio.progress import Cancelled, Task
 from studio.project import Project
 from studio.store import Store
@@ -254,7 +255,19 @@ def run_batch(
     write = write or (lambda fn: fn(store))
     started = time.perf_counter()
     config = BatchConfig.from_dict(record.batch(store, batch_id).config)
-    runner = _Runner(project, store, batch_id, config, task, on_event, write, teachers or {})
+    try:
+        with exclusive(project.root, f"generate-batch-{batch_id}", f"batch {batch_id}"):
+            runner = _Runner(
+                project, store, batch_id, config, task, on_event, write, teachers or {}
+            )
+            status = _run(runner, write, batch_id)
+    except Busy as exc:  # two writers of one batch would write every step twice
+        raise GenerateError(str(exc)) from None
+    return runner.report(status, time.perf_counter() - started)
+
+
+def _run(runner: _Runner, write: Write, batch_id: int) -> str:
+    """Run the batch to its end; the batch's stored status says how it ended."""
     status = "failed"  # stays so only when something unexpected stops the run
     write(lambda s: record.set_batch_status(s, batch_id, "running"))
     try:
@@ -267,7 +280,7 @@ def run_batch(
         raise
     finally:
         write(lambda s: record.set_batch_status(s, batch_id, status))
-    return runner.report(status, time.perf_counter() - started)
+    return status
 
 
 @dataclass(slots=True)

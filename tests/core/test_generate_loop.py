@@ -119,6 +119,16 @@ def test_a_cancel_mid_reply_then_a_resume_reuses_what_was_finished(
     assert [v.kind for v in kept] == ["draft"]  # the partial critique was not stored
     assert record.unfinished_batch(store).id == batch_id  # type: ignore[union-attr]
 
+    # another process running the batch holds its lock: a second resume is refused untouched
+    from studio.locks import exclusive
+
+    held = exclusive(project.root, f"generate-batch-{batch_id}", "the other process")
+    refused = pytest.raises(GenerateError, match=f"batch {batch_id} is being run by another")
+    with held, refused:
+        run_batch(project, store, batch_id)
+    assert record.batch(store, batch_id).status == "cancelled"
+    assert [v.id for v in record.versions(store, first.id)] == [v.id for v in kept]
+
     # a crash would leave the page "running": a resume takes that page first, all the same
     store.conn.execute("UPDATE gen_pages SET status = 'running' WHERE id = ?", (first.id,))
     resumed = run_batch(project, store, batch_id)

@@ -69,11 +69,21 @@ def dedup(
     Example: studio dedup ~/proj --threshold 0.8
     """
     from studio.dedup import corpus
-    from studio.dedup.index import MAX_HASHES
+    from studio.dedup.index import MAX_HASHES, lsh_reach, suggested_lsh
     from studio.progress import Cancelled
 
     if bands * rows > MAX_HASHES:
         raise click.ClickException(f"bands x rows must be at most {MAX_HASHES}")
+    warnings = []
+    if keep is None and lsh_reach(bands, rows, threshold)[1] < 0.5:  # as the Duplicates tab says
+        sb, sr = suggested_lsh(threshold)
+        warnings.append(
+            f"with {bands} bands of {rows} rows a pair {threshold:.2f} similar is compared "
+            f"{lsh_reach(bands, rows, threshold)[1]:.0%} of the time: most near-duplicates at the "
+            f"threshold would be missed; for {threshold:.2f} use --bands {sb} --rows {sr}"
+        )
+        if not as_json:  # --json carries it in "warnings"
+            click.echo(f"warning: {warnings[0]}", err=True)
     p = open_project(project, create=False)
     with p.store() as store:
         if keep is not None:
@@ -102,7 +112,7 @@ def dedup(
             raise click.ClickException("cancelled: the earlier marks are unchanged") from exc
         found = corpus.clusters(store, limit=LISTED)
     if as_json:
-        print_json({**report.to_dict(), "clusters_listed": found})
+        print_json({**report.to_dict(), "warnings": warnings, "clusters_listed": found})
         return
     click.echo(report.text)
     for c in found[:SHOWN]:

@@ -42,6 +42,27 @@ def text_hash(text: str) -> str:
     return hashlib.sha1(" ".join(text.split()).encode("utf-8", "surrogatepass")).hexdigest()
 
 
+def lsh_reach(bands: int, rows: int, threshold: float) -> tuple[float, float]:
+    """(the similarity at which a pair becomes a candidate half the time, (1/b)^(1/r); the
+    chance that a pair right at ``threshold`` is compared at all)."""
+    knee = (1.0 / bands) ** (1.0 / rows)
+    return knee, 1.0 - (1.0 - threshold**rows) ** bands
+
+
+def suggested_lsh(threshold: float, hashes: int = 128) -> tuple[int, int]:
+    """Bands and rows for ``threshold`` within ``hashes`` a page: the pair that minimises the
+    pairs missed above the threshold plus those compared below it, equally weighted (the
+    rule datasketch's ``MinHashLSH`` uses; at 0.7 it gives 14 x 9, beside the default 14 x 8)."""
+    below, above = np.linspace(0, threshold, 201), np.linspace(threshold, 1, 201)
+    best = (np.inf, BANDS, ROWS)
+    for b in range(1, hashes + 1):
+        for r in range(1, hashes // b + 1):
+            compared = np.trapezoid(1 - (1 - below**r) ** b, below)
+            missed = np.trapezoid((1 - above**r) ** b, above)
+            best = min(best, (compared + missed, b, r))
+    return best[1], best[2]
+
+
 def band_hashes(sigs: np.ndarray, bands: int, rows: int) -> np.ndarray:
     """One 64-bit hash per band of each signature: ``(n, bands)``."""
     cut = sigs[:, : bands * rows].reshape(len(sigs), bands, rows).astype(np.uint64)

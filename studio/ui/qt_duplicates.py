@@ -37,7 +37,7 @@ from studio.decontam.benchmarks import shipped_names
 from studio.decontam.corpus import contaminated_summary, stored_hits
 from studio.decontam.index import MIN_N
 from studio.dedup import corpus as dedup
-from studio.dedup.index import MAX_HASHES
+from studio.dedup.index import MAX_HASHES, lsh_reach, suggested_lsh
 from studio.project import Project
 from studio.store import Store
 from studio.ui.qt_corpus import plural
@@ -351,15 +351,15 @@ class DuplicatesView(QWidget):
             self.dedup_button.setEnabled(False)
             self.dedup_button.setToolTip("Too many hashes a page: see the note below")
             return
-        knee = (1.0 / b) ** (1.0 / r)
-        found = 1.0 - (1.0 - t**r) ** b  # chance a pair right at the threshold is compared
+        knee, found = lsh_reach(b, r, t)  # found: chance a pair right at the threshold is compared
         text = (
             f"{b * r:,} hashes a page; pairs about {knee:.2f} similar are compared half the "
             f"time, pairs at {t:.2f} {found:.0%} of the time."
         )
         if found < 0.5:
+            sb, sr = suggested_lsh(t)
             text = f"<span style='color:#9a6a00'>{text} Many near-duplicates at the threshold "
-            text += "would be missed: add bands or remove rows.</span>"
+            text += f"would be missed: add bands or remove rows (for {t:.2f}: {sb} × {sr}).</span>"
         self.lsh_note.setText(text)
         self.dedup_button.setEnabled(not self._running())
         self.dedup_button.setToolTip("")

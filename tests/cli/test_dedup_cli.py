@@ -39,6 +39,7 @@ def test_dedup_marks_clusters_reruns_the_same_and_takes_a_curators_choice(
     first = json.loads(run("dedup", p, "--json"))
     assert (first["documents"], first["clusters"], first["removed"]) == (20, 2, 3)
     assert first["params"]["bands"] == 14 and "highest classifier score" in first["rule"]
+    assert first["warnings"] == []
     listed = first["clusters_listed"]
     assert [(c["id"], c["size"], c["kept_doc_id"]) for c in listed] == [(1, 3, 1), (4, 2, 4)]
     again = json.loads(run("dedup", p, "--json"))
@@ -51,6 +52,11 @@ def test_dedup_marks_clusters_reruns_the_same_and_takes_a_curators_choice(
     strict = json.loads(run("dedup", p, "--threshold", "0.99", "--bands", "20", "--rows", "5",
                             "--ngram", "3", "--json"))  # fmt: skip
     assert strict["clusters"] == 1 and strict["params"]["ngram"] == 3  # only the exact pair
+    # a threshold the default bands barely reach is said, with bands and rows that reach it
+    low = json.loads(run("dedup", p, "--threshold", "0.5", "--json"))
+    assert "compared 5% of the time" in low["warnings"][0]
+    assert low["warnings"][0].endswith("for 0.50 use --bands 25 --rows 5")
+    assert "warning: with 14 bands of 8 rows" in run("dedup", p, "--threshold", "0.5")
 
 
 def test_dedup_errors_are_one_line(project_dir: Path, tmp_path: Path) -> None:

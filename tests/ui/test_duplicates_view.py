@@ -130,6 +130,7 @@ def test_lsh_settings_are_explained_and_refused_before_a_run(qtbot, window, scre
     view.bands.setValue(1)
     view.rows.setValue(20)  # one band of 20 rows: pairs at 0.7 are almost never compared
     assert "would be missed" in view.lsh_note.text() and view.dedup_button.isEnabled()
+    assert "(for 0.70: 14 × 9)" in view.lsh_note.text()
     window.resize(1500, 1000)
     screenshot(window, "duplicates-lsh-note")
     view.bands.setValue(14)

@@ -168,7 +168,6 @@ def decontam(
         DEFAULT_ALLOW,
         BenchmarkError,
         BenchmarkIndex,
-        load_benchmark,
         shipped_names,
     )
     from studio.decontam.corpus import decontaminate
@@ -195,7 +194,7 @@ def decontam(
         chosen = list(benchmarks) or shipped_names()
         if not chosen:
             raise BenchmarkError("no benchmark given and none shipped: pass --benchmark FILE")
-        index = BenchmarkIndex([load_benchmark(b) for b in chosen], n=n, allow=phrases)
+        index = BenchmarkIndex.load(chosen, n=n, allow=phrases)
     except BenchmarkError as exc:
         raise click.ClickException(str(exc)) from exc
     p = open_project(project, create=False)

@@ -88,7 +88,26 @@ def load_benchmark(name_or_file: str | Path) -> Benchmark:
         known = ", ".join(shipped_names()) or "none installed"
         raise BenchmarkError(f"{key}: neither a shipped benchmark ({known}) nor a file")
     name = path.name.split(".")[0] or path.name
+    if name in SHIPPED:  # its hits must not be taken for (and replaced by) the shipped one's
+        name += "-file"
     return _read(path, name, None)
+
+
+def load_benchmarks(names_or_files: list[str]) -> list[Benchmark]:
+    """Each benchmark once: one named twice is read once; two different files that would
+    store their hits under one name are refused (a later run of one would replace the
+    other's)."""
+    out: dict[str, Benchmark] = {}
+    for key in names_or_files:
+        bench = load_benchmark(key)
+        held = out.get(bench.name)
+        if held is not None and held.source != bench.source:
+            raise BenchmarkError(
+                f"{held.source} and {bench.source} would both be benchmark {bench.name!r}: "
+                "rename one of the files"
+            )
+        out[bench.name] = bench
+    return list(out.values())
 
 
 def _read(path: Path, name: str, fields: tuple[str, ...] | None) -> Benchmark:

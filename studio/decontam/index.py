@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from studio.decontam.benchmarks import Benchmark, Item, load_benchmark, shipped_names
+from studio.decontam.benchmarks import Benchmark, Item, load_benchmarks, shipped_names
 
 N = 13
 # the fewest words a curator may ask for: shorter n-grams match ordinary prose ("at the end of
@@ -132,8 +132,7 @@ class BenchmarkIndex:
         """Shipped benchmarks by name (None: all of them) and curators' files; raises
         :class:`~studio.decontam.benchmarks.BenchmarkError` for one that cannot be read."""
         chosen = shipped_names() if names is None else list(names)
-        benches = [load_benchmark(x) for x in [*chosen, *files]]
-        return cls(benches, n=n, allow=allow)
+        return cls(load_benchmarks([*chosen, *map(str, files)]), n=n, allow=allow)
 
     def _candidates(self, ws: list[str]) -> np.ndarray:
         """Where an n-gram of the benchmarks may start: every word known to them and the

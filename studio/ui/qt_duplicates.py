@@ -401,10 +401,10 @@ class DuplicatesView(QWidget):
             return
 
         def work(task: Any) -> Any:
-            from studio.decontam import BenchmarkIndex, load_benchmark
+            from studio.decontam import BenchmarkIndex
             from studio.decontam.corpus import decontaminate
 
-            index = BenchmarkIndex([load_benchmark(b) for b in chosen], n=n)
+            index = BenchmarkIndex.load(chosen, n=n)
             with project.store() as store:
                 return decontaminate(store, index, task=task)
 

@@ -179,6 +179,20 @@ def test_unknown_names_and_broken_gzip_are_refused(tmp_path: Path) -> None:
         load_benchmark(corrupt)
 
 
+def test_each_benchmark_once_under_a_name_of_its_own(tmp_path: Path) -> None:
+    mine = tmp_path / "gsm8k.jsonl"  # a curator's file named like a shipped benchmark
+    mine.write_text('{"id": "a", "text": "How many apples does Ana have after the market day?"}\n')
+    index = BenchmarkIndex.load(["gsm8k", "gsm8k"], files=[mine])
+    names = [b.name for b in index.benchmarks]
+    assert names == ["gsm8k", "gsm8k-file"]  # read once; the file's hits stay its own
+    assert index.items == len(index.benchmarks[0].items) + 1
+    other = tmp_path / "b"
+    other.mkdir()
+    (other / "gsm8k.jsonl").write_text(mine.read_text())
+    with pytest.raises(BenchmarkError, match="would both be benchmark 'gsm8k-file'"):
+        BenchmarkIndex.load([], files=[mine, other / "gsm8k.jsonl"])
+
+
 def test_a_byte_order_mark_and_deep_nesting(tmp_path: Path) -> None:
     bom = tmp_path / "excel.jsonl"  # saved by an editor that marks UTF-8
     deep = "[" * 100_000 + "]" * 100_000

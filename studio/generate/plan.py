@@ -21,6 +21,7 @@ from typing import Any
 
 from studio.generate.taxonomy import Dimensions, dimensions, subtopics
 from studio.store import Store
+from studio.text import abbreviated
 
 GROUPS = ("cell", "subject", "topic", "subtopic", "audience", "style", "difficulty")
 STATUSES = ("accepted", "rejected", "failed", "pending", "running")
@@ -91,6 +92,13 @@ def plan_cells(store: Store, choice: PlanChoice | None = None) -> list[Cell]:
     dims = dimensions(store)
     subs = subtopics(store)
     if choice.subjects:
+        known = list(dict.fromkeys(s.subject for s in subs))
+        unknown = [n for n in choice.subjects if n not in known]
+        if unknown:
+            raise PlanError(
+                f"no subject {unknown[0]!r} with subtopics in the plan "
+                f"(subjects: {abbreviated(', '.join(known), 300)})"
+            )
         subs = [s for s in subs if s.subject in choice.subjects]
     audiences = _chosen(dims, "audiences", choice.audiences)
     styles = _chosen(dims, "styles", choice.styles)
@@ -110,7 +118,8 @@ def _chosen(dims: Dimensions, kind: str, names: list[str]) -> list[str]:
         return known
     unknown = [n for n in names if n not in known]
     if unknown:
-        raise PlanError(f"unknown {kind[:-1]} {unknown[0]!r} (known: {', '.join(known)})")
+        singular = {"difficulties": "difficulty"}.get(kind, kind[:-1])
+        raise PlanError(f"unknown {singular} {unknown[0]!r} (known: {', '.join(known)})")
     return [n for n in known if n in names]
 
 

@@ -236,6 +236,10 @@ def _dimensions_from_json(data: dict[str, Any], name: str) -> Dimensions:
                     system_bank=bool(item.get("system_bank", False)),
                 )
             )
+        seen = [d.name.casefold() for d in out]
+        twice = next((d.name for d in out if seen.count(d.name.casefold()) > 1), None)
+        if twice is not None:  # a cell would be drawn twice as often, and named ambiguously
+            raise TaxonomyError(f"{name}: '{kind}' names {twice!r} more than once")
         setattr(dims, kind, out)
     return dims
 
@@ -265,8 +269,15 @@ def _from_outline(text: str, name: str) -> list[tuple[str, str, str]]:
         if 2 * paths < len(lines):
             raise
         rows = []  # mostly "A / B / C" lines: the line that is not one is the mistake
-    if not rows and paths:
+    if not rows and (paths or any(re.search(r"\s[/>]\s", line) for _, line in lines)):
         return [_path_row(line, n, name) for n, line in lines]  # says which line is wrong
+    if not rows and lines:  # an outline of subjects and topics with no third level
+        n, line = lines[-1]
+        raise TaxonomyError(
+            f"{name} names no subtopic: the outline stops at {line.strip()[:60]!r} (line {n}); "
+            "indent subtopics under each topic, or write lines as "
+            '"Subject / Topic / Subtopic"'
+        )
     return rows
 
 

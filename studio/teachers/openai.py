@@ -218,7 +218,7 @@ class OpenAICompatTeacher:
                 attempt += 1
 
     def _give_up(self, reason: str, attempts: int, reply: _Reply) -> TeacherError:
-        message = f"{reason} (gave up after {attempts} attempts)"
+        message = f"{reason} (gave up after {attempts} attempt{'' if attempts == 1 else 's'})"
         if reply.chunks:
             return IncompleteReply(message, reply.text)
         return TeacherError(message)

@@ -180,6 +180,8 @@ def test_taxonomy_files_in_every_layout(text: str, rows: int) -> None:
         (b"Mathematics / Algebra / Absolute value\nA / B / C / D / E\n", "line 2: .* 5 parts"),
         (b"Mathematics / Algebra / Absolute value\n / / \n", "line 2: .* an empty part"),
         (b"Mathematics / Algebra / Absolute value\nA/B/C\n", "line 2: 'A/B/C' is not three"),
+        (b"Science / Physics\n", "line 1: 'Science / Physics' has 2 parts, not 3"),
+        (b"Science\n  Physics\n", r"no subtopic: the outline stops at 'Physics' \(line 2\)"),
         # a JSON escape that decodes to a lone surrogate, in a name or a description
         (
             rb'{"subjects":[{"name":"Math \ud800","topics":[{"name":"A","subtopics":["x"]}]}]}',
@@ -191,6 +193,11 @@ def test_taxonomy_files_in_every_layout(text: str, rows: int) -> None:
             rb'"audiences": [{"name": "kids", "description": "\ud800"}], "styles": ["s"], '
             rb'"difficulties": ["d"]}',
             "description or instruction .* lone surrogate",
+        ),
+        (
+            rb'{"subjects": [{"name": "M", "topics": [{"name": "A", "subtopics": ["x"]}]}], '
+            rb'"audiences": ["kids", "Kids"], "styles": ["s"], "difficulties": ["d"]}',
+            "'audiences' names 'kids' more than once",
         ),
     ],
 )
@@ -258,6 +265,10 @@ def test_cells_cross_subtopics_with_the_chosen_dimensions(store: Store) -> None:
     assert some[0].key.endswith("| college | worked example | hard")
     with pytest.raises(PlanError, match="unknown style"):
         plan_cells(store, PlanChoice(styles=["limerick"]))
+    with pytest.raises(PlanError, match="unknown difficulty 'nope'"):
+        plan_cells(store, PlanChoice(difficulties=["nope"]))
+    with pytest.raises(PlanError, match=r"no subject 'Nosuch' with subtopics in the plan \(subj"):
+        plan_cells(store, PlanChoice(subjects=["History", "Nosuch"]))
 
 
 def _pages(store: Store, cells: list[Cell], status: str) -> list[int]:

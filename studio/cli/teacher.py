@@ -134,6 +134,8 @@ def teacher_check(
         f"reply ({result['completion_tokens']} tokens, {result['tokens_per_second']:.1f} "
         f"tokens/s, {result['finish_reason']}): {result['reply']}"
     )
+    if result["warning"]:
+        click.echo(f"warning: {result['warning']}", err=True)
 
 
 @teacher.command("use")

@@ -13,6 +13,10 @@ CHECK_MESSAGES = [
     {"role": "user", "content": "In one sentence, what is a prime number?"},
 ]
 PREVIEW_CHARS = 300
+EMPTY_REPLY = (
+    "the teacher answered with no text: pages asked of it would come back empty; check the model "
+    "and its chat template, or the server"
+)
 
 
 def check_teacher(
@@ -37,6 +41,9 @@ def check_teacher(
     return {
         **info,
         "ok": True,
+        # reachable, but a page asked of it would come back empty (a server that sends no
+        # content, a model whose chat template ends its turn at once)
+        "warning": None if text else EMPTY_REPLY,
         "open_seconds": round(opened, 3),
         "reply": text[:PREVIEW_CHARS] + ("…" if len(text) > PREVIEW_CHARS else ""),
         "finish_reason": reply.finish_reason,

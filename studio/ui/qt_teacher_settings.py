@@ -316,8 +316,9 @@ class TeacherSettingsDialog(QDialog):
             self._show(
                 f"Connected: {result['name']} ({result['model']}), opened in "
                 f"{result['open_seconds']:.2f} s.\nReply ({result['completion_tokens']} "
-                f"tokens, {speed}): {result['reply']}",
-                OK_COLOUR,
+                f"tokens, {speed}): {result['reply']}"
+                + (f"\nBut {result['warning']}." if result.get("warning") else ""),
+                WARN_COLOUR if result.get("warning") else OK_COLOUR,
             )
         else:
             self._show(f"Failed: {result['error']}", ERROR_COLOUR)

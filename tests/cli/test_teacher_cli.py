@@ -56,6 +56,24 @@ def test_check_a_server(llama_server):
     assert (report["kind"], report["model_listed"], report["api_key"]) == ("openai", True, "none")
     assert report["finish_reason"] == "length"
     run("teacher", "check", f"openai:{url}", "--model", "nope", code=1)
+    assert report["warning"] is None
+
+
+def test_a_server_that_answers_with_no_text_is_reached_but_said(llama_server):
+    from tests.fixtures.teacher_proxy import TeacherProxy
+
+    proxy = TeacherProxy(llama_server.url)
+    try:
+        proxy.replies.extend(["", ""])
+        spec = f"openai:{proxy.url}"
+        report = json.loads(run("teacher", "check", spec, "--model", "tiny", "--json"))
+        assert report["ok"] and report["reply"] == ""
+        assert "answered with no text" in report["warning"]
+        assert "warning: the teacher answered with no text" in run(
+            "teacher", "check", spec, "--model", "tiny"
+        )
+    finally:
+        proxy.close()
 
 
 @pytest.mark.parametrize(

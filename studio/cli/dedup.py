@@ -72,6 +72,15 @@ def dedup(
     from studio.dedup.index import MAX_HASHES, lsh_reach, suggested_lsh
     from studio.progress import Cancelled
 
+    if keep is not None:  # a choice in the clusters there are: the run's options do nothing
+        source = click.get_current_context().get_parameter_source
+        given = [f"--{n}" for n in ("bands", "rows", "ngram", "threshold", "seed")
+                 if source(n) == click.core.ParameterSource.COMMANDLINE]  # fmt: skip
+        if given:
+            raise click.UsageError(
+                f"--keep changes the kept document of the last run's cluster; {', '.join(given)} "
+                "would be ignored: run `studio dedup` with them first"
+            )
     if bands * rows > MAX_HASHES:
         raise click.ClickException(f"bands x rows must be at most {MAX_HASHES}")
     warnings = []

@@ -58,6 +58,8 @@ def diversity(project: str, by: str, search: str, block: int, as_json: bool) -> 
     from studio.progress import Cancelled
     from studio.store import DocumentQuery
 
+    if search and by != "query":  # it would be ignored, and the sets not what was meant
+        raise click.UsageError("--search chooses the set of --by query: add --by query")
     p = open_project(project, create=False)
     try:
         with p.store() as store, cli_task("measuring", unit="step") as task:

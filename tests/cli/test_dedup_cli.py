@@ -44,6 +44,9 @@ def test_dedup_marks_clusters_reruns_the_same_and_takes_a_curators_choice(
     assert [(c["id"], c["size"], c["kept_doc_id"]) for c in listed] == [(1, 3, 1), (4, 2, 4)]
     again = json.loads(run("dedup", p, "--json"))
     assert again == first
+    assert "--threshold would be ignored" in run(
+        "dedup", p, "--keep", "3", "--threshold", "0.3", code=2
+    )
     chosen = json.loads(run("dedup", p, "--keep", "3", "--json"))
     assert chosen["kept"] == 3 and {m["doc_id"] for m in chosen["members"]} == {1, 2, 3}
     text = run("dedup", p)

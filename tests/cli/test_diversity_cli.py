@@ -73,6 +73,9 @@ def test_diversity_errors_are_one_line(tmp_path: Path) -> None:
     folder = tmp_path / "not-a-project"
     folder.mkdir()
     assert "not a Textbook Studio project" in run("diversity", str(folder), code=1)
+    assert "add --by query" in run(
+        "diversity", str(project.root), "--by", "round", "--search", "volcano", code=2
+    )
     for search in ("*", "( '"):
         out = run("diversity", str(project.root), "--by", "query", "--search", search, code=1)
         assert "has no words to look for" in out

@@ -34,6 +34,7 @@ import gzip
 import io
 import json
 import os
+import re
 import secrets
 import shutil
 import sqlite3
@@ -52,9 +53,11 @@ from studio.generate.record import rejected_documents
 from studio.progress import Task
 from studio.project import Project
 from studio.store import Store, now
+from studio.text import abbreviated, visible
 
 FORMATS = ("jsonl", "parquet")  # of a --dropped file
 DATASET_FORMATS = ("parquet", "jsonl", "jsonl.gz")  # of the shards
+LICENSE_ID = re.compile(r"[a-z0-9][a-z0-9.-]{0,63}")  # as the Hub's dataset cards name one
 BATCH = 1000
 SHARD_SIZE = 100_000
 TOP_SOURCES = 20
@@ -381,6 +384,11 @@ def export_documents(
     """Write the kept documents as a dataset folder ``out`` (and the dropped ones to the file
     ``dropped``); record it in the project."""
     task = task or Task()
+    if not LICENSE_ID.fullmatch(license):
+        raise ExportError(
+            f"{visible(abbreviated(license, 60))!r} is no license id: a Hugging Face license id "
+            "is lower-case letters, digits, '-' and '.' (mit, cc-by-4.0, apache-2.0, other)"
+        )
     out = Path(out).expanduser().resolve()
     dropped = Path(dropped).expanduser().resolve() if dropped is not None else None
     fmt = fmt or "parquet"

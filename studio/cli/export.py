@@ -85,6 +85,10 @@ def export(
     from studio.export import ExportError, export_documents
     from studio.progress import Cancelled
 
+    if not outdir.strip():  # Path("") is the current folder
+        raise click.BadParameter("name the folder to write", param_hint="OUTDIR")
+    if dropped is not None and not dropped.strip():
+        raise click.BadParameter("name the file to write", param_hint="--dropped")
     p = open_project(project, create=False)
     try:
         with sigterm_as_ctrl_c(), p.store() as store, cli_task("exporting", unit="doc") as task:

@@ -82,6 +82,14 @@ def test_export_errors_are_one_line_messages(scored_project: Path, tmp_path: Pat
     (tmp_path / "x" / "a.txt").write_text("")
     assert "not an empty folder" in run("export", p, str(tmp_path / "x"), code=1)
     assert "Invalid value" in run("export", p, "x", "--format", "csv", code=2)
+    assert "name the folder to write" in run("export", p, " ", code=2)
+    assert "name the file to write" in run(
+        "export", p, str(tmp_path / "y"), "--dropped", "", code=2
+    )
+    for license_id in ("", "MIT License", "mit\u202e", "x" * 100):
+        out = run("export", p, str(tmp_path / "y"), "--license", license_id, code=1)
+        assert "is no license id" in out
+    assert not (tmp_path / "y").exists()
 
 
 def test_exports_refuse_the_projects_own_files(scored_project: Path, tmp_path: Path) -> None:

@@ -106,14 +106,20 @@ def info(project: str, as_json: bool) -> None:
         f"{data['signal_share']:.0%} of them signal (the rest is boilerplate)"
     )
     for key in ("by_kind", "by_format", "by_language"):
-        click.echo(
-            f"{key.removeprefix('by_')}: " + ", ".join(f"{k} {v}" for k, v in data[key].items())
-        )
+        if data[key]:  # an empty project has none to list
+            click.echo(
+                f"{key.removeprefix('by_')}: " + ", ".join(f"{k} {v}" for k, v in data[key].items())
+            )
     labels = data["labels"]
     if labels["documents"]:
         scores = ", ".join(f"{k}: {v}" for k, v in sorted(labels["by_score"].items()))
         labels_n = sum(labels["by_score"].values())
         click.echo(f"labels: {labels_n} on {labels['documents']} documents (by score: {scores})")
+    if not data["import_log"]:
+        click.echo(
+            "nothing imported yet: `studio import PROJECT PATH...`, or drop files on the studio"
+        )
+        return
     click.echo("import log (files with something to say; --json lists every file):")
     by_import: dict[int, list[dict]] = {}
     for row in data["import_log"]:

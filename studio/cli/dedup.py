@@ -10,6 +10,7 @@ import click
 from studio.cli.bench import bench
 from studio.cli.common import ROW_ID, FiniteRange, cli_task, json_option, open_project, print_json
 from studio.paths import read_small_file
+from studio.text import visible
 
 MAX_ALLOW_BYTES = 16 * 1024 * 1024  # a list of phrases, not a corpus
 
@@ -125,7 +126,7 @@ def dedup(
         return
     click.echo(report.text)
     for c in found[:SHOWN]:
-        title = (c["title"] or c["url"] or "")[:60]
+        title = visible((c["title"] or c["url"] or "")[:60])
         click.echo(
             f"  cluster {c['id']}: {c['size']} documents, similarity >= {c['similarity']:.2f}, "
             f"kept {c['kept_doc_id']} ({c['kept_by']}) {title}"

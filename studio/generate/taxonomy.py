@@ -23,6 +23,7 @@ from typing import Any
 
 from studio.paths import read_small_file, resource
 from studio.store import MAX_INTEGER, Store, now
+from studio.text import visible
 
 MAX_FILE_BYTES = 5 * 1024 * 1024
 MAX_ROWS = 20_000
@@ -30,7 +31,8 @@ MAX_NAME = 120
 STATUSES = ("active", "proposed", "rejected")
 _SEEDED = "generate.taxonomy_seeded"
 _DIMENSIONS = "generate.dimensions"
-_BAD_NAME = re.compile(r"[\x00-\x1f\x7f|]")  # "|" separates the parts of a cell key
+# "|" separates the parts of a cell key; direction overrides would show a name reordered
+_BAD_NAME = re.compile(r"[\x00-\x1f\x7f-\x9f|\u202a-\u202e\u2066-\u2069]")
 
 
 class TaxonomyError(ValueError):
@@ -119,7 +121,9 @@ def clean_name(name: object, what: str = "name") -> str:
     if len(text) > MAX_NAME:
         raise TaxonomyError(f"{what} {text[:40]!r}… is longer than {MAX_NAME} characters")
     if _BAD_NAME.search(text):
-        raise TaxonomyError(f"{what} {text[:60]!r} holds a control character or '|'")
+        raise TaxonomyError(
+            f"{what} {visible(text[:60])!r} holds a control or text-direction character, or '|'"
+        )
     _check_unicode(text, what)
     return text
 

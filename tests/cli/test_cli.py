@@ -163,6 +163,8 @@ def test_a_database_cut_to_nothing_is_not_opened_as_a_new_project(tmp_path: Path
     assert (project / "studio.db").stat().st_size == 0
     kept.unlink()  # only empty folders left: a new project's, as another studio creates it
     assert json.loads(run("info", str(project), "--json").output)["documents"] == 0
+    text = run("info", str(project)).output
+    assert "nothing imported yet" in text and "kind:" not in text
 
 
 def test_another_programs_database_is_left_as_it_was(tmp_path: Path) -> None:

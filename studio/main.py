@@ -7,6 +7,14 @@ import sys
 
 
 def main() -> None:
+    try:
+        _main()
+    except KeyboardInterrupt:  # Ctrl+C while the studio's modules load: before click listens
+        print("interrupted", file=sys.stderr)
+        raise SystemExit(130) from None
+
+
+def _main() -> None:
     import multiprocessing
 
     multiprocessing.freeze_support()

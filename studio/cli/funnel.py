@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from studio.cli.common import json_option, open_project, print_json, version_option
+from studio.text import abbreviated, visible
 
 
 def _language(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
@@ -17,7 +18,8 @@ def _language(ctx: click.Context, param: click.Parameter, value: str | None) -> 
     code, known = value.strip().lower(), known_languages()
     if code not in known:
         raise click.BadParameter(
-            f"{value!r} is not a language code the studio detects (ISO 639-1, such as "
+            f"{visible(abbreviated(value, 40))!r} is not a language code the studio detects "
+            "(ISO 639-1, such as "
             f"{', '.join(sorted(known & {'de', 'en', 'es', 'fr', 'zh'}))})"
         )
     return code

@@ -314,9 +314,10 @@ def test_a_language_code_is_read_in_any_case_and_an_unknown_one_refused(tmp_path
     upper = CliRunner().invoke(cli, ["funnel", str(p), "--lang", " EN ", "--json"])
     assert lower.exit_code == upper.exit_code == 0 and lower.output == upper.output
     assert json.loads(lower.output)["stages"][-1]["documents"] > 0
-    for code in ("xx", "", "english"):
+    for code in ("xx", "", "english", "e\u202en", "x" * 100_000):
         refused = CliRunner().invoke(cli, ["funnel", str(p), "--lang", code])
         assert refused.exit_code == 2 and "is not a language code" in refused.output
+        assert len(refused.output) < 600 and "\u202e" not in refused.output
 
 
 @pytest.mark.parametrize(

@@ -91,13 +91,12 @@ def plan_cells(store: Store, choice: PlanChoice | None = None) -> list[Cell]:
     choice = choice or PlanChoice()
     dims = dimensions(store)
     subs = subtopics(store)
-    if choice.subjects:
-        known = list(dict.fromkeys(s.subject for s in subs))
+    if choice.subjects:  # a subject the plan never had is a typo; one with none active, no cells
+        known = list(dict.fromkeys(s.subject for s in subtopics(store, status=None)))
         unknown = [n for n in choice.subjects if n not in known]
         if unknown:
             raise PlanError(
-                f"no subject {unknown[0]!r} with subtopics in the plan "
-                f"(subjects: {abbreviated(', '.join(known), 300)})"
+                f"unknown subject {unknown[0]!r} (known: {abbreviated(', '.join(known), 300)})"
             )
         subs = [s for s in subs if s.subject in choice.subjects]
     audiences = _chosen(dims, "audiences", choice.audiences)

@@ -268,7 +268,7 @@ def test_cells_cross_subtopics_with_the_chosen_dimensions(store: Store) -> None:
         plan_cells(store, PlanChoice(styles=["limerick"]))
     with pytest.raises(PlanError, match="unknown difficulty 'nope'"):
         plan_cells(store, PlanChoice(difficulties=["nope"]))
-    with pytest.raises(PlanError, match=r"no subject 'Nosuch' with subtopics in the plan \(subj"):
+    with pytest.raises(PlanError, match=r"unknown subject 'Nosuch' \(known: "):
         plan_cells(store, PlanChoice(subjects=["History", "Nosuch"]))
 
 

@@ -114,7 +114,8 @@ class BenchmarkIndex:
                 ids = np.array([self._vocab.setdefault(w, len(self._vocab)) for w in ws])
                 keep = np.ones(len(ws) - n + 1, bool)
                 for j, g in enumerate(_grams(ws, n)):
-                    if g in allowed:
+                    # numbers alone ("1 2 3 4 5 6 7 8 9", the primes) are in any maths page
+                    if g in allowed or all(w.isdigit() for w in g):
                         keep[j] = False
                     else:
                         self._grams.setdefault(g, []).append((k, j))

@@ -85,6 +85,11 @@ def test_short_overlaps_and_allowed_phrases_are_not_hits(index: BenchmarkIndex) 
     assert bench_file.hits(licence + " and then a real question about sums") != []
     strict = BenchmarkIndex(bench_file.benchmarks, n=13, allow=())
     assert strict.hits("header: " + licence) != []
+    # numbers alone are in any maths page: found in HumanEval's tests at 8 words, never a hit
+    counting = load_benchmark_text("count", ["assert f(x) == [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]"])
+    eight = BenchmarkIndex([counting], n=8)
+    assert eight.hits("Count along: 1 2 3 4 5 6 7 8 9 10, then the primes 2 3 5 7 11.") == []
+    assert eight.hits("then assert f(x) == [1, 2, 3, 4, 5, 6, 7]") != []  # with words: a hit
 
 
 def test_n_is_configurable(index: BenchmarkIndex) -> None:

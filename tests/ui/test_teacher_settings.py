@@ -13,7 +13,7 @@ import pytest
 from PySide6.QtCore import Qt
 
 from studio.teachers.config import close_teachers, default_local_model, load_config
-from studio.ui.qt_teacher_settings import TeacherSettingsDialog
+from studio.ui.qt_teacher_settings import WARN_COLOUR, TeacherSettingsDialog
 from tests.fixtures.teacher_proxy import TeacherProxy
 from tests.fixtures.tiny_gguf import free_port
 
@@ -133,6 +133,24 @@ def test_hostile_reply_is_shown_as_plain_text(qtbot, dialog, llama_server):
     assert result["ok"] is True
     assert dialog.test_result.textFormat() == Qt.TextFormat.PlainText
     assert "<script>alert(1)</script>" in dialog.test_result.text()
+
+
+def test_a_teacher_that_answers_with_no_text_is_shown_in_amber(
+    qtbot, dialog, llama_server, screenshot
+):
+    proxy = TeacherProxy(llama_server.url)
+    try:
+        proxy.replies.append("")
+        dialog.remote_choice.setChecked(True)
+        dialog.base_url.setText(proxy.url)
+        dialog.model_name.setText("tiny")
+        result = click_test(qtbot, dialog)
+    finally:
+        proxy.close()
+    assert result["ok"] is True and "answered with no text" in result["warning"]
+    assert "But the teacher answered with no text" in dialog.test_result.text()
+    assert WARN_COLOUR in dialog.test_result.styleSheet()
+    screenshot(dialog, "teacher-settings-empty-reply")
 
 
 def test_a_damaged_settings_file_opens_on_defaults(qtbot, project):

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import platformdirs
 
-from studio.store import Store
+from studio.store import Store, read_only_uri
 
 APP_NAME = "textbook-studio"
 DB_NAME = "studio.db"
@@ -90,7 +90,7 @@ class Project:
                 )
             return
         try:
-            con = sqlite3.connect(f"{self.db_path.as_uri()}?mode=ro", uri=True)
+            con = sqlite3.connect(read_only_uri(self.db_path), uri=True)
             try:
                 tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master")}
                 ours = (

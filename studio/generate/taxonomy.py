@@ -364,13 +364,30 @@ def ensure_taxonomy(store: Store) -> None:
     if store.get_meta(_SEEDED):
         return
     ship = shipped()
-    with store.transaction():
-        if store.get_meta(_SEEDED):  # another connection seeded it meanwhile
-            return
-        _insert_rows(store, ship.rows, "shipped", "active")
-        if store.get_meta(_DIMENSIONS) is None and ship.dimensions is not None:
-            store.set_meta(_DIMENSIONS, json.dumps(ship.dimensions.to_dict()))
-        store.set_meta(_SEEDED, now())
+    try:
+        with store.transaction():
+            if store.get_meta(_SEEDED):  # another connection seeded it meanwhile
+                return
+            _seed(store, ship)
+    except sqlite3.OperationalError as exc:
+        if "readonly" not in str(exc).lower():
+            raise
+        # a read-only project (a read-only mount, a read-only connection): the plan is read from
+        # copies of the two tables in this connection's own temporary schema, seeded there
+        for table in ("gen_taxonomy", "meta"):
+            sql = store.conn.execute(
+                "SELECT sql FROM main.sqlite_master WHERE type = 'table' AND name = ?", (table,)
+            ).fetchone()[0]
+            store.conn.execute(sql.replace("CREATE TABLE", "CREATE TEMP TABLE", 1))
+            store.conn.execute(f"INSERT INTO temp.{table} SELECT * FROM main.{table}")
+        _seed(store, ship)
+
+
+def _seed(store: Store, ship: TaxonomyFile) -> None:
+    _insert_rows(store, ship.rows, "shipped", "active")
+    if store.get_meta(_DIMENSIONS) is None and ship.dimensions is not None:
+        store.set_meta(_DIMENSIONS, json.dumps(ship.dimensions.to_dict()))
+    store.set_meta(_SEEDED, now())
 
 
 def _insert_rows(store: Store, rows: list[tuple[str, str, str]], origin: str, status: str) -> int:

@@ -65,6 +65,22 @@ def _in_chunks(ids: list[int], size: int = 500) -> Iterator[tuple[list[int], str
         yield chunk, ",".join("?" * len(chunk))
 
 
+def on_read_only_media(path: Path) -> bool:
+    """True when ``path``'s folder is on a file system mounted read-only (a CD, a read-only
+    share): SQLite cannot make the WAL's shared-memory file there, so the database is opened
+    as immutable, which nothing on that mount can change."""
+    try:
+        return bool(os.statvfs(Path(path).absolute().parent).f_flag & os.ST_RDONLY)
+    except (OSError, AttributeError):  # no statvfs (Windows), or no such folder
+        return False
+
+
+def read_only_uri(path: Path) -> str:
+    """The URI that opens ``path`` for reading only (immutable on read-only media)."""
+    frozen = "&immutable=1" if on_read_only_media(path) else ""
+    return f"{Path(path).absolute().as_uri()}?mode=ro{frozen}"
+
+
 def _use_wal(conn: sqlite3.Connection, wait_s: float = 10.0) -> None:
     """Switch to WAL. While another process is making the same new database, SQLite answers
     the switch with 'database is locked' at once, without waiting the busy timeout: a studio
@@ -154,9 +170,10 @@ class Store:
 
     def __init__(self, path: Path | str, *, readonly: bool = False) -> None:
         self.path = Path(path)
+        # on read-only media every connection reads only: a write then fails as "read-only"
+        readonly = readonly or on_read_only_media(self.path)
         if readonly:
-            uri = f"file:{self.path}?mode=ro"
-            self.conn = sqlite3.connect(uri, uri=True, isolation_level=None)
+            self.conn = sqlite3.connect(read_only_uri(self.path), uri=True, isolation_level=None)
         else:
             self.conn = sqlite3.connect(self.path, isolation_level=None)
         self.conn.row_factory = sqlite3.Row

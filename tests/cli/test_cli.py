@@ -167,6 +167,33 @@ def test_a_database_cut_to_nothing_is_not_opened_as_a_new_project(tmp_path: Path
     assert "nothing imported yet" in text and "kind:" not in text
 
 
+def test_a_project_on_read_only_media_is_read_and_never_written(
+    tmp_path: Path, monkeypatch, capsys
+) -> None:
+    """A project on a read-only mount (no WAL shared-memory file can be made there): opened
+    immutable, it lists and shows as any project (the plan seeded in memory), and a command
+    that writes says so in one line. The mount is simulated: the file system's read-only flag
+    is what the studio reads, and mounting needs privileges a test may not have."""
+    import studio.store
+
+    project = tmp_path / "p"
+    run("import", str(project), str(SAMPLE))
+    before = (project / "studio.db").read_bytes()
+    monkeypatch.setattr(studio.store, "on_read_only_media", lambda path: True)
+    assert json.loads(run("info", str(project), "--json").output)["documents"] == 1
+    plan = json.loads(run("plan", "show", str(project), "--json").output)
+    assert plan["cells"] > 1000  # the shipped plan, which this project never wrote down
+    from studio.cli import run_cli
+
+    monkeypatch.setattr(sys, "argv", ["studio", "import", str(project), str(SAMPLE)])
+    with pytest.raises(SystemExit) as ended:  # as the installed command runs
+        run_cli(full_cli())
+    err = capsys.readouterr().err
+    assert ended.value.code == 1 and "the project database is read-only" in err
+    assert err.count("\n") == 1
+    assert (project / "studio.db").read_bytes() == before
+
+
 def test_another_programs_database_is_left_as_it_was(tmp_path: Path) -> None:
     project = tmp_path / "p"
     project.mkdir()

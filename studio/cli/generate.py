@@ -201,12 +201,13 @@ def plan_show(project: str, by: str, as_json: bool) -> None:
         f"({summary['accepted']:,} accepted pages)"
     )
     width = min(70, max((len(r.group) for r in rows), default=5))
-    click.echo(f"{by:<{width}}  cells  covered  accepted  rejected  failed")
+    click.echo(f"{by:<{width}}  cells  covered  accepted  rejected  failed  pending")
     for r in rows:
         c = r.counts
+        waiting = c.get("pending", 0) + c.get("running", 0)  # in a batch not finished yet
         click.echo(
             f"{r.group[:width]:<{width}}  {r.cells:>5}  {r.covered:>7}  {c['accepted']:>8}  "
-            f"{c['rejected']:>8}  {c['failed']:>6}"
+            f"{c['rejected']:>8}  {c['failed']:>6}  {waiting:>7}"
         )
 
 

@@ -85,11 +85,12 @@ def dedup(
     if bands * rows > MAX_HASHES:
         raise click.ClickException(f"bands x rows must be at most {MAX_HASHES}")
     warnings = []
-    if keep is None and lsh_reach(bands, rows, threshold)[1] < 0.5:  # as the Duplicates tab says
+    compared = lsh_reach(bands, rows, threshold)[1]
+    if keep is None and compared < 0.5:  # as the Duplicates tab says
         sb, sr = suggested_lsh(threshold)
         warnings.append(
             f"with {bands} bands of {rows} rows a pair {threshold:.2f} similar is compared "
-            f"{lsh_reach(bands, rows, threshold)[1]:.0%} of the time: most near-duplicates at the "
+            f"{compared:.0%} of the time: most near-duplicates at the "
             f"threshold would be missed; for {threshold:.2f} use --bands {sb} --rows {sr}"
         )
         if not as_json:  # --json carries it in "warnings"

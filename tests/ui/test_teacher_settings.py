@@ -120,16 +120,23 @@ def test_unreachable_server_and_invalid_settings(qtbot, dialog, project, screens
     assert not (project.root / "teacher.json").exists()
 
 
-def test_hostile_reply_is_shown_as_plain_text(qtbot, dialog, llama_server):
-    proxy = TeacherProxy(llama_server.url)
+def through_proxy(qtbot, d: TeacherSettingsDialog, upstream: str, **canned: list) -> dict:
+    """Test the connection to ``upstream`` through a proxy that gives ``faults`` / ``replies``."""
+    proxy = TeacherProxy(upstream)
     try:
-        proxy.faults.extend(["pass", "hostile"])  # the model list, then the reply
-        dialog.remote_choice.setChecked(True)
-        dialog.base_url.setText(proxy.url)
-        dialog.model_name.setText("tiny")
-        result = click_test(qtbot, dialog)
+        proxy.faults.extend(canned.get("faults", []))
+        proxy.replies.extend(canned.get("replies", []))
+        d.remote_choice.setChecked(True)
+        d.base_url.setText(proxy.url)
+        d.model_name.setText("tiny")
+        return click_test(qtbot, d)
     finally:
         proxy.close()
+
+
+def test_hostile_reply_is_shown_as_plain_text(qtbot, dialog, llama_server):
+    # the model list, then the reply
+    result = through_proxy(qtbot, dialog, llama_server.url, faults=["pass", "hostile"])
     assert result["ok"] is True
     assert dialog.test_result.textFormat() == Qt.TextFormat.PlainText
     assert "<script>alert(1)</script>" in dialog.test_result.text()
@@ -138,15 +145,7 @@ def test_hostile_reply_is_shown_as_plain_text(qtbot, dialog, llama_server):
 def test_a_teacher_that_answers_with_no_text_is_shown_in_amber(
     qtbot, dialog, llama_server, screenshot
 ):
-    proxy = TeacherProxy(llama_server.url)
-    try:
-        proxy.replies.append("")
-        dialog.remote_choice.setChecked(True)
-        dialog.base_url.setText(proxy.url)
-        dialog.model_name.setText("tiny")
-        result = click_test(qtbot, dialog)
-    finally:
-        proxy.close()
+    result = through_proxy(qtbot, dialog, llama_server.url, replies=[""])
     assert result["ok"] is True and "answered with no text" in result["warning"]
     assert "But the teacher answered with no text" in dialog.test_result.text()
     assert WARN_COLOUR in dialog.test_result.styleSheet()

@@ -25,7 +25,29 @@ def abbreviated(text: str, limit: int) -> str:
     return text if len(text) <= limit else f"{text[:limit]}… ({len(text):,} characters)"
 
 
+def os_error_text(exc: OSError) -> str:
+    """A file-system error as a curator reads it, its reason and file ("Read-only file system:
+    /data/proj/runs"), not Python's "[Errno 30] ..."."""
+    if not exc.strerror:
+        return str(exc) or type(exc).__name__
+    return f"{exc.strerror}: {exc.filename}" if exc.filename else exc.strerror
+
+
 def clean_note(text: str) -> str:
     """A label's note as it is stored: hidden and reordering characters removed, outer space
     trimmed (the length is the caller's to check or cut)."""
     return NOTE_HIDDEN.sub("", text).strip()
+
+
+_ASCII = bytes(range(128))
+
+
+def broken_utf8(data: bytes) -> tuple[str, int] | None:
+    """A page that is not valid UTF-8 read as UTF-8 with a few broken sequences (each becomes
+    U+FFFD; returned with their count), or None when it reads as a legacy single-byte page: in
+    one of those almost no non-ASCII byte is part of a valid UTF-8 sequence, while one stray
+    byte in a UTF-8 page must not turn its every 'é' into 'Ã©'."""
+    text = data.decode("utf-8", errors="replace")
+    bad = text.count("\ufffd") - data.count("\ufffd".encode())
+    valid = len(data.translate(None, _ASCII)) - bad
+    return (text, bad) if valid >= bad else None

@@ -22,6 +22,7 @@ from lxml import etree
 
 from studio.segment.blocks import SegmentError
 from studio.segment.hints import hint_mask, tag_mask
+from studio.text import broken_utf8
 
 # Elements that start a new block. Unknown and custom elements count as inline: they are
 # usually wrappers (<my-card>) whose text reads with their parent.
@@ -72,7 +73,6 @@ _MAGIC = (
     (b"GIF8", "a GIF image"),
     (b"(\xb5/\xfd", "zstd-compressed data (decompress it first)"),
 )
-_ASCII = bytes(range(128))
 _CONTROL = re.compile(r"[\x00-\x08\x0e-\x1a\x1c-\x1f]")
 
 
@@ -145,12 +145,8 @@ def _decode_bytes(data: bytes) -> tuple[str, bool]:
     try:
         return data.decode("utf-8"), True
     except UnicodeDecodeError:
-        text = data.decode("utf-8", errors="replace")
-        # a few broken sequences in a UTF-8 page, or a legacy single-byte page? In the latter
-        # almost no non-ASCII byte is part of a valid UTF-8 sequence.
-        bad = text.count("\ufffd")
-        valid = len(data.translate(None, _ASCII)) - bad
-        return (text if valid >= bad else data.decode("cp1252", "replace")), False
+        utf8 = broken_utf8(data)
+        return (utf8[0] if utf8 else data.decode("cp1252", "replace")), False
 
 
 def parse(html: str | bytes) -> etree._Element | None:

@@ -16,6 +16,7 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal
 
 from studio.progress import Task
+from studio.text import os_error_text
 
 log = logging.getLogger("studio.ui")
 
@@ -74,7 +75,7 @@ def failure_text(exc: BaseException) -> str:
     if kind.__module__.split(".")[0] == "studio" or kind in (ValueError, LookupError):
         return str(exc) or kind.__name__
     if isinstance(exc, OSError) and exc.strerror:
-        return f"{exc.strerror}: {exc.filename}" if exc.filename else exc.strerror
+        return os_error_text(exc)
     return f"an unexpected error ({kind.__name__}: {exc}); the log has the details"
 
 

@@ -288,6 +288,11 @@ def test_html_charsets(tmp_path: Path) -> None:
     [legacy] = read_all(write(tmp_path / "old.html", b"<html><body>caf\xe9</body></html>"))
     assert "café" in legacy.content
     assert legacy.warnings == ["no charset declared and not valid UTF-8; decoded as windows-1252"]
+    # one stray byte in a UTF-8 page: the page stays UTF-8 (not 'cafÃ©' all through)
+    stray = "<html><body><p>café, crème, naïve</p>".encode() + b"<p>x\xffy</p></body></html>"
+    [utf8] = read_all(write(tmp_path / "stray.html", stray))
+    assert "café, crème, naïve" in utf8.content and "x\ufffdy" in utf8.content
+    assert utf8.warnings == ["1 byte sequence not valid UTF-8, replaced by U+FFFD"]
 
 
 def test_text_must_be_utf8(tmp_path: Path) -> None:

@@ -56,6 +56,10 @@ def run(
 
     corpus = Path(corpus)
     ids = page_ids(corpus)[:limit] if limit else page_ids(corpus)
+    if not ids:
+        raise ValueError(f"{corpus} holds no pages (html/NNNN.html.gz with ground-truth/NNNN.json)")
+    if cv > len(ids):
+        raise ValueError(f"{cv} folds need at least {cv} pages; {len(ids):,} are measured")
     seg = default_segmenter()
     rows: dict[str, list] = {"studio": [], "trafilatura": []}
     cpu = {"studio": 0.0, "trafilatura": 0.0}
@@ -76,6 +80,10 @@ def run(
         domains.append(page.domain)
         if progress and (n + 1) % 25 == 0:
             progress(n + 1, len(ids), "extracting")
+    if cv > len(set(domains)):  # every page of a domain is in one fold
+        raise ValueError(
+            f"{cv} folds need pages of at least {cv} domains; these have {len(set(domains))}"
+        )
     scores = {k: np.array(v) for k, v in rows.items()}
     interleaved = dict(cpu)
     # the quality pass has filled both extractors' memo caches with these very pages: empty

@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from studio.classify.models import KINDS
-from studio.cli.common import cli_task, json_option, print_json, threshold_option
+from studio.cli.common import IntRange, cli_task, json_option, print_json, threshold_option
 
 
 def default_corpus() -> Path:
@@ -33,10 +33,10 @@ def bench() -> None:
     help="A folder of html/NNNN.html.gz + ground-truth/NNNN.json (WCXB layout). "
     "Default: ../shared/corpora/wcxb-dev.",
 )
-@click.option("--limit", type=click.IntRange(min=1), default=None, help="Only the first N pages.")
+@click.option("--limit", type=IntRange(min=1), default=None, help="Only the first N pages.")
 @click.option(
     "--cv",
-    type=click.IntRange(min=0),
+    type=IntRange(min=0),
     default=0,
     help="K-fold by domain: retrain per fold (honest F1); 0: the shipped model as it is.",
 )
@@ -53,8 +53,11 @@ def bench_segment(corpus: Path | None, limit: int | None, cv: int, as_json: bool
     corpus = corpus or default_corpus()
     if not (corpus / "ground-truth").is_dir():
         raise click.ClickException(f"{corpus} is not a WCXB-style corpus (no ground-truth/)")
-    with cli_task("segmenting", unit="page") as task:
-        result = seg_bench.run(corpus, limit=limit, cv=cv, progress=task.progress)
+    try:
+        with cli_task("segmenting", unit="page") as task:
+            result = seg_bench.run(corpus, limit=limit, cv=cv, progress=task.progress)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
     if as_json:
         print_json(result)
     else:
@@ -69,10 +72,8 @@ def bench_segment(corpus: Path | None, limit: int | None, cv: int, as_json: bool
     default=None,
     help="Model kind fitted per feature set (default: the latest version's, else logistic).",
 )
-@click.option(
-    "--limit", type=click.IntRange(min=1), default=None, help="Only the first N documents."
-)
-@click.option("--repeats", type=click.IntRange(1, 10), default=3, show_default=True)
+@click.option("--limit", type=IntRange(min=1), default=None, help="Only the first N documents.")
+@click.option("--repeats", type=IntRange(1, 10), default=3, show_default=True)
 @threshold_option
 @json_option
 def bench_classify(

@@ -15,6 +15,8 @@ from studio.classify.models import KINDS
 from studio.cli.bench import bench
 from studio.cli.common import (
     ROW_ID,
+    SEED,
+    IntRange,
     cli_task,
     json_option,
     open_project,
@@ -64,7 +66,7 @@ def classify() -> None:
     help="Model; auto cross-validates every one.",
 )
 @threshold_option
-@click.option("--folds", type=click.IntRange(2, 20), default=5, show_default=True)
+@click.option("--folds", type=IntRange(2, 20), default=5, show_default=True)
 @click.option(
     "--embed/--no-embed",
     default=None,
@@ -192,7 +194,7 @@ def classify_versions(project: str, as_json: bool) -> None:
 @version_option()
 @click.option(
     "--top",
-    type=click.IntRange(1, 200),
+    type=IntRange(1, 200),
     default=8,
     show_default=True,
     help="Features to list per block.",
@@ -309,28 +311,28 @@ def classify_import(project: str, file: str, as_json: bool) -> None:
 @threshold_option
 @click.option(
     "--start",
-    type=click.IntRange(2),
+    type=IntRange(2),
     default=20,
     show_default=True,
     help="Random labels to start from.",
 )
 @click.option(
     "--step",
-    type=click.IntRange(1),
+    type=IntRange(1),
     default=None,
     help="Labels added per round (default: 20, or about a 40th of a larger pool).",
 )
 @click.option(
     "--folds",
-    type=click.IntRange(2, 20),
+    type=IntRange(2, 20),
     default=5,
     show_default=True,
     help="Held-out folds the curves are averaged over.",
 )
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=SEED, default=0, show_default=True)
 @click.option(
     "--seeds",
-    type=click.IntRange(1, 20),
+    type=IntRange(1, 20),
     default=1,
     show_default=True,
     help="Repeats (seed, seed+1, ...) the curves are averaged over; one seed's crossing is noisy.",
@@ -430,11 +432,11 @@ def classify_embed(project: str, every: bool, embedding: str | None, as_json: bo
     help="The Ray cluster (ray://host:10001, host:6379 or auto); default: a local Ray.",
 )
 @click.option(
-    "--workers", type=click.IntRange(1, 512), default=None, help="Worker processes or local CPUs."
+    "--workers", type=IntRange(1, 512), default=None, help="Worker processes or local CPUs."
 )
 @click.option(
     "--shard-rows",
-    type=click.IntRange(1),
+    type=IntRange(1),
     default=None,
     help="Documents per shard (default 2000).",
 )
@@ -587,8 +589,8 @@ def _json_line(event: dict[str, Any]) -> None:
     default=None,
     help="Model kind fitted per feature set (default: the latest version's, else logistic).",
 )
-@click.option("--limit", type=click.IntRange(1), default=50, show_default=True)
-@click.option("--repeats", type=click.IntRange(1, 10), default=1, show_default=True)
+@click.option("--limit", type=IntRange(1), default=50, show_default=True)
+@click.option("--repeats", type=IntRange(1, 10), default=1, show_default=True)
 @threshold_option
 @json_option
 def bench_embedding(

@@ -18,6 +18,16 @@ from studio.progress import Task
 from studio.store import MAX_INTEGER
 
 
+class IntRange(click.IntRange):
+    """An integer option's range whose message for a value that is not a number says so
+    ("'abc' is not a valid integer"; click's own says "integer range")."""
+
+    name = "integer"
+
+
+SEED = IntRange(0, 2**32 - 1)  # what numpy's and torch's generators take
+
+
 class FiniteRange(click.FloatRange):
     """A float option's range that also refuses nan and inf: click's range lets nan through
     (every comparison with it is false), and a threshold of nan keeps nothing, silently."""
@@ -42,7 +52,7 @@ def version_option(help: str = "Classifier version (default: the latest).") -> A
     return click.option("--model", "version", default=None, callback=named_version, help=help)
 
 
-ROW_ID = click.IntRange(1, MAX_INTEGER)  # a document, page or batch id SQLite can hold
+ROW_ID = IntRange(1, MAX_INTEGER)  # a document, page or batch id SQLite can hold
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 threshold_option = click.option(
     "--threshold",

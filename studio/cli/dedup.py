@@ -8,7 +8,16 @@ from pathlib import Path
 import click
 
 from studio.cli.bench import bench
-from studio.cli.common import ROW_ID, FiniteRange, cli_task, json_option, open_project, print_json
+from studio.cli.common import (
+    ROW_ID,
+    SEED,
+    FiniteRange,
+    IntRange,
+    cli_task,
+    json_option,
+    open_project,
+    print_json,
+)
 from studio.paths import read_small_file
 from studio.text import visible
 
@@ -20,14 +29,10 @@ LISTED = 1000
 
 @click.command("dedup")
 @click.argument("project", type=click.Path(file_okay=False, exists=True))
+@click.option("--bands", type=IntRange(1, 512), default=14, show_default=True, help="LSH bands.")
+@click.option("--rows", type=IntRange(1, 64), default=8, show_default=True, help="Hashes a band.")
 @click.option(
-    "--bands", type=click.IntRange(1, 512), default=14, show_default=True, help="LSH bands."
-)
-@click.option(
-    "--rows", type=click.IntRange(1, 64), default=8, show_default=True, help="Hashes a band."
-)
-@click.option(
-    "--ngram", type=click.IntRange(1, 64), default=5, show_default=True, help="Words a shingle."
+    "--ngram", type=IntRange(1, 64), default=5, show_default=True, help="Words a shingle."
 )
 @click.option(
     "--threshold",
@@ -38,7 +43,7 @@ LISTED = 1000
 )
 @click.option(
     "--seed",
-    type=click.IntRange(0, 2**32 - 1),
+    type=SEED,
     default=1,
     show_default=True,
     help="Seed of the MinHash family.",
@@ -154,7 +159,7 @@ def _cluster_of(store, doc_id: int) -> int:  # noqa: ANN001 (Store, imported laz
 @click.option(
     "--n",
     "n",
-    type=click.IntRange(1, 200),
+    type=IntRange(1, 200),
     default=13,
     show_default=True,
     help="Words per n-gram (at least 8: shorter ones match ordinary prose).",
@@ -223,12 +228,12 @@ def decontam(
 
 
 @bench.command("dedup")
-@click.option("--docs", type=click.IntRange(100, 1_000_000), default=20_000, show_default=True)
-@click.option("--words", type=click.IntRange(10, 100_000), default=300, show_default=True)
-@click.option("--repeats", type=click.IntRange(1, 10), default=3, show_default=True)
+@click.option("--docs", type=IntRange(100, 1_000_000), default=20_000, show_default=True)
+@click.option("--words", type=IntRange(10, 100_000), default=300, show_default=True)
+@click.option("--repeats", type=IntRange(1, 10), default=3, show_default=True)
 @click.option(
     "--reference-docs",
-    type=click.IntRange(10, 1_000_000),
+    type=IntRange(10, 1_000_000),
     default=2000,
     show_default=True,
     help="Documents the slow reference (datasketch) is timed on.",

@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from studio.cli.bench import bench, default_corpus
-from studio.cli.common import cli_task, json_option, open_project, print_json
+from studio.cli.common import IntRange, cli_task, json_option, open_project, print_json
 from studio.diversity.sets import GROUPINGS
 
 SHOWN = (
@@ -38,7 +38,7 @@ SHOWN = (
 @click.option("--search", default="", help="With --by query: full-text search of the set.")
 @click.option(
     "--block",
-    type=click.IntRange(10, 10_000),
+    type=IntRange(10, 10_000),
     default=200,
     show_default=True,
     help="Documents per block (fewer when the smallest set is smaller).",
@@ -125,10 +125,8 @@ def format_report(data: dict[str, Any]) -> str:
     help="WCXB-style folder of pages (ground-truth/*.json). Default: ../shared/corpora/wcxb-dev, "
     "or Python's own documentation pages where that is absent.",
 )
-@click.option(
-    "--docs", "n_docs", type=click.IntRange(100, 200_000), default=10_000, show_default=True
-)
-@click.option("--real", "n_real", type=click.IntRange(50, 50_000), default=2_000, show_default=True)
+@click.option("--docs", "n_docs", type=IntRange(100, 200_000), default=10_000, show_default=True)
+@click.option("--real", "n_real", type=IntRange(50, 50_000), default=2_000, show_default=True)
 @json_option
 def bench_diversity(corpus: Path | None, n_docs: int, n_real: int, as_json: bool) -> None:
     """Seconds for every diversity measure over N documents, and MinHash signatures per second

@@ -9,6 +9,7 @@ import click
 
 from studio.cli.common import (
     FiniteRange,
+    IntRange,
     cli_task,
     json_option,
     open_project,
@@ -45,7 +46,7 @@ from studio.cli.common import (
 )
 @click.option(
     "--shard-size",
-    type=click.IntRange(min=1),
+    type=IntRange(min=1),
     default=100_000,
     show_default=True,
     help="At most this many records a shard.",

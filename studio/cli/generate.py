@@ -9,7 +9,16 @@ from typing import Any
 import click
 
 from studio.cli.bench import bench
-from studio.cli.common import ROW_ID, FiniteRange, cli_task, json_option, open_project, print_json
+from studio.cli.common import (
+    ROW_ID,
+    SEED,
+    FiniteRange,
+    IntRange,
+    cli_task,
+    json_option,
+    open_project,
+    print_json,
+)
 from studio.store import MAX_INTEGER
 from studio.text import visible
 
@@ -80,22 +89,22 @@ def with_teachers(fn: Any) -> Any:
 
 @click.command("generate")
 @click.argument("project", type=click.Path(file_okay=False))
-@click.option("--n", "pages", type=click.IntRange(1, 100_000), default=10, show_default=True,
+@click.option("--n", "pages", type=IntRange(1, 100_000), default=10, show_default=True,
               help="Pages per round.")  # fmt: skip
 @with_teachers
-@click.option("--rounds", type=click.IntRange(1, 1000), default=1, show_default=True,
+@click.option("--rounds", type=IntRange(1, 1000), default=1, show_default=True,
               help="Passes of N pages each (the diversity plots compare rounds).")  # fmt: skip
-@click.option("--best-of", type=click.IntRange(1, 16), default=1, show_default=True,
+@click.option("--best-of", type=IntRange(1, 16), default=1, show_default=True,
               help="Drafts per page; the critique's scores pick the one rewritten.")  # fmt: skip
-@click.option("--max-tokens", type=click.IntRange(16, 32_768), default=1024, show_default=True)
+@click.option("--max-tokens", type=IntRange(16, 32_768), default=1024, show_default=True)
 @click.option("--temperature", type=FiniteRange(0, 2), default=0.8, show_default=True)
-@click.option("--seed", type=int, default=None, help="Seed for the draw of cells and sampling.")
+@click.option("--seed", type=SEED, default=None, help="Seed for the draw of cells and sampling.")
 @click.option("--seed-pages", is_flag=True, help="Start each page from a kept web page's extract.")
 @click.option("--subject", "subjects", multiple=True, help="Only these subjects (repeatable).")
 @click.option("--audience", "audiences", multiple=True, help="Only these audiences.")
 @click.option("--style", "styles", multiple=True, help="Only these styles.")
 @click.option("--difficulty", "difficulties", multiple=True, help="Only these difficulties.")
-@click.option("--min-words", type=click.IntRange(0), default=120, show_default=True)
+@click.option("--min-words", type=IntRange(0), default=120, show_default=True)
 @click.option("--resume", is_flag=True, help="Go on with the latest unfinished batch instead.")
 @json_option
 def generate(
@@ -318,7 +327,7 @@ def plan_remove(project: str, ids: tuple[int, ...]) -> None:
     help="The teacher that proposes. Default: the project's.",
 )
 @click.option("--model", default=None, help="Model name on an openai: server.")
-@click.option("--n", "count", type=click.IntRange(1, 30), default=5, show_default=True,
+@click.option("--n", "count", type=IntRange(1, 30), default=5, show_default=True,
               help="Subtopics to ask for.")  # fmt: skip
 @json_option
 def plan_propose(
@@ -395,7 +404,7 @@ def pages() -> None:
 @click.option("--batch", type=ROW_ID, default=None)
 @click.option("--status", type=click.Choice(["pending", "running", "accepted", "rejected",
               "failed"]), default=None)  # fmt: skip
-@click.option("--limit", type=click.IntRange(1, MAX_INTEGER), default=200, show_default=True,
+@click.option("--limit", type=IntRange(1, MAX_INTEGER), default=200, show_default=True,
               help="At most this many pages, newest first.")  # fmt: skip
 @json_option
 def pages_list(
@@ -546,11 +555,11 @@ def pages_edit(project: str, page_id: int, file: Any) -> None:
     default=None,
     help="A GGUF (default: the shipped SmolLM2).",
 )
-@click.option("--pages", type=click.IntRange(1, 100), default=3, show_default=True)
-@click.option("--max-tokens", type=click.IntRange(16, 4096), default=256, show_default=True)
+@click.option("--pages", type=IntRange(1, 100), default=3, show_default=True)
+@click.option("--max-tokens", type=IntRange(16, 4096), default=256, show_default=True)
 @click.option(
     "--concurrency",
-    type=click.IntRange(1, 64),
+    type=IntRange(1, 64),
     default=1,
     show_default=True,
     help="Above 1: the pages again through llama_cpp.server, 1 and N pages at a time.",

@@ -6,7 +6,15 @@ from pathlib import Path
 
 import click
 
-from studio.cli.common import cli_task, json_option, open_project, print_json, threshold_option
+from studio.cli.common import (
+    SEED,
+    IntRange,
+    cli_task,
+    json_option,
+    open_project,
+    print_json,
+    threshold_option,
+)
 
 
 @click.group("labels")
@@ -93,7 +101,7 @@ def labels_export(project: str, file: Path) -> None:
 @click.argument("project", type=click.Path(file_okay=False, exists=True))
 @click.option(
     "--gap",
-    type=click.IntRange(1, 5),
+    type=IntRange(1, 5),
     default=2,
     show_default=True,
     help="List pages scored this far apart.",
@@ -146,8 +154,8 @@ def labels_agreement(project: str, gap: int, threshold: float, as_json: bool) ->
     help="The pages people labelled (to measure the teacher against them), or pages nobody "
     "labelled (to extend the labels).",
 )
-@click.option("--limit", type=click.IntRange(1, 10_000_000), default=100, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True, help="Order of unlabelled pages.")
+@click.option("--limit", type=IntRange(1, 10_000_000), default=100, show_default=True)
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Order of unlabelled pages.")
 @click.option("--teacher", "spec", default=None, metavar="local:PATH | openai:URL",
               help="The teacher (default: the project's).")  # fmt: skip
 @click.option("--model", default=None, help="Model name on an openai: server.")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import stat
 from pathlib import Path
 
 import click
@@ -14,6 +15,8 @@ def _read_page(path: Path) -> tuple[str, str | None]:
     from studio.ingest import read_file
     from studio.ingest.base import HTML, IngestError, RawDocument
 
+    if not stat.S_ISREG(path.stat().st_mode):  # opening a pipe would wait for a writer
+        raise click.ClickException(f"{path} is not a regular file (a device, pipe or folder)")
     try:
         for item in read_file(path):
             if isinstance(item, RawDocument):

@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from studio.cli.bench import bench
-from studio.cli.common import FiniteRange, cli_task, json_option, open_project, print_json
+from studio.cli.common import FiniteRange, IntRange, cli_task, json_option, open_project, print_json
 
 
 def _bounded(name: str) -> click.IntRange:
@@ -18,7 +18,7 @@ def _bounded(name: str) -> click.IntRange:
     from studio.teachers.config import LIMITS
 
     low, high, _unit = LIMITS[name]
-    return click.IntRange(int(low), int(high))
+    return IntRange(int(low), int(high))
 
 
 def teacher_options(command):
@@ -104,7 +104,7 @@ def teacher() -> None:
     "--project", type=click.Path(file_okay=False), help="Check the project's saved teacher."
 )
 @teacher_options
-@click.option("--max-tokens", type=click.IntRange(1, 4096), default=32, show_default=True)
+@click.option("--max-tokens", type=IntRange(1, 4096), default=32, show_default=True)
 @json_option
 def teacher_check(
     spec: str | None, project: str | None, max_tokens: int, as_json: bool, **opts: Any
@@ -222,8 +222,8 @@ def teacher_key(base_url: str, from_stdin: bool) -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="A GGUF file (default: the shipped SmolLM2-135M-Instruct).",
 )
-@click.option("--max-tokens", type=click.IntRange(8, 2048), default=128, show_default=True)
-@click.option("--rounds", type=click.IntRange(1, 10), default=2, show_default=True)
+@click.option("--max-tokens", type=IntRange(8, 2048), default=128, show_default=True)
+@click.option("--rounds", type=IntRange(1, 10), default=2, show_default=True)
 @click.option("--threads", type=_bounded("n_threads"), default=1, show_default=True)
 @click.option("--gpu-layers", type=_bounded("n_gpu_layers"), default=0, show_default=True)
 @click.option(
@@ -232,7 +232,7 @@ def teacher_key(base_url: str, from_stdin: bool) -> None:
     show_default=True,
     help="Comma-separated concurrency settings for the remote curve.",
 )
-@click.option("--requests", type=click.IntRange(1, 64), default=4, show_default=True)
+@click.option("--requests", type=IntRange(1, 64), default=4, show_default=True)
 @click.option("--no-server", is_flag=True, help="Only the local (in-process) benchmark.")
 @click.option("--server-url", help="Measure this OpenAI-compatible server instead of starting one.")
 @click.option("--server-model", default="bench", show_default=True)

@@ -44,7 +44,13 @@ def gui(project: Path | None, self_test: bool, measure: bool) -> None:
 
 
 @click.command("ui")
-@click.option("--docs", type=int, default=1_000_000, show_default=True, help="Corpus size.")
+@click.option(
+    "--docs",
+    type=click.IntRange(1, 10_000_000),
+    default=1_000_000,
+    show_default=True,
+    help="Corpus size.",
+)
 @click.option(
     "--project",
     "project_dir",
@@ -61,12 +67,19 @@ def bench_ui(docs: int, project_dir: Path | None, as_json: bool) -> None:
     from studio import paths
     from studio.bench import synthetic
     from studio.cli.common import cli_task
-    from studio.project import data_dir
+    from studio.project import DB_NAME, ProjectError, data_dir
 
     root = project_dir or data_dir() / "bench" / f"ui-{docs}"
+    if root.is_dir() and not (root / DB_NAME).exists() and any(root.iterdir()):
+        raise click.ClickException(
+            f"{root} holds files and is not a studio project: give a new or empty folder"
+        )
     started = time.perf_counter()
-    with cli_task("building", unit="doc") as task:
-        synthetic.build(root, docs, task)
+    try:
+        with cli_task("building", unit="doc") as task:
+            synthetic.build(root, docs, task)
+    except (ProjectError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from exc
     build_s = time.perf_counter() - started
     env = dict(os.environ, STUDIO_T0=repr(time.time()))
     env.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -143,8 +156,11 @@ def bench_label(project: Path, pages: int, as_json: bool) -> None:
     import tempfile
 
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from studio.project import DB_NAME
     from studio.ui.measure import measure_labelling
 
+    if not (project / DB_NAME).is_file():  # before anything is copied
+        raise click.ClickException(f"{project} is not a Textbook Studio project (no {DB_NAME})")
     with tempfile.TemporaryDirectory() as tmp:
         copy = Path(tmp) / "project"
         shutil.copytree(project, copy, ignore=shutil.ignore_patterns("runs", "exports"))

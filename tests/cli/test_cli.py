@@ -115,6 +115,47 @@ def test_segment_reports_a_binary_file_clearly(tmp_path: Path) -> None:
     assert result.exit_code != 0 and "Error:" in result.output and "Traceback" not in result.output
 
 
+def test_extract_keeps_a_utf8_page_with_a_stray_byte_utf8(tmp_path: Path) -> None:
+    page = SAMPLE.read_bytes().replace(b"Calvin cycle", "Calvin cycle (café)".encode(), 1)
+    (tmp_path / "stray.html").write_bytes(page.replace(b"</body>", b"<p>x\xffy</p></body>"))
+    text = run("extract", str(tmp_path / "stray.html")).output
+    assert "Calvin cycle (café)" in text and "Ã" not in text
+
+
+def test_segment_and_extract_refuse_a_pipe_rather_than_wait_on_it(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "page.html")
+    for command in ("segment", "extract"):
+        result = run(command, str(tmp_path / "page.html"), code=1)
+        assert "is not a regular file (a device, pipe or folder)" in result.output
+
+
+def test_bench_segment_refuses_more_folds_than_pages_or_domains(tmp_path: Path) -> None:
+    import gzip
+
+    (tmp_path / "html").mkdir()
+    (tmp_path / "ground-truth").mkdir()
+    for i, host in enumerate(["a.org", "a.org", "b.org"]):
+        (tmp_path / "html" / f"{i:04}.html.gz").write_bytes(gzip.compress(SAMPLE.read_bytes()))
+        truth = {"url": f"https://{host}/{i}", "ground_truth": {"main_content": "Calvin cycle"}}
+        (tmp_path / "ground-truth" / f"{i:04}.json").write_text(json.dumps(truth))
+    corpus = ["bench", "segment", "--corpus", str(tmp_path)]
+    assert (
+        "99 folds need at least 99 pages; 3 are measured"
+        in run(*corpus, "--cv", "99", code=1).output
+    )
+    out = run(*corpus, "--cv", "3", code=1).output  # two domains: one fold would be empty
+    assert "3 folds need pages of at least 3 domains; these have 2" in out
+
+
+def test_bench_ui_and_label_refuse_a_folder_that_is_not_a_project(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("a curator's own file")
+    out = run("bench", "ui", "--docs", "10", "--project", str(tmp_path), code=1).output
+    assert "holds files and is not a studio project" in out
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]  # nothing written there
+    out = run("bench", "label", str(tmp_path), code=1).output
+    assert "is not a Textbook Studio project (no studio.db)" in out
+
+
 def test_info_on_a_folder_that_is_not_a_project(tmp_path: Path) -> None:
     result = CliRunner().invoke(full_cli(), ["info", str(tmp_path)])
     assert result.exit_code != 0 and "not a Textbook Studio project" in result.output
@@ -131,6 +172,9 @@ def test_info_on_a_folder_that_is_not_a_project(tmp_path: Path) -> None:
         (["bench", "classify", "{p}", "--limit", "-5"], "'--limit': -5 is not in the range"),
         (["dedup", "{p}", "--keep", str(10**20)], "'--keep': 100000000000000000000 is not in"),
         (["classifier", "explain", "{p}", str(10**20)], "'DOC_ID': 100000000000000000000 is"),
+        (["classifier", "explain", "{p}", "abc"], "'DOC_ID': 'abc' is not a valid integer."),
+        (["bench", "ui", "--docs", "0"], "'--docs': 0 is not in the range"),
+        (["labels", "teacher", "{p}", "--seed", "-1"], "'--seed': -1 is not in the range"),
     ],
 )
 def test_out_of_range_options_are_usage_errors(tmp_path: Path, args: list[str], message: str):

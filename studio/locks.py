@@ -14,6 +14,7 @@ Example::
 
 from __future__ import annotations
 
+import errno
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -39,8 +40,9 @@ def exclusive(project_root: Path, name: str, what: str) -> Iterator[None]:
     try:
         path.parent.mkdir(exist_ok=True)
         handle = path.open("a")
-    except OSError as exc:
-        log.warning("running %s without a lock (%s)", what, exc)
+    except OSError as exc:  # a read-only project says so at its first write: no word here
+        level = logging.DEBUG if exc.errno == errno.EROFS else logging.WARNING
+        log.log(level, "running %s without a lock (%s)", what, exc)
         yield
         return
     with handle:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,9 @@ import click
 
 from studio.cli.bench import bench
 from studio.cli.common import (
+    SEED,
     FiniteRange,
+    IntRange,
     cli_task,
     json_option,
     open_project,
@@ -33,13 +36,13 @@ size_option = click.option(
 device_option = click.option(
     "--device", type=click.Choice(["auto", "cuda", "cpu"]), default="auto", show_default=True
 )
-steps_option = click.option("--steps", type=click.IntRange(1), help="Optimizer steps.")
+steps_option = click.option("--steps", type=IntRange(1), help="Optimizer steps.")
 tokens_option = click.option(
-    "--tokens", type=click.IntRange(1), help="Training tokens instead of --steps."
+    "--tokens", type=IntRange(1), help="Training tokens instead of --steps."
 )
-seed_option = click.option("--seed", type=int, default=0, show_default=True)
+seed_option = click.option("--seed", type=SEED, default=0, show_default=True)
 threads_option = click.option(
-    "--threads", type=click.IntRange(1), help="CPU threads for torch (default: all cores)."
+    "--threads", type=IntRange(1), help="CPU threads for torch (default: all cores)."
 )
 
 
@@ -52,6 +55,14 @@ def _training_errors() -> tuple[type[Exception], ...]:
     return (RecipeError, RunError, TokenizerError, CheckpointError, ValueError, OSError)
 
 
+def _reason(exc: Exception) -> str:
+    """A training error's message; a file-system error's reason and file ("Read-only file
+    system: ~/proj/runs/r1")."""
+    from studio.text import os_error_text
+
+    return os_error_text(exc) if isinstance(exc, OSError) else str(exc)
+
+
 def _check_name(name: str, what: str = "run") -> None:
     """Refuse a name no run folder can have before any path is made of it (a 300-character
     name would otherwise fail deep in the file system, with a traceback)."""
@@ -60,7 +71,7 @@ def _check_name(name: str, what: str = "run") -> None:
     try:
         check_run_name(name, what)
     except RunError as exc:
-        raise click.ClickException(str(exc)) from exc
+        raise click.ClickException(_reason(exc)) from exc
 
 
 def _emit_line(line: str) -> None:
@@ -82,11 +93,11 @@ def _emit_line(line: str) -> None:
     help="A tokenizer.json (or a folder with one) instead of training one on the recipe.",
 )
 @seed_option
-@click.option("--batch-size", type=click.IntRange(1), help="Sequences per micro-batch.")
-@click.option("--accum", type=click.IntRange(1), help="Micro-batches per optimizer step.")
+@click.option("--batch-size", type=IntRange(1), help="Sequences per micro-batch.")
+@click.option("--accum", type=IntRange(1), help="Micro-batches per optimizer step.")
 @click.option("--lr", type=FiniteRange(0, min_open=True), help="Peak learning rate.")
-@click.option("--eval-every", type=click.IntRange(0), help="Steps between evaluations.")
-@click.option("--checkpoint-every", type=click.IntRange(0), help="Steps between checkpoints.")
+@click.option("--eval-every", type=IntRange(0), help="Steps between evaluations.")
+@click.option("--checkpoint-every", type=IntRange(0), help="Steps between checkpoints.")
 @threads_option
 @click.option(
     "--precision",
@@ -137,6 +148,8 @@ def train(
     _check_name(run_name)
     own_process_group_if(own_process_group)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "true")
+    from studio.training.run import RunError, run_lock
+
     p = open_project(project, create=False)
     options = {
         "batch": batch_size,
@@ -151,18 +164,23 @@ def train(
         "compile": compile_,
     }
     task = Task()
-    try:
-        with stop_on_signals(task):
-            _train(p, recipe, run_name, size, steps, tokens, resume, tokenizer, options, task)
-    except Cancelled:  # stopped while being prepared: --resume prepares it again
-        _set_state(p, run_name, "cancelled")
-        click.echo(json.dumps({"event": "end", "state": "cancelled", "step": 0}))
-    except click.ClickException:
-        raise
-    except _training_errors() as exc:
-        _fail(p, run_name, str(exc))
-    except Exception as exc:  # torch: out of memory, a device gone; or a bug: logged in full
-        _fail(p, run_name, f"{type(exc).__name__}: {exc}".splitlines()[0], traceback=True)
+    with ExitStack() as held:
+        try:  # refused before anything is read or written: the run is another process's
+            held.enter_context(run_lock(p, run_name))
+        except RunError as exc:
+            raise click.ClickException(_reason(exc)) from exc
+        try:
+            with stop_on_signals(task):
+                _train(p, recipe, run_name, size, steps, tokens, resume, tokenizer, options, task)
+        except Cancelled:  # stopped while being prepared: --resume prepares it again
+            _set_state(p, run_name, "cancelled")
+            click.echo(json.dumps({"event": "end", "state": "cancelled", "step": 0}))
+        except click.ClickException:
+            raise
+        except _training_errors() as exc:
+            _fail(p, run_name, _reason(exc))
+        except Exception as exc:  # torch: out of memory, a device gone; or a bug: logged in full
+            _fail(p, run_name, f"{type(exc).__name__}: {exc}".splitlines()[0], traceback=True)
 
 
 def _train(
@@ -282,8 +300,8 @@ def _fail(p: Any, run_name: str, message: str, *, traceback: bool = False) -> No
 @tokens_option
 @seed_option
 @device_option
-@click.option("--batch-size", type=click.IntRange(1), help="Sequences per micro-batch.")
-@click.option("--eval-every", type=click.IntRange(0), help="Steps between evaluations.")
+@click.option("--batch-size", type=IntRange(1), help="Sequences per micro-batch.")
+@click.option("--eval-every", type=IntRange(0), help="Steps between evaluations.")
 @threads_option
 @click.option("--own-process-group", is_flag=True, hidden=True, help="Used by the studio.")
 @json_option
@@ -339,7 +357,7 @@ def compare(
     except Cancelled as exc:
         raise click.ClickException("cancelled: run the same command again to resume") from exc
     except _training_errors() as exc:
-        raise click.ClickException(str(exc)) from exc
+        raise click.ClickException(_reason(exc)) from exc
     if not as_json:
         click.echo(format_table(report))
 
@@ -364,9 +382,9 @@ def _progress_printer():  # type: ignore[no-untyped-def]
 @click.option("--run", "run_name", required=True, help="The run to sample from.")
 @click.option("--step", type=int, default=None, help="Checkpoint step (default: the latest).")
 @click.option("--prompt", default="", help="Text the student continues.")
-@click.option("--tokens", "max_tokens", type=click.IntRange(1, 4096), default=120)
+@click.option("--tokens", "max_tokens", type=IntRange(1, 4096), default=120)
 @click.option("--temperature", type=FiniteRange(0, 5), default=0.8, show_default=True)
-@click.option("--top-k", type=click.IntRange(0), default=40, show_default=True)
+@click.option("--top-k", type=IntRange(0), default=40, show_default=True)
 @seed_option
 @json_option
 def sample(
@@ -395,7 +413,7 @@ def sample(
     try:
         student = load_student(open_run(p, run_name), step)
     except _training_errors() as exc:
-        raise click.ClickException(str(exc)) from exc
+        raise click.ClickException(_reason(exc)) from exc
     unread = unread_prompt_tokens(student, prompt)
     if unread:
         click.echo(
@@ -455,7 +473,7 @@ def recipe_list(project: str, as_json: bool) -> None:
 @recipe.command("show")
 @click.argument("project", type=click.Path(file_okay=False, exists=True))
 @click.argument("name")
-@click.option("--tokens", "run_tokens", type=click.IntRange(1), help="Show shares at this budget.")
+@click.option("--tokens", "run_tokens", type=IntRange(1), help="Show shares at this budget.")
 @click.option("--tokenizer", type=click.Path(exists=True, path_type=Path), help="Count exactly.")
 @json_option
 def recipe_show(
@@ -473,7 +491,7 @@ def recipe_show(
         with p.store(readonly=True) as store:
             result = recipe_counts(p.root, store, name, run_tokens=run_tokens, tokenizer=tokenizer)
     except _training_errors() as exc:
-        raise click.ClickException(str(exc)) from exc
+        raise click.ClickException(_reason(exc)) from exc
     if as_json:
         print_json(result)
         return
@@ -502,17 +520,18 @@ def recipe_new(project: str, name: str, base: str) -> None:
 
     Example: studio recipe new ~/proj my-mix --from phi3-mini
     """
-    from studio.training.recipe import load_recipe, save_recipe
+    from studio.training.recipe import check_recipe_name, load_recipe, save_recipe
 
     p = open_project(project, create=False)
     try:
+        check_recipe_name(name)  # before a path is made of it
         found = load_recipe(p.root, base)
         if name in ("all",) or (p.root / "recipes" / f"{name}.toml").exists():
             raise click.ClickException(f"a recipe {name} exists already in the project")
         found.name = name
         click.echo(save_recipe(p.root, found))
     except _training_errors() as exc:
-        raise click.ClickException(str(exc)) from exc
+        raise click.ClickException(_reason(exc)) from exc
 
 
 @click.command("runs")
@@ -539,16 +558,17 @@ def runs(project: str, as_json: bool) -> None:
         click.echo(f"no training runs in {p.root} yet (start one with `studio train`)")
     for r in rows:
         losses = ", ".join(f"{k} {v['loss']:.3f}" for k, v in r["eval"].items())
+        train_loss = "-" if r["train_loss"] is None else f"{r['train_loss']:.3f}"
         click.echo(
-            f"{r['run']:<28} {r['recipe']!s:<16} {r['state']!s:<10} step {r['step']}/{r['steps']}"
-            f"  train {r['train_loss']}  {losses}"
+            f"{r['run']:<28} {r['recipe'] or '?':<16} {r['state'] or '?':<10} "
+            f"step {r['step'] or 0}/{r['steps'] or '?'}  train {train_loss}  {losses}"
         )
 
 
 @bench.command("train")
 @size_option
-@click.option("--steps", type=click.IntRange(1), default=10, show_default=True, help="Per block.")
-@click.option("--blocks", type=click.IntRange(1, 1000), default=10, show_default=True)
+@click.option("--steps", type=IntRange(1), default=10, show_default=True, help="Per block.")
+@click.option("--blocks", type=IntRange(1, 1000), default=10, show_default=True)
 @device_option
 @threads_option
 @json_option

@@ -36,6 +36,7 @@ from studio.training.run import (
     is_number,
     metrics_writer,
     prepare_run,
+    run_lock,
     runs_dir,
     train_run,
     well_formed_eval,
@@ -67,6 +68,25 @@ def compare_recipes(
     for recipe in recipes:
         load_recipe(project.root, recipe)  # every name checked before anything is trained
         check_run_name(f"{name}-{recipe}")  # the run of each recipe, named before it is trained
+    with run_lock(project, name, "comparison"):
+        return _compare(
+            project, recipes, name, size, steps, tokens, seed, device, emit, task, train_options
+        )
+
+
+def _compare(
+    project: Project,
+    recipes: list[str],
+    name: str,
+    size: str,
+    steps: int | None,
+    tokens: int | None,
+    seed: int,
+    device: str,
+    emit: Emit,
+    task: Task,
+    train_options: dict[str, Any],
+) -> dict[str, Any]:
     folder = runs_dir(project) / name
     folder.mkdir(parents=True, exist_ok=True)
     report = _report(folder, name, recipes, size, steps, tokens, seed)
@@ -151,20 +171,22 @@ def _train_one(
     **options: Any,
 ) -> dict[str, Any]:
     run = Run(runs_dir(project) / run_name)
-    state = run.status().get("state")
-    if state != "done":
+    with run_lock(project, run_name):
+        if run.status().get("state") != "done":
 
-        def tagged(event: dict[str, Any]) -> None:
-            emit({**event, "run": run_name})
+            def tagged(event: dict[str, Any]) -> None:
+                emit({**event, "run": run_name})
 
-        resume = run.path("data", "plan.json").is_file()
-        if not resume:
-            if run.path("run.json").exists():  # stopped while being prepared: start afresh
-                for leftover in ("run.json", "status.json"):
-                    run.path(leftover).unlink(missing_ok=True)
-            prepare_run(project, recipe, run_name, device=device, emit=tagged, task=task, **options)
-        writer = metrics_writer(run, lambda line: tagged(json.loads(line)))
-        train_run(run, emit=writer, task=task, resume=resume, device=device)
+            resume = run.path("data", "plan.json").is_file()
+            if not resume:
+                if run.path("run.json").exists():  # stopped while being prepared: start afresh
+                    for leftover in ("run.json", "status.json"):
+                        run.path(leftover).unlink(missing_ok=True)
+                prepare_run(
+                    project, recipe, run_name, device=device, emit=tagged, task=task, **options
+                )
+            writer = metrics_writer(run, lambda line: tagged(json.loads(line)))
+            train_run(run, emit=writer, task=task, resume=resume, device=device)
     return run_summary(run, recipe)
 
 

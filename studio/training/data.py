@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,7 @@ from studio.training.mix import Mix, Selection
 
 TRAIN_FILE = "train.bin"
 ENCODE_CHUNK = 256
+WRITE_CHUNK = 65_536  # pieces copied into the training stream between checks for a cancel
 TOKENIZER_CHARS = 20_000_000  # the tokenizer learns from at most this much of the mix's text
 
 WORD = re.compile(r"[A-Za-z]+")
@@ -112,25 +114,42 @@ def build_data(
 ) -> dict[str, Any]:
     """Write the training stream (at least ``run_tokens + 1`` tokens) and the evaluation
     streams into ``folder``; returns the plan (what each source gave), also saved as
-    ``plan.json``."""
+    ``plan.json``.
+
+    Memory does not grow with the run: each source's documents are tokenized once into a
+    temporary file of its own, the stream is planned as pieces of those files (a repeated
+    document is the same piece again), and the pieces are copied into the stream in order."""
     folder.mkdir(parents=True, exist_ok=True)
     need = run_tokens + 1
     shares = mix.shares(run_tokens)
-    picked: list[tuple[float, float, np.ndarray]] = []  # (difficulty, tie-break, tokens)
     plan_sources = []
+    parts: list[np.ndarray] = []
     rng = np.random.default_rng([seed, 7])
-    for i, (sel, share) in enumerate(zip(mix.sources, shares, strict=True)):
-        task.check()
-        task.progress(i, len(mix.sources), f"tokenizing {sel.source.name}")
-        target = int(np.ceil(share * need))
-        docs, info = _take(store, sel, encoder, target, seed, i, mix.recipe.curriculum)
-        picked += [(d, float(rng.random()), arr) for d, arr in docs]
-        plan_sources.append({"name": sel.source.name, "share": round(share, 6), **info})
-    if mix.recipe.curriculum:
-        picked.sort(key=lambda p: (p[0], p[1]))  # easier first; ties in a seeded order
-    else:
-        picked = [picked[j] for j in rng.permutation(len(picked))]
-    written = _write(folder / TRAIN_FILE, (arr for _d, _t, arr in picked), need)
+    sources = [folder / f"source-{i}.tmp" for i in range(len(mix.sources))]
+    try:
+        for i, (sel, share) in enumerate(zip(mix.sources, shares, strict=True)):
+            task.check()
+            task.progress(i, len(mix.sources), f"tokenizing {sel.source.name}")
+            target = int(np.ceil(share * need))
+            pieces, info = _take(
+                store, sel, encoder, target, seed, i, mix.recipe.curriculum, sources[i]
+            )
+            pieces["source"] = i
+            pieces["tie"] = rng.random(len(pieces))
+            parts.append(pieces)
+            plan_sources.append({"name": sel.source.name, "share": round(share, 6), **info})
+        pieces = parts[0] if len(parts) == 1 else np.concatenate(parts)
+        del parts
+        if mix.recipe.curriculum:  # easier first; ties in a seeded order
+            order = np.lexsort((pieces["tie"], pieces["difficulty"]))
+        else:
+            order = rng.permutation(len(pieces))
+        written = _write_pieces(folder / TRAIN_FILE, pieces, order, sources, encoder, task)
+    finally:
+        for path in sources:
+            path.unlink(missing_ok=True)
+    if written < need:
+        raise ValueError(f"the mix gave {written:,} tokens where the run needs {need:,}")
     evals = {}
     for sel in mix.evals:
         task.check()
@@ -150,6 +169,20 @@ def build_data(
     return plan
 
 
+# one document's place in the training stream: ``length`` tokens at ``offset`` of its source's
+# temporary file; a cut piece (the last of a source, cut to fit) ends in end-of-text instead
+PIECE = np.dtype(
+    [
+        ("source", np.int32),
+        ("offset", np.int64),
+        ("length", np.int64),
+        ("cut", np.bool_),
+        ("difficulty", np.float64),
+        ("tie", np.float64),
+    ]
+)
+
+
 def _take(
     store: Store,
     sel: Selection,
@@ -158,38 +191,53 @@ def _take(
     seed: int,
     index: int,
     curriculum: str | None,
-) -> tuple[list[tuple[float, np.ndarray]], dict[str, Any]]:
+    path: Path,
+) -> tuple[np.ndarray, dict[str, Any]]:
     """Documents of one source in a seeded order until ``target`` tokens, repeating the source
-    (a new order each pass) when it is smaller; the last document is cut to fit."""
+    (a new order each pass) when it is smaller; the last document is cut to fit. Each document
+    is tokenized once, into ``path``; the pieces say where in it each one is."""
     rng = np.random.default_rng([seed, index])
-    out: list[tuple[float, np.ndarray]] = []
-    cache: dict[int, tuple[float, np.ndarray]] = {}
-    taken, passes, docs_seen = 0, 0, 0
-    while taken < target and sel.train:
-        passes += 1
-        order = [sel.train[j] for j in rng.permutation(len(sel.train))]
-        for start in range(0, len(order), ENCODE_CHUNK):
-            ids = order[start : start + ENCODE_CHUNK]
-            fresh = [i for i in ids if i not in cache]
-            if fresh:
-                for doc_id, (arr, text) in zip(fresh, encoder.encode(store, fresh), strict=True):
-                    cache[doc_id] = (difficulty(text, curriculum), arr)
-            for doc_id in ids:
-                d, arr = cache[doc_id]
-                if len(arr) > target - taken:
-                    # cut to fit, still ending in end-of-text; in a curriculum it comes last
-                    arr = np.append(arr[: target - taken - 1], arr[-1])
-                    d = float("inf")
-                out.append((d, arr))
-                taken += len(arr)
-                docs_seen += 1
+    offsets, lengths, difficulties = array("q"), array("q"), array("d")  # 8 bytes a piece
+    cut = False
+    cache: dict[int, tuple[int, int, float]] = {}  # document: (offset, length, difficulty)
+    taken, passes, docs_seen, stored = 0, 0, 0, 0
+    with path.open("wb") as out:
+        while taken < target and sel.train:
+            passes += 1
+            order = [sel.train[j] for j in rng.permutation(len(sel.train))]
+            for start in range(0, len(order), ENCODE_CHUNK):
+                ids = order[start : start + ENCODE_CHUNK]
+                fresh = [i for i in ids if i not in cache]
+                if fresh:
+                    for doc_id, (arr, text) in zip(
+                        fresh, encoder.encode(store, fresh), strict=True
+                    ):
+                        arr.tofile(out)
+                        cache[doc_id] = (stored, len(arr), difficulty(text, curriculum))
+                        stored += len(arr)
+                for doc_id in ids:
+                    offset, length, d = cache[doc_id]
+                    if length > target - taken:
+                        # cut to fit, still ending in end-of-text; in a curriculum it comes last
+                        length, d, cut = target - taken, float("inf"), True
+                    offsets.append(offset)
+                    lengths.append(length)
+                    difficulties.append(d)
+                    taken += length
+                    docs_seen += 1
+                    if taken >= target:
+                        break
                 if taken >= target:
                     break
-            if taken >= target:
-                break
+    pieces = np.zeros(len(offsets), PIECE)
+    pieces["offset"] = np.frombuffer(offsets, np.int64)
+    pieces["length"] = np.frombuffer(lengths, np.int64)
+    pieces["difficulty"] = np.frombuffer(difficulties, np.float64)
+    if cut:
+        pieces["cut"][-1] = True
     full_pass = len(cache) == len(sel.train)
-    total = int(sum(len(a) for _d, a in cache.values())) if full_pass else None
-    return out, {
+    total = stored if full_pass else None
+    return pieces, {
         "documents": len(sel.train),
         "documents_read": docs_seen,
         "tokens_taken": taken,
@@ -198,17 +246,48 @@ def _take(
     }
 
 
-def _write(path: Path, arrays: Iterator[np.ndarray], need: int) -> int:
+def _write_pieces(
+    path: Path,
+    pieces: np.ndarray,
+    order: np.ndarray,
+    sources: list[Path],
+    encoder: Encoder,
+    task: Task,
+) -> int:
+    """Copy the pieces, in ``order``, from the sources' files into the stream at ``path``."""
+    maps = [
+        np.memmap(p, dtype=encoder.dtype, mode="r")
+        if p.stat().st_size
+        else np.zeros(0, encoder.dtype)
+        for p in sources
+    ]
+    eos = np.array([encoder.eos], dtype=encoder.dtype)
     tmp = path.with_name(path.name + ".tmp")
     written = 0
     with tmp.open("wb") as out:
+        for start in range(0, len(order), WRITE_CHUNK):
+            task.check()
+            chunk = pieces[order[start : start + WRITE_CHUNK]]
+            for source, offset, length, cut in zip(
+                chunk["source"], chunk["offset"], chunk["length"], chunk["cut"], strict=True
+            ):
+                if cut:
+                    maps[source][offset : offset + length - 1].tofile(out)
+                    eos.tofile(out)
+                else:
+                    maps[source][offset : offset + length].tofile(out)
+            written += int(chunk["length"].sum())
+    del maps
+    tmp.replace(path)
+    return written
+
+
+def _write(path: Path, arrays: list[np.ndarray]) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("wb") as out:
         for arr in arrays:
             arr.tofile(out)
-            written += len(arr)
     tmp.replace(path)
-    if written < need:
-        raise ValueError(f"the mix gave {written:,} tokens where the run needs {need:,}")
-    return written
 
 
 def _write_eval(
@@ -240,7 +319,7 @@ def _write_eval(
         if n_tokens >= eval_tokens:
             break
     path = folder / eval_file(sel.source.name)
-    _write(path, iter(arrays), 0)
+    _write(path, arrays)
     return {
         "file": path.name,
         "documents": docs,

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 import tomllib
 from dataclasses import asdict, dataclass, field, fields
@@ -49,6 +50,7 @@ MAX_NAME = 100  # characters; the name is a file name (recipes/NAME.toml) and a 
 MAX_NAME_BYTES = 200  # ... and at most 255 bytes with its suffix on every common file system
 MAX_TOKENS = 10**15  # a token budget past this is a typo: no run here trains on a quadrillion
 MAX_SHARE = 1_000_000.0  # shares are relative weights (0.7, or 70): anything past this is a typo
+MAX_RECIPE_BYTES = 1_000_000  # a recipe is a few lines; a bigger file is not one
 _NAME_CHARS = re.compile(r"[\w .,+()@&'-]+")  # \w: letters and digits of any script, and _
 _DEVICE_NAMES = re.compile(r"(con|prn|aux|nul|com\d|lpt\d)(\..*)?", re.IGNORECASE)
 
@@ -250,10 +252,16 @@ def _source(data: Any, recipe: str, where: str) -> Source:
 def read_recipe(path: Path) -> Recipe:
     """A recipe file, TOML or JSON by its suffix."""
     try:
-        text = path.read_text("utf-8")
+        raw = paths.read_small_file(path, MAX_RECIPE_BYTES)
+    except (OSError, ValueError) as exc:
+        raise RecipeError(
+            f"cannot read recipe {path}: {getattr(exc, 'strerror', None) or exc}"
+        ) from exc
+    try:
+        text = raw.decode("utf-8")
         data = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
-    except (OSError, UnicodeDecodeError) as exc:
-        raise RecipeError(f"cannot read recipe {path}: {exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise RecipeError(f"recipe {path.name} is not UTF-8 text (byte {exc.start:,})") from exc
     except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
         raise RecipeError(f"recipe {path.name} is not valid {path.suffix[1:]}: {exc}") from exc
     return recipe_from_dict(data, path.stem)
@@ -300,8 +308,12 @@ def recipe_paths(root: Path) -> dict[str, tuple[str, Path | None]]:
 def load_recipe(root: Path, name: str) -> Recipe:
     """The recipe called ``name`` in the project at ``root``, or a recipe file's path."""
     as_path = Path(name)
-    if as_path.suffix in (".toml", ".json") and as_path.is_file():
+    if as_path.suffix in (".toml", ".json") and as_path.exists():
         return read_recipe(as_path)
+    if "/" in name or os.sep in name:  # a path, not a name: say what is wrong with the file
+        if not as_path.exists():
+            raise RecipeError(f"no recipe file {name}")
+        raise RecipeError(f"{name} is not a recipe file: a recipe file ends in .toml or .json")
     known = recipe_paths(root)
     if name not in known:
         raise RecipeError(f"no recipe {name!r} (known: {', '.join(sorted(known))})")

@@ -25,13 +25,16 @@ import math
 import os
 import platform
 import re
+import shutil
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from studio import __version__
+from studio.locks import Busy, exclusive
 from studio.progress import Task, process_alive
 from studio.project import Project
 from studio.store import now
@@ -56,6 +59,7 @@ EVAL_DOC_WINDOWS = 4  # an evaluation page gives at most this many windows
 DEFAULT_STEPS = 200
 # files whose damage stops a run from being listed truthfully or continued
 VITAL_FILES = ("run.json", "status.json", "config.json", "data/plan.json")
+RUN_MARKERS = ("run.json", "config.json", "checkpoints")  # a folder holding one is a run's
 STEP_NUMBERS = ("steps", "tokens", "tokens_per_s", "elapsed_s", "eta_s", "lr", "mfu")
 
 
@@ -142,6 +146,10 @@ class Run:
             why = self._parse(name)[1]
             if why:
                 return why
+        if self.path("config.json").exists() or self.path("checkpoints").exists():
+            for name in ("run.json", "tokenizer.json"):  # there from the start of a prepared run
+                if not self.path(name).is_file():
+                    return f"{name} is missing"
         return None
 
     def write(self, name: str, data: Any) -> None:
@@ -244,12 +252,24 @@ def runs_dir(project: Project) -> Path:
     return project.dir("runs")
 
 
+@contextmanager
+def run_lock(project: Project, name: str, what: str = "run") -> Iterator[None]:
+    """Hold run ``name`` (or comparison) for one process: a second ``studio train`` of the same
+    name, new or resumed, is refused with :class:`RunError` instead of writing the same folder."""
+    try:
+        with exclusive(project.root, f"run-{name}", f"{what} {name}"):
+            yield
+    except Busy as exc:
+        raise RunError(str(exc)) from None
+
+
 def list_runs(project: Project) -> list[Run]:
     folder = runs_dir(project)
     if not folder.is_dir():
         return []
-    # a run.json that is there but no file (a folder in its place) lists its run as damaged
-    found = [Run(p) for p in folder.iterdir() if (p / "run.json").exists()]
+    # a run.json that is there but no file (a folder in its place), or a prepared run that lost
+    # it, lists its run as damaged
+    found = [Run(p) for p in folder.iterdir() if any((p / f).exists() for f in RUN_MARKERS)]
     return sorted(found, key=lambda r: (str(r.read("run.json", {}).get("created_at", "")), r.name))
 
 
@@ -311,6 +331,7 @@ def prepare_run(
     cfg = TrainConfig.for_size(size, steps=steps, **train_options)
     resolve_device(cfg.device)  # a device that is not there fails now, not after preparing
     run_tokens = cfg.steps * cfg.tokens_per_step
+    _check_space(run.root.parent, cfg.steps, run_tokens, size, tokenizer)
     with project.store(readonly=True) as store:
         mix = resolve(store, recipe)
         shares = mix.shares(run_tokens)  # a recipe that selects nothing fails before any file
@@ -362,6 +383,30 @@ def prepare_run(
     run.write("env.json", environment(cfg.device))
     emit({"event": "prepared", "plan": plan, "warnings": mix.warnings})
     return run
+
+
+def _check_space(
+    folder: Path, steps: int, run_tokens: int, size: str, tokenizer: Path | None
+) -> None:
+    """Refuse a run whose token stream (every token it reads, laid out when it starts) cannot
+    fit on the disk that holds ``runs/``: a mistyped ``--steps 99999999999`` fails here, at once,
+    instead of filling the disk."""
+    vocab = load_tokenizer(tokenizer).get_vocab_size() if tokenizer else SIZES[size].vocab
+    need = (run_tokens + 1) * dtype_for(vocab).itemsize
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:  # not there yet, or not for us to see: its writes will say
+        return
+    if need > free:
+        raise RunError(
+            f"a run of {steps:,} steps reads {run_tokens:,} tokens, and its token stream needs "
+            f"{_gigabytes(need)} on disk where {folder} has {_gigabytes(free)} free: ask for "
+            "fewer --steps or --tokens, or free some space"
+        )
+
+
+def _gigabytes(n: int) -> str:
+    return f"{n / 1e9:,.1f} GB" if n < 1e15 else f"{n:.1e} bytes"
 
 
 # what a preparation stopped part-way leaves (the run starts afresh over it); anything else in a
@@ -432,6 +477,11 @@ def train_run(
 ) -> str:
     """Train the prepared run to its last step (or from its latest checkpoint with ``resume``);
     returns the final state: ``done`` or ``cancelled`` (a checkpoint is saved either way)."""
+    damage = run.damage()
+    if damage:
+        raise RunError(
+            f"run {run.name} cannot continue: {damage}; train it again under another name"
+        )
     model_cfg, cfg = run.config()
     if device:
         cfg.device = device

@@ -87,6 +87,16 @@ def test_resume_of_a_run_whose_run_json_says_nothing(proj: Project) -> None:
     assert "run.json is damaged" in out
 
 
+@pytest.mark.parametrize("case", ["run_json_lost", "tokenizer_lost"])
+def test_resume_of_a_run_that_lost_a_file_says_which(proj: Project, case: str) -> None:
+    files, why = DAMAGED[case]
+    folder = write_run(proj, case, files)
+    (folder / "data").mkdir()
+    (folder / "data" / "plan.json").write_text('{"dtype": "uint16", "evals": {}}', "utf-8")
+    out = invoke("train", str(proj.root), "--run", case, "--resume", code=1).output
+    assert f"cannot continue: {why}" in out and '"state": "done"' not in out
+
+
 def test_sample_from_a_damaged_run_or_an_impossible_name(proj: Project) -> None:
     write_run(proj, "s", {"run.json": "[1]", "status.json": "[1,2]"})
     out = invoke("sample", str(proj.root), "--run", "s", code=1).output

@@ -99,6 +99,10 @@ def test_train_prints_json_lines_and_lists_its_run(proj: Path) -> None:
         (["--run", "../up"], "run name"),
         (["--resume", "--run", "ghost"], "no run 'ghost'"),
         (["--recipe", "curated", "--device", "cuda"], None),  # no CUDA here: a clear failure
+        (["--recipe", "/etc/passwd"], "/etc/passwd is not a recipe file"),
+        # a mistyped step count is refused before a byte is written, not by filling the disk
+        (["--steps", "99999999999999999999"], "its token stream needs 2.0e+23 bytes on disk"),
+        (["--tokens", "10000000000000000"], "ask for fewer --steps or --tokens"),
     ],
 )
 def test_train_errors_are_one_line(proj: Path, args: list[str], message: str | None) -> None:
@@ -110,10 +114,44 @@ def test_train_errors_are_one_line(proj: Path, args: list[str], message: str | N
         if torch.cuda.is_available():
             pytest.skip("a CUDA device is here")
         message = "no CUDA device"
-    result = CliRunner().invoke(cli, ["train", str(proj), "--steps", "2", *args])
+    if "--steps" not in args and "--tokens" not in args:
+        args = [*args, "--steps", "2"]
+    result = CliRunner().invoke(cli, ["train", str(proj), *args])
     assert result.exit_code == 1
     assert message in result.output and "Traceback" not in result.output
     assert not isinstance(result.exception, Exception) or isinstance(result.exception, SystemExit)
+    assert not (proj / "runs" / "e").exists()
+
+
+@pytest.mark.parametrize("command", ["train", "compare", "sample"])
+@pytest.mark.parametrize("seed", ["-5", "1e23", "4294967296"])
+def test_a_seed_numpy_cannot_take_is_refused_before_anything_runs(
+    proj: Path, command: str, seed: str
+) -> None:
+    args = {
+        "train": ["--run", "s"],
+        "compare": ["--recipes", "all,curated", "--name", "s"],
+        "sample": ["--run", "s", "--prompt", "x"],
+    }[command]
+    result = CliRunner().invoke(cli, [command, str(proj), *args, "--seed", seed])
+    assert result.exit_code == 2 and "Invalid value for '--seed'" in result.output
+    assert "0<=x<=4294967295" in result.output or "not a valid integer" in result.output
+    assert not (proj / "runs" / "s").exists()
+
+
+def test_a_run_another_process_trains_is_refused_and_left_alone(proj: Path) -> None:
+    from studio.locks import exclusive
+
+    with exclusive(proj, "run-busy", "run busy"):  # as a studio training it in another window
+        new = CliRunner().invoke(cli, ["train", str(proj), "--run", "busy", "--steps", "2"])
+        compared = CliRunner().invoke(
+            cli,
+            ["compare", str(proj), "--recipes", "all,curated", "--name", "busy", "--steps", "2"],
+        )
+    for result in (new, compared):
+        assert result.exit_code == 1, result.output
+        assert "is being run by another process of the studio" in result.output
+    assert not (proj / "runs" / "busy").exists()
 
 
 def test_an_empty_project_says_there_is_nothing_to_train_on(tmp_path: Path) -> None:

@@ -60,6 +60,12 @@ DAMAGED = {
         {"run.json": RUN_JSON, "config.json": "garbage{"},
         "config.json is damaged (not valid JSON)",
     ),
+    # a prepared run that lost a file it cannot be continued or sampled without
+    "run_json_lost": (
+        {"config.json": "{}", "tokenizer.json": "{}", "status.json": '{"state": "done"}'},
+        "run.json is missing",
+    ),
+    "tokenizer_lost": ({"run.json": RUN_JSON, "config.json": "{}"}, "tokenizer.json is missing"),
 }
 
 

@@ -4,6 +4,7 @@ a real classifier, the real ``tokenizers`` library)."""
 from __future__ import annotations
 
 import json
+import os
 import random
 import re
 import shutil
@@ -185,8 +186,22 @@ def test_broken_recipes_say_what_is_wrong(tmp_path: Path, text: str, message: st
 def test_unreadable_and_unknown_recipes(project: Project, tmp_path: Path) -> None:
     bad = tmp_path / "binary.toml"
     bad.write_bytes(b"\xff\xfe\x00garbage")
-    with pytest.raises(RecipeError, match="cannot read recipe"):
+    with pytest.raises(RecipeError, match="binary.toml is not UTF-8 text"):
         read_recipe(bad)
+    huge = tmp_path / "huge.toml"
+    huge.write_bytes(b"#" * 2_000_000)
+    with pytest.raises(RecipeError, match="cannot read recipe .*more than 1,000,000 bytes"):
+        load_recipe(project.root, str(huge))
+    pipe = tmp_path / "pipe.toml"
+    os.mkfifo(pipe)  # opening it would wait for a writer
+    with pytest.raises(RecipeError, match="not a regular file"):
+        load_recipe(project.root, str(pipe))
+    passwd = tmp_path / "passwd"
+    passwd.write_text("root:x:0:0::/root:/bin/sh\n")
+    with pytest.raises(RecipeError, match="passwd is not a recipe file: .* .toml or .json"):
+        load_recipe(project.root, str(passwd))
+    with pytest.raises(RecipeError, match="no recipe file .*gone.toml"):
+        load_recipe(project.root, str(tmp_path / "gone.toml"))
     with pytest.raises(RecipeError, match="no recipe 'nope'.*known: all"):
         load_recipe(project.root, "nope")
     with pytest.raises(RecipeError, match="cannot save"):

@@ -25,6 +25,11 @@ def abbreviated(text: str, limit: int) -> str:
     return text if len(text) <= limit else f"{text[:limit]}… ({len(text):,} characters)"
 
 
+def plural(n: int, noun: str) -> str:
+    """``1 label``, ``2 labels``, ``1,204 labels``."""
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
 def os_error_text(exc: OSError) -> str:
     """A file-system error as a curator reads it, its reason and file ("Read-only file system:
     /data/proj/runs"), not Python's "[Errno 30] ..."."""

@@ -16,6 +16,7 @@ import click
 
 from studio.progress import Task
 from studio.store import MAX_INTEGER
+from studio.text import INVISIBLE, abbreviated, visible
 
 
 class IntRange(click.IntRange):
@@ -44,6 +45,11 @@ def named_version(ctx: click.Context, param: click.Parameter, value: str | None)
     not a request for the latest version, which is named 'latest' or left out."""
     if value is not None and not value.strip():
         raise click.BadParameter("name a classifier version, or 'latest', not an empty string")
+    if value is not None and (len(value) > MAX_VERSION_NAME or INVISIBLE.search(value)):
+        shown = visible(abbreviated(value, 40))
+        raise click.BadParameter(
+            f"{shown} is not a version name (versions are named like 0003-tfidf-logistic)"
+        )
     return value
 
 
@@ -52,6 +58,7 @@ def version_option(help: str = "Classifier version (default: the latest).") -> A
     return click.option("--model", "version", default=None, callback=named_version, help=help)
 
 
+MAX_VERSION_NAME = 100  # characters; versions are named 0003-tfidf-logistic
 ROW_ID = IntRange(1, MAX_INTEGER)  # a document, page or batch id SQLite can hold
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 threshold_option = click.option(

@@ -15,6 +15,7 @@ from studio.cli.common import (
     print_json,
     threshold_option,
 )
+from studio.text import plural
 
 
 @click.group("labels")
@@ -41,8 +42,12 @@ def labels_import(project: str, file: Path, annotator: str | None, as_json: bool
     Example: studio labels import ~/proj scores.csv
     """
     from studio.documents import default_annotator
+    from studio.labelling import annotator_problem
     from studio.labels import LabelFileError, import_labels
 
+    why = annotator_problem(annotator) if annotator is not None else None
+    if why:  # an empty --annotator is a shell variable left unset, not a request for the user
+        raise click.BadParameter(why, param_hint="--annotator")
     p = open_project(project, create=False)
     try:
         with p.store() as store:
@@ -53,8 +58,8 @@ def labels_import(project: str, file: Path, annotator: str | None, as_json: bool
         print_json(report.to_dict())
     else:
         click.echo(
-            f"imported {report.imported} labels; {report.unmatched} rows matched no document, "
-            f"{report.invalid} were malformed"
+            f"imported {plural(report.imported, 'label')}; {plural(report.unmatched, 'row')} "
+            f"matched no document, {plural(report.invalid, 'row')} malformed"
         )
         if report.replaced:
             click.echo(

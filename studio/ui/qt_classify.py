@@ -46,7 +46,7 @@ from studio.classify.train import train_classifier
 from studio.classify.versions import ClassifierFileError, read_meta
 from studio.project import Project
 from studio.store import Store
-from studio.ui.qt_corpus import plural
+from studio.text import plural
 from studio.ui.qt_notice import warning_box
 from studio.ui.qt_ops import Op, run_op
 from studio.ui.qt_process import JobProcess

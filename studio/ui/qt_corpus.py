@@ -36,6 +36,7 @@ from PySide6.QtWidgets import (
 
 from studio.store import DocumentQuery, Store
 from studio.store.queries import MAX_SEARCH_TERMS, fts_terms
+from studio.text import plural
 from studio.ui.qt_ops import run_op
 
 PAGE = 256
@@ -396,7 +397,3 @@ class CorpusView(QWidget):
                 self.model.index(0, 0), self.model.index(last, len(COLUMNS) - 1)
             )
         self._reload_stats()
-
-
-def plural(n: int, noun: str) -> str:
-    return f"{n:,} {noun}{'' if n == 1 else 's'}"

@@ -36,7 +36,7 @@ from studio.diversity.metrics import METRICS
 from studio.diversity.sets import GROUPINGS
 from studio.project import Project
 from studio.store import DocumentQuery, Store
-from studio.ui.qt_corpus import plural
+from studio.text import plural
 from studio.ui.qt_notice import warning_box
 from studio.ui.qt_ops import Op, run_op
 

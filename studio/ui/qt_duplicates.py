@@ -40,7 +40,7 @@ from studio.dedup import corpus as dedup
 from studio.dedup.index import MAX_HASHES, lsh_reach, suggested_lsh
 from studio.project import Project
 from studio.store import Store
-from studio.ui.qt_corpus import plural
+from studio.text import plural
 from studio.ui.qt_notice import warning_box
 from studio.ui.qt_ops import Op, run_op
 

@@ -19,8 +19,7 @@ from PySide6.QtWidgets import (
 )
 
 from studio.ingest.pipeline import ImportReport
-from studio.text import visible
-from studio.ui.qt_corpus import plural
+from studio.text import plural, visible
 
 STATUS_COLOURS = {
     "imported": "#1f7a3a",

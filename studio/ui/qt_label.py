@@ -43,7 +43,7 @@ from studio.labelling import (
 )
 from studio.project import Project
 from studio.store import DocumentQuery, Store
-from studio.ui.qt_corpus import plural
+from studio.text import plural
 from studio.ui.qt_document import DocumentView
 from studio.ui.qt_ops import run_op
 

@@ -32,8 +32,9 @@ from studio.project import (
     recent_projects,
     remember_project,
 )
+from studio.text import plural
 from studio.ui.app import LOG_NAME
-from studio.ui.qt_corpus import CorpusView, plural
+from studio.ui.qt_corpus import CorpusView
 from studio.ui.qt_document import DocumentView
 from studio.ui.qt_import import ImportReportDialog
 from studio.ui.qt_label import LabelView

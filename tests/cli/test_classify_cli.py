@@ -303,13 +303,13 @@ def test_labels_import_exits_1_when_rows_were_skipped(
     p = str(labelled_project)
     good = tmp_path / "good.csv"
     good.write_text("doc_id,score,annotator\n1,4,zoe\n")
-    assert "imported 1 labels; 0 rows matched no document, 0 were malformed" in run(
+    assert "imported 1 label; 0 rows matched no document, 0 rows malformed" in run(
         "labels", "import", p, str(good)
     )
     mixed = tmp_path / "mixed.csv"
     mixed.write_text("doc_id,score,annotator\n2,3,zoe\n2,7,yan\n99999,1,zoe\n")
     out = run("labels", "import", p, str(mixed), code=1)
-    assert "imported 1 labels; 1 rows matched no document, 1 were malformed" in out
+    assert "imported 1 label; 1 row matched no document, 1 row malformed" in out
     assert "line 3: score '7' is not a whole number from 0 to 5" in out
     report = json.loads(run("labels", "import", p, str(mixed), "--json", code=1))
     assert (report["imported"], report["unmatched"], report["invalid"]) == (1, 1, 1)

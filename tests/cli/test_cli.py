@@ -175,6 +175,11 @@ def test_info_on_a_folder_that_is_not_a_project(tmp_path: Path) -> None:
         (["classifier", "explain", "{p}", "abc"], "'DOC_ID': 'abc' is not a valid integer."),
         (["bench", "ui", "--docs", "0"], "'--docs': 0 is not in the range"),
         (["labels", "teacher", "{p}", "--seed", "-1"], "'--seed': -1 is not in the range"),
+        (
+            ["classifier", "explain", "{p}", "1", "--model", "\u202ev2"],
+            "\\u202ev2 is not a version",
+        ),
+        (["labels", "import", "{p}", "/dev/null", "--annotator", ""], "annotator needs a name"),
     ],
 )
 def test_out_of_range_options_are_usage_errors(tmp_path: Path, args: list[str], message: str):

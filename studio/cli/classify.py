@@ -16,6 +16,7 @@ from studio.cli.bench import bench
 from studio.cli.common import (
     ROW_ID,
     SEED,
+    STOPPED,
     IntRange,
     cli_task,
     json_option,
@@ -32,7 +33,6 @@ from studio.progress import Task
 FEATURE_CHOICES = ["auto", *ALL_SETS]
 MODEL_CHOICES = ["auto", *KINDS]
 ENGINE_CHOICES = ["local", "processes", "ray"]  # studio.engines.ENGINES, without importing it
-STOPPED = 130  # the exit status of a run stopped by Ctrl-C or SIGTERM, as a shell reports one
 
 embedding_option = click.option(
     "--embedding",

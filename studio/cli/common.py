@@ -58,6 +58,7 @@ def version_option(help: str = "Classifier version (default: the latest).") -> A
     return click.option("--model", "version", default=None, callback=named_version, help=help)
 
 
+STOPPED = 130  # the exit status of a job stopped by Ctrl-C or SIGTERM, as a shell reports one
 MAX_VERSION_NAME = 100  # characters; versions are named 0003-tfidf-logistic
 ROW_ID = IntRange(1, MAX_INTEGER)  # a document, page or batch id SQLite can hold
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")

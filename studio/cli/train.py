@@ -17,6 +17,7 @@ import click
 from studio.cli.bench import bench
 from studio.cli.common import (
     SEED,
+    STOPPED,
     FiniteRange,
     IntRange,
     cli_task,
@@ -140,7 +141,8 @@ def train(
 ) -> None:
     """Train a student from scratch on a recipe; stdout is JSON lines (--json is implied).
 
-    Checkpoints land in PROJECT/runs/RUN/checkpoints; SIGTERM or Ctrl-C saves one and exits.
+    Checkpoints land in PROJECT/runs/RUN/checkpoints; SIGTERM or Ctrl-C saves one and exits
+    with status 130 (--resume continues the run).
     Example: studio train ~/proj --recipe curated --run curated-10m --size 10m --steps 2000
     """
     if steps and tokens:
@@ -171,16 +173,21 @@ def train(
             raise click.ClickException(_reason(exc)) from exc
         try:
             with stop_on_signals(task):
-                _train(p, recipe, run_name, size, steps, tokens, resume, tokenizer, options, task)
+                state = _train(
+                    p, recipe, run_name, size, steps, tokens, resume, tokenizer, options, task
+                )
         except Cancelled:  # stopped while being prepared: --resume prepares it again
             _set_state(p, run_name, "cancelled")
             click.echo(json.dumps({"event": "end", "state": "cancelled", "step": 0}))
+            state = "cancelled"
         except click.ClickException:
             raise
         except _training_errors() as exc:
             _fail(p, run_name, _reason(exc))
         except Exception as exc:  # torch: out of memory, a device gone; or a bug: logged in full
             _fail(p, run_name, f"{type(exc).__name__}: {exc}".splitlines()[0], traceback=True)
+    if state == "cancelled":  # a script tells a stopped run from a finished one
+        raise SystemExit(STOPPED)
 
 
 def _train(
@@ -194,7 +201,8 @@ def _train(
     tokenizer: Path | None,
     options: dict[str, Any],
     task: Task,
-) -> None:
+) -> str:
+    """Prepare (or take up) and train the run; its final state, done or cancelled."""
     from studio.training.run import Run, metrics_writer, open_run, prepare_run, runs_dir, train_run
 
     ctx = click.get_current_context()
@@ -217,10 +225,9 @@ def _train(
                     "--resume continues it as it was"
                 )
         if run.path("data", "plan.json").is_file():
-            train_run(
+            return train_run(
                 run, emit=metrics_writer(run, _emit_line), task=task, resume=True, device=device
             )
-            return
         # stopped while it was being prepared: prepare it again, as it was asked
         recipe, size, steps, options["seed"], tokenizer = _asked_again(run)
         tokens = None
@@ -244,7 +251,7 @@ def _train(
         task=task,
         **options,
     )
-    train_run(run, emit=emit, task=task)
+    return train_run(run, emit=emit, task=task)
 
 
 def _asked_again(run: Any) -> tuple[str, str, int, int, Path | None]:

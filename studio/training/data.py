@@ -138,7 +138,7 @@ def build_data(
             pieces["tie"] = rng.random(len(pieces))
             parts.append(pieces)
             plan_sources.append({"name": sel.source.name, "share": round(share, 6), **info})
-        pieces = parts[0] if len(parts) == 1 else np.concatenate(parts)
+        pieces = np.concatenate(parts) if parts else np.zeros(0, PIECE)
         del parts
         if mix.recipe.curriculum:  # easier first; ties in a seeded order
             order = np.lexsort((pieces["tie"], pieces["difficulty"]))

@@ -28,6 +28,7 @@ import math
 import os
 import re
 import shutil
+import stat
 import zipfile
 import zlib
 from dataclasses import asdict, dataclass
@@ -123,6 +124,8 @@ def export_version(
     problem = output_problem(project, out)
     if problem is not None:  # the database, or this very version's files
         raise ShareError(f"{problem} (nothing was written)")
+    if out.exists() and not out.is_file():  # a device or pipe would be read without end
+        raise ShareError(f"{out} is not a regular file (a device, pipe or folder): choose a file")
     if out.exists() and not zipfile.is_zipfile(out):  # an earlier export may be replaced
         raise ShareError(f"{out} already exists and is not a classifier export: choose another")
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -237,6 +240,8 @@ def _same_model(
 def read_package(path: Path) -> tuple[dict[str, Any], dict[str, bytes]]:
     """The manifest and the member files, every name, size and checksum checked."""
     try:
+        if not stat.S_ISREG(path.stat().st_mode):  # opening a pipe waits; a device never ends
+            raise ShareError(f"{path} is not a regular file (a device, pipe or folder)")
         zf = zipfile.ZipFile(path)
     except (OSError, zipfile.BadZipFile) as exc:
         raise ShareError(f"{path.name} is not a readable zip: {exc}") from exc

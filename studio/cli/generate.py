@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -516,28 +518,34 @@ def pages_reject(project: str, page_id: int, reason: str) -> None:
 
 @pages.command("edit")
 @click.argument("project", type=click.Path(file_okay=False, exists=True))
-@click.argument("page_id", type=int)
-@click.argument("file", type=click.File("r", encoding="utf-8"))
-def pages_edit(project: str, page_id: int, file: Any) -> None:
+@click.argument("page_id", type=ROW_ID)
+@click.argument("path", metavar="FILE", type=click.Path(dir_okay=False, allow_dash=True))
+def pages_edit(project: str, page_id: int, path: str) -> None:
     """Replace a page's text with a file's (kept as a new version; "-" reads stdin).
 
     The file is UTF-8 text of at most 400,000 characters; a longer one is refused, not cut.
     Example: studio pages edit ~/proj 12 fixed.md
     """
     from studio.generate.record import MAX_TEXT_CHARS
+    from studio.text import os_error_text
 
     try:
-        # read at most twice the limit: control characters the studio drops may bring a
-        # longer file under it (edit() then decides); a file past that cannot be, and is
-        # never read whole
-        text = file.read(2 * MAX_TEXT_CHARS + 1)
+        if path != "-" and not stat.S_ISREG(os.stat(path).st_mode):  # a pipe would wait
+            raise click.ClickException(f"{path} is not a regular file (a device, pipe or folder)")
+        with click.open_file(path, "r", encoding="utf-8") as file:
+            # read at most twice the limit: control characters the studio drops may bring a
+            # longer file under it (edit() then decides); a file past that cannot be, and is
+            # never read whole
+            text = file.read(2 * MAX_TEXT_CHARS + 1)
+    except OSError as exc:
+        raise click.ClickException(f"cannot read {path}: {os_error_text(exc)}") from exc
     except UnicodeDecodeError as exc:
         raise click.ClickException(
-            f"{file.name} is not UTF-8 text ({exc.reason}): save it as UTF-8 (nothing was saved)"
+            f"{path} is not UTF-8 text ({exc.reason}): save it as UTF-8 (nothing was saved)"
         ) from exc
     if len(text) > 2 * MAX_TEXT_CHARS:
         raise click.ClickException(
-            f"{file.name} is longer than the {MAX_TEXT_CHARS:,} characters a page holds: "
+            f"{path} is longer than the {MAX_TEXT_CHARS:,} characters a page holds: "
             "shorten it or split it into several pages (nothing was saved)"
         )
     version = _decide(project, page_id, lambda s, r, by: r.edit(s, page_id, text, by=by))

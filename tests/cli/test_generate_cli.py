@@ -3,6 +3,7 @@ with the tiny random-weight GGUF as the teacher."""
 
 from __future__ import annotations
 
+import os
 import json
 from pathlib import Path
 
@@ -177,6 +178,10 @@ def test_pages_edit_refuses_what_it_cannot_store_whole(one_page, tmp_path: Path)
     assert "longer than the 400,000 characters" in out
     assert "bin.txt is not UTF-8 text" in run("pages", "edit", p, page_id, str(binary), code=1)
     assert "not UTF-8" in run("pages", "edit", p, "999", str(binary), code=1)
+    os.mkfifo(tmp_path / "pipe.md")  # opening it would wait for a writer
+    assert "pipe.md is not a regular file" in run(
+        "pages", "edit", p, page_id, str(tmp_path / "pipe.md"), code=1
+    )
     assert _versions(p, page_id) == before
 
 

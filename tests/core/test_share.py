@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -328,3 +329,16 @@ def test_export_never_replaces_a_file_that_is_not_an_export(exported, tmp_path: 
         export_version(a, store, again, version)
         export_version(a, store, again, version)  # an earlier export is replaced
     assert zipfile.is_zipfile(again)
+
+
+def test_a_pipe_or_device_is_neither_written_nor_read(exported, target: Project, tmp_path: Path):
+    """Checking a pipe or /dev/zero for an earlier export read it without end (24 GB, then the
+    system killed the studio); opening a pipe to import waited for a writer."""
+    a, version, _ = exported
+    pipe = tmp_path / "edu.zip"
+    os.mkfifo(pipe)
+    for device in (pipe, Path("/dev/zero")):
+        with a.store() as store, pytest.raises(ShareError, match="is not a regular file"):
+            export_version(a, store, device, version)
+        with target.store() as store, pytest.raises(ShareError, match="is not a regular file"):
+            import_version(target, store, device)

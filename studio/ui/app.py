@@ -15,7 +15,7 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QApplication
 
 from studio import paths
-from studio.project import Project, default_project_path
+from studio.project import Project, ProjectError, default_project_path
 
 log = logging.getLogger("studio.ui")
 
@@ -44,10 +44,24 @@ def run(project_path: Path | None) -> int:
         return 2
     app = application()
     log_file = start_log()
-    window = MainWindow(Project.open(project_path or default_project_path()))
+    try:
+        project = Project.open(project_path or default_project_path())
+    except ProjectError as exc:  # damaged, not a project, cannot be created: said, not raised
+        _cannot_open(str(exc))
+        return 1
+    window = MainWindow(project)
     report_unexpected_errors(window, log_file)
     window.show()
     return app.exec()
+
+
+def _cannot_open(message: str) -> None:
+    """Tell the curator why the project did not open: on stderr, and in a box on a screen."""
+    print(f"Error: {message}", file=sys.stderr)
+    if os.environ.get("QT_QPA_PLATFORM") not in ("offscreen", "minimal"):
+        from PySide6.QtWidgets import QMessageBox
+
+        QMessageBox.critical(None, "The project cannot be opened", message)
 
 
 LOG_NAME = "studio.log"
@@ -129,7 +143,12 @@ def self_test(project_path: Path | None, timeout_s: float = 120.0) -> int:
         scratch = Path(tempfile.mkdtemp(prefix="studio-self-test-"))
     root = project_path or Path(str(scratch)) / "project"
     try:
-        return _self_test(app, MainWindow(Project.open(root), remember=False), root, timeout_s)
+        try:
+            project = Project.open(root)
+        except ProjectError as exc:
+            print(f"self-test: the project cannot be opened: {exc}")
+            return 1
+        return _self_test(app, MainWindow(project, remember=False), root, timeout_s)
     finally:
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)
@@ -157,7 +176,12 @@ def _self_test(app: QApplication, window: Any, root: Path, timeout_s: float) -> 
                     )
         app.quit()
 
+    def failed(message: str) -> None:
+        outcome["why"] = f"import failed: {message}"
+        app.quit()
+
     window.import_finished.connect(finished)
+    window.import_failed.connect(failed)
     QTimer.singleShot(
         0, lambda: window.import_paths([paths.resource("sample", "photosynthesis.html")])
     )

@@ -54,6 +54,7 @@ log = logging.getLogger("studio.ui")
 
 class MainWindow(QMainWindow):
     import_finished = Signal(object)  # ImportReport; for tests and the self-test
+    import_failed = Signal(str)  # what the curator was told; for the self-test
 
     def __init__(self, project: Project, *, remember: bool = True) -> None:
         """``remember``: list the projects it opens under File → Open Recent (not for the
@@ -328,6 +329,7 @@ class MainWindow(QMainWindow):
         box = QMessageBox(QMessageBox.Icon.Critical, "Import failed", message, parent=self)
         box.setDetailedText(details)
         box.show()
+        self.import_failed.emit(message)
 
     def _end_import(self) -> None:
         self.progress.hide()

@@ -8,6 +8,7 @@ touch widgets; their callbacks do.
 from __future__ import annotations
 
 import logging
+import sqlite3
 import traceback
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -16,6 +17,7 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal
 
 from studio.progress import Task
+from studio.project import damaged
 from studio.text import os_error_text
 
 log = logging.getLogger("studio.ui")
@@ -74,6 +76,8 @@ def failure_text(exc: BaseException) -> str:
     kind = type(exc)
     if kind.__module__.split(".")[0] == "studio" or kind in (ValueError, LookupError):
         return str(exc) or kind.__name__
+    if isinstance(exc, sqlite3.DatabaseError):  # read-only, busy, a full disk, or damaged
+        return damaged(None, exc)
     if isinstance(exc, OSError) and exc.strerror:
         return os_error_text(exc)
     return f"an unexpected error ({kind.__name__}: {exc}); the log has the details"

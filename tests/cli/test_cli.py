@@ -281,6 +281,24 @@ def test_self_test_runs_the_real_studio(tmp_path: Path) -> None:
     assert "self-test: ok" in proc.stdout
 
 
+def test_the_studio_says_why_a_damaged_project_does_not_open(tmp_path: Path) -> None:
+    (tmp_path / "p").mkdir()
+    (tmp_path / "p" / "studio.db").write_bytes(b"\x13" * 5000)
+    for args in (["gui", str(tmp_path / "p")], ["gui", str(tmp_path / "p"), "--self-test"]):
+        proc = subprocess.run(
+            [sys.executable, "-m", "studio", *args],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=_env(),
+        )
+        assert proc.returncode == 1 and "Traceback" not in proc.stdout + proc.stderr
+        assert (
+            "studio.db is damaged or is not a Textbook Studio database" in proc.stdout + proc.stderr
+        )
+    assert (tmp_path / "p" / "studio.db").read_bytes() == b"\x13" * 5000
+
+
 def test_the_core_and_cli_run_without_qt(tmp_path: Path) -> None:
     """What a headless server has: no PySide6 at all. Every core module imports and the CLI
     imports a page."""

@@ -3,8 +3,8 @@ with the tiny random-weight GGUF as the teacher."""
 
 from __future__ import annotations
 
-import os
 import json
+import os
 from pathlib import Path
 
 import pytest

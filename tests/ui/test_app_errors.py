@@ -4,6 +4,7 @@ so without blocking the window."""
 from __future__ import annotations
 
 import logging
+import sqlite3
 import sys
 
 from PySide6.QtWidgets import QMessageBox
@@ -44,7 +45,7 @@ def test_an_uncaught_error_is_logged_and_shown(qtbot, window, tmp_path, monkeypa
 def test_a_failed_operation_says_why_in_the_curators_words(qtbot, tmp_path) -> None:
     """The studio's own errors as they are written; a file-system error as its reason and file;
     only a fault is named by its Python class."""
-    from studio.project import Project
+    from studio.project import Project, damaged
     from studio.ui.qt_ops import run_op
 
     missing = tmp_path / "gone.jsonl"
@@ -61,11 +62,18 @@ def test_a_failed_operation_says_why_in_the_curators_words(qtbot, tmp_path) -> N
     def faulty(_task):
         return {}["doc"]
 
+    def read_only(_task):
+        raise sqlite3.OperationalError("attempt to write a readonly database")
+
     cases = [
         (not_a_project, f"{tmp_path / 'p'} is not a Textbook Studio project (no studio.db)"),
         (too_few, "label at least 8 pages"),
         (read_missing, f"No such file or directory: {missing}"),
         (faulty, "an unexpected error (KeyError: 'doc'); the log has the details"),
+        (
+            read_only,
+            damaged(None, sqlite3.OperationalError("attempt to write a readonly database")),
+        ),
     ]
     for fn, expected in cases:
         op = run_op(None, fn, writes=False)

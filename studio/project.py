@@ -9,11 +9,13 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import tempfile
 from pathlib import Path
 
 import platformdirs
 
 from studio.store import Store, read_only_uri
+from studio.text import shown_path
 
 APP_NAME = "textbook-studio"
 DB_NAME = "studio.db"
@@ -51,9 +53,20 @@ class Project:
     @classmethod
     def open(cls, root: Path | str, *, create: bool = True) -> Project:
         """Open the project at ``root``, creating it (folder, subfolders, schema) if asked."""
-        project = cls(root)
-        if project.root.exists() and not project.root.is_dir():
-            raise ProjectError(f"{project.root} is a file, not a project folder")
+        given = Path(root).expanduser()
+        try:
+            if given.is_symlink() and not given.exists():  # not made where a stale link points
+                raise ProjectError(
+                    f"{shown_path(given)} is a link to {shown_path(os.readlink(given))}, which "
+                    "does not exist: point it at a folder, or give the folder itself"
+                )
+            project = cls(given)
+            if project.root.exists() and not project.root.is_dir():
+                raise ProjectError(f"{shown_path(project.root)} is a file, not a project folder")
+        except OSError as exc:  # a name too long for the file system, a folder not ours to see
+            raise ProjectError(
+                f"cannot open a project at {shown_path(given)}: {exc.strerror or exc}"
+            ) from exc
         if not project.db_path.exists() and not create:
             raise ProjectError(f"{project.root} is not a Textbook Studio project (no {DB_NAME})")
         if project.db_path.exists():
@@ -71,6 +84,19 @@ class Project:
         except sqlite3.DatabaseError as exc:
             raise ProjectError(damaged(project.db_path, exc)) from exc
         return project
+
+    def check_writable(self, what: str) -> None:
+        """Refuse, before a long job, a project whose folder cannot be written (read-only media,
+        permissions): ``what`` the job makes would otherwise be lost at its end."""
+        try:
+            fd, name = tempfile.mkstemp(dir=self.root, prefix=".write-check-")
+            os.close(fd)
+            os.unlink(name)
+        except OSError as exc:
+            raise ProjectError(
+                f"{shown_path(self.root)} cannot be written ({exc.strerror or exc}), so {what} "
+                "could not be stored: nothing was done"
+            ) from exc
 
     def _check_is_ours(self) -> None:
         """Refuse, before anything is written, a ``studio.db`` that is no studio database: a

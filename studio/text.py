@@ -25,6 +25,12 @@ def abbreviated(text: str, limit: int) -> str:
     return text if len(text) <= limit else f"{text[:limit]}… ({len(text):,} characters)"
 
 
+def shown_path(path: object) -> str:
+    """A path as a message quotes it: invisible characters escaped (a newline cannot split the
+    message), a very long one cut short."""
+    return visible(abbreviated(str(path), 300))
+
+
 def plural(n: int, noun: str) -> str:
     """``1 label``, ``2 labels``, ``1,204 labels``."""
     return f"{n:,} {noun}{'' if n == 1 else 's'}"

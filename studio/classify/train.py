@@ -46,7 +46,7 @@ from studio.classify.metrics import evaluate, rounded
 from studio.classify.models import KINDS, new_model
 from studio.classify.versions import label_hash, save_version
 from studio.progress import Task
-from studio.project import Project
+from studio.project import Project, ProjectError
 from studio.store import Store
 
 F1_TIE = 0.01  # the narrowest tie band, whatever the bootstrap says
@@ -305,6 +305,10 @@ def train_classifier(
             raise ValueError(f"unknown model {k} (known: auto, {', '.join(KINDS)})")
     if features != "auto":
         FeatureSet(features, embedding=embedding)  # an unknown name fails here, before any work
+    try:
+        project.check_writable("the trained classifier")
+    except ProjectError as exc:
+        raise TrainError(str(exc)) from exc
     labels = _checked_labels(store, threshold, folds)
     notes: list[str] = []
     set_names = list(FEATURE_SETS) if features == "auto" else [features]

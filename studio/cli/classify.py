@@ -93,6 +93,7 @@ def classify_train(
     """
     from studio.classify.train import TrainError, train_classifier
     from studio.progress import Cancelled
+    from studio.text import os_error_text
 
     p = open_project(project, create=False)
     try:
@@ -110,6 +111,8 @@ def classify_train(
             )
     except (TrainError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
+    except OSError as exc:  # the disk filled while the version was written
+        raise click.ClickException(f"no version was stored: {os_error_text(exc)}") from exc
     except Cancelled as exc:
         raise click.ClickException("cancelled: no version was stored") from exc
     if as_json:

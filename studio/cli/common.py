@@ -74,6 +74,8 @@ threshold_option = click.option(
 def open_project(path: str, *, create: bool = True):  # -> Project (typed loosely: lazy import)
     from studio.project import Project, ProjectError
 
+    if not path.strip():  # a shell variable left unset: not the current folder
+        raise click.ClickException("no project folder given (the path is empty)")
     try:
         return Project.open(Path(path), create=create)
     except ProjectError as exc:

@@ -16,8 +16,10 @@ from studio.cli.common import cli_task, json_option, open_project, print_json, s
 @click.argument("project", type=click.Path(file_okay=False))
 def init(project: str) -> None:
     """Create an empty project folder.  Example: studio init ~/corpora/physics"""
+    from studio.text import shown_path
+
     p = open_project(project)
-    click.echo(f"project ready at {p.root}")
+    click.echo(f"project ready at {shown_path(p.root)}")
 
 
 def _document_limit(ctx: click.Context, param: click.Parameter, value: float) -> float:

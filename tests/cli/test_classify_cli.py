@@ -331,3 +331,23 @@ def test_versions_marks_a_version_whose_files_are_damaged(labelled_project: Path
     assert "DAMAGED, cannot be used" in listed and "meta.json is not valid JSON" in listed
     [version] = json.loads(run("classifier", "versions", p, "--json"))
     assert "meta.json is not valid JSON" in version["damaged"]
+
+
+def test_train_on_a_project_it_cannot_write_stops_before_training(
+    labelled_project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A read-only project trained the whole comparison, then failed with a traceback while
+    storing the version; it is refused first. (Read-only is simulated: the tests run as root.)"""
+    import errno
+
+    import studio.project
+
+    def read_only(**_kw: object) -> None:
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(studio.project.tempfile, "mkstemp", read_only)
+    out = run("classifier", "train", str(labelled_project), code=1)
+    assert "cannot be written (Read-only file system)" in out and "nothing was done" in out
+    assert "Traceback" not in out
+    monkeypatch.undo()
+    assert "no classifier" in run("classifier", "versions", str(labelled_project))

@@ -156,6 +156,17 @@ def test_bench_ui_and_label_refuse_a_folder_that_is_not_a_project(tmp_path: Path
     assert "is not a Textbook Studio project (no studio.db)" in out
 
 
+def test_init_refuses_an_empty_path_a_stale_link_and_a_name_too_long(tmp_path: Path) -> None:
+    assert "no project folder given (the path is empty)" in run("init", "", code=1).output
+    (tmp_path / "stale").symlink_to(tmp_path / "gone" / "target")
+    out = run("init", str(tmp_path / "stale"), code=1).output
+    assert "is a link to" in out and "which does not exist" in out
+    assert not (tmp_path / "gone").exists()  # nothing made where the link points
+    out = run("init", str(tmp_path / ("L" * 300)), code=1).output
+    assert "cannot open a project at" in out and "File name too long" in out
+    assert "Traceback" not in out
+
+
 def test_info_on_a_folder_that_is_not_a_project(tmp_path: Path) -> None:
     result = CliRunner().invoke(full_cli(), ["info", str(tmp_path)])
     assert result.exit_code != 0 and "not a Textbook Studio project" in result.output

@@ -41,6 +41,7 @@ from studio import __version__
 from studio.classify.features import DocText, load_docs
 from studio.classify.score import ScoreReport
 from studio.classify.versions import Classifier, load_classifier, load_folder
+from studio.locks import Busy, exclusive
 from studio.progress import Task
 from studio.project import Project
 from studio.store import Store, now
@@ -319,6 +320,23 @@ def score_in_shards(
     if shard_rows < 1:
         raise ValueError("a shard holds at least one document")
     classifier = load_classifier(project, store, version)
+    try:  # two runs would write and delete the same shard files
+        with exclusive(
+            project.root, f"score-{classifier.version}", f"scoring with {classifier.version}"
+        ):
+            return _score_in_shards(project, store, pool_factory, classifier, shard_rows, task)
+    except Busy as exc:
+        raise ShardError(str(exc)) from None
+
+
+def _score_in_shards(
+    project: Project,
+    store: Store,
+    pool_factory: PoolFactory,
+    classifier: Classifier,
+    shard_rows: int,
+    task: Task,
+) -> ScoreReport:
     version = classifier.version
     todo = store.unscored_documents(version)
     total = len(store.document_ids())

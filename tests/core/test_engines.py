@@ -102,6 +102,24 @@ def test_worker_processes_give_the_local_scores_and_resume_by_shard(
     assert _score(project, "processes").scored == 0  # nothing left: no pool started
 
 
+def test_a_version_being_scored_in_shards_elsewhere_is_refused(trained: Path, tmp_path: Path):
+    """Two sharded runs of one version wrote and deleted the same shard files: the second failed
+    on a shard the first had finished ('No such file or directory')."""
+    from studio.engines.shards import ShardError
+    from studio.locks import exclusive
+
+    project = _copy(trained, tmp_path, "p")
+    with project.store() as store:
+        from studio.classify.versions import latest_version
+
+        version = latest_version(store)
+    with exclusive(project.root, f"score-{version}", "another run"):  # as a second terminal
+        with pytest.raises(ShardError, match=f"scoring with {version} is being run by another"):
+            _score(project, "processes", workers=1, shard_rows=40)
+    assert _scores(project) == {}  # nothing written by the refused run
+    assert not (project.root / "runs" / f"score-{version}").exists()
+
+
 @pytest.mark.slow
 def test_damaged_run_folders_are_repaired(trained: Path, tmp_path: Path, local_scores: dict):
     project = _copy(trained, tmp_path, "p")

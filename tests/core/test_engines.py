@@ -113,9 +113,13 @@ def test_a_version_being_scored_in_shards_elsewhere_is_refused(trained: Path, tm
         from studio.classify.versions import latest_version
 
         version = latest_version(store)
-    with exclusive(project.root, f"score-{version}", "another run"):  # as a second terminal
-        with pytest.raises(ShardError, match=f"scoring with {version} is being run by another"):
-            _score(project, "processes", workers=1, shard_rows=40)
+    busy = f"scoring with {version} is being run by another"
+    # as a second terminal holds it
+    with (
+        exclusive(project.root, f"score-{version}", "another"),
+        pytest.raises(ShardError, match=busy),
+    ):
+        _score(project, "processes", workers=1, shard_rows=40)
     assert _scores(project) == {}  # nothing written by the refused run
     assert not (project.root / "runs" / f"score-{version}").exists()
 

@@ -407,8 +407,12 @@ def export_documents(
             raise ExportError(
                 f"{dropped.name}: the dropped documents go to a {', '.join(DROPPED_SUFFIXES)} file"
             )
-    if out.is_file() or (out.is_dir() and any(out.iterdir())):
+    if out.exists() and not out.is_dir():  # a file, a device, a pipe
+        raise ExportError(f"{out} already exists and is not a folder: choose another")
+    if out.is_dir() and any(out.iterdir()):
         raise ExportError(f"{out} already exists and is not an empty folder: choose another")
+    if any(parent.exists() and not parent.is_dir() for parent in out.parents):
+        raise ExportError(f"{out} is inside a file, not a folder: choose another")
     rule = keep_filter(store, version, threshold)
     created_at = now()
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -108,7 +108,9 @@ def export(
     except ExportError as exc:
         raise click.ClickException(str(exc)) from exc
     except OSError as exc:
-        raise click.ClickException(f"cannot write the export: {exc}") from exc
+        from studio.text import os_error_text
+
+        raise click.ClickException(f"cannot write the export: {os_error_text(exc)}") from exc
     except Cancelled as exc:
         raise click.ClickException("cancelled: nothing was written") from exc
     if as_json:

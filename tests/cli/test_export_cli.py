@@ -72,8 +72,11 @@ def test_export_errors_are_one_line_messages(scored_project: Path, tmp_path: Pat
     blocker.write_text("not a folder")
     out = blocker / "kept"
     result = CliRunner().invoke(cli, ["export", p, str(out)])
-    assert result.exit_code == 1 and "cannot write the export" in result.output
+    assert result.exit_code == 1 and "kept is inside a file, not a folder" in result.output
     assert sorted(q.name for q in tmp_path.iterdir()) == ["file", "p"]
+    # was '[Errno 20] Not a directory: /dev/null.partial-...'
+    assert "/dev/null already exists and is not a folder" in run("export", p, "/dev/null", code=1)
+    assert not list(Path("/dev").glob("null.partial-*"))
     assert "no classifier version v9" in run(
         "export", p, str(tmp_path / "x"), "--model", "v9", code=1
     )

@@ -18,7 +18,7 @@ def _language(ctx: click.Context, param: click.Parameter, value: str | None) -> 
     code, known = value.strip().lower(), known_languages()
     if code not in known:
         raise click.BadParameter(
-            f"{visible(abbreviated(value, 40))!r} is not a language code the studio detects "
+            f"'{visible(abbreviated(value, 40))}' is not a language code the studio detects "
             "(ISO 639-1, such as "
             f"{', '.join(sorted(known & {'de', 'en', 'es', 'fr', 'zh'}))})"
         )

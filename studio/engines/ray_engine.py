@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,32 +26,66 @@ from pathlib import Path
 from typing import Any
 
 from studio.engines.shards import SHARD_ROWS, ShardEngine, score_shard
-from studio.text import abbreviated
+from studio.text import abbreviated, visible
 
 LOCAL = (None, "", "local")
 
 
-def host_port(address: str) -> tuple[str, str]:
+def host_port(address: str) -> tuple[str, int]:
     """A cluster address's host and port, or ConnectionError when it is not one."""
     host, _, port = address.removeprefix("ray://").rpartition(":")
+    host = host.removeprefix("[").removesuffix("]")  # [::1]:10001, an IPv6 host
     # a host name is at most 253 characters; a longer "address" is a paste gone wrong
     if not host or not port.isdigit() or len(host) > 253:
         raise ConnectionError(
-            f"{abbreviated(address, 80)} is not a Ray address (ray://host:10001, host:6379 or auto)"
+            f"{shown(address)} is not a Ray address (ray://host:10001, host:6379 or auto)"
         )
-    return host, port
+    if not 0 < int(port) < 65536:
+        raise ConnectionError(f"{shown(address)}: a port is a number from 1 to 65535")
+    return host, int(port)
+
+
+# a gRPC server (a Ray head's GCS and its client server are both) answers the HTTP/2 client
+# preface with a SETTINGS frame: 9 bytes whose fourth, the frame type, is 4
+HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0])
+SETTINGS = 4
 
 
 def reachable(address: str, timeout: float = 5.0) -> None:
-    """Fail in seconds, not minutes, when a cluster's host:port does not answer (Ray itself
-    retries an unreachable head for minutes). ``auto`` finds the address itself: not checked."""
+    """Fail in seconds, not minutes, when a cluster's host:port does not answer as a Ray head
+    (Ray itself retries for minutes, and waits without end on a port that accepts and never
+    answers). ``auto`` finds the address itself: not checked."""
     if address == "auto":
         return
     host, port = host_port(address)
+    where = f"the Ray cluster at {shown(address)}"
     try:
-        socket.create_connection((host, int(port)), timeout=timeout).close()
+        with socket.create_connection((host, port), timeout=timeout) as conn:
+            conn.settimeout(timeout)
+            conn.sendall(HTTP2_PREFACE)
+            head = conn.recv(9)
+    except TimeoutError as exc:
+        raise ConnectionError(f"{where} did not answer in {timeout:g} s") from exc
     except OSError as exc:
-        raise ConnectionError(f"cannot reach the Ray cluster at {address}: {exc}") from exc
+        raise ConnectionError(f"cannot reach {where}: {exc.strerror or exc}") from exc
+    if len(head) < 4 or head[3] != SETTINGS:
+        raise ConnectionError(
+            f"{shown(address)} answers, but not as a Ray cluster: check the host and the port "
+            "(the head's GCS port, 6379 by default, or ray:// and its client port, 10001)"
+        )
+
+
+# a cluster started by `ray start` asks for a token (Ray's default since 2.5x), and a driver
+# sends one only when told to
+AUTH_HINT = (
+    " (if the cluster asks for a token, as one started by `ray start` does, set "
+    "RAY_AUTH_MODE=token where the studio runs, with the cluster's token in RAY_AUTH_TOKEN or "
+    "~/.ray/auth_token)"
+)
+
+
+def shown(address: str) -> str:
+    return visible(abbreviated(address, 80))
 
 
 class RayEngine(ShardEngine):
@@ -93,8 +128,9 @@ class RayEngine(ShardEngine):
             try:
                 ray.init(**options)
             except Exception as exc:  # Ray raises many kinds; the curator needs one line
-                where = "a local Ray" if local else f"the Ray cluster at {self.address}"
-                raise ConnectionError(f"cannot start or reach {where}: {exc}") from exc
+                where = "a local Ray" if local else f"the Ray cluster at {shown(self.address)}"
+                hint = "" if local or os.environ.get("RAY_AUTH_MODE") else AUTH_HINT
+                raise ConnectionError(f"cannot start or reach {where}: {exc}{hint}") from exc
             self.started = True
         self.ray = ray
         return ray

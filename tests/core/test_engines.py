@@ -228,3 +228,46 @@ def test_a_mistyped_ray_address_is_refused_before_anything_runs() -> None:
             RayEngine(address)
     RayEngine("auto")  # Ray finds it itself
     RayEngine("ray://head.example:10001")  # well formed: reached only when there is work
+
+
+def test_an_address_that_is_not_a_ray_head_fails_in_seconds(tmp_path: Path) -> None:
+    """A port that accepts and never answers made Ray wait for minutes (two were still waiting
+    when killed); one that answers junk too. The address is checked to speak gRPC, as a Ray
+    head's GCS and client ports do, before Ray is started."""
+    import socket
+    import threading
+
+    from studio.engines.ray_engine import RayEngine, reachable
+
+    with pytest.raises(ConnectionError, match="a port is a number from 1 to 65535"):
+        RayEngine("localhost:99999")
+    RayEngine("ray://[::1]:10001")  # an IPv6 host in brackets is an address
+
+    silent, junk = socket.socket(), socket.socket()
+    accepted: list[socket.socket] = []
+    for server in (silent, junk):
+        server.bind(("127.0.0.1", 0))
+        server.listen(4)
+
+    def serve(server: socket.socket, reply: bytes) -> None:
+        conn, _ = server.accept()
+        accepted.append(conn)
+        if reply:
+            conn.sendall(reply)
+
+    threads = [
+        threading.Thread(target=serve, args=(silent, b""), daemon=True),
+        threading.Thread(
+            target=serve, args=(junk, b"HTTP/1.1 400 Bad Request\r\n\r\n"), daemon=True
+        ),
+    ]
+    for thread in threads:
+        thread.start()
+    silent_at = f"127.0.0.1:{silent.getsockname()[1]}"
+    with pytest.raises(ConnectionError, match="did not answer in 0.5 s"):
+        reachable(silent_at, timeout=0.5)
+    junk_at = f"ray://127.0.0.1:{junk.getsockname()[1]}"
+    with pytest.raises(ConnectionError, match="answers, but not as a Ray cluster"):
+        reachable(junk_at, timeout=5)
+    for sock in (silent, junk, *accepted):
+        sock.close()

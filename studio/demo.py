@@ -38,6 +38,8 @@ class DemoReport:
     kept: int = 0
     # ground-truth files that could not be read: their pages are in, without a URL
     unreadable: list[str] = field(default_factory=list)
+    # pages that could not be imported, each "name: why" (a page file broken or not HTML)
+    failed: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -91,8 +93,9 @@ def build_demo(root: Path, corpus: Path, task: Task | None = None) -> DemoReport
                 labelled.add(doc_id)
                 rows += 1
     missing = list(dict.fromkeys(missing))
+    failed = [f"{Path(f.path).name}: {f.reason}" for f in report.failed_files]
     return DemoReport(
-        str(project.root), report.imported, len(labelled), rows, missing, kept, unreadable
+        str(project.root), report.imported, len(labelled), rows, missing, kept, unreadable, failed
     )
 
 

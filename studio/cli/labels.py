@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -15,7 +16,7 @@ from studio.cli.common import (
     print_json,
     threshold_option,
 )
-from studio.text import plural
+from studio.text import abbreviated, plural, visible
 
 
 @click.group("labels")
@@ -248,7 +249,13 @@ def demo(project: str, corpus: Path | None, as_json: bool) -> None:
         raise click.ClickException(str(exc)) from exc
     if as_json:
         print_json(report.to_dict())
-        return
+    else:
+        _echo_demo(report)
+    if report.failed:  # as `studio import`: a failed file fails the command, after the others
+        raise SystemExit(1)
+
+
+def _echo_demo(report: Any) -> None:
     click.echo(
         f"demo project at {report.project}: {report.imported} pages imported, "
         f"{report.labelled} hand-labelled ({report.labels} labels)"
@@ -264,6 +271,12 @@ def demo(project: str, corpus: Path | None, as_json: bool) -> None:
             f"  {len(report.unreadable)} ground-truth files could not be read ({shown}): "
             "their pages are in, without a URL"
         )
+    if report.failed:
+        click.echo(f"  {plural(len(report.failed), 'page file')} could not be imported:", err=True)
+        for line in report.failed[:10]:
+            click.echo(f"    {visible(abbreviated(line, 300))}", err=True)
+        if len(report.failed) > 10:
+            click.echo(f"    … and {len(report.failed) - 10:,} more", err=True)
 
 
 COMMANDS = [labels, demo]

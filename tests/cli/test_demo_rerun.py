@@ -62,3 +62,19 @@ def test_a_demo_where_no_project_can_be_made_is_one_line(tmp_path: Path) -> None
         result = CliRunner().invoke(cli, ["demo", str(where), "--corpus", str(corpus)])
         assert result.exit_code == 1 and "Error: " in result.output, result.output
         assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_pages_that_cannot_be_imported_are_named_and_fail_the_command(tmp_path: Path) -> None:
+    """A corpus of junk said '0 pages imported' and exited 0, with no word on why."""
+    corpus = _corpus(tmp_path / "wcxb", ["0001"])
+    (corpus / "html" / "0002.html").write_bytes(bytes(range(256)) * 20)  # binary named .html
+    (corpus / "html" / "0003.html.gz").write_bytes(b"\x1f\x8b\x08 cut short")
+    result = CliRunner().invoke(cli, ["demo", str(tmp_path / "demo"), "--corpus", str(corpus)])
+    assert result.exit_code == 1, result.output
+    assert "1 pages imported" in result.output
+    assert "2 page files could not be imported:" in result.output
+    assert "0002.html: " in result.output and "0003.html.gz: " in result.output
+    report = CliRunner().invoke(
+        cli, ["demo", str(tmp_path / "demo"), "--corpus", str(corpus), "--json"]
+    )
+    assert report.exit_code == 1 and len(json.loads(report.stdout)["failed"]) == 2

@@ -97,7 +97,7 @@ def _lines(handle: Any, path: Path) -> Iterator[str]:
 def _rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | str]]:
     """(line number, row) for each row; a row that cannot be parsed comes as an error string."""
     if path.exists() and not path.is_file():  # a FIFO would wait for a writer forever
-        raise LabelFileError(f"{path.name} is not a regular file (a folder, device or pipe)")
+        raise LabelFileError(f"{path} is not a regular file (a folder, device or pipe)")
     suffix = path.suffix.lower()
     if suffix == ".parquet":
         yield from _parquet_rows(path)
@@ -350,6 +350,8 @@ def export_labels(store: Store, path: Path) -> int:
     suffix = path.suffix.lower()
     if suffix not in (".csv", ".jsonl"):
         raise LabelFileError(f"{path.name}: label files are .csv or .jsonl")
+    if path.is_symlink() or (path.exists() and not path.is_file()):  # never replaced by a file
+        raise LabelFileError(f"{path} is a link, device or pipe: write the labels to a file")
     # a short hidden name of its own: NAME.part would be too long for a 252-character NAME,
     # and would be whatever already sits there under that name (a folder, say)
     tmp = path.with_name(f".labels-{os.getpid()}-{secrets.token_hex(4)}.part")

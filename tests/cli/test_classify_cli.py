@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -319,6 +320,12 @@ def test_labels_import_exits_1_when_rows_were_skipped(
     assert "line 21: score '9'" in out and "… and 5 more skipped rows" in out
     out = run("labels", "export", p, str(tmp_path / "missing" / "l.csv"), code=1)
     assert "cannot write" in out and "Traceback" not in out
+    os.mkfifo(tmp_path / "pipe.csv")
+    (tmp_path / "link.csv").symlink_to("/dev/full")
+    for odd in ("pipe.csv", "link.csv"):  # was silently replaced by a regular file
+        out = run("labels", "export", p, str(tmp_path / odd), code=1)
+        assert "is a link, device or pipe" in out
+    assert (tmp_path / "link.csv").is_symlink() and not (tmp_path / "pipe.csv").is_file()
 
 
 def test_versions_marks_a_version_whose_files_are_damaged(labelled_project: Path) -> None:

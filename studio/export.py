@@ -206,6 +206,40 @@ def keep_filter(store: Store, version: str | None, threshold: float | None) -> K
     return KeepFilter(info, threshold)
 
 
+def unchecked(store: Store) -> list[str]:
+    """What the near-duplicate and benchmark filters did not see: documents imported after
+    their last run passed them unchecked (an export names them rather than pass them silently).
+    A run saw every document there was; those imported since are counted by time (to the
+    second) and by the count the run saw, so that an import in the run's own second is
+    neither missed nor taken for one the run saw."""
+    total = store.totals()["documents"]
+    runs = [
+        ("near-duplicate", "studio dedup", at, seen)
+        for at, seen in store.conn.execute(
+            "SELECT created_at, documents FROM dedup_runs ORDER BY id DESC LIMIT 1"
+        )
+    ]
+    runs += [
+        (f"{name} benchmark", f"studio decontam --benchmark {name}", at, seen)
+        for name, at, seen in store.conn.execute(
+            "SELECT benchmark, created_at, documents FROM decontam_runs r "
+            "WHERE id = (SELECT max(id) FROM decontam_runs WHERE benchmark = r.benchmark)"
+        )
+    ]
+    out = []
+    for what, command, at, seen in runs:
+        since = store.conn.execute(
+            "SELECT count(*) FROM documents WHERE imported_at >= ?", (at,)
+        ).fetchone()[0]
+        newer = min(since, total - seen)
+        if newer > 0:
+            out.append(
+                f"{newer:,} documents were imported after the last {what} check and were not "
+                f"checked: run `{command}` again before exporting"
+            )
+    return out
+
+
 # -- records and writers ---------------------------------------------------------------------------
 
 
@@ -357,6 +391,8 @@ class ExportReport:
     dropped_by_reason: dict[str, int] = field(default_factory=dict)
     license: str = "other"
     studio_version: str = __version__
+    # filters that did not see every exported document (imported after the last run)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def text(self) -> str:
@@ -462,6 +498,7 @@ def export_documents(
                 shards=[f"data/{n}" for n in names],
                 dropped_by_reason=dict(by_reason.most_common()),
                 license=license,
+                warnings=unchecked(store),
             )
             manifest = _manifest(project, store, report, rule, sources)
             (partial / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n", "utf-8")
@@ -657,6 +694,7 @@ def dataset_card(manifest: dict[str, Any]) -> str:
         f"| {s['documents']:,} | {s['words']:,} |"
         for s in manifest["funnel"]["stages"]
     ]
+    lines += [f"\n**Not checked:** {w}." for w in manifest.get("warnings") or []]
     lines += ["", "## Classifier", ""]
     c = manifest["classifier"]
     if c is None:

@@ -127,10 +127,13 @@ def dedup(
         except Cancelled as exc:
             raise click.ClickException("cancelled: the earlier marks are unchanged") from exc
         found = corpus.clusters(store, limit=LISTED)
+    warnings += report.notes
     if as_json:
         print_json({**report.to_dict(), "warnings": warnings, "clusters_listed": found})
         return
     click.echo(report.text)
+    for note in report.notes:
+        click.echo(f"warning: {note}", err=True)
     for c in found[:SHOWN]:
         title = visible((c["title"] or c["url"] or "")[:60])
         click.echo(

@@ -116,6 +116,8 @@ def export(
     if as_json:
         print_json(report.to_dict())
         return
+    for warning in report.warnings:
+        click.echo(f"warning: {warning}", err=True)
     click.echo(f"{report.text} -> {report.path} ({len(report.shards)} shard(s))")
     if report.dropped_path:
         click.echo(f"dropped {report.dropped:,} documents -> {report.dropped_path}")

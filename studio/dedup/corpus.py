@@ -40,6 +40,7 @@ class DedupReport:
     removed_words: int
     params: dict[str, Any]
     rule: str = RULE
+    notes: tuple[str, ...] = ()  # what the curator should know about this run's choices
 
     @property
     def text(self) -> str:
@@ -134,6 +135,7 @@ def dedup_corpus(
         removed=len(marks) - len(clusters),
         removed_words=removed_words,
         params=params,
+        notes=_partial_scores(store),
     )
     _save(store, clusters, marks, params, report)
     return report
@@ -178,6 +180,25 @@ def _ranking(store: Store, doc_ids: list[int]) -> dict[int, tuple[float, int]]:
         ):
             out[doc_id] = (float("-inf") if score is None else float(score), int(words))
     return out
+
+
+def _partial_scores(store: Store) -> tuple[str, ...]:
+    """A note when the scores that choose each cluster's keeper cover part of the corpus (a
+    scoring run stopped part-way, or running now): pages without one lose to pages with one,
+    so the choice is not the one the full scores would make."""
+    version = store.latest_scored_version()
+    if version is None:
+        return ()
+    scored = store.conn.execute(
+        "SELECT count(*) FROM classifier_scores WHERE version = ?", (version,)
+    ).fetchone()[0]
+    total = store.totals()["documents"]
+    if scored >= total:
+        return ()
+    return (
+        f"classifier {version} has scored {scored:,} of {total:,} documents: in a cluster, "
+        "pages it has not scored lose to pages it has; run `studio score`, then dedup again",
+    )
 
 
 def _curator_choices(store: Store) -> set[int]:

@@ -446,6 +446,11 @@ class DuplicatesView(QWidget):
     def _on_deduplicated(self, report: Any) -> None:
         self._busy(False)
         self._show_clusters()
+        if report.notes:  # e.g. keepers chosen on part of the corpus's scores
+            notes = "".join(
+                f"<br><span style='color:#9a6a00'>{html.escape(n)}</span>" for n in report.notes
+            )
+            self.dedup_summary.setText(html.escape(self.dedup_summary.text()) + notes)
         self.deduplicated.emit(report)
 
     def _on_kept(self, doc_id: int) -> None:

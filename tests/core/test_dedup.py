@@ -290,8 +290,23 @@ def test_the_highest_classifier_score_is_kept_first(store: Store, pages: list[st
     )
     store.add_scores("v1", [(d, 1.0, False) for d in ids])
     store.add_scores("v1", [(ids[2], 4.5, True)])
-    dedup_corpus(store)
+    assert dedup_corpus(store).notes == ()  # every page scored
     assert clusters(store)[0]["kept_doc_id"] == ids[2]
+
+
+def test_keepers_chosen_on_part_of_the_scores_are_said_to_be(store: Store, pages: list[str]):
+    """A scoring run stopped part-way: a page it never scored loses its cluster to one it did,
+    whatever its score would have been."""
+    ids = add_docs(store, corpus(pages))
+    store.conn.execute(
+        "INSERT INTO classifier_versions(id, created_at, feature_set, model_kind, threshold, "
+        "metrics, label_hash, n_labels, path) VALUES ('v1', 'now', 'hand', 'ridge', 3, '{}', "
+        "'h', 0, 'x')"
+    )
+    store.add_scores("v1", [(d, 1.0, False) for d in ids[:5]])
+    [note] = dedup_corpus(store).notes
+    assert note.startswith(f"classifier v1 has scored 5 of {len(ids):,} documents")
+    assert "run `studio score`, then dedup again" in note
 
 
 def test_a_curator_overrides_the_kept_document_and_reruns_remember(

@@ -301,3 +301,35 @@ def test_an_export_never_writes_over_the_projects_own_files(
         dropped=Path("../exports/d.jsonl"),
     )
     assert report.kept + report.dropped == 100 and (root / "exports" / "d.jsonl").is_file()
+
+
+def test_documents_imported_after_the_last_dedup_or_decontam_are_named(
+    project: Project, store: Store, tmp_path: Path
+) -> None:
+    """An import after the filters ran went out unchecked, and nothing said so."""
+    from studio.decontam import BenchmarkIndex
+    from studio.decontam.benchmarks import Benchmark, Item
+    from studio.decontam.corpus import decontaminate
+    from studio.dedup.corpus import dedup_corpus
+    from studio.ingest.pipeline import import_paths
+
+    make_labelled_project(store, labelled=12, unlabelled=8)
+    dedup_corpus(store)
+    item = Item("1", "what is the boiling point of water at sea level")
+    decontaminate(store, BenchmarkIndex([Benchmark("quiz", "test", [item], [])], n=8))
+    clean = export_documents(project, store, tmp_path / "a", fmt="jsonl")
+    assert clean.warnings == []
+    for i in range(3):
+        (tmp_path / f"late{i}.txt").write_text(f"A lesson added later, number {i}, on tides.\n")
+    import_paths(store, sorted(tmp_path.glob("late*.txt")))
+    late = export_documents(project, store, tmp_path / "b", fmt="jsonl")
+    assert late.warnings == [
+        "3 documents were imported after the last near-duplicate check and were not checked: "
+        "run `studio dedup` again before exporting",
+        "3 documents were imported after the last quiz benchmark check and were not checked: "
+        "run `studio decontam --benchmark quiz` again before exporting",
+    ]
+    assert "**Not checked:** 3 documents" in (tmp_path / "b" / "README.md").read_text()
+    assert json.loads((tmp_path / "b" / "manifest.json").read_text())["warnings"] == late.warnings
+    dedup_corpus(store)  # run again: the near-duplicate check has seen them
+    assert len(export_documents(project, store, tmp_path / "c", fmt="jsonl").warnings) == 1

@@ -442,6 +442,19 @@ def _gather(run: ShardRun, shard: Shard, result: dict[str, Any], store: Store, e
 # -- local worker processes ------------------------------------------------------------------------
 
 
+def exit_with_parent(parent: int, every: float = 1.0) -> None:
+    """A worker's initializer: end the worker when the process that started it is gone (killed
+    with -9, it cannot shut its pool down, and its workers would wait for work forever)."""
+    import threading
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(every)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
 class ProcessPool:
     """Shards scored by worker processes of this machine (spawned: safe beside Qt threads)."""
 
@@ -453,7 +466,10 @@ class ProcessPool:
 
         self.files, self.version, self.parallelism = files, version, max(1, workers)
         self._executor = ProcessPoolExecutor(
-            self.parallelism, mp_context=multiprocessing.get_context("spawn")
+            self.parallelism,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=exit_with_parent,
+            initargs=(os.getpid(),),
         )
 
     def submit(self, shard: Path) -> Any:

@@ -271,3 +271,35 @@ def test_an_address_that_is_not_a_ray_head_fails_in_seconds(tmp_path: Path) -> N
         reachable(junk_at, timeout=5)
     for sock in (silent, junk, *accepted):
         sock.close()
+
+
+def test_worker_processes_end_when_the_run_is_killed() -> None:
+    """A 'score --engine processes' killed with -9 left its workers waiting for work, their
+    parent gone, until someone found them."""
+    import subprocess
+    import sys
+    import time
+
+    script = (
+        "import os, signal\n"
+        "from studio.engines.shards import ProcessPool\n"
+        "pool = ProcessPool({}, 'v', 1)\n"
+        "print(pool._executor.submit(os.getpid).result(timeout=120), flush=True)\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=180
+    )
+    worker = int(proc.stdout.split()[0])
+
+    def running() -> bool:  # a zombie nobody has reaped yet has ended too
+        try:
+            status = Path(f"/proc/{worker}/status").read_text()
+        except FileNotFoundError:
+            return False
+        return "\nState:\tZ" not in status
+
+    deadline = time.monotonic() + 30
+    while running() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not running(), f"worker {worker} outlived its killed parent"

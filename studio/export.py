@@ -30,9 +30,11 @@ Example::
 
 from __future__ import annotations
 
+import glob
 import gzip
 import io
 import json
+import logging
 import os
 import re
 import secrets
@@ -50,10 +52,12 @@ from studio.classify.versions import VersionInfo, version_info
 from studio.dedup.gate import gate_reasons
 from studio.funnel import funnel
 from studio.generate.record import rejected_documents
-from studio.progress import Task
+from studio.progress import Task, process_alive
 from studio.project import Project
 from studio.store import Store, now
 from studio.text import abbreviated, visible
+
+log = logging.getLogger(__name__)
 
 FORMATS = ("jsonl", "parquet")  # of a --dropped file
 DATASET_FORMATS = ("parquet", "jsonl", "jsonl.gz")  # of the shards
@@ -204,6 +208,24 @@ def keep_filter(store: Store, version: str | None, threshold: float | None) -> K
             "run `studio score` first"
         )
     return KeepFilter(info, threshold)
+
+
+def _remove_leftovers(out: Path, dropped: Path | None) -> None:
+    """What an export killed part-way left beside ``out`` (its ``.partial-PID-XXXX`` folder)
+    and ``dropped`` (its ``.NAME.tmp-PID`` file): removed once that process is gone, never
+    while it still runs (another export to the same place is then under way)."""
+    found = [(p, p.name.removeprefix(f"{out.name}.partial-").split("-")[0])
+             for p in out.parent.glob(f"{glob.escape(out.name)}.partial-*-*")]  # fmt: skip
+    if dropped is not None:
+        found += [(p, p.name.rpartition("-")[2])
+                  for p in dropped.parent.glob(f".{glob.escape(dropped.name)}.tmp-*")]  # fmt: skip
+    for path, pid in found:
+        if pid.isdigit() and not process_alive(int(pid)):
+            log.info("removing %s, left by an export that was stopped", path)
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
 
 
 def unchecked(store: Store) -> list[str]:
@@ -452,8 +474,9 @@ def export_documents(
     rule = keep_filter(store, version, threshold)
     created_at = now()
     out.parent.mkdir(parents=True, exist_ok=True)
+    _remove_leftovers(out, dropped)
     # not mkdtemp: its folder is private (0700), and the dataset is for others to read too
-    partial = out.parent / f"{out.name}.partial-{secrets.token_hex(4)}"
+    partial = out.parent / f"{out.name}.partial-{os.getpid()}-{secrets.token_hex(4)}"
     partial.mkdir()
     drop_tmp = dropped.with_name(f".{dropped.name}.tmp-{os.getpid()}") if dropped else None
     try:

@@ -333,3 +333,30 @@ def test_documents_imported_after_the_last_dedup_or_decontam_are_named(
     assert json.loads((tmp_path / "b" / "manifest.json").read_text())["warnings"] == late.warnings
     dedup_corpus(store)  # run again: the near-duplicate check has seen them
     assert len(export_documents(project, store, tmp_path / "c", fmt="jsonl").warnings) == 1
+
+
+def test_what_a_killed_export_left_is_removed_by_the_next(
+    project: Project, store: Store, tmp_path: Path
+) -> None:
+    """A killed export left its 57 MB .partial folder and the dropped file's .tmp behind, and
+    every rerun kept them; what a running export writes is never touched."""
+    import subprocess
+    import sys
+
+    make_labelled_project(store, labelled=12, unlabelled=8)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+    stale = tmp_path / f"out.partial-{dead}-0a1b2c3d"
+    (stale / "data").mkdir(parents=True)
+    (stale / "data" / "train-00000-of-00001.jsonl").write_text("{}\n")
+    stale_drop = tmp_path / f".dropped.jsonl.tmp-{dead}"
+    stale_drop.write_text("{}\n")
+    running = tmp_path / f"out.partial-{os.getpid()}-00000000"  # an export under way
+    running.mkdir()
+    mine = tmp_path / "out.partial-notes"  # not the studio's name: left alone
+    mine.mkdir()
+    export_documents(
+        project, store, tmp_path / "out", fmt="jsonl", dropped=tmp_path / "dropped.jsonl"
+    )
+    assert not stale.exists() and not stale_drop.exists()
+    assert running.is_dir() and mine.is_dir() and (tmp_path / "out" / "manifest.json").is_file()

@@ -142,6 +142,9 @@ def sigterm_as_ctrl_c() -> Iterator[None]:
     previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         yield
+    except KeyboardInterrupt:  # after the inner contexts rolled back: said, and exit 130
+        click.echo("stopped (Ctrl-C or SIGTERM): what was finished before stays", err=True)
+        raise SystemExit(STOPPED) from None
     finally:
         signal.signal(signal.SIGTERM, previous)
 

@@ -491,6 +491,12 @@ class Store:
         )
         by_source = {r["path"]: r["n"] for r in self.sources()}
         files = dict(c.execute("SELECT status, count(*) FROM sources GROUP BY status").fetchall())
+        if files.get("running"):  # as the import log reads them: a dead import's are interrupted
+            running = files.pop("running")
+            gone = sum(1 for row in self.import_log() if row["status"] == "interrupted")
+            files.update(
+                {k: v for k, v in {"running": running - gone, "interrupted": gone}.items() if v}
+            )
         return {
             **self.totals(),
             "by_kind": by_kind,

@@ -7,6 +7,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import click
@@ -434,3 +435,32 @@ def test_an_empty_version_name_is_refused(tmp_path: Path, command: list[str]) ->
     p.mkdir()
     result = CliRunner().invoke(cli, [*(a.format(p=p) for a in command), "--model", ""])
     assert result.exit_code == 2 and "not an empty string" in result.output
+
+
+def test_sigterm_mid_import_rolls_the_file_back_and_exits_130(tmp_path: Path) -> None:
+    """A stopped import printed 'Aborted!' and exited 1, as a failure would."""
+    import signal
+
+    project = tmp_path / "p"
+    run("import", str(project), str(SAMPLE))
+    lines = (
+        json.dumps({"text": f"Lesson {i}: the tides rise and fall twice a day."})
+        for i in range(200_000)
+    )
+    (tmp_path / "big.jsonl").write_text("\n".join(lines) + "\n")
+    child = subprocess.Popen(
+        [sys.executable, "-m", "studio", "import", str(project), str(tmp_path / "big.jsonl")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(),
+    )  # fmt: skip
+    db = sqlite3.connect(f"file:{project / 'studio.db'}?mode=ro", uri=True)
+    deadline = time.monotonic() + 120
+    while child.poll() is None and time.monotonic() < deadline:  # until the big file is begun
+        if db.execute("SELECT count(*) FROM sources WHERE path LIKE '%big.jsonl'").fetchone()[0]:
+            break
+        time.sleep(0.05)
+    db.close()
+    child.send_signal(signal.SIGTERM)
+    _, err = child.communicate(timeout=120)
+    assert child.returncode == 130, err
+    assert "stopped (Ctrl-C or SIGTERM)" in err and "Traceback" not in err
+    assert json.loads(run("info", str(project), "--json").output)["documents"] == 1

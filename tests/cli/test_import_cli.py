@@ -116,6 +116,7 @@ def test_an_import_killed_outright_reads_interrupted_and_a_rerun_finishes_it(
         ("imported", 2),
         ("interrupted", 0),
     ]
+    assert info["files"] == {"imported": 1, "interrupted": 1}  # counted as the log reads
     reason = info["import_log"][1]["reason"]
     assert "killed, crashed" in reason and "importing it again reads it whole" in reason
     assert "interrupted" in run("info", str(p))

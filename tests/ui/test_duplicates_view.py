@@ -136,3 +136,21 @@ def test_lsh_settings_are_explained_and_refused_before_a_run(qtbot, window, scre
     view.bands.setValue(14)
     view.rows.setValue(8)
     assert "would be missed" not in view.lsh_note.text()
+
+
+def test_keepers_chosen_on_part_of_the_scores_are_flagged(qtbot, window, screenshot) -> None:
+    ids, _ = fill_project(window.store)
+    window.store.conn.execute(
+        "INSERT INTO classifier_versions(id, created_at, feature_set, model_kind, threshold, "
+        "metrics, label_hash, n_labels, path) VALUES ('v1', 'now', 'hand', 'ridge', 3, '{}', "
+        "'h', 0, 'x')"
+    )
+    window.store.add_scores("v1", [(d, 2.0, False) for d in ids[:10]])  # a run stopped early
+    view = window.view("Duplicates")
+    with qtbot.waitSignal(view.deduplicated, timeout=60_000):
+        view.dedup_button.click()
+    text = view.dedup_summary.text()
+    assert "2 clusters" in text and "#9a6a00" in text
+    assert f"classifier v1 has scored 10 of {len(ids)} documents" in text
+    window.resize(1500, 1000)
+    screenshot(window, "duplicates-partial-scores")

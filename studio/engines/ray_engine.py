@@ -58,11 +58,13 @@ def reachable(address: str, timeout: float = 5.0) -> None:
     if address == "auto":
         return
     host, port = host_port(address)
-    if os.environ.get("RAY_USE_TLS", "0").lower() in ("1", "true"):
-        return  # a TLS cluster answers the handshake first: Ray itself checks it
+    # a TLS cluster answers a TLS handshake, not HTTP/2: reached only, Ray checks the rest
+    tls = os.environ.get("RAY_USE_TLS", "0").lower() in ("1", "true")
     where = f"the Ray cluster at {shown(address)}"
     try:
         with socket.create_connection((host, port), timeout=timeout) as conn:
+            if tls:
+                return
             conn.settimeout(timeout)
             conn.sendall(HTTP2_PREFACE)
             head = conn.recv(9)

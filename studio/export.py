@@ -49,6 +49,7 @@ from typing import Any, Protocol
 from studio import __version__
 from studio.classify.score import short_count
 from studio.classify.versions import VersionInfo, version_info
+from studio.dedup.corpus import ranking_scores
 from studio.dedup.gate import gate_reasons
 from studio.funnel import funnel
 from studio.generate.record import rejected_documents
@@ -228,6 +229,24 @@ def _remove_leftovers(out: Path, dropped: Path | None) -> None:
                 path.unlink(missing_ok=True)
 
 
+def _rescored(store: Store) -> list[str]:
+    """A note when the scores that chose the near-duplicate keepers have changed since (a newer
+    version, or more pages scored): the keepers are the ones the old scores chose."""
+    row = store.conn.execute("SELECT params FROM dedup_runs ORDER BY id DESC LIMIT 1").fetchone()
+    try:
+        then = json.loads(row[0]).get("ranked_by", "absent") if row else "absent"
+    except (ValueError, AttributeError):
+        then = "absent"
+    now_ = ranking_scores(store)
+    if then == "absent" or then == now_:  # a run from before runs recorded it, or unchanged
+        return []
+    said = f"{then['version']}'s scores of {then['scored']:,} documents" if then else "no scores"
+    return [
+        f"the near-duplicate keepers were chosen on {said}, and the scores have changed since: "
+        "run `studio dedup` again before exporting"
+    ]
+
+
 def unchecked(store: Store) -> list[str]:
     """What the near-duplicate and benchmark filters did not see: documents imported after
     their last run passed them unchecked (an export names them rather than pass them silently).
@@ -248,7 +267,7 @@ def unchecked(store: Store) -> list[str]:
             "WHERE id = (SELECT max(id) FROM decontam_runs WHERE benchmark = r.benchmark)"
         )
     ]
-    out = []
+    out = _rescored(store)
     for what, command, at, seen in runs:
         since = store.conn.execute(
             "SELECT count(*) FROM documents WHERE imported_at >= ?", (at,)

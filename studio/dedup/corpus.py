@@ -182,16 +182,25 @@ def _ranking(store: Store, doc_ids: list[int]) -> dict[int, tuple[float, int]]:
     return out
 
 
+def ranking_scores(store: Store) -> dict[str, Any] | None:
+    """The scores that choose keepers now: the newest scored version and how many it scored."""
+    version = store.latest_scored_version()
+    if version is None:
+        return None
+    scored = store.conn.execute(
+        "SELECT count(*) FROM classifier_scores WHERE version = ?", (version,)
+    ).fetchone()[0]
+    return {"version": version, "scored": scored}
+
+
 def _partial_scores(store: Store) -> tuple[str, ...]:
     """A note when the scores that choose each cluster's keeper cover part of the corpus (a
     scoring run stopped part-way, or running now): pages without one lose to pages with one,
     so the choice is not the one the full scores would make."""
-    version = store.latest_scored_version()
-    if version is None:
+    ranked = ranking_scores(store)
+    if ranked is None:
         return ()
-    scored = store.conn.execute(
-        "SELECT count(*) FROM classifier_scores WHERE version = ?", (version,)
-    ).fetchone()[0]
+    version, scored = ranked["version"], ranked["scored"]
     total = store.totals()["documents"]
     if scored >= total:
         return ()
@@ -229,10 +238,13 @@ def _save(
             "method, params) VALUES (?, ?, ?, ?, ?, ?, ?)",
             [(*m, p) for m in marks],
         )
+        # the run also records the scores its keepers were chosen on, so that an export can
+        # tell when they have changed since
+        run = json.dumps({**params, "ranked_by": ranking_scores(store)}, sort_keys=True)
         store.conn.execute(
             "INSERT INTO dedup_runs(created_at, params, documents, clusters, removed) "
             "VALUES (?, ?, ?, ?, ?)",
-            (now(), p, report.documents, report.clusters, report.removed),
+            (now(), run, report.documents, report.clusters, report.removed),
         )
 
 

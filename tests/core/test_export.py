@@ -360,3 +360,23 @@ def test_what_a_killed_export_left_is_removed_by_the_next(
     )
     assert not stale.exists() and not stale_drop.exists()
     assert running.is_dir() and mine.is_dir() and (tmp_path / "out" / "manifest.json").is_file()
+
+
+def test_keepers_chosen_before_the_scores_changed_are_named(
+    project: Project, store: Store, tmp_path: Path
+) -> None:
+    """Dedup run, then the corpus scored: the keepers were chosen without the scores."""
+    from studio.dedup.corpus import dedup_corpus
+
+    make_labelled_project(store, labelled=60, unlabelled=40)
+    dedup_corpus(store)
+    train_classifier(project, store, features="hand", model="ridge")
+    score_documents(project, store)
+    [note] = export_documents(project, store, tmp_path / "a", fmt="jsonl").warnings
+    assert note.startswith("the near-duplicate keepers were chosen on no scores, and the scores")
+    dedup_corpus(store)
+    assert export_documents(project, store, tmp_path / "b", fmt="jsonl").warnings == []
+    store.conn.execute("DELETE FROM classifier_scores WHERE doc_id IN (1, 2)")
+    store.conn.commit()  # as if the version were scored again, partly: the counts differ
+    [note] = export_documents(project, store, tmp_path / "c", fmt="jsonl").warnings
+    assert "chosen on 0001-hand-ridge's scores of 100 documents" in note

@@ -16,10 +16,22 @@ from studio.cli.common import cli_task, json_option, open_project, print_json, s
 @click.argument("project", type=click.Path(file_okay=False))
 def init(project: str) -> None:
     """Create an empty project folder.  Example: studio init ~/corpora/physics"""
+    from studio.project import DB_NAME
     from studio.text import shown_path
 
+    folder = Path(project).expanduser()
+    try:  # a folder of the curator's own files becomes a project beside them: said
+        others = 0 if (folder / DB_NAME).exists() else sum(1 for _ in folder.iterdir())
+    except OSError:  # not there yet (or not a folder: open_project says so)
+        others = 0
     p = open_project(project)
     click.echo(f"project ready at {shown_path(p.root)}")
+    if others:
+        click.echo(
+            f"note: the folder already held {others:,} other "
+            f"{'entry' if others == 1 else 'entries'}, left as they are beside the project's files",
+            err=True,
+        )
 
 
 def _document_limit(ctx: click.Context, param: click.Parameter, value: float) -> float:

@@ -159,6 +159,12 @@ def test_bench_ui_and_label_refuse_a_folder_that_is_not_a_project(tmp_path: Path
 
 def test_init_refuses_an_empty_path_a_stale_link_and_a_name_too_long(tmp_path: Path) -> None:
     assert "no project folder given (the path is empty)" in run("init", "", code=1).output
+    (tmp_path / "lessons").mkdir()
+    (tmp_path / "lessons" / "a.txt").write_text("a curator's own notes")
+    said = run("init", str(tmp_path / "lessons")).output
+    assert "note: the folder already held 1 other entry, left as they are" in said
+    assert (tmp_path / "lessons" / "a.txt").read_text() == "a curator's own notes"
+    assert "note:" not in run("init", str(tmp_path / "lessons")).output  # a project now
     (tmp_path / "stale").symlink_to(tmp_path / "gone" / "target")
     out = run("init", str(tmp_path / "stale"), code=1).output
     assert "is a link to" in out and "which does not exist" in out

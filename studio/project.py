@@ -29,6 +29,9 @@ MIGRATION_BOOKKEEPING = frozenset(
 )
 
 
+MAX_NAME_BYTES = 255  # a file or folder name, on every common file system
+
+
 class ProjectError(Exception):
     """A folder that is not, and cannot become, a project."""
 
@@ -55,11 +58,19 @@ class Project:
         """Open the project at ``root``, creating it (folder, subfolders, schema) if asked."""
         given = Path(root).expanduser()
         try:
-            if given.is_symlink() and not given.exists():  # not made where a stale link points
+            long = next((p for p in given.parts if len(os.fsencode(p)) > MAX_NAME_BYTES), None)
+            if long is not None:  # refused before any folder on the way is made
                 raise ProjectError(
-                    f"{shown_path(given)} is a link to {shown_path(os.readlink(given))}, which "
-                    "does not exist: point it at a folder, or give the folder itself"
+                    f"cannot open a project at {shown_path(given)}: a folder name is at most "
+                    f"{MAX_NAME_BYTES} bytes, and {shown_path(long[:40])}... has "
+                    f"{len(os.fsencode(long)):,}"
                 )
+            for link in (given, *given.parents):  # nothing made where a stale link points
+                if link.is_symlink() and not link.exists():
+                    raise ProjectError(
+                        f"{shown_path(link)} is a link to {shown_path(os.readlink(link))}, "
+                        "which does not exist: point it at a folder, or give the folder itself"
+                    )
             project = cls(given)
             if project.root.exists() and not project.root.is_dir():
                 raise ProjectError(f"{shown_path(project.root)} is a file, not a project folder")
@@ -85,18 +96,21 @@ class Project:
             raise ProjectError(damaged(project.db_path, exc)) from exc
         return project
 
-    def check_writable(self, what: str) -> None:
-        """Refuse, before a long job, a project whose folder cannot be written (read-only media,
-        permissions): ``what`` the job makes would otherwise be lost at its end."""
-        try:
-            fd, name = tempfile.mkstemp(dir=self.root, prefix=".write-check-")
-            os.close(fd)
-            os.unlink(name)
-        except OSError as exc:
-            raise ProjectError(
-                f"{shown_path(self.root)} cannot be written ({exc.strerror or exc}), so {what} "
-                "could not be stored: nothing was done"
-            ) from exc
+    def check_writable(self, what: str, *folders: str) -> None:
+        """Refuse, before a long job, a project whose folder (or the ``folders`` in it the job
+        writes to) cannot be written (read-only media, permissions): ``what`` the job makes
+        would otherwise be lost at its end."""
+        for folder in (self.root, *(self.root / f for f in folders)):
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+                fd, name = tempfile.mkstemp(dir=folder, prefix=".write-check-")
+                os.close(fd)
+                os.unlink(name)
+            except OSError as exc:
+                raise ProjectError(
+                    f"{shown_path(folder)} cannot be written ({exc.strerror or exc}), so {what} "
+                    "could not be stored: nothing was done"
+                ) from exc
 
     def _check_is_ours(self) -> None:
         """Refuse, before anything is written, a ``studio.db`` that is no studio database: a

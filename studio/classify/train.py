@@ -44,6 +44,7 @@ from studio.classify.features import (
 )
 from studio.classify.metrics import evaluate, rounded
 from studio.classify.models import KINDS, new_model
+from studio.classify.versions import FOLDER as VERSIONS_FOLDER
 from studio.classify.versions import label_hash, save_version
 from studio.progress import Task
 from studio.project import Project, ProjectError
@@ -306,7 +307,7 @@ def train_classifier(
     if features != "auto":
         FeatureSet(features, embedding=embedding)  # an unknown name fails here, before any work
     try:
-        project.check_writable("the trained classifier")
+        project.check_writable("the trained classifier", "/".join(VERSIONS_FOLDER))
     except ProjectError as exc:
         raise TrainError(str(exc)) from exc
     labels = _checked_labels(store, threshold, folds)

@@ -363,6 +363,11 @@ def classify_simulate(
     from studio.classify.simulate import format_table, simulate
     from studio.progress import Cancelled
 
+    if seed + seeds - 1 > SEED.max:  # the repeats use seed, seed+1, ...
+        raise click.BadParameter(
+            f"with --seeds {seeds} the last seed is {seed + seeds - 1:,}: at most {SEED.max:,}",
+            param_hint="--seed",
+        )
     p = open_project(project, create=False)
     try:
         with p.store() as store, cli_task("simulating", unit="step") as task:

@@ -367,6 +367,8 @@ def compare(
         raise click.ClickException(_reason(exc)) from exc
     if not as_json:
         click.echo(format_table(report))
+    if report.get("state") == "cancelled":  # stopped, as a shell tells it from finished
+        raise SystemExit(STOPPED)
 
 
 def _progress_printer():  # type: ignore[no-untyped-def]

@@ -7,7 +7,9 @@ from __future__ import annotations
 from typing import Any
 
 from studio.classify.score import ScoreReport, score_documents
-from studio.engines.shards import SHARD_ROWS, ProcessPool, ShardEngine
+from studio.classify.versions import version_info
+from studio.engines.shards import SHARD_ROWS, ProcessPool, ShardEngine, ShardError
+from studio.locks import Busy, exclusive
 from studio.progress import Task
 from studio.project import Project
 from studio.store import Store
@@ -24,7 +26,12 @@ class LocalEngine:
         *,
         task: Task | None = None,
     ) -> ScoreReport:
-        return score_documents(project, store, version, task=task)
+        version = version_info(store, version).version  # the newest when None; unknown: said
+        try:  # two runs of one version would score the same pages twice
+            with exclusive(project.root, f"score-{version}", f"scoring with {version}"):
+                return score_documents(project, store, version, task=task)
+        except Busy as exc:
+            raise ShardError(str(exc)) from None
 
     def close(self) -> None:
         """Nothing held."""

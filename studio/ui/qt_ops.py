@@ -63,10 +63,26 @@ class Op(QObject):
         try:
             result = self.fn(self.task)
         except Exception as exc:  # reported to the curator by the failure callback
-            log.exception("background op failed")
-            self.failed.emit(failure_text(exc), traceback.format_exc())
+            said = failure_text(exc)
+            if is_fault(exc):  # its traceback is for the log
+                log.exception("background op failed")
+            else:  # written for the curator, who is told it: one line in the log
+                log.warning("background op failed: %s", said)
+            self.failed.emit(said, traceback.format_exc())
         else:
             self.succeeded.emit(result)
+
+
+def is_fault(exc: BaseException) -> bool:
+    """Whether ``exc`` is a fault (a bug, or a failure nobody wrote a message for) rather than
+    one of the errors :func:`failure_text` tells the curator in words of the studio's."""
+    kind = type(exc)
+    said = kind.__module__.split(".")[0] == "studio" or kind in (ValueError, LookupError)
+    return not (
+        said
+        or isinstance(exc, sqlite3.DatabaseError)
+        or (isinstance(exc, OSError) and bool(exc.strerror))
+    )
 
 
 def failure_text(exc: BaseException) -> str:
@@ -74,13 +90,13 @@ def failure_text(exc: BaseException) -> str:
     and LookupError it raises) are written for them and shown as they are; a file-system error
     as its reason and file; anything else is a fault, named as one."""
     kind = type(exc)
-    if kind.__module__.split(".")[0] == "studio" or kind in (ValueError, LookupError):
-        return str(exc) or kind.__name__
+    if is_fault(exc):
+        return f"an unexpected error ({kind.__name__}: {exc}); the log has the details"
     if isinstance(exc, sqlite3.DatabaseError):  # read-only, busy, a full disk, or damaged
         return damaged(None, exc)
-    if isinstance(exc, OSError) and exc.strerror:
+    if isinstance(exc, OSError) and exc.strerror and kind.__module__.split(".")[0] != "studio":
         return os_error_text(exc)
-    return f"an unexpected error ({kind.__name__}: {exc}); the log has the details"
+    return str(exc) or kind.__name__
 
 
 def submit_write(fn: Callable[[], Any]) -> Future:

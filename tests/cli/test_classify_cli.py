@@ -352,9 +352,27 @@ def test_train_on_a_project_it_cannot_write_stops_before_training(
     def read_only(**_kw: object) -> None:
         raise OSError(errno.EROFS, "Read-only file system")
 
+    real = studio.project.tempfile.mkstemp
+
+    def models_read_only(**kw: object):  # the folder the versions go to, and only it
+        if str(kw["dir"]).endswith("models/classifier"):
+            read_only()
+        return real(**kw)
+
+    monkeypatch.setattr(studio.project.tempfile, "mkstemp", models_read_only)
+    out = run("classifier", "train", str(labelled_project), code=1)
+    assert "models/classifier cannot be written (Read-only file system)" in out
     monkeypatch.setattr(studio.project.tempfile, "mkstemp", read_only)
     out = run("classifier", "train", str(labelled_project), code=1)
     assert "cannot be written (Read-only file system)" in out and "nothing was done" in out
     assert "Traceback" not in out
     monkeypatch.undo()
     assert "no classifier" in run("classifier", "versions", str(labelled_project))
+
+
+def test_simulate_refuses_seeds_past_the_generators_range(labelled_project: Path) -> None:
+    out = run(
+        "classifier", "simulate", str(labelled_project), "--seed", "4294967295", "--seeds", "2",
+        code=2,
+    )  # fmt: skip
+    assert "the last seed is 4,294,967,296: at most 4,294,967,295" in out

@@ -169,9 +169,13 @@ def test_init_refuses_an_empty_path_a_stale_link_and_a_name_too_long(tmp_path: P
     out = run("init", str(tmp_path / "stale"), code=1).output
     assert "is a link to" in out and "which does not exist" in out
     assert not (tmp_path / "gone").exists()  # nothing made where the link points
-    out = run("init", str(tmp_path / ("L" * 300)), code=1).output
-    assert "cannot open a project at" in out and "File name too long" in out
+    out = run("init", str(tmp_path / ("L" * 300) / "sub"), code=1).output
+    assert "cannot open a project at" in out and "a folder name is at most 255 bytes" in out
+    (tmp_path / "up").symlink_to(tmp_path / "nowhere")
+    assert "which does not exist" in run("init", str(tmp_path / "up" / "sub"), code=1).output
     assert "Traceback" not in out
+    # nothing was made on the way: not the long name's parent, not a stale link's target
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["lessons", "stale", "up"]
 
 
 def test_info_on_a_folder_that_is_not_a_project(tmp_path: Path) -> None:

@@ -114,12 +114,10 @@ def test_a_version_being_scored_in_shards_elsewhere_is_refused(trained: Path, tm
 
         version = latest_version(store)
     busy = f"scoring with {version} is being run by another"
-    # as a second terminal holds it
-    with (
-        exclusive(project.root, f"score-{version}", "another"),
-        pytest.raises(ShardError, match=busy),
-    ):
-        _score(project, "processes", workers=1, shard_rows=40)
+    with exclusive(project.root, f"score-{version}", "another"):  # as a second terminal holds it
+        for engine, options in (("processes", {"workers": 1, "shard_rows": 40}), ("local", {})):
+            with pytest.raises(ShardError, match=busy):
+                _score(project, engine, **options)
     assert _scores(project) == {}  # nothing written by the refused run
     assert not (project.root / "runs" / f"score-{version}").exists()
 

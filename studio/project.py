@@ -101,8 +101,9 @@ class Project:
         writes to) cannot be written (read-only media, permissions): ``what`` the job makes
         would otherwise be lost at its end."""
         for folder in (self.root, *(self.root / f for f in folders)):
+            while not folder.exists() and folder != self.root:  # made by the job, not by this
+                folder = folder.parent
             try:
-                folder.mkdir(parents=True, exist_ok=True)
                 fd, name = tempfile.mkstemp(dir=folder, prefix=".write-check-")
                 os.close(fd)
                 os.unlink(name)

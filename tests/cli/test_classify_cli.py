@@ -359,6 +359,7 @@ def test_train_on_a_project_it_cannot_write_stops_before_training(
             read_only()
         return real(**kw)
 
+    (labelled_project / "models" / "classifier").mkdir(parents=True, exist_ok=True)
     monkeypatch.setattr(studio.project.tempfile, "mkstemp", models_read_only)
     out = run("classifier", "train", str(labelled_project), code=1)
     assert "models/classifier cannot be written (Read-only file system)" in out

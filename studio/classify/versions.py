@@ -97,7 +97,11 @@ def save_version(
         "n_labels": meta["n_labels"],
         "path": rel.as_posix(),
     }
-    store.add_classifier_version(row)
+    try:
+        store.add_classifier_version(row)
+    except BaseException:  # a read-only or full database: no folder left without its row
+        shutil.rmtree(final, ignore_errors=True)
+        raise
     return row
 
 

@@ -605,6 +605,22 @@ def test_cancelled_training_stores_nothing(
     assert not (project.root / "models" / "classifier").exists()
 
 
+def test_a_version_the_database_refuses_leaves_no_folder(
+    project: Project, store: Store, labelled: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With only studio.db read-only, training stored its files, then failed on the row: the
+    folder stayed behind with no version naming it."""
+    import sqlite3
+
+    def read_only(_row: object) -> None:
+        raise sqlite3.OperationalError("attempt to write a readonly database")
+
+    monkeypatch.setattr(store, "add_classifier_version", read_only)
+    with pytest.raises(sqlite3.OperationalError):
+        train_classifier(project, store, features="hand", model="ridge")
+    assert list((project.root / "models" / "classifier").iterdir()) == []
+
+
 # -- scoring ---------------------------------------------------------------------------------------
 
 

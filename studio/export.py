@@ -30,6 +30,7 @@ Example::
 
 from __future__ import annotations
 
+import errno
 import glob
 import gzip
 import io
@@ -549,9 +550,14 @@ def export_documents(
                 os.replace(drop_tmp, dropped)
             try:
                 partial.rename(out)  # replaces an empty folder; refuses a non-empty one
-            except BaseException:
+            except BaseException as exc:
                 if dropped is not None:
                     dropped.unlink(missing_ok=True)
+                if isinstance(exc, OSError) and exc.errno in (errno.ENOTEMPTY, errno.EEXIST):
+                    raise ExportError(  # checked empty at the start: written since
+                        f"{out} was written while this export ran (another export to the same "
+                        "folder?): this one is not kept; choose another folder"
+                    ) from exc
                 raise
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)

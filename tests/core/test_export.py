@@ -380,3 +380,25 @@ def test_keepers_chosen_before_the_scores_changed_are_named(
     store.conn.commit()  # as if the version were scored again, partly: the counts differ
     [note] = export_documents(project, store, tmp_path / "c", fmt="jsonl").warnings
     assert "chosen on 0001-hand-ridge's scores of 100 documents" in note
+
+
+def test_a_folder_written_while_the_export_ran_is_kept_and_this_export_is_not(
+    project: Project, store: Store, tmp_path: Path, monkeypatch
+) -> None:
+    """Two exports to one folder at once: the second said 'Directory not empty:
+    OUT.partial-...'. The folder was empty when this one began, so it says another wrote it."""
+    make_labelled_project(store, labelled=12, unlabelled=8)
+    out = tmp_path / "kept"
+    real = export_module.dataset_card
+
+    def other_export_finishes_first(manifest):
+        out.mkdir(exist_ok=True)
+        (out / "README.md").write_text("the other export's card")
+        return real(manifest)
+
+    monkeypatch.setattr(export_module, "dataset_card", other_export_finishes_first)
+    with pytest.raises(ExportError, match="was written while this export ran"):
+        export_documents(project, store, out, fmt="jsonl", dropped=tmp_path / "d.jsonl")
+    assert (out / "README.md").read_text() == "the other export's card"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["kept", "project"]
+    assert store.exports() == []

@@ -8,8 +8,7 @@ from typing import Any
 
 from studio.classify.score import ScoreReport, score_documents
 from studio.classify.versions import version_info
-from studio.engines.shards import SHARD_ROWS, ProcessPool, ShardEngine, ShardError
-from studio.locks import Busy, exclusive
+from studio.engines.shards import SHARD_ROWS, ProcessPool, ShardEngine, score_lock
 from studio.progress import Task
 from studio.project import Project
 from studio.store import Store
@@ -27,11 +26,8 @@ class LocalEngine:
         task: Task | None = None,
     ) -> ScoreReport:
         version = version_info(store, version).version  # the newest when None; unknown: said
-        try:  # two runs of one version would score the same pages twice
-            with exclusive(project.root, f"score-{version}", f"scoring with {version}"):
-                return score_documents(project, store, version, task=task)
-        except Busy as exc:
-            raise ShardError(str(exc)) from None
+        with score_lock(project, version):  # two runs would score the same pages twice
+            return score_documents(project, store, version, task=task)
 
     def close(self) -> None:
         """Nothing held."""

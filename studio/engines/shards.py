@@ -320,11 +320,17 @@ def score_in_shards(
     if shard_rows < 1:
         raise ValueError("a shard holds at least one document")
     classifier = load_classifier(project, store, version)
-    try:  # two runs would write and delete the same shard files
-        with exclusive(
-            project.root, f"score-{classifier.version}", f"scoring with {classifier.version}"
-        ):
-            return _score_in_shards(project, store, pool_factory, classifier, shard_rows, task)
+    with score_lock(project, classifier.version):  # two runs would share the shard files
+        return _score_in_shards(project, store, pool_factory, classifier, shard_rows, task)
+
+
+@contextmanager
+def score_lock(project: Project, version: str) -> Iterator[None]:
+    """Hold the scoring of ``version`` for one process, whatever the engine: a second run is
+    refused with :class:`ShardError` instead of scoring the same pages (or shards) again."""
+    try:
+        with exclusive(project.root, f"score-{version}", f"scoring with {version}"):
+            yield
     except Busy as exc:
         raise ShardError(str(exc)) from None
 

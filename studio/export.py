@@ -235,11 +235,14 @@ def _rescored(store: Store) -> list[str]:
     version, or more pages scored): the keepers are the ones the old scores chose."""
     row = store.conn.execute("SELECT params FROM dedup_runs ORDER BY id DESC LIMIT 1").fetchone()
     try:
-        then = json.loads(row[0]).get("ranked_by", "absent") if row else "absent"
-    except (ValueError, AttributeError):
-        then = "absent"
-    now_ = ranking_scores(store)
-    if then == "absent" or then == now_:  # a run from before runs recorded it, or unchanged
+        run = json.loads(row[0]) if row else {}
+    except ValueError:
+        run = {}
+    # a run from before runs recorded it is not judged
+    if not isinstance(run, dict) or "ranked_by" not in run:
+        return []
+    then = run["ranked_by"]
+    if then == ranking_scores(store):
         return []
     said = f"{then['version']}'s scores of {then['scored']:,} documents" if then else "no scores"
     return [

@@ -128,6 +128,7 @@ def dedup_corpus(
             marks.append((d, cid, kept, why, sims[d], "exact" if sims[d] >= 1.0 else "minhash"))
             removed_words += 0 if d == kept else rank[d][1]
     task.check()
+    ranked = ranking_scores(store)
     report = DedupReport(
         documents=len(ids),
         clusters=len(clusters),
@@ -135,9 +136,9 @@ def dedup_corpus(
         removed=len(marks) - len(clusters),
         removed_words=removed_words,
         params=params,
-        notes=_partial_scores(store),
+        notes=_partial_scores(store, ranked),
     )
-    _save(store, clusters, marks, params, report)
+    _save(store, clusters, marks, params, report, ranked)
     return report
 
 
@@ -193,11 +194,10 @@ def ranking_scores(store: Store) -> dict[str, Any] | None:
     return {"version": version, "scored": scored}
 
 
-def _partial_scores(store: Store) -> tuple[str, ...]:
-    """A note when the scores that choose each cluster's keeper cover part of the corpus (a
-    scoring run stopped part-way, or running now): pages without one lose to pages with one,
-    so the choice is not the one the full scores would make."""
-    ranked = ranking_scores(store)
+def _partial_scores(store: Store, ranked: dict[str, Any] | None) -> tuple[str, ...]:
+    """A note when the scores that choose each cluster's keeper (``ranked``) cover part of the
+    corpus (a scoring run stopped part-way, or running now): pages without one lose to pages
+    with one, so the choice is not the one the full scores would make."""
     if ranked is None:
         return ()
     version, scored = ranked["version"], ranked["scored"]
@@ -222,7 +222,12 @@ def _text_hashes(store: Store, key: str) -> dict[int, str]:
 
 
 def _save(
-    store: Store, clusters: list[tuple], marks: list[tuple], params: dict, report: DedupReport
+    store: Store,
+    clusters: list[tuple],
+    marks: list[tuple],
+    params: dict,
+    report: DedupReport,
+    ranked: dict[str, Any] | None,
 ) -> None:
     p = json.dumps(params, sort_keys=True)
     with store.transaction():
@@ -240,7 +245,7 @@ def _save(
         )
         # the run also records the scores its keepers were chosen on, so that an export can
         # tell when they have changed since
-        run = json.dumps({**params, "ranked_by": ranking_scores(store)}, sort_keys=True)
+        run = json.dumps({**params, "ranked_by": ranked}, sort_keys=True)
         store.conn.execute(
             "INSERT INTO dedup_runs(created_at, params, documents, clusters, removed) "
             "VALUES (?, ?, ?, ?, ?)",

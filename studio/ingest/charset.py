@@ -7,7 +7,7 @@ import html
 import re
 
 from studio.ingest.base import IngestError
-from studio.text import broken_utf8
+from studio.text import broken_utf8, plural
 
 META_SCAN_BYTES = 4096
 META_CHARSET = re.compile(rb"""<meta[^>]*?charset\s*=\s*["']?\s*([a-z0-9_.:-]+)""", re.IGNORECASE)
@@ -68,8 +68,7 @@ def decode_html(data: bytes, content_type: str | None = None) -> tuple[str, list
         utf8 = broken_utf8(data)
     if utf8 is not None:
         text, bad = utf8
-        many = "s" if bad != 1 else ""
-        warnings.append(f"{bad:,} byte sequence{many} not valid UTF-8, replaced by U+FFFD")
+        warnings.append(f"{plural(bad, 'byte sequence')} not valid UTF-8, replaced by U+FFFD")
         return text, warnings
     warnings.append("no charset declared and not valid UTF-8; decoded as windows-1252")
     return data.decode("cp1252", errors="replace"), warnings

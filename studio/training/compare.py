@@ -69,57 +69,39 @@ def compare_recipes(
         load_recipe(project.root, recipe)  # every name checked before anything is trained
         check_run_name(f"{name}-{recipe}")  # the run of each recipe, named before it is trained
     with run_lock(project, name, "comparison"):
-        return _compare(
-            project, recipes, name, size, steps, tokens, seed, device, emit, task, train_options
-        )
-
-
-def _compare(
-    project: Project,
-    recipes: list[str],
-    name: str,
-    size: str,
-    steps: int | None,
-    tokens: int | None,
-    seed: int,
-    device: str,
-    emit: Emit,
-    task: Task,
-    train_options: dict[str, Any],
-) -> dict[str, Any]:
-    folder = runs_dir(project) / name
-    folder.mkdir(parents=True, exist_ok=True)
-    report = _report(folder, name, recipes, size, steps, tokens, seed)
-    tokenizer = _shared_tokenizer(project, folder, recipes[0], size, seed, emit)
-    for recipe in recipes:
-        run_name = f"{name}-{recipe}"
-        entry = _train_one(
-            project,
-            recipe,
-            run_name,
-            tokenizer=tokenizer,
-            evals_from=recipes[0],
-            size=size,
-            steps=steps,
-            tokens=tokens,
-            seed=seed,
-            device=device,
-            emit=emit,
-            task=task,
-            **train_options,
-        )
-        report["runs"] = [r for r in report["runs"] if r["recipe"] != recipe] + [entry]
-        _write(folder, report)
-        if entry["state"] != "done":
-            report["state"] = entry["state"]
+        folder = runs_dir(project) / name
+        folder.mkdir(parents=True, exist_ok=True)
+        report = _report(folder, name, recipes, size, steps, tokens, seed)
+        tokenizer = _shared_tokenizer(project, folder, recipes[0], size, seed, emit)
+        for recipe in recipes:
+            run_name = f"{name}-{recipe}"
+            entry = _train_one(
+                project,
+                recipe,
+                run_name,
+                tokenizer=tokenizer,
+                evals_from=recipes[0],
+                size=size,
+                steps=steps,
+                tokens=tokens,
+                seed=seed,
+                device=device,
+                emit=emit,
+                task=task,
+                **train_options,
+            )
+            report["runs"] = [r for r in report["runs"] if r["recipe"] != recipe] + [entry]
             _write(folder, report)
-            emit({"event": "compare", **report})
-            return report
-    report["state"] = "done"
-    report["finished_at"] = now()
-    _write(folder, report)
-    emit({"event": "compare", **report})
-    return report
+            if entry["state"] != "done":
+                report["state"] = entry["state"]
+                _write(folder, report)
+                emit({"event": "compare", **report})
+                return report
+        report["state"] = "done"
+        report["finished_at"] = now()
+        _write(folder, report)
+        emit({"event": "compare", **report})
+        return report
 
 
 def _report(folder: Path, name: str, recipes: list[str], size: str, steps, tokens, seed) -> dict:

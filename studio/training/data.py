@@ -200,10 +200,9 @@ def _take(
     offsets, lengths, difficulties = array("q"), array("q"), array("d")  # 8 bytes a piece
     cut = False
     cache: dict[int, tuple[int, int, float]] = {}  # document: (offset, length, difficulty)
-    taken, passes, docs_seen, stored = 0, 0, 0, 0
+    taken, docs_seen, stored = 0, 0, 0
     with path.open("wb") as out:
         while taken < target and sel.train:
-            passes += 1
             order = [sel.train[j] for j in rng.permutation(len(sel.train))]
             for start in range(0, len(order), ENCODE_CHUNK):
                 ids = order[start : start + ENCODE_CHUNK]

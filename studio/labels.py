@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from studio.labelling import annotator_problem
+from studio.paths import require_regular_file
 from studio.store import MAX_INTEGER, Store
 from studio.text import MAX_NOTE, abbreviated, clean_note
 
@@ -96,8 +97,12 @@ def _lines(handle: Any, path: Path) -> Iterator[str]:
 
 def _rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | str]]:
     """(line number, row) for each row; a row that cannot be parsed comes as an error string."""
-    if path.exists() and not path.is_file():  # a FIFO would wait for a writer forever
-        raise LabelFileError(f"{path} is not a regular file (a folder, device or pipe)")
+    try:
+        require_regular_file(path)
+    except ValueError as exc:
+        raise LabelFileError(str(exc)) from exc
+    except FileNotFoundError:
+        pass  # said below, as every unreadable file is
     suffix = path.suffix.lower()
     if suffix == ".parquet":
         yield from _parquet_rows(path)

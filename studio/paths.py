@@ -3,6 +3,7 @@ and reads a curator's small input files without trusting what is at the path."""
 
 from __future__ import annotations
 
+import os
 import stat
 import sys
 from pathlib import Path
@@ -55,14 +56,21 @@ def self_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "studio", *args]
 
 
+def require_regular_file(path: str | os.PathLike[str], shown: str | None = None) -> None:
+    """Raise ``ValueError`` when ``path`` is a device, pipe or folder, before anything opens it:
+    opening a pipe waits for a writer, and a device such as ``/dev/zero`` never ends (its size
+    says 0). ``shown`` is how the message names it (default: the path). ``OSError`` (missing,
+    unreadable) passes through."""
+    if not stat.S_ISREG(os.stat(path).st_mode):
+        raise ValueError(f"{shown or path} is not a regular file (a device, pipe or folder)")
+
+
 def read_small_file(path: Path, limit: int) -> bytes:
     """A curator's small input file (a taxonomy, a phrase list) whole: a device, pipe or folder
     in its place, or more than ``limit`` bytes, raise ``ValueError`` saying so; never read
-    without end (``/dev/zero`` says it holds 0 bytes) or wait on a pipe. ``OSError`` passes
-    through."""
+    without end or wait on a pipe. ``OSError`` passes through."""
     path = Path(path)
-    if not stat.S_ISREG(path.stat().st_mode):  # before opening: opening a pipe waits for a writer
-        raise ValueError(f"{path.name} is not a regular file (a device, pipe or folder)")
+    require_regular_file(path, path.name)
     with path.open("rb") as f:
         data = f.read(limit + 1)
     if len(data) > limit:

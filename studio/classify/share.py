@@ -28,7 +28,6 @@ import math
 import os
 import re
 import shutil
-import stat
 import zipfile
 import zlib
 from dataclasses import asdict, dataclass
@@ -42,6 +41,7 @@ from studio.classify.features import EXTRACTORS, DocText
 from studio.classify.models import KINDS
 from studio.classify.versions import FOLDER, load_folder, next_version_id, version_info
 from studio.export import output_problem
+from studio.paths import require_regular_file
 from studio.project import Project
 from studio.store import Store, now
 
@@ -240,9 +240,10 @@ def _same_model(
 def read_package(path: Path) -> tuple[dict[str, Any], dict[str, bytes]]:
     """The manifest and the member files, every name, size and checksum checked."""
     try:
-        if not stat.S_ISREG(path.stat().st_mode):  # opening a pipe waits; a device never ends
-            raise ShareError(f"{path} is not a regular file (a device, pipe or folder)")
+        require_regular_file(path)
         zf = zipfile.ZipFile(path)
+    except ValueError as exc:
+        raise ShareError(str(exc)) from exc
     except (OSError, zipfile.BadZipFile) as exc:
         raise ShareError(f"{path.name} is not a readable zip: {exc}") from exc
     with zf:

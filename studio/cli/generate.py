@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import os
-import stat
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +19,7 @@ from studio.cli.common import (
     open_project,
     print_json,
 )
+from studio.paths import require_regular_file
 from studio.store import MAX_INTEGER
 from studio.text import visible
 
@@ -530,8 +529,8 @@ def pages_edit(project: str, page_id: int, path: str) -> None:
     from studio.text import os_error_text
 
     try:
-        if path != "-" and not stat.S_ISREG(os.stat(path).st_mode):  # a pipe would wait
-            raise click.ClickException(f"{path} is not a regular file (a device, pipe or folder)")
+        if path != "-":
+            require_regular_file(path)
         with click.open_file(path, "r", encoding="utf-8") as file:
             # read at most twice the limit: control characters the studio drops may bring a
             # longer file under it (edit() then decides); a file past that cannot be, and is
@@ -543,6 +542,8 @@ def pages_edit(project: str, page_id: int, path: str) -> None:
         raise click.ClickException(
             f"{path} is not UTF-8 text ({exc.reason}): save it as UTF-8 (nothing was saved)"
         ) from exc
+    except ValueError as exc:  # not a regular file
+        raise click.ClickException(str(exc)) from exc
     if len(text) > 2 * MAX_TEXT_CHARS:
         raise click.ClickException(
             f"{path} is longer than the {MAX_TEXT_CHARS:,} characters a page holds: "

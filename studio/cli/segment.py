@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import stat
 from pathlib import Path
 
 import click
 
 from studio.cli.common import json_option, print_json
+from studio.paths import require_regular_file
 
 
 def _read_page(path: Path) -> tuple[str, str | None]:
@@ -15,8 +15,10 @@ def _read_page(path: Path) -> tuple[str, str | None]:
     from studio.ingest import read_file
     from studio.ingest.base import HTML, IngestError, RawDocument
 
-    if not stat.S_ISREG(path.stat().st_mode):  # opening a pipe would wait for a writer
-        raise click.ClickException(f"{path} is not a regular file (a device, pipe or folder)")
+    try:
+        require_regular_file(path)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
     try:
         for item in read_file(path):
             if isinstance(item, RawDocument):

@@ -54,7 +54,9 @@ SETTINGS = 4
 def reachable(address: str, timeout: float = 5.0) -> None:
     """Fail in seconds, not minutes, when a cluster's host:port does not answer as a Ray head
     (Ray itself retries for minutes, and waits without end on a port that accepts and never
-    answers). ``auto`` finds the address itself: not checked."""
+    answers): the port must speak HTTP/2, know the Ray service of its kind (GCS, or the client
+    server behind ray://), and, when it asks for a token, the studio must be set to send one.
+    ``auto`` finds the address itself: not checked."""
     if address == "auto":
         return
     host, port = host_port(address)
@@ -72,20 +74,47 @@ def reachable(address: str, timeout: float = 5.0) -> None:
         raise ConnectionError(f"{where} did not answer in {timeout:g} s") from exc
     except OSError as exc:
         raise ConnectionError(f"cannot reach {where}: {exc.strerror or exc}") from exc
+    not_ray = ConnectionError(
+        f"{shown(address)} answers, but not as a Ray cluster: check the host and the port "
+        "(the head's GCS port, 6379 by default, or ray:// and its client port, 10001)"
+    )
     if len(head) < 4 or head[3] != SETTINGS:
-        raise ConnectionError(
-            f"{shown(address)} answers, but not as a Ray cluster: check the host and the port "
-            "(the head's GCS port, 6379 by default, or ray:// and its client port, 10001)"
-        )
+        raise not_ray
+    import grpc
+
+    # one call that each port's Ray service answers; another gRPC server has no such method
+    # (Ray itself, pointed at one, retries for minutes: over five against a GCS address)
+    method = (
+        "/ray.rpc.RayletDriver/ClusterInfo"
+        if address.startswith("ray://")
+        else "/ray.rpc.NodeInfoGcsService/GetClusterId"
+    )
+    with grpc.insecure_channel(f"[{host}]:{port}" if ":" in host else f"{host}:{port}") as channel:
+        try:
+            channel.unary_unary(method)(b"", timeout=timeout)
+        except grpc.RpcError as exc:
+            code = exc.code()
+            if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+                raise ConnectionError(f"{where} did not answer in {timeout:g} s") from exc
+            if code == grpc.StatusCode.UNIMPLEMENTED:
+                raise not_ray from exc
+            if code == grpc.StatusCode.UNAUTHENTICATED and not token_mode():
+                # Ray, without a token, tries for 20-30 s and then blames the connection
+                raise ConnectionError(f"{where} asks for a token: {TOKEN_HOWTO}") from exc
+            # anything else (a reply, a request it finds malformed) is Ray's to judge
+
+
+def token_mode() -> bool:
+    return os.environ.get("RAY_AUTH_MODE", "").lower() == "token"
 
 
 # a cluster started by `ray start` asks for a token (Ray's default since 2.5x), and a driver
 # sends one only when told to
-AUTH_HINT = (
-    " (if the cluster asks for a token, as one started by `ray start` does, set "
-    "RAY_AUTH_MODE=token where the studio runs, with the cluster's token in RAY_AUTH_TOKEN or "
-    "~/.ray/auth_token)"
+TOKEN_HOWTO = (
+    "set RAY_AUTH_MODE=token where the studio runs, with the cluster's token in RAY_AUTH_TOKEN "
+    "or ~/.ray/auth_token"
 )
+AUTH_HINT = f" (if the cluster asks for a token, as one started by `ray start` does, {TOKEN_HOWTO})"
 
 
 def shown(address: str) -> str:
@@ -133,7 +162,7 @@ class RayEngine(ShardEngine):
                 ray.init(**options)
             except Exception as exc:  # Ray raises many kinds; the curator needs one line
                 where = "a local Ray" if local else f"the Ray cluster at {shown(self.address)}"
-                hint = "" if local or os.environ.get("RAY_AUTH_MODE") else AUTH_HINT
+                hint = "" if local or token_mode() else AUTH_HINT
                 raise ConnectionError(f"cannot start or reach {where}: {exc}{hint}") from exc
             self.started = True
         self.ray = ray

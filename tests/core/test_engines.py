@@ -271,6 +271,46 @@ def test_an_address_that_is_not_a_ray_head_fails_in_seconds(tmp_path: Path) -> N
         sock.close()
 
 
+def test_a_grpc_server_that_is_not_ray_or_wants_a_token_is_named_in_seconds(monkeypatch) -> None:
+    """A gRPC server without Ray's services passed the HTTP/2 check, and Ray then retried for
+    over five minutes; a head that asks for a token (as `ray start` heads do) made Ray try for
+    20-30 s and blame the connection. Both are real gRPC servers here, one with no services,
+    one refusing every call for want of a token, as a token-mode Ray head does."""
+    from concurrent import futures
+
+    import grpc
+
+    from studio.engines.ray_engine import reachable
+
+    class WantsToken(grpc.GenericRpcHandler):
+        def service(self, call_details):
+            def refuse(request, context):
+                context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing authentication token")
+
+            return grpc.unary_unary_rpc_method_handler(refuse)
+
+    servers = []
+    for handlers in ((), (WantsToken(),)):
+        server = grpc.server(futures.ThreadPoolExecutor(2), handlers=handlers)
+        port = server.add_insecure_port("127.0.0.1:0")
+        server.start()
+        servers.append((server, port))
+    (bare, bare_port), (token, token_port) = servers
+    try:
+        monkeypatch.delenv("RAY_AUTH_MODE", raising=False)
+        for address in (f"127.0.0.1:{bare_port}", f"ray://127.0.0.1:{bare_port}"):
+            with pytest.raises(ConnectionError, match="answers, but not as a Ray cluster"):
+                reachable(address, timeout=5)
+        for address in (f"127.0.0.1:{token_port}", f"ray://127.0.0.1:{token_port}"):
+            with pytest.raises(ConnectionError, match="asks for a token: set RAY_AUTH_MODE=token"):
+                reachable(address, timeout=5)
+        monkeypatch.setenv("RAY_AUTH_MODE", "token")  # Ray sends the token: its call
+        reachable(f"127.0.0.1:{token_port}", timeout=5)
+    finally:
+        for server, _ in servers:
+            server.stop(None)
+
+
 def test_worker_processes_end_when_the_run_is_killed() -> None:
     """A 'score --engine processes' killed with -9 left its workers waiting for work, their
     parent gone, until someone found them."""

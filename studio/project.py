@@ -98,8 +98,17 @@ class Project:
 
     def check_writable(self, what: str, *folders: str) -> None:
         """Refuse, before a long job, a project whose folder (or the ``folders`` in it the job
-        writes to) cannot be written (read-only media, permissions): ``what`` the job makes
-        would otherwise be lost at its end."""
+        writes to) or database cannot be written (read-only media, permissions, a read-only
+        bind of studio.db alone): ``what`` the job makes would otherwise be lost at its end.
+        Nothing is changed: a file is made and removed in each folder, the database's files
+        are opened for writing and closed."""
+
+        def refused(path: Path, exc: OSError) -> ProjectError:
+            return ProjectError(
+                f"{shown_path(path)} cannot be written ({exc.strerror or exc}), so {what} "
+                "could not be stored: nothing was done"
+            )
+
         for folder in (self.root, *(self.root / f for f in folders)):
             while not folder.exists() and folder != self.root:  # made by the job, not by this
                 folder = folder.parent
@@ -108,10 +117,14 @@ class Project:
                 os.close(fd)
                 os.unlink(name)
             except OSError as exc:
-                raise ProjectError(
-                    f"{shown_path(folder)} cannot be written ({exc.strerror or exc}), so {what} "
-                    "could not be stored: nothing was done"
-                ) from exc
+                raise refused(folder, exc) from exc
+        for file in (self.db_path, self.db_path.with_name(self.db_path.name + "-wal")):
+            try:
+                os.close(os.open(file, os.O_WRONLY))
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                raise refused(file, exc) from exc
 
     def _check_is_ours(self) -> None:
         """Refuse, before anything is written, a ``studio.db`` that is no studio database: a

@@ -371,6 +371,31 @@ def test_train_on_a_project_it_cannot_write_stops_before_training(
     assert "no classifier" in run("classifier", "versions", str(labelled_project))
 
 
+def test_train_with_only_the_database_read_only_stops_before_training(
+    labelled_project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the folders writable and studio.db alone read-only (a read-only bind of the file),
+    training ran its whole comparison and then failed to store the version. (Simulated at the
+    open for writing: the tests run as root; checked by hand with a read-only bind mount.)"""
+    import errno
+
+    import studio.project
+
+    real_open = studio.project.os.open
+
+    def db_read_only(path, flags, *args):
+        if Path(path).name == "studio.db" and flags & (os.O_WRONLY | os.O_RDWR):
+            raise OSError(errno.EROFS, "Read-only file system")
+        return real_open(path, flags, *args)
+
+    monkeypatch.setattr(studio.project.os, "open", db_read_only)
+    out = run("classifier", "train", str(labelled_project), code=1)
+    assert "studio.db cannot be written (Read-only file system)" in out
+    assert "nothing was done" in out and "Traceback" not in out
+    monkeypatch.undo()
+    assert "no classifier" in run("classifier", "versions", str(labelled_project))
+
+
 def test_simulate_refuses_seeds_past_the_generators_range(labelled_project: Path) -> None:
     out = run(
         "classifier", "simulate", str(labelled_project), "--seed", "4294967295", "--seeds", "2",

@@ -315,7 +315,7 @@ class Measurer:
             ref = self.rng.choice(self.real_rows, size=self.block, replace=False)
             per_block.append(self.block_measures(members, ref))
         result.blocks = len(per_block)
-        keys = {k for p in per_block for k in p}
+        keys = dict.fromkeys(k for p in per_block for k in p)  # in order: --json is stable
         metrics = {k: float(np.nanmean([p.get(k, np.nan) for p in per_block])) for k in keys}
         lex, result.windows = self.window_measures(order)
         metrics.update(lex)

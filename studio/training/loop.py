@@ -103,6 +103,53 @@ def resolve_device(name: str) -> str:
     return name
 
 
+def memory_floor(config: dict[str, Any], batch: int) -> int:
+    """Bytes one training step holds at the least: the weights, their gradients and AdamW's two
+    moments (16 bytes a parameter), and the micro-batch's logits three times over (the logits,
+    their log-softmax and its gradient, in float32). Measured on a CPU the step held 2-4 times
+    this (the layers' activations come on top), so a step that does not fit this floor never
+    fits."""
+    d, layers, vocab, context = (
+        config["n_embd"],
+        config["n_layer"],
+        config["vocab_size"],
+        config["n_positions"],
+    )
+    params = 12 * layers * d * d + (vocab + context) * d
+    return 16 * params + 3 * 4 * batch * context * vocab
+
+
+def available_memory(device: str) -> int | None:
+    """Free bytes on ``device`` (a CUDA device's, or the machine's available memory), or None
+    when it cannot be told."""
+    if device.startswith("cuda"):
+        import torch
+
+        return int(torch.cuda.mem_get_info(torch.device(device))[0])
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def check_memory(config: dict[str, Any], cfg: TrainConfig, device: str) -> None:
+    """Refuse, before anything is prepared or loaded, a micro-batch that cannot fit: ``--batch-size
+    20000`` grew until the system killed the run, and killed it again on every resume."""
+    need, free = memory_floor(config, cfg.batch), available_memory(device)
+    if free is not None and need > free:
+        where = "the GPU" if device.startswith("cuda") else "this machine"
+        raise ValueError(
+            f"a micro-batch of {cfg.batch:,} sequences of {config['n_positions']:,} tokens "
+            f"needs more than {need / 1e9:,.1f} GB on {where}, which has {free / 1e9:,.1f} GB "
+            "free: ask for a smaller --batch-size (a larger --accum keeps the tokens a step "
+            "reads)"
+        )
+
+
 def lr_at(cfg: TrainConfig, step: int) -> float:
     """Linear warmup to ``lr``, then cosine down to ``lr * min_lr_ratio`` at the last step."""
     if step < cfg.warmup:

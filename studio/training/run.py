@@ -44,6 +44,7 @@ from studio.training.loop import (
     Emit,
     TrainConfig,
     Trainer,
+    check_memory,
     resolve_device,
     run_steps,
     torch_threads,
@@ -329,9 +330,13 @@ def prepare_run(
         per_step = TrainConfig.for_size(size, **train_options).tokens_per_step
         steps = max(1, math.ceil(tokens / per_step)) if tokens else DEFAULT_STEPS
     cfg = TrainConfig.for_size(size, steps=steps, **train_options)
-    resolve_device(cfg.device)  # a device that is not there fails now, not after preparing
+    # a device that is not there, a micro-batch too big for it, a stream too big for the disk:
+    # each fails now, not after preparing
+    device = resolve_device(cfg.device)
+    vocab = load_tokenizer(tokenizer).get_vocab_size() if tokenizer else SIZES[size].vocab
+    check_memory(model_config(SIZES[size], vocab, 0), cfg, device)
     run_tokens = cfg.steps * cfg.tokens_per_step
-    _check_space(run.root.parent, cfg.steps, run_tokens, size, tokenizer)
+    _check_space(run.root.parent, cfg.steps, run_tokens, vocab)
     with project.store(readonly=True) as store:
         mix = resolve(store, recipe)
         shares = mix.shares(run_tokens)  # a recipe that selects nothing fails before any file
@@ -385,13 +390,10 @@ def prepare_run(
     return run
 
 
-def _check_space(
-    folder: Path, steps: int, run_tokens: int, size: str, tokenizer: Path | None
-) -> None:
+def _check_space(folder: Path, steps: int, run_tokens: int, vocab: int) -> None:
     """Refuse a run whose token stream (every token it reads, laid out when it starts) cannot
     fit on the disk that holds ``runs/``: a mistyped ``--steps 99999999999`` fails here, at once,
     instead of filling the disk."""
-    vocab = load_tokenizer(tokenizer).get_vocab_size() if tokenizer else SIZES[size].vocab
     need = (run_tokens + 1) * dtype_for(vocab).itemsize
     try:
         free = shutil.disk_usage(folder).free
@@ -485,6 +487,7 @@ def train_run(
     model_cfg, cfg = run.config()
     if device:
         cfg.device = device
+    check_memory(model_cfg, cfg, resolve_device(cfg.device))
     with torch_threads(cfg.threads):
         return _train(run, model_cfg, cfg, emit=emit, task=task, resume=resume)
 

@@ -139,6 +139,18 @@ def test_a_seed_numpy_cannot_take_is_refused_before_anything_runs(
     assert not (proj / "runs" / "s").exists()
 
 
+def test_a_micro_batch_that_cannot_fit_in_memory_is_refused_before_preparing(
+    proj: Path,
+) -> None:
+    """--batch-size 20000 grew until the system killed the run (and again on each resume); a
+    micro-batch whose logits alone outgrow the free memory is refused, and no run is made."""
+    out = run("train", str(proj), "--run", "big", "--batch-size", "100000000", code=1).output
+    assert "a micro-batch of 100,000,000 sequences of 128 tokens needs more than" in out
+    assert "GB on this machine" in out or "GB on the GPU" in out
+    assert "smaller --batch-size" in out and "Traceback" not in out
+    assert not (proj / "runs" / "big").exists()
+
+
 def test_a_run_another_process_trains_is_refused_and_left_alone(proj: Path) -> None:
     from studio.locks import exclusive
 

@@ -422,6 +422,10 @@ class Store:
 
     # -- the corpus view ------------------------------------------------------------------------
 
+    def last_document_id(self) -> int:
+        """The newest document's id (0 in an empty project)."""
+        return int(self.conn.execute("SELECT coalesce(max(id), 0) FROM documents").fetchone()[0])
+
     def count_documents(self, q: DocumentQuery) -> int:
         where, args = where_clause(q)
         sql = f"SELECT count(*) FROM {from_clause(q)}{where}"

@@ -55,6 +55,9 @@ class DocumentQuery:
     score_version: str | None = None
     min_score: float | None = None
     labelled_only: bool = False
+    # the last document when the view asked: pages imported meanwhile (by another process)
+    # wait for the next refresh instead of shifting the rows under the curator's scroll
+    max_id: int | None = None
 
     def with_(self, **changes: Any) -> DocumentQuery:
         return replace(self, **changes)
@@ -131,6 +134,9 @@ def where_clause(q: DocumentQuery) -> tuple[str, list[Any]]:
         args.append(q.min_score)
     if q.labelled_only:
         conds.append("d.id IN (SELECT doc_id FROM labels)")
+    if q.max_id is not None:
+        conds.append("+d.id <= ?")  # "+": a bound, not an index to scan by (the sort has one)
+        args.append(q.max_id)
     return (" WHERE " + " AND ".join(conds)) if conds else "", args
 
 

@@ -129,7 +129,8 @@ class CorpusModel(QAbstractTableModel):
 
     def set_query(self, query: DocumentQuery) -> None:
         self.beginResetModel()
-        self.query = query
+        # rows stay put while another process imports: offsets count up to this document
+        query = self.query = query.with_(max_id=self.store.last_document_id())
         self._pages.clear()
         self._generation += 1
         first = self.store.list_documents(query, 0, PAGE)

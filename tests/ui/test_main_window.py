@@ -270,3 +270,30 @@ def test_refresh_shows_what_another_program_imported(qtbot, window, tmp_path) ->
     refresh.trigger()
     assert window.corpus.model.rowCount() == 1
     qtbot.waitUntil(lambda: "1 document" in window.corpus.summary.text(), timeout=10_000)
+
+
+def test_rows_stay_put_while_another_program_imports(qtbot, window, tmp_path) -> None:
+    """The list pages by offset: a page another process imported while the curator scrolled
+    shifted the rows fetched after it (a row shown twice, one never shown) until a refresh."""
+    import subprocess
+    import sys
+
+    write_mixed_corpus(tmp_path / "corpus")
+    import_by_drop(qtbot, window, [tmp_path / "corpus"])
+    model = window.corpus.model
+    model.set_query(model.query.with_(sort="id", descending=True))  # newest first
+    before = [model.doc_id(r) for r in range(model.rowCount())]
+    assert len(before) >= 10
+    page = tmp_path / "late.txt"
+    page.write_text("A lesson on tides, the moon and the pull of gravity on the oceans.")
+    subprocess.run(  # a `studio import` in a terminal while the window is open
+        [sys.executable, "-m", "studio", "import", str(window.project.root), str(page)],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    model._pages.clear()  # as when the curator has scrolled far and back: pages fetched again
+    assert [model.doc_id(r) for r in range(model.rowCount())] == before
+    model.refresh()
+    assert model.rowCount() == len(before) + 1
+    assert model.doc_id(0) > before[0]  # the new page, at the top once the view is refreshed

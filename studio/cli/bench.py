@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from studio.classify.models import KINDS
-from studio.cli.common import IntRange, cli_task, json_option, print_json, threshold_option
+from studio.cli.common import PROJECT, IntRange, cli_task, json_option, print_json, threshold_option
 
 
 def default_corpus() -> Path:
@@ -65,7 +65,7 @@ def bench_segment(corpus: Path | None, limit: int | None, cv: int, as_json: bool
 
 
 @bench.command("classify")
-@click.argument("project", type=click.Path(file_okay=False, exists=True))
+@click.argument("project", type=PROJECT)
 @click.option(
     "--model",
     type=click.Choice(KINDS),

@@ -14,6 +14,7 @@ from studio.classify.features import ALL_SETS
 from studio.classify.models import KINDS
 from studio.cli.bench import bench
 from studio.cli.common import (
+    PROJECT,
     ROW_ID,
     SEED,
     STOPPED,
@@ -49,7 +50,7 @@ def classify() -> None:
 
 
 @classify.command("train")
-@click.argument("project", type=click.Path(file_okay=False, exists=True))
+@click.argument("project", type=PROJECT)
 @click.option(
     "--features",
     type=click.Choice(FEATURE_CHOICES),
@@ -157,7 +158,7 @@ def _cv_table(table: list[dict[str, Any]], threshold: float) -> str:
 
 
 @classify.command("versions")
-@click.argument("project", type=click.Path(file_okay=False, exists=True))
+@click.argument("project", type=PROJECT)
 @json_option
 def classify_versions(project: str, as_json: bool) -> None:
     """List the trained classifier versions with their CV figures and label hash.
@@ -192,7 +193,7 @@ def classify_versions(project: str, as_json: bool) -> None:
 
 
 @classify.command("explain")
-@click.argument("project", type=click.Path(file_okay=False, exists=True))
+@click.argument("project", type=PROJECT)
 @click.argument("doc_id", type=ROW_ID)
 @version_option()
 @click.option(
@@ -245,7 +246,7 @@ def classify_explain(
 
 
 @classify.command("export")
-@click.argument("project", type=click.Path(file_okay=False, exists=True))
+@click.argument("project", type=PROJECT)
 @click.argument("file", type=click.Path(dir_okay=False))
 @version_option("Version to export (default: the latest).")
 def classify_export(project: str, file: str, version: str | None) -> None:
@@ -269,7 +270,7 @@ def classify_export(project: str, file: str, version: str | None) -> None:
 
 
 @classify.command("import")
-@click.argument("project", type=click.Path(file_okay=False, exists=True))
+@click.argument("project", type=PROJECT)
 @click.argument("file", type=click.Path(dir_okay=False, exists=True))
 @json_option
 def classify_import(project: str, file: str, as_json: bool) -> None:
@@ -297,7 +298,7 @@ def classify_import(project: str, file: str, as_json: bool) -> None:
 
 
 @classify.command("simulate")
-@click.argument("project", type=click.Path(file_okay=False, exists=True))
+@click.argument("project", type=PROJECT)
 @click.option(
     "--features",
     type=click.Choice(FEATURE_CHOICES[1:]),
@@ -395,7 +396,7 @@ def classify_simulate(
 
 
 @classify.command("embed")
-@click.argument("project", type=click.Path(file_okay=False, exists=True))
+@click.argument("project", type=PROJECT)
 @click.option("--all", "every", is_flag=True, help="Every page, not only the labelled ones.")
 @embedding_option
 @json_option
@@ -424,7 +425,7 @@ def classify_embed(project: str, every: bool, embedding: str | None, as_json: bo
 
 
 @click.command("score")
-@click.argument("project", type=click.Path(file_okay=False, exists=True))
+@click.argument("project", type=PROJECT)
 @version_option()
 @click.option(
     "--engine",
@@ -582,7 +583,7 @@ def _json_line(event: dict[str, Any]) -> None:
 
 
 @bench.command("embedding")
-@click.argument("project", type=click.Path(file_okay=False, exists=True))
+@click.argument("project", type=PROJECT)
 @click.option(
     "--features",
     "feature_sets",

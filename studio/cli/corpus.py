@@ -9,7 +9,14 @@ from pathlib import Path
 
 import click
 
-from studio.cli.common import cli_task, json_option, open_project, print_json, sigterm_as_ctrl_c
+from studio.cli.common import (
+    PROJECT,
+    cli_task,
+    json_option,
+    open_project,
+    print_json,
+    sigterm_as_ctrl_c,
+)
 
 
 @click.command("init")
@@ -101,7 +108,7 @@ def import_(
 
 
 @click.command("info")
-@click.argument("project", type=click.Path(file_okay=False, exists=True))
+@click.argument("project", type=PROJECT)
 @json_option
 def info(project: str, as_json: bool) -> None:
     """Say what PROJECT holds, and what each import did with each file.

@@ -9,6 +9,7 @@ import click
 
 from studio.cli.bench import bench
 from studio.cli.common import (
+    PROJECT,
     ROW_ID,
     SEED,
     FiniteRange,
@@ -28,7 +29,7 @@ LISTED = 1000
 
 
 @click.command("dedup")
-@click.argument("project", type=click.Path(file_okay=False, exists=True))
+@click.argument("project", type=PROJECT)
 @click.option("--bands", type=IntRange(1, 512), default=14, show_default=True, help="LSH bands.")
 @click.option("--rows", type=IntRange(1, 64), default=8, show_default=True, help="Hashes a band.")
 @click.option(
@@ -150,7 +151,7 @@ def _cluster_of(store, doc_id: int) -> int:  # noqa: ANN001 (Store, imported laz
 
 
 @click.command("decontam")
-@click.argument("project", type=click.Path(file_okay=False, exists=True))
+@click.argument("project", type=PROJECT)
 @click.option(
     "--benchmark",
     "benchmarks",

@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from studio.cli.bench import bench, default_corpus
-from studio.cli.common import IntRange, cli_task, json_option, open_project, print_json
+from studio.cli.common import PROJECT, IntRange, cli_task, json_option, open_project, print_json
 from studio.diversity.sets import GROUPINGS
 
 SHOWN = (
@@ -26,7 +26,7 @@ SHOWN = (
 
 
 @click.command("diversity")
-@click.argument("project", type=click.Path(file_okay=False, exists=True))
+@click.argument("project", type=PROJECT)
 @click.option(
     "--by",
     type=click.Choice(GROUPINGS),

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from studio.cli.common import (
+    PROJECT,
     FiniteRange,
     IntRange,
     cli_task,
@@ -20,7 +21,7 @@ from studio.cli.common import (
 
 
 @click.command("export")
-@click.argument("project", type=click.Path(file_okay=False, exists=True))
+@click.argument("project", type=PROJECT)
 @click.argument("outdir", type=click.Path(dir_okay=True, file_okay=False))
 @version_option(
     "Keep what this classifier version keeps ('latest': the newest). Default: with "

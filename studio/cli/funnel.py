@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from studio.cli.common import json_option, open_project, print_json, version_option
+from studio.cli.common import PROJECT, json_option, open_project, print_json, version_option
 from studio.text import abbreviated, visible
 
 
@@ -26,7 +26,7 @@ def _language(ctx: click.Context, param: click.Parameter, value: str | None) -> 
 
 
 @click.command("funnel")
-@click.argument("project", type=click.Path(file_okay=False, exists=True))
+@click.argument("project", type=PROJECT)
 @version_option("Classifier version for the quality stage (default: the newest that has scored).")
 @click.option(
     "--lang",

@@ -10,6 +10,7 @@ import click
 
 from studio.cli.bench import bench
 from studio.cli.common import (
+    PROJECT,
     ROW_ID,
     SEED,
     FiniteRange,
@@ -188,7 +189,7 @@ def plan() -> None:
 
 
 @plan.command("show")
-@click.argument("project", type=click.Path(file_okay=False, exists=True))
+@click.argument("project", type=PROJECT)
 @click.option("--by", type=click.Choice(["subject", "topic", "subtopic", "audience", "style",
               "difficulty", "cell"]), default="subject", show_default=True)  # fmt: skip
 @json_option
@@ -222,7 +223,7 @@ def plan_show(project: str, by: str, as_json: bool) -> None:
 
 
 @plan.command("topics")
-@click.argument("project", type=click.Path(file_okay=False, exists=True))
+@click.argument("project", type=PROJECT)
 @click.option("--status", type=click.Choice(["active", "proposed", "rejected", "all"]),
               default="active", show_default=True)  # fmt: skip
 @json_option
@@ -244,7 +245,7 @@ def plan_topics(project: str, status: str, as_json: bool) -> None:
 
 
 @plan.command("import")
-@click.argument("project", type=click.Path(file_okay=False, exists=True))
+@click.argument("project", type=PROJECT)
 @click.argument("file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
 @click.option("--replace", is_flag=True, help="Replace the active subtopics instead of adding.")
 @json_option
@@ -274,7 +275,7 @@ def plan_import(project: str, file: Path, replace: bool, as_json: bool) -> None:
 
 
 @plan.command("add")
-@click.argument("project", type=click.Path(file_okay=False, exists=True))
+@click.argument("project", type=PROJECT)
 @click.argument("path", metavar='"SUBJECT / TOPIC / SUBTOPIC"')
 @json_option
 def plan_add(project: str, path: str, as_json: bool) -> None:
@@ -300,7 +301,7 @@ def plan_add(project: str, path: str, as_json: bool) -> None:
 
 
 @plan.command("remove")
-@click.argument("project", type=click.Path(file_okay=False, exists=True))
+@click.argument("project", type=PROJECT)
 @click.argument("ids", nargs=-1, type=ROW_ID, required=True)
 def plan_remove(project: str, ids: tuple[int, ...]) -> None:
     """Take subtopics out of the plan by id (pages written for them keep their cell).
@@ -319,7 +320,7 @@ def plan_remove(project: str, ids: tuple[int, ...]) -> None:
 
 
 @plan.command("propose")
-@click.argument("project", type=click.Path(file_okay=False, exists=True))
+@click.argument("project", type=PROJECT)
 @click.argument("topic", metavar='"SUBJECT / TOPIC"')
 @click.option(
     "--teacher",
@@ -367,7 +368,7 @@ def plan_propose(
 
 
 @plan.command("review")
-@click.argument("project", type=click.Path(file_okay=False, exists=True))
+@click.argument("project", type=PROJECT)
 @click.option("--accept", "accepted", multiple=True, type=ROW_ID, help="Proposed ids to plan.")
 @click.option("--reject", "rejected", multiple=True, type=ROW_ID, help="Proposed ids to drop.")
 def plan_review(project: str, accepted: tuple[int, ...], rejected: tuple[int, ...]) -> None:
@@ -401,7 +402,7 @@ def pages() -> None:
 
 
 @pages.command("list")
-@click.argument("project", type=click.Path(file_okay=False, exists=True))
+@click.argument("project", type=PROJECT)
 @click.option("--batch", type=ROW_ID, default=None)
 @click.option("--status", type=click.Choice(["pending", "running", "accepted", "rejected",
               "failed"]), default=None)  # fmt: skip
@@ -431,7 +432,7 @@ def pages_list(
 
 
 @pages.command("show")
-@click.argument("project", type=click.Path(file_okay=False, exists=True))
+@click.argument("project", type=PROJECT)
 @click.argument("page_id", type=int)
 @json_option
 def pages_show(project: str, page_id: int, as_json: bool) -> None:
@@ -483,7 +484,7 @@ def _decide(project: str, page_id: int, fn: Any) -> Any:
 
 
 @pages.command("accept")
-@click.argument("project", type=click.Path(file_okay=False, exists=True))
+@click.argument("project", type=PROJECT)
 @click.argument("page_id", type=int)
 def pages_accept(project: str, page_id: int) -> None:
     """Accept a page by hand: it becomes (or stays) a document of the corpus.
@@ -497,7 +498,7 @@ def pages_accept(project: str, page_id: int) -> None:
 
 
 @pages.command("reject")
-@click.argument("project", type=click.Path(file_okay=False, exists=True))
+@click.argument("project", type=PROJECT)
 @click.argument("page_id", type=int)
 @click.option("--reason", default="", help="Why, for the record.")
 def pages_reject(project: str, page_id: int, reason: str) -> None:
@@ -516,7 +517,7 @@ def pages_reject(project: str, page_id: int, reason: str) -> None:
 
 
 @pages.command("edit")
-@click.argument("project", type=click.Path(file_okay=False, exists=True))
+@click.argument("project", type=PROJECT)
 @click.argument("page_id", type=ROW_ID)
 @click.argument("path", metavar="FILE", type=click.Path(dir_okay=False, allow_dash=True))
 def pages_edit(project: str, page_id: int, path: str) -> None:

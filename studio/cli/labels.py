@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from studio.cli.common import (
+    PROJECT,
     SEED,
     IntRange,
     cli_task,
@@ -26,7 +27,7 @@ def labels() -> None:
 
 
 @labels.command("import")
-@click.argument("project", type=click.Path(file_okay=False, exists=True))
+@click.argument("project", type=PROJECT)
 @click.argument("file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
 @click.option("--annotator", default=None, help="For rows that name no annotator (default: you).")
 @json_option
@@ -85,7 +86,7 @@ def labels_import(project: str, file: Path, annotator: str | None, as_json: bool
 
 
 @labels.command("export")
-@click.argument("project", type=click.Path(file_okay=False, exists=True))
+@click.argument("project", type=PROJECT)
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 def labels_export(project: str, file: Path) -> None:
     """Write every label (with doc_id, content_hash, url, title) to FILE (.csv or .jsonl).
@@ -104,7 +105,7 @@ def labels_export(project: str, file: Path) -> None:
 
 
 @labels.command("agreement")
-@click.argument("project", type=click.Path(file_okay=False, exists=True))
+@click.argument("project", type=PROJECT)
 @click.option(
     "--gap",
     type=IntRange(1, 5),
@@ -150,7 +151,7 @@ def labels_agreement(project: str, gap: int, threshold: float, as_json: bool) ->
 
 
 @labels.command("teacher")
-@click.argument("project", type=click.Path(file_okay=False, exists=True))
+@click.argument("project", type=PROJECT)
 @click.option(
     "--pages",
     "which",

@@ -16,6 +16,7 @@ import click
 
 from studio.cli.bench import bench
 from studio.cli.common import (
+    PROJECT,
     SEED,
     STOPPED,
     FiniteRange,
@@ -80,7 +81,7 @@ def _emit_line(line: str) -> None:
 
 
 @click.command("train")
-@click.argument("project", type=click.Path(file_okay=False, exists=True))
+@click.argument("project", type=PROJECT)
 @click.option("--recipe", default="all", show_default=True, help="Recipe name or file.")
 @click.option("--run", "run_name", required=True, help="Run name (a folder under runs/).")
 @device_option
@@ -299,7 +300,7 @@ def _fail(p: Any, run_name: str, message: str, *, traceback: bool = False) -> No
 
 
 @click.command("compare")
-@click.argument("project", type=click.Path(file_okay=False, exists=True))
+@click.argument("project", type=PROJECT)
 @click.option("--recipes", required=True, help="Two or more recipe names, comma-separated.")
 @click.option("--name", default=None, help="Comparison name (default: the recipes joined).")
 @size_option
@@ -387,7 +388,7 @@ def _progress_printer():  # type: ignore[no-untyped-def]
 
 
 @click.command("sample")
-@click.argument("project", type=click.Path(file_okay=False, exists=True))
+@click.argument("project", type=PROJECT)
 @click.option("--run", "run_name", required=True, help="The run to sample from.")
 @click.option("--step", type=int, default=None, help="Checkpoint step (default: the latest).")
 @click.option("--prompt", default="", help="Text the student continues.")
@@ -453,7 +454,7 @@ def recipe() -> None:
 
 
 @recipe.command("list")
-@click.argument("project", type=click.Path(file_okay=False, exists=True))
+@click.argument("project", type=PROJECT)
 @json_option
 def recipe_list(project: str, as_json: bool) -> None:
     """List the recipes a project can train on: built-in, presets and its own.
@@ -480,7 +481,7 @@ def recipe_list(project: str, as_json: bool) -> None:
 
 
 @recipe.command("show")
-@click.argument("project", type=click.Path(file_okay=False, exists=True))
+@click.argument("project", type=PROJECT)
 @click.argument("name")
 @click.option("--tokens", "run_tokens", type=IntRange(1), help="Show shares at this budget.")
 @click.option("--tokenizer", type=click.Path(exists=True, path_type=Path), help="Count exactly.")
@@ -521,7 +522,7 @@ def recipe_show(
 
 
 @recipe.command("new")
-@click.argument("project", type=click.Path(file_okay=False, exists=True))
+@click.argument("project", type=PROJECT)
 @click.argument("name")
 @click.option("--from", "base", default="all", show_default=True, help="Recipe to start from.")
 def recipe_new(project: str, name: str, base: str) -> None:
@@ -544,7 +545,7 @@ def recipe_new(project: str, name: str, base: str) -> None:
 
 
 @click.command("runs")
-@click.argument("project", type=click.Path(file_okay=False, exists=True))
+@click.argument("project", type=PROJECT)
 @json_option
 def runs(project: str, as_json: bool) -> None:
     """List the project's training runs with their state, step and last losses.

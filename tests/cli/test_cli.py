@@ -157,6 +157,24 @@ def test_bench_ui_and_label_refuse_a_folder_that_is_not_a_project(tmp_path: Path
     assert "is not a Textbook Studio project (no studio.db)" in out
 
 
+@pytest.mark.parametrize("command", [["info"], ["score"], ["labels", "export"], ["runs"]])
+def test_a_project_argument_that_is_no_folder_is_said_plainly(tmp_path: Path, command) -> None:
+    """click said "Directory '/etc/passwd' is a file" and "Directory '' does not exist"."""
+    (tmp_path / "notes.txt").write_text("a curator's own file")
+    (tmp_path / "gone").symlink_to(tmp_path / "nowhere")
+    extra = ["out.csv"] if command == ["labels", "export"] else []
+    cases = {
+        str(tmp_path / "notes.txt"): "notes.txt is a file, not a project folder",
+        str(tmp_path / "missing"): "no project folder at " + str(tmp_path / "missing"),
+        str(tmp_path / "gone"): "no project folder at " + str(tmp_path / "gone"),
+        "": "no project folder given (the path is empty)",
+    }
+    for path, said in cases.items():
+        out = run(*command, path, *extra, code=2).output
+        assert said in out and "Directory" not in out, out
+    assert not (tmp_path / "missing").exists()
+
+
 def test_init_refuses_an_empty_path_a_stale_link_and_a_name_too_long(tmp_path: Path) -> None:
     assert "no project folder given (the path is empty)" in run("init", "", code=1).output
     (tmp_path / "lessons").mkdir()

@@ -6,6 +6,7 @@ projects a curator opened recently.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import sqlite3
@@ -100,8 +101,8 @@ class Project:
         """Refuse, before a long job, a project whose folder (or the ``folders`` in it the job
         writes to) or database cannot be written (read-only media, permissions, a read-only
         bind of studio.db alone): ``what`` the job makes would otherwise be lost at its end.
-        Nothing is changed: a file is made and removed in each folder, the database's files
-        are opened for writing and closed."""
+        Nothing is changed: a file is made and removed in each folder; the database's files
+        are asked about, not opened."""
 
         def refused(path: Path, exc: OSError) -> ProjectError:
             return ProjectError(
@@ -118,13 +119,13 @@ class Project:
                 os.unlink(name)
             except OSError as exc:
                 raise refused(folder, exc) from exc
+        # access(2), never open(2): closing any descriptor of studio.db drops every lock this
+        # process's SQLite connections hold on it (POSIX locks are per process)
         for file in (self.db_path, self.db_path.with_name(self.db_path.name + "-wal")):
-            try:
-                os.close(os.open(file, os.O_WRONLY))
-            except FileNotFoundError:
-                continue
-            except OSError as exc:
-                raise refused(file, exc) from exc
+            if os.path.exists(file) and not os.access(file, os.W_OK):
+                read_only = os.statvfs(file).f_flag & os.ST_RDONLY
+                code = errno.EROFS if read_only else errno.EACCES
+                raise refused(file, OSError(code, os.strerror(code)))
 
     def _check_is_ours(self) -> None:
         """Refuse, before anything is written, a ``studio.db`` that is no studio database: a

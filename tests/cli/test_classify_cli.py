@@ -376,21 +376,19 @@ def test_train_with_only_the_database_read_only_stops_before_training(
 ) -> None:
     """With the folders writable and studio.db alone read-only (a read-only bind of the file),
     training ran its whole comparison and then failed to store the version. (Simulated at the
-    open for writing: the tests run as root; checked by hand with a read-only bind mount.)"""
-    import errno
-
+    access check: the tests run as root; checked by hand with a read-only bind mount.)"""
     import studio.project
 
-    real_open = studio.project.os.open
+    real_access = studio.project.os.access
 
-    def db_read_only(path, flags, *args):
-        if Path(path).name == "studio.db" and flags & (os.O_WRONLY | os.O_RDWR):
-            raise OSError(errno.EROFS, "Read-only file system")
-        return real_open(path, flags, *args)
+    def db_read_only(path, mode, *args, **kwargs):
+        if Path(path).name == "studio.db" and mode & os.W_OK:
+            return False
+        return real_access(path, mode, *args, **kwargs)
 
-    monkeypatch.setattr(studio.project.os, "open", db_read_only)
+    monkeypatch.setattr(studio.project.os, "access", db_read_only)
     out = run("classifier", "train", str(labelled_project), code=1)
-    assert "studio.db cannot be written (Read-only file system)" in out
+    assert "studio.db cannot be written (Permission denied)" in out
     assert "nothing was done" in out and "Traceback" not in out
     monkeypatch.undo()
     assert "no classifier" in run("classifier", "versions", str(labelled_project))

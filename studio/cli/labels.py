@@ -22,8 +22,8 @@ from studio.text import abbreviated, plural, visible
 
 @click.group("labels")
 def labels() -> None:
-    """Labels: import and export (CSV or JSONL), agreement between annotators, and a teacher's
-    scores as one more annotator."""
+    """Labels: import (CSV, JSONL or Parquet) and export (CSV or JSONL), agreement between
+    annotators, and a teacher's scores as one more annotator."""
 
 
 @labels.command("import")

@@ -424,6 +424,16 @@ def classify_embed(project: str, every: bool, embedding: str | None, as_json: bo
     click.echo(report["text"])
 
 
+def _cluster_address(value: str | None) -> str | None:
+    """An empty --address is a shell variable left unset, not a request for a local Ray."""
+    if value is not None and not value.strip():
+        raise click.BadParameter(
+            "name the cluster (ray://host:10001, host:6379 or auto), not an empty string; "
+            "leave --address out for a Ray on this machine"
+        )
+    return value
+
+
 @click.command("score")
 @click.argument("project", type=PROJECT)
 @version_option()
@@ -438,6 +448,7 @@ def classify_embed(project: str, every: bool, embedding: str | None, as_json: bo
 @click.option(
     "--address",
     default=None,
+    callback=lambda _ctx, _param, value: _cluster_address(value),
     help="The Ray cluster (ray://host:10001, host:6379 or auto); default: a local Ray.",
 )
 @click.option(

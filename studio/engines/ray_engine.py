@@ -36,7 +36,7 @@ def host_port(address: str) -> tuple[str, int]:
     host, _, port = address.removeprefix("ray://").rpartition(":")
     host = host.removeprefix("[").removesuffix("]")  # [::1]:10001, an IPv6 host
     # a host name is at most 253 characters; a longer "address" is a paste gone wrong
-    if not host or not port.isdigit() or len(host) > 253:
+    if not host or not (port.isascii() and port.isdigit()) or len(host) > 253:
         raise ConnectionError(
             f"{shown(address)} is not a Ray address (ray://host:10001, host:6379 or auto)"
         )
@@ -80,28 +80,54 @@ def reachable(address: str, timeout: float = 5.0) -> None:
     )
     if len(head) < 4 or head[3] != SETTINGS:
         raise not_ray
+    _ask_ray(address, host, port, timeout, where, not_ray)
+
+
+def _ask_ray(
+    address: str, host: str, port: int, timeout: float, where: str, not_ray: ConnectionError
+) -> None:
+    """Call one method of the Ray service the port should serve and accept only Ray's answers:
+    a GCS replies with its cluster id, a client server (behind ray://) with NOT_FOUND to an
+    empty request (or a reply), a head that wants a token with UNAUTHENTICATED. Anything else
+    (another gRPC server, one that replies junk or fails the call) is no Ray head: Ray itself,
+    pointed at one, retries for minutes."""
     import grpc
 
-    # one call that each port's Ray service answers; another gRPC server has no such method
-    # (Ray itself, pointed at one, retries for minutes: over five against a GCS address)
+    client = address.startswith("ray://")
     method = (
         "/ray.rpc.RayletDriver/ClusterInfo"
-        if address.startswith("ray://")
+        if client
         else "/ray.rpc.NodeInfoGcsService/GetClusterId"
     )
-    with grpc.insecure_channel(f"[{host}]:{port}" if ":" in host else f"{host}:{port}") as channel:
+    target = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    with grpc.insecure_channel(target) as channel:
         try:
-            channel.unary_unary(method)(b"", timeout=timeout)
+            reply = channel.unary_unary(method)(b"", timeout=timeout)
         except grpc.RpcError as exc:
             code = exc.code()
             if code == grpc.StatusCode.DEADLINE_EXCEEDED:
                 raise ConnectionError(f"{where} did not answer in {timeout:g} s") from exc
-            if code == grpc.StatusCode.UNIMPLEMENTED:
-                raise not_ray from exc
-            if code == grpc.StatusCode.UNAUTHENTICATED and not token_mode():
+            if code == grpc.StatusCode.UNAUTHENTICATED:
+                if token_mode():
+                    return  # Ray sends the token
                 # Ray, without a token, tries for 20-30 s and then blames the connection
                 raise ConnectionError(f"{where} asks for a token: {TOKEN_HOWTO}") from exc
-            # anything else (a reply, a request it finds malformed) is Ray's to judge
+            if client and code == grpc.StatusCode.NOT_FOUND:
+                return
+            raise not_ray from exc
+    if not client and not _cluster_id(reply):
+        raise not_ray
+
+
+def _cluster_id(reply: bytes) -> bytes:
+    """The cluster id in a GCS's GetClusterId reply, or b"" when the bytes are no such reply."""
+    from google.protobuf.message import DecodeError
+    from ray.core.generated.gcs_service_pb2 import GetClusterIdReply
+
+    try:
+        return GetClusterIdReply.FromString(reply).cluster_id
+    except DecodeError:
+        return b""
 
 
 def token_mode() -> bool:

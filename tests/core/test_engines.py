@@ -273,41 +273,57 @@ def test_an_address_that_is_not_a_ray_head_fails_in_seconds(tmp_path: Path) -> N
 
 def test_a_grpc_server_that_is_not_ray_or_wants_a_token_is_named_in_seconds(monkeypatch) -> None:
     """A gRPC server without Ray's services passed the HTTP/2 check, and Ray then retried for
-    over five minutes; a head that asks for a token (as `ray start` heads do) made Ray try for
-    20-30 s and blame the connection. Both are real gRPC servers here, one with no services,
-    one refusing every call for want of a token, as a token-mode Ray head does."""
+    over five minutes; so did one that replied junk or failed the call. A head that asks for a
+    token (as `ray start` heads do) made Ray try for 20-30 s and blame the connection. All are
+    real gRPC servers here: one with no services, one replying junk, one failing every call,
+    one refusing every call for want of a token as a token-mode Ray head does."""
     from concurrent import futures
 
     import grpc
 
     from studio.engines.ray_engine import reachable
 
-    class WantsToken(grpc.GenericRpcHandler):
+    class Answer(grpc.GenericRpcHandler):
+        def __init__(self, status: grpc.StatusCode | None) -> None:
+            self.status = status
+
         def service(self, call_details):
-            def refuse(request, context):
-                context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing authentication token")
+            def answer(request, context):
+                if self.status is not None:
+                    context.abort(self.status, "missing authentication token")
+                return b"\xff\xfe not a reply \x00"
 
-            return grpc.unary_unary_rpc_method_handler(refuse)
+            return grpc.unary_unary_rpc_method_handler(answer)
 
-    servers = []
-    for handlers in ((), (WantsToken(),)):
+    servers = {}
+    for kind, handlers in (
+        ("bare", ()),
+        ("junk", (Answer(None),)),
+        ("failing", (Answer(grpc.StatusCode.INTERNAL),)),
+        ("token", (Answer(grpc.StatusCode.UNAUTHENTICATED),)),
+    ):
         server = grpc.server(futures.ThreadPoolExecutor(2), handlers=handlers)
-        port = server.add_insecure_port("127.0.0.1:0")
+        servers[kind] = (server, server.add_insecure_port("127.0.0.1:0"))
         server.start()
-        servers.append((server, port))
-    (bare, bare_port), (token, token_port) = servers
+    port = {kind: p for kind, (_, p) in servers.items()}
     try:
         monkeypatch.delenv("RAY_AUTH_MODE", raising=False)
-        for address in (f"127.0.0.1:{bare_port}", f"ray://127.0.0.1:{bare_port}"):
+        for address in (
+            f"127.0.0.1:{port['bare']}",
+            f"ray://127.0.0.1:{port['bare']}",
+            f"127.0.0.1:{port['junk']}",  # a GCS replies with its cluster id
+            f"127.0.0.1:{port['failing']}",
+            f"ray://127.0.0.1:{port['failing']}",
+        ):
             with pytest.raises(ConnectionError, match="answers, but not as a Ray cluster"):
                 reachable(address, timeout=5)
-        for address in (f"127.0.0.1:{token_port}", f"ray://127.0.0.1:{token_port}"):
+        for address in (f"127.0.0.1:{port['token']}", f"ray://127.0.0.1:{port['token']}"):
             with pytest.raises(ConnectionError, match="asks for a token: set RAY_AUTH_MODE=token"):
                 reachable(address, timeout=5)
         monkeypatch.setenv("RAY_AUTH_MODE", "token")  # Ray sends the token: its call
-        reachable(f"127.0.0.1:{token_port}", timeout=5)
+        reachable(f"127.0.0.1:{port['token']}", timeout=5)
     finally:
-        for server, _ in servers:
+        for server, _ in servers.values():
             server.stop(None)
 
 

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 from studio.progress import Task
@@ -120,12 +121,18 @@ def memory_floor(config: dict[str, Any], batch: int) -> int:
 
 
 def available_memory(device: str) -> int | None:
-    """Free bytes on ``device`` (a CUDA device's, or the machine's available memory), or None
-    when it cannot be told."""
+    """Free bytes on ``device``: a CUDA device's, or the machine's available memory, less where
+    the process's cgroup (a container, a systemd slice) allows less. None when it cannot be
+    told."""
     if device.startswith("cuda"):
         import torch
 
         return int(torch.cuda.mem_get_info(torch.device(device))[0])
+    found = [n for n in (_meminfo_available(), _cgroup_room()) if n is not None]
+    return min(found) if found else None
+
+
+def _meminfo_available() -> int | None:
     try:
         with open("/proc/meminfo", encoding="ascii") as f:
             for line in f:
@@ -133,6 +140,35 @@ def available_memory(device: str) -> int | None:
                     return int(line.split()[1]) * 1024
     except (OSError, ValueError, IndexError):
         pass
+    return None
+
+
+def _cgroup_room() -> int | None:
+    """Bytes the process's memory cgroup still allows (limit less usage), v2 or v1; None
+    without a limit."""
+    try:
+        with open("/proc/self/cgroup", encoding="utf-8") as f:
+            entries = [line.rstrip("\n").split(":", 2) for line in f]
+    except OSError:
+        return None
+    for _id, controllers, path in (e for e in entries if len(e) == 3):
+        if controllers == "":  # v2: memory.max and memory.current
+            files = ("/sys/fs/cgroup" + path + "/memory.max", "memory.current")
+        elif "memory" in controllers.split(","):  # v1
+            files = (
+                "/sys/fs/cgroup/memory" + path + "/memory.limit_in_bytes",
+                "memory.usage_in_bytes",
+            )
+        else:
+            continue
+        limit_file = Path(files[0])
+        try:
+            limit = limit_file.read_text().strip()
+            used = int((limit_file.parent / files[1]).read_text())
+        except (OSError, ValueError):
+            continue
+        if limit.isdigit() and int(limit) < 1 << 60:  # "max", or v1's "no limit" of ~2^63
+            return max(0, int(limit) - used)
     return None
 
 

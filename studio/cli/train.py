@@ -226,6 +226,7 @@ def _train(
                     "--resume continues it as it was"
                 )
         if run.path("data", "plan.json").is_file():
+            _check_same_batches(run, options)
             return train_run(
                 run, emit=metrics_writer(run, _emit_line), task=task, resume=True, device=device
             )
@@ -253,6 +254,18 @@ def _train(
         **options,
     )
     return train_run(run, emit=emit, task=task)
+
+
+def _check_same_batches(run: Any, options: dict[str, Any]) -> None:
+    """--resume continues a run as it was prepared: a --batch-size or --accum other than its
+    own is refused (it was ignored without a word)."""
+    _, stored = run.config()
+    for key, option in (("batch", "--batch-size"), ("accum", "--accum")):
+        if options[key] is not None and options[key] != getattr(stored, key):
+            raise click.ClickException(
+                f"run {run.name} was started with {option} {getattr(stored, key)}; "
+                "--resume continues it as it was"
+            )
 
 
 def _asked_again(run: Any) -> tuple[str, str, int, int, Path | None]:

@@ -151,6 +151,16 @@ def test_a_micro_batch_that_cannot_fit_in_memory_is_refused_before_preparing(
     assert not (proj / "runs" / "big").exists()
 
 
+def test_resume_refuses_another_batch_size_and_keeps_the_run(proj: Path) -> None:
+    """--resume --batch-size 100000000 was ignored without a word (the run went on with its
+    own batch); it is refused as --steps is, and the run resumes as it was."""
+    run("train", str(proj), "--run", "b", "--steps", "2", *FAST)
+    for option, value in (("--batch-size", "100000000"), ("--accum", "3")):
+        out = run("train", str(proj), "--run", "b", "--resume", option, value, code=1).output
+        assert f"was started with {option} " in out and "continues it as it was" in out
+    assert json.loads((proj / "runs" / "b" / "status.json").read_text())["state"] == "done"
+
+
 def test_a_run_another_process_trains_is_refused_and_left_alone(proj: Path) -> None:
     from studio.locks import exclusive
 

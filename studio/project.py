@@ -80,7 +80,9 @@ class Project:
                 f"cannot open a project at {shown_path(given)}: {exc.strerror or exc}"
             ) from exc
         if not project.db_path.exists() and not create:
-            raise ProjectError(f"{project.root} is not a Textbook Studio project (no {DB_NAME})")
+            raise ProjectError(
+                f"{shown_path(project.root)} is not a Textbook Studio project (no {DB_NAME})"
+            )
         if project.db_path.exists():
             project._check_is_ours()
         try:
@@ -134,14 +136,17 @@ class Project:
         project's: another studio creating this project at the same moment makes that table
         (in a commit of its own) before the first migration and its record commit together."""
         if not self.db_path.is_file():
-            raise ProjectError(f"{self.db_path} is not a file: this is not a project folder")
+            raise ProjectError(
+                f"{shown_path(self.db_path)} is not a file: this is not a project folder"
+            )
         if self.db_path.stat().st_size == 0:
             held = self._held_files()
             if held:  # a database cut to nothing: a new schema in it would hide the loss
                 raise ProjectError(
-                    f"{self.db_path} is empty (0 bytes), but the project holds {held}: its "
-                    "database was lost or cut short. Restore studio.db from a backup, or move "
-                    "the folder's files away to start a new project there; nothing was changed"
+                    f"{shown_path(self.db_path)} is empty (0 bytes), but the project holds "
+                    f"{held}: its database was lost or cut short. Restore studio.db from a "
+                    "backup, or move the folder's files away to start a new project there; "
+                    "nothing was changed"
                 )
             return
         try:
@@ -162,8 +167,8 @@ class Project:
         if others and not ours:
             shown = ", ".join(sorted(others)[:5]) + (" …" if len(others) > 5 else "")
             raise ProjectError(
-                f"{self.db_path} is a SQLite database of another program (tables: {shown}), "
-                "not a Textbook Studio project; nothing was changed"
+                f"{shown_path(self.db_path)} is a SQLite database of another program "
+                f"(tables: {shown}), not a Textbook Studio project; nothing was changed"
             )
 
     def _held_files(self) -> str | None:

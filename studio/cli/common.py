@@ -27,27 +27,29 @@ class IntRange(click.IntRange):
 
 
 class ProjectFolder(click.Path):
-    """The PROJECT argument of a command that works on an existing project: a file, or nothing,
-    at that path is said in a curator's words (click's own: "Directory 'x' is a file")."""
+    """The PROJECT argument, said in a curator's words where click would say "Directory 'x' is
+    a file": ``exists`` for the commands that work on an existing project; without it (init,
+    import, generate, demo) a missing folder is made into a project."""
 
     name = "project"
 
-    def __init__(self) -> None:
-        super().__init__(file_okay=False, exists=True)
+    def __init__(self, exists: bool = True) -> None:
+        super().__init__(file_okay=False, exists=exists)
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         path = os.fspath(value)
         shown = visible(abbreviated(path, 300))
         if not path.strip():  # a shell variable left unset: not the current folder
             self.fail("no project folder given (the path is empty)", param, ctx)
-        if not os.path.exists(path):  # nothing there, or a link to nothing
-            self.fail(f"no project folder at {shown} (studio init makes one)", param, ctx)
-        if not os.path.isdir(path):
+        if os.path.exists(path) and not os.path.isdir(path):
             self.fail(f"{shown} is a file, not a project folder", param, ctx)
+        if self.exists and not os.path.exists(path):  # nothing there, or a link to nothing
+            self.fail(f"no project folder at {shown} (studio init makes one)", param, ctx)
         return super().convert(value, param, ctx)
 
 
 PROJECT = ProjectFolder()
+NEW_PROJECT = ProjectFolder(exists=False)  # made when it is not there
 
 
 SEED = IntRange(0, 2**32 - 1)  # what numpy's and torch's generators take

@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from studio.cli.common import (
+    NEW_PROJECT,
     PROJECT,
     cli_task,
     json_option,
@@ -20,7 +21,7 @@ from studio.cli.common import (
 
 
 @click.command("init")
-@click.argument("project", type=click.Path(file_okay=False))
+@click.argument("project", type=NEW_PROJECT)
 def init(project: str) -> None:
     """Create an empty project folder.  Example: studio init ~/corpora/physics"""
     from studio.project import DB_NAME
@@ -51,7 +52,7 @@ def _document_limit(ctx: click.Context, param: click.Parameter, value: float) ->
 
 
 @click.command("import")
-@click.argument("project", type=click.Path(file_okay=False))
+@click.argument("project", type=NEW_PROJECT)
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--text-field", multiple=True, help="JSONL key / Parquet column holding plain text.")
 @click.option("--html-field", multiple=True, help="JSONL key / Parquet column holding HTML.")

@@ -10,6 +10,7 @@ import click
 
 from studio.cli.bench import bench
 from studio.cli.common import (
+    NEW_PROJECT,
     PROJECT,
     ROW_ID,
     SEED,
@@ -90,7 +91,7 @@ def with_teachers(fn: Any) -> Any:
 
 
 @click.command("generate")
-@click.argument("project", type=click.Path(file_okay=False))
+@click.argument("project", type=NEW_PROJECT)
 @click.option("--n", "pages", type=IntRange(1, 100_000), default=10, show_default=True,
               help="Pages per round.")  # fmt: skip
 @with_teachers

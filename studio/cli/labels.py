@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from studio.cli.common import (
+    NEW_PROJECT,
     PROJECT,
     SEED,
     IntRange,
@@ -224,7 +225,7 @@ def labels_teacher(
 
 
 @click.command("demo")
-@click.argument("project", type=click.Path(file_okay=False))
+@click.argument("project", type=NEW_PROJECT)
 @click.option(
     "--corpus",
     type=click.Path(file_okay=False, path_type=Path),

@@ -173,10 +173,22 @@ def test_a_project_argument_that_is_no_folder_is_said_plainly(tmp_path: Path, co
         out = run(*command, path, *extra, code=2).output
         assert said in out and "Directory" not in out, out
     assert not (tmp_path / "missing").exists()
+    (tmp_path / "new\nline").mkdir()  # a folder, but no project: said on one line
+    out = run(*command, str(tmp_path / "new\nline"), *extra, code=1).output
+    assert "new\\nline is not a Textbook Studio project (no studio.db)" in out
+
+
+def test_a_project_to_be_made_that_is_a_file_is_said_plainly(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("a curator's own file")
+    for command in (["import"], ["init"], ["demo"]):
+        extra = [str(tmp_path / "notes.txt")] if command == ["import"] else []
+        out = run(*command, str(tmp_path / "notes.txt"), *extra, code=2).output
+        assert "notes.txt is a file, not a project folder" in out and "Directory" not in out
+    assert (tmp_path / "notes.txt").read_text() == "a curator's own file"
 
 
 def test_init_refuses_an_empty_path_a_stale_link_and_a_name_too_long(tmp_path: Path) -> None:
-    assert "no project folder given (the path is empty)" in run("init", "", code=1).output
+    assert "no project folder given (the path is empty)" in run("init", "", code=2).output
     (tmp_path / "lessons").mkdir()
     (tmp_path / "lessons" / "a.txt").write_text("a curator's own notes")
     said = run("init", str(tmp_path / "lessons")).output

@@ -528,7 +528,6 @@ def pages_edit(project: str, page_id: int, path: str) -> None:
     Example: studio pages edit ~/proj 12 fixed.md
     """
     from studio.generate.record import MAX_TEXT_CHARS
-    from studio.text import os_error_text
 
     try:
         if path != "-":
@@ -539,7 +538,7 @@ def pages_edit(project: str, page_id: int, path: str) -> None:
             # never read whole
             text = file.read(2 * MAX_TEXT_CHARS + 1)
     except OSError as exc:
-        raise click.ClickException(f"cannot read {path}: {os_error_text(exc)}") from exc
+        raise click.ClickException(f"cannot read {path}: {exc.strerror or exc}") from exc
     except UnicodeDecodeError as exc:
         raise click.ClickException(
             f"{path} is not UTF-8 text ({exc.reason}): save it as UTF-8 (nothing was saved)"

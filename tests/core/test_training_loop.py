@@ -290,3 +290,38 @@ def test_a_comparison_trains_each_recipe_on_the_same_sets(trained: Project) -> N
     with pytest.raises(RunError, match="two recipes"):
         compare_recipes(trained, ["raw"], name="x", emit=print, task=Task())
     assert [c["name"] for c in list_comparisons(trained)] == ["cvr"]
+
+
+def test_the_memory_floor_is_below_what_a_real_step_holds() -> None:
+    """`train` refuses a micro-batch whose memory floor exceeds the free memory; the floor must
+    stay under what a step really holds, or a batch that fits would be refused. One real step
+    of the tiny model (two AdamW steps, float32, on the CPU) in a child process, its peak RSS
+    growth against the floor."""
+    import subprocess
+    import sys
+
+    from studio.training.loop import memory_floor
+    from studio.training.model import SIZES, model_config
+
+    script = (
+        "import resource, torch\n"
+        "import torch.nn.functional as F\n"
+        "from studio.training.model import SIZES, model_config, build_model\n"
+        "s = SIZES['tiny']; cfg = model_config(s, s.vocab, 0); torch.set_num_threads(1)\n"
+        "m = build_model(cfg); opt = torch.optim.AdamW(m.parameters())\n"
+        "base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "x = torch.randint(0, s.vocab, (128, s.context))\n"
+        "for _ in range(2):\n"
+        "    logits = m(input_ids=x).logits\n"
+        "    loss = F.cross_entropy(logits.view(-1, logits.size(-1)), x.view(-1))\n"
+        "    loss.backward(); opt.step(); opt.zero_grad(set_to_none=True); del logits, loss\n"
+        "print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) * 1024)\n"
+    )
+    held = int(
+        subprocess.run(
+            [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=300
+        ).stdout.split()[-1]
+    )
+    floor = memory_floor(model_config(SIZES["tiny"], SIZES["tiny"].vocab, 0), 128)
+    assert floor < held, (floor, held)
+    assert floor > held / 3  # a floor, but not one so low that it refuses nothing

@@ -258,7 +258,9 @@ def _train(
 
 def _check_same_batches(run: Any, options: dict[str, Any]) -> None:
     """--resume continues a run as it was prepared: a --batch-size or --accum other than its
-    own is refused (it was ignored without a word)."""
+    own is refused (it was ignored without a word). A damaged run is train_run's to name."""
+    if (options["batch"] is None and options["accum"] is None) or run.damage():
+        return
     _, stored = run.config()
     for key, option in (("batch", "--batch-size"), ("accum", "--accum")):
         if options[key] is not None and options[key] != getattr(stored, key):

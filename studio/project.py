@@ -33,6 +33,15 @@ MIGRATION_BOOKKEEPING = frozenset(
 MAX_NAME_BYTES = 255  # a file or folder name, on every common file system
 
 
+def _in_a_loop(link: Path) -> bool:
+    """True when following ``link`` leads back to a link on the way (stat says ELOOP)."""
+    try:
+        os.stat(link)
+    except OSError as exc:
+        return exc.errno == errno.ELOOP
+    return False
+
+
 class ProjectError(Exception):
     """A folder that is not, and cannot become, a project."""
 
@@ -68,8 +77,15 @@ class Project:
                 )
             for link in (given, *given.parents):  # nothing made where a stale link points
                 if link.is_symlink() and not link.exists():
+                    target = os.readlink(link)
+                    if _in_a_loop(link):
+                        raise ProjectError(
+                            f"{shown_path(link)} is a link in a loop of links (to "
+                            f"{shown_path(target)}): point it at a folder, or give the folder "
+                            "itself"
+                        )
                     raise ProjectError(
-                        f"{shown_path(link)} is a link to {shown_path(os.readlink(link))}, "
+                        f"{shown_path(link)} is a link to {shown_path(target)}, "
                         "which does not exist: point it at a folder, or give the folder itself"
                     )
             project = cls(given)

@@ -204,8 +204,12 @@ def test_init_refuses_an_empty_path_a_stale_link_and_a_name_too_long(tmp_path: P
     (tmp_path / "up").symlink_to(tmp_path / "nowhere")
     assert "which does not exist" in run("init", str(tmp_path / "up" / "sub"), code=1).output
     assert "Traceback" not in out
+    (tmp_path / "ping").symlink_to(tmp_path / "pong")  # said to lead nowhere, though pong was
+    (tmp_path / "pong").symlink_to(tmp_path / "ping")
+    out = run("import", str(tmp_path / "ping"), str(tmp_path / "lessons"), code=1).output
+    assert "is a link in a loop of links" in out
     # nothing was made on the way: not the long name's parent, not a stale link's target
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["lessons", "stale", "up"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["lessons", "ping", "pong", "stale", "up"]
 
 
 def test_info_on_a_folder_that_is_not_a_project(tmp_path: Path) -> None:

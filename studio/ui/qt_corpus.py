@@ -75,6 +75,7 @@ class CorpusModel(QAbstractTableModel):
         self.exact = True
         self._count = 0
         self._generation = 0
+        self._newest = 0  # the newest document when the query was set
         self._pages: OrderedDict[int, list[Any]] = OrderedDict()
 
     # -- what the view asks ----------------------------------------------------------------
@@ -129,8 +130,8 @@ class CorpusModel(QAbstractTableModel):
 
     def set_query(self, query: DocumentQuery) -> None:
         self.beginResetModel()
-        # rows stay put while another process imports: offsets count up to this document
-        query = self.query = query.with_(max_id=self.store.last_document_id())
+        self.query = query
+        self._newest = self.store.last_document_id()
         self._pages.clear()
         self._generation += 1
         first = self.store.list_documents(query, 0, PAGE)
@@ -169,7 +170,13 @@ class CorpusModel(QAbstractTableModel):
         page = n // PAGE
         rows = self._pages.get(page)
         if rows is None:
-            rows = self.store.list_documents(self.query, page * PAGE, PAGE)
+            query = self.query
+            if self.store.last_document_id() > self._newest:
+                # another process imported since the view asked: the offsets count up to the
+                # newest document then, or the rows would shift under the curator's scroll (the
+                # bound costs the query its index order, so only when it is needed)
+                query = query.with_(max_id=self._newest)
+            rows = self.store.list_documents(query, page * PAGE, PAGE)
             self._pages[page] = rows
             if len(self._pages) > MAX_PAGES:
                 self._pages.popitem(last=False)

@@ -129,7 +129,7 @@ class MainWindow(QMainWindow):
             self._build_lazy_tab(index, name)
         if self.tabs.widget(index) is self.label_view:
             # "pages matching the corpus search" means the search as it stands now
-            self.label_view.search_query = self.corpus.model.query.with_(max_id=None)
+            self.label_view.search_query = self.corpus.model.query
             self.label_view.setFocus()
 
     def _build_lazy_tab(self, index: int, name: str) -> None:

@@ -146,20 +146,20 @@ def _meminfo_available() -> int | None:
     return None
 
 
-def _cgroup_room() -> int | None:
+def _cgroup_room(listing: str = "/proc/self/cgroup", root: str = "/sys/fs/cgroup") -> int | None:
     """Bytes the process's memory cgroup still allows (limit less usage), v2 or v1; None
     without a limit."""
     try:
-        with open("/proc/self/cgroup", encoding="utf-8") as f:
+        with open(listing, encoding="utf-8") as f:
             entries = [line.rstrip("\n").split(":", 2) for line in f]
     except OSError:
         return None
     for _id, controllers, path in (e for e in entries if len(e) == 3):
         if controllers == "":  # v2: memory.max and memory.current
-            files = ("/sys/fs/cgroup" + path + "/memory.max", "memory.current")
+            files = (root + path + "/memory.max", "memory.current")
         elif "memory" in controllers.split(","):  # v1
             files = (
-                "/sys/fs/cgroup/memory" + path + "/memory.limit_in_bytes",
+                root + "/memory" + path + "/memory.limit_in_bytes",
                 "memory.usage_in_bytes",
             )
         else:

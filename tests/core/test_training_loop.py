@@ -328,3 +328,27 @@ def test_the_memory_floor_is_below_what_a_real_step_holds() -> None:
     floor = memory_floor(model_config(SIZES["tiny"], SIZES["tiny"].vocab, 0), 128)
     assert floor < held, (floor, held)
     assert floor > held / 3  # a floor, but not one so low that it refuses nothing
+
+
+def test_the_free_memory_counts_a_containers_limit(tmp_path: Path) -> None:
+    """MemAvailable is the host's: in a 3 GB container a run it allowed was killed on start
+    and on every resume. The cgroup's limit less its usage is read, v2 and v1 alike."""
+    from studio.training.loop import _cgroup_room
+
+    v2, v1 = tmp_path / "v2", tmp_path / "v1"
+    (v2 / "slice").mkdir(parents=True)
+    (v2 / "slice" / "memory.max").write_text("3000000000\n")
+    (v2 / "slice" / "memory.current").write_text("1000000000\n")
+    (tmp_path / "cgroup2").write_text("0::/slice\n")
+    assert _cgroup_room(str(tmp_path / "cgroup2"), str(v2)) == 2_000_000_000
+    (v2 / "slice" / "memory.max").write_text("max\n")  # no limit
+    assert _cgroup_room(str(tmp_path / "cgroup2"), str(v2)) is None
+
+    (v1 / "memory" / "box").mkdir(parents=True)
+    (v1 / "memory" / "box" / "memory.limit_in_bytes").write_text("3000000000\n")
+    (v1 / "memory" / "box" / "memory.usage_in_bytes").write_text("500000000\n")
+    (tmp_path / "cgroup1").write_text("9:name=systemd:/\n4:cpu,cpuacct:/box\n7:memory:/box\n")
+    assert _cgroup_room(str(tmp_path / "cgroup1"), str(v1)) == 2_500_000_000
+    (v1 / "memory" / "box" / "memory.limit_in_bytes").write_text("9223372036854771712\n")
+    assert _cgroup_room(str(tmp_path / "cgroup1"), str(v1)) is None  # v1's "no limit"
+    assert _cgroup_room(str(tmp_path / "missing"), str(v1)) is None

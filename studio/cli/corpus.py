@@ -54,8 +54,8 @@ def _document_limit(ctx: click.Context, param: click.Parameter, value: float) ->
 @click.command("import")
 @click.argument("project", type=NEW_PROJECT)
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--text-field", multiple=True, help="JSONL key / Parquet column holding plain text.")
-@click.option("--html-field", multiple=True, help="JSONL key / Parquet column holding HTML.")
+@click.option("--text-field", multiple=True, help="Record key or Parquet column of plain text.")
+@click.option("--html-field", multiple=True, help="Record key or Parquet column holding HTML.")
 @click.option(
     "--max-document-mb",
     type=float,
@@ -73,7 +73,7 @@ def import_(
     max_document_mb: float,
     as_json: bool,
 ) -> None:
-    """Import files and folders (HTML, WARC/ARC, JSONL, Parquet, text, zip/tar) into PROJECT.
+    """Import files and folders (HTML, WARC, JSONL, JSON, Parquet, text, zip/tar) into PROJECT.
 
     The exit status is 1 when any file failed (a file whose every record failed counts) or
     any record failed; every other file and record is imported regardless.

@@ -19,7 +19,7 @@ SNIFF_BYTES = 8192
 # what sniffing looks at once a compressed head is inflated
 INNER_HEAD_BYTES = 4096
 
-FORMATS = ("html", "warc", "arc", "jsonl", "parquet", "text", "zip", "tar")
+FORMATS = ("html", "warc", "arc", "jsonl", "json", "parquet", "text", "zip", "tar")
 TEXT_SUFFIXES = {".txt", ".md", ".markdown", ".text", ".rst", ""}
 HTML_SUFFIXES = {".html", ".htm", ".xhtml", ".shtml"}
 JSONL_SUFFIXES = {".jsonl", ".json", ".ndjson"}
@@ -45,6 +45,7 @@ MAX_CONTROL_SHARE = 0.05
 
 STRONG_HTML = re.compile(rb"<!doctype\s+html|<html[\s>]|<head[\s>]|<body[\s>]", re.IGNORECASE)
 JSON_OBJECT_START = re.compile(rb'^\s*\{\s*("|\})')
+JSON_ARRAY_START = re.compile(rb"^\s*\[\s*(\{|\])")  # an array of records, or an empty one
 ARC_FIRST_LINE = re.compile(rb"^(filedesc|https?|dns|ftp)://\S+ \S+ \d{14} ")
 
 
@@ -151,14 +152,16 @@ def _sniff_text(head: bytes, suffix: str) -> str:
     body = head.removeprefix(b"\xef\xbb\xbf").lstrip()
     if JSON_OBJECT_START.match(body):
         return "jsonl"
+    if JSON_ARRAY_START.match(body):
+        return "json"
     if suffix in HTML_SUFFIXES or (body.startswith(b"<") and STRONG_HTML.search(body)):
         return "html"
     if suffix in TEXT_SUFFIXES:
         return "text"
     if suffix in JSONL_SUFFIXES:
         raise IngestError(
-            f"binary or unsupported content: a file named {suffix} whose first line is not "
-            "a JSON object"
+            f"binary or unsupported content: a file named {suffix} that holds neither JSON "
+            "lines (an object a line) nor an array of JSON objects"
         )
     raise IngestError(
         f"binary or unsupported content: a file named {suffix} holds text that is not HTML, "

@@ -255,7 +255,7 @@ def test_content_wins_over_the_name(tmp_path: Path) -> None:
         ("data.parquet", b"not parquet at all", "does not start with Parquet's PAR1 magic bytes"),
         ("image.txt", b"\x89PNG\r\n\x1a\n" + bytes(100), "binary content (NUL bytes)"),
         ("ctl.md", bytes(range(1, 32)) * 10, "control characters in a file named .md"),
-        ("list.json", b'[{"text": "a"}]', "a file named .json whose first line is not a JSON"),
+        ("list.json", b'["a", "b"]', "a file named .json that holds neither JSON lines"),
         ("a.html.gz", b"\x1f\x8b\x08\x00garbage", "truncated or corrupt gzip stream"),
         ("b.html.gz", b"\x1f\x8b\x08\x00" + bytes(6) + b"garbage", "corrupt gzip data at the"),
         ("empty.txt.gz", gzip.compress(b""), "empty file"),
@@ -326,6 +326,80 @@ def test_jsonl_records_and_their_errors(tmp_path: Path) -> None:
         "line 6: field 'text' holds int, not text",
     ]
     assert items[-1].locator == {"line": 7} and items[-1].content == "crlf line"
+
+
+def test_a_json_array_of_records_and_its_errors(tmp_path: Path) -> None:
+    """A .json file holding an array of records (as many tools export a dataset) imports as
+    JSON lines do, item by item; a pretty-printed one too."""
+    records = [
+        {"text": "first", "url": "https://a.edu/1", "date": "2024"},
+        {"title": "no body"},
+        [1, 2],
+        {"html": "<p>second</p>"},
+        {"text": "x" * 5000},
+    ]
+    for name, data in (
+        ("export.json", json.dumps(records)),
+        ("pretty.json", json.dumps(records, indent=2)),
+        ("bom.json", "\ufeff" + json.dumps(records)),
+    ):
+        path = write(tmp_path / name, data.encode())
+        assert sniff_format(path) == "json"
+        items = read_all(path, IngestOptions(max_document_bytes=1000))
+        assert [(d.content, d.locator) for d in docs(items)] == [
+            ("first", {"item": 1}),
+            ("<p>second</p>", {"item": 4}),
+        ]
+        assert docs(items)[0].url == "https://a.edu/1"
+        assert [e.reason for e in errors(items)] == [
+            "item 2: no text field (looked for text, content, raw_content, body, html, raw_html)",
+            "item 3: a JSON list, not an object",
+            "item 5: document of 5,000 bytes is larger than the 1,000 bytes limit",
+        ]
+    gz = write(tmp_path / "export.json.gz", gzip.compress(json.dumps(records[:1]).encode()))
+    assert [d.content for d in docs(read_all(gz))] == ["first"]
+    assert read_all(write(tmp_path / "empty.json", b"[ ]")) == []
+
+
+@pytest.mark.parametrize(
+    ("data", "kept", "reason"),
+    [
+        (b'[{"text": "a"}, {"text": "b"', ["a"], "item 2: the array ends early"),
+        (b'[{"text": "a"}, {"text": "b"}', ["a", "b"], "item 3: the array ends early"),
+        (b'[{"text": "a"}, {"text": "b"},', ["a", "b"], "item 3: the array ends early"),
+        (b'[{"text": "a"} {"text": "b"}]', ["a"], "item 2: expected ',' or ']' after item 1"),
+        (b'[{"text": "a"}, {"text": b}]', ["a"], "item 2: invalid JSON (Expecting value)"),
+        (b'[{"text": "a"}, {"text": "\xff"}, {"text": "c"}]', ["a", "c"], "item 2: invalid UTF-8"),
+        (b'[{"text": "a"}, {"text": "' + b"y" * 3000 + b'"}]', ["a"], "item 2: document of 3,000"),
+        (
+            b'[{"text": "a"}, {"text": "' + b"y" * 1_500_000 + b'"}, {"text": "c"}]',
+            ["a"],
+            "item 2: larger than 1,000 bytes: the rest was not read",
+        ),
+    ],
+)
+def test_a_broken_json_array_keeps_the_items_before_the_break(
+    tmp_path: Path, data: bytes, kept: list[str], reason: str
+) -> None:
+    items = read_all(write(tmp_path / "broken.json", data), IngestOptions(max_document_bytes=1000))
+    assert [d.content for d in docs(items)] == kept
+    [error] = errors(items)
+    assert error.reason.startswith(reason), error.reason
+
+
+def test_memory_stays_flat_on_a_large_json_array(tmp_path: Path) -> None:
+    item = json.dumps({"text": "streaming " * 25_000})  # ~250 KB an item
+    path = tmp_path / "large.json"
+    with path.open("w") as out:
+        out.write("[\n" + ",\n".join([item] * 400) + "\n]\n")
+    tracemalloc.start()
+    try:
+        count = sum(isinstance(x, RawDocument) for x in read_file(path))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert count == 400
+    assert peak < 16_000_000, f"peak {peak:,} bytes for a {path.stat().st_size:,}-byte file"
 
 
 def test_custom_fields(tmp_path: Path) -> None:

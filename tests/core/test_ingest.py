@@ -57,6 +57,16 @@ def write(path: Path, data: bytes) -> Path:
     return path
 
 
+def documents_and_peak(path: Path) -> tuple[int, int]:
+    """How many documents ``read_file`` yields, and the peak of Python's allocations meanwhile."""
+    tracemalloc.start()
+    try:
+        count = sum(isinstance(item, RawDocument) for item in read_file(path))
+        return count, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return write_mixed_corpus(tmp_path_factory.mktemp("corpus"))
@@ -392,12 +402,7 @@ def test_memory_stays_flat_on_a_large_json_array(tmp_path: Path) -> None:
     path = tmp_path / "large.json"
     with path.open("w") as out:
         out.write("[\n" + ",\n".join([item] * 400) + "\n]\n")
-    tracemalloc.start()
-    try:
-        count = sum(isinstance(x, RawDocument) for x in read_file(path))
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    count, peak = documents_and_peak(path)
     assert count == 400
     assert peak < 16_000_000, f"peak {peak:,} bytes for a {path.stat().st_size:,}-byte file"
 
@@ -703,14 +708,7 @@ def test_memory_stays_flat_on_a_large_jsonl(tmp_path: Path) -> None:
             out.write(line)
     size = path.stat().st_size
     assert size > 190_000_000
-    count = 0
-    tracemalloc.start()
-    try:
-        for item in read_file(path):
-            count += isinstance(item, RawDocument)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    count, peak = documents_and_peak(path)
     assert count == 800
     assert peak < 16_000_000, f"peak {peak:,} bytes for a {size:,}-byte file"
 
@@ -719,12 +717,7 @@ def test_memory_stays_flat_on_a_large_warc(tmp_path: Path) -> None:
     body = page_html("newton").encode() * 200  # ~470 KB a page
     records = [(f"https://a/{i}", "text/html", body) for i in range(120)]
     path = write(tmp_path / "large.warc.gz", _warc(records))
-    tracemalloc.start()
-    try:
-        count = sum(isinstance(item, RawDocument) for item in read_file(path))
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    count, peak = documents_and_peak(path)
     assert count == 120
     assert peak < 8_000_000, f"peak {peak:,} for {len(body) * 120:,} bytes of pages"
 

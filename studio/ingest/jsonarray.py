@@ -123,12 +123,20 @@ class _Items:
             try:
                 value, end = decoder.raw_decode(self.buffer, self.pos)
             except json.JSONDecodeError as exc:
+                # cut short by the buffer's end (a string runs on, or the error is within an
+                # escape's length of the end), or malformed where it stopped
+                slack = 0 if self.eof else 8
+                at_end = (
+                    exc.msg.startswith("Unterminated string")
+                    or exc.pos >= len(self.buffer.rstrip(WHITESPACE)) - slack
+                )
+                if not at_end:
+                    return _Stop(f"invalid JSON ({exc.msg}); the rest of the file was not read")
+                if self.eof:
+                    return _Stop(CUT_SHORT)
                 if len(self.buffer) - self.pos > self.limit:
                     return _Stop(f"larger than {self.limit:,} bytes: the rest was not read")
-                if not self._fill():
-                    if exc.pos >= len(self.buffer.rstrip(WHITESPACE)):
-                        return _Stop(CUT_SHORT)
-                    return _Stop(f"invalid JSON ({exc.msg}); the rest of the file was not read")
+                self._fill()
                 continue
             if end == len(self.buffer) and not self.eof and self._fill():
                 continue  # a number may go on in the next chunk: read it whole

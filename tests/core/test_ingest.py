@@ -379,6 +379,12 @@ def test_a_json_array_of_records_and_its_errors(tmp_path: Path) -> None:
         (b'[{"text": "a"}, {"text": "b"},', ["a", "b"], "item 3: the array ends early"),
         (b'[{"text": "a"} {"text": "b"}]', ["a"], "item 2: expected ',' or ']' after item 1"),
         (b'[{"text": "a"}, {"text": b}]', ["a"], "item 2: invalid JSON (Expecting value)"),
+        # malformed early in a long file: said at once, not read on to the size limit
+        (
+            b'[{"text": "a"}, {"text": b}, ' + b'{"text": "c"}, ' * 200_000 + b"]",
+            ["a"],
+            "item 2: invalid JSON (Expecting value)",
+        ),
         (b'[{"text": "a"}, {"text": "\xff"}, {"text": "c"}]', ["a", "c"], "item 2: invalid UTF-8"),
         (b'[{"text": "a"}, {"text": "' + b"y" * 3000 + b'"}]', ["a"], "item 2: document of 3,000"),
         (

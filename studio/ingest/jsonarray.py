@@ -122,6 +122,8 @@ class _Items:
         while True:
             try:
                 value, end = decoder.raw_decode(self.buffer, self.pos)
+            except RecursionError:  # a hostile item of 100,000 nested brackets
+                return _Stop("JSON nested too deeply to read; the rest of the file was not read")
             except json.JSONDecodeError as exc:
                 # cut short by the buffer's end (a string runs on, or the error is within an
                 # escape's length of the end), or malformed where it stopped

@@ -33,6 +33,8 @@ class JsonlReader:
         except json.JSONDecodeError as exc:
             reason = f"line {number}: invalid JSON ({exc.msg} at column {exc.colno})"
             return RecordError(reason, locator)
+        except RecursionError:  # a hostile line of 100,000 nested brackets
+            return RecordError(f"line {number}: JSON nested too deeply to read", locator)
         if not isinstance(record, dict):
             kind = type(record).__name__
             return RecordError(f"line {number}: a JSON {kind}, not an object", locator)

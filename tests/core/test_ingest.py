@@ -336,6 +336,11 @@ def test_jsonl_records_and_their_errors(tmp_path: Path) -> None:
         "line 6: field 'text' holds int, not text",
     ]
     assert items[-1].locator == {"line": 7} and items[-1].content == "crlf line"
+    deep = '{"x": ' + "[" * 100_000 + "]" * 100_000 + "}"  # failed the whole file, untold
+    path = write(tmp_path / "deep.jsonl", f'{deep}\n{{"text": "after"}}\n'.encode())
+    items = read_all(path)
+    assert [e.reason for e in errors(items)] == ["line 1: JSON nested too deeply to read"]
+    assert [d.content for d in docs(items)] == ["after"]
 
 
 def test_a_json_array_of_records_and_its_errors(tmp_path: Path) -> None:
@@ -379,6 +384,11 @@ def test_a_json_array_of_records_and_its_errors(tmp_path: Path) -> None:
         (b'[{"text": "a"}, {"text": "b"},', ["a", "b"], "item 3: the array ends early"),
         (b'[{"text": "a"} {"text": "b"}]', ["a"], "item 2: expected ',' or ']' after item 1"),
         (b'[{"text": "a"}, {"text": b}]', ["a"], "item 2: invalid JSON (Expecting value)"),
+        (
+            b'[{"text": "a"}, {"x": ' + b"[" * 100_000 + b"]" * 100_000 + b"}]",
+            ["a"],
+            "item 2: JSON nested too deeply to read",
+        ),
         # malformed early in a long file: said at once, not read on to the size limit
         (
             b'[{"text": "a"}, {"text": b}, ' + b'{"text": "c"}, ' * 200_000 + b"]",

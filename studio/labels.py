@@ -129,6 +129,9 @@ def _rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | str]]:
                     except ValueError as exc:  # JSONDecodeError, or an integer of 5,000 digits
                         yield n, f"invalid JSON ({getattr(exc, 'msg', exc)})"
                         continue
+                    except RecursionError:  # 100,000 nested brackets
+                        yield n, "invalid JSON (nested too deeply to read)"
+                        continue
                     yield n, row if isinstance(row, dict) else "not a JSON object"
             else:
                 raise LabelFileError(f"{path.name}: label files are .csv, .jsonl or .parquet")

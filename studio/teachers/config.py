@@ -237,6 +237,8 @@ def load_config(project_root: Path, *, check: bool = True) -> TeacherConfig:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise TeacherError(f"cannot read the teacher settings in {path}: {exc}") from exc
+    except RecursionError as exc:  # 100,000 nested brackets
+        raise TeacherError(f"the teacher settings in {path} are nested too deeply") from exc
     return TeacherConfig.from_json(data, check=check)
 
 

@@ -290,7 +290,7 @@ class OpenAICompatTeacher:
                 break
             try:
                 chunk = json.loads(data)
-            except ValueError:
+            except (ValueError, RecursionError):
                 raise _Retry("the server sent a malformed stream (not JSON)") from None
             if self._take_chunk(chunk, reply, on_token):
                 return  # capped
@@ -343,7 +343,7 @@ class OpenAICompatTeacher:
             raise IncompleteReply("the server's reply is over 16 MB")
         try:
             data = json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise _Retry("the server sent malformed JSON") from None
         self._take_chunk(data, reply, on_token)
         if reply.finish is None:
@@ -554,7 +554,7 @@ def _take_usage(usage: Any, reply: _Reply) -> None:
 def _json_or_text(raw: bytes) -> Any:
     try:
         return json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):
         return raw.decode("utf-8", "replace")
 
 

@@ -264,6 +264,8 @@ def read_recipe(path: Path) -> Recipe:
         raise RecipeError(f"recipe {path.name} is not UTF-8 text (byte {exc.start:,})") from exc
     except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
         raise RecipeError(f"recipe {path.name} is not valid {path.suffix[1:]}: {exc}") from exc
+    except RecursionError as exc:  # 100,000 nested brackets
+        raise RecipeError(f"recipe {path.name} is nested too deeply to read") from exc
     return recipe_from_dict(data, path.stem)
 
 

@@ -508,3 +508,21 @@ def test_sigterm_mid_import_rolls_the_file_back_and_exits_130(tmp_path: Path) ->
     assert child.returncode == 130, err
     assert "stopped (Ctrl-C or SIGTERM)" in err and "Traceback" not in err
     assert json.loads(run("info", str(project), "--json").output)["documents"] == 1
+
+
+def test_json_nested_100000_deep_is_refused_with_a_reason(tmp_path: Path) -> None:
+    """json.loads runs out of stack on 100,000 nested brackets (RecursionError): a label file,
+    a recipe and the teacher settings ended in a traceback."""
+    deep = '{"a": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    project = tmp_path / "p"
+    run("init", str(project))
+    (tmp_path / "labels.jsonl").write_text(deep + "\n")
+    out = run("labels", "import", str(project), str(tmp_path / "labels.jsonl"), code=1).output
+    assert "line 1: invalid JSON (nested too deeply to read)" in out
+    (project / "recipes").mkdir()
+    (project / "recipes" / "deep.json").write_text(deep)
+    out = run("recipe", "show", str(project), "deep", code=1).output
+    assert "recipe deep.json is nested too deeply to read" in out
+    (project / "teacher.json").write_text(deep)
+    out = run("teacher", "show", "--project", str(project), code=1).output
+    assert "teacher.json are nested too deeply" in out

@@ -62,7 +62,6 @@ def reachable(address: str, timeout: float = 5.0) -> None:
     host, port = host_port(address)
     # a TLS cluster answers a TLS handshake, not HTTP/2: reached only, Ray checks the rest
     tls = os.environ.get("RAY_USE_TLS", "0").lower() in ("1", "true")
-    where = f"the Ray cluster at {shown(address)}"
     try:
         with socket.create_connection((host, port), timeout=timeout) as conn:
             if tls:
@@ -71,21 +70,29 @@ def reachable(address: str, timeout: float = 5.0) -> None:
             conn.sendall(HTTP2_PREFACE)
             head = conn.recv(9)
     except TimeoutError as exc:
-        raise ConnectionError(f"{where} did not answer in {timeout:g} s") from exc
+        raise _silent(address, timeout) from exc
     except OSError as exc:
-        raise ConnectionError(f"cannot reach {where}: {exc.strerror or exc}") from exc
-    not_ray = ConnectionError(
+        reason = exc.strerror or exc
+        raise ConnectionError(
+            f"cannot reach the Ray cluster at {shown(address)}: {reason}"
+        ) from exc
+    if len(head) < 4 or head[3] != SETTINGS:
+        raise _not_ray(address)
+    _ask_ray(address, host, port, timeout)
+
+
+def _silent(address: str, timeout: float) -> ConnectionError:
+    return ConnectionError(f"the Ray cluster at {shown(address)} did not answer in {timeout:g} s")
+
+
+def _not_ray(address: str) -> ConnectionError:
+    return ConnectionError(
         f"{shown(address)} answers, but not as a Ray cluster: check the host and the port "
         "(the head's GCS port, 6379 by default, or ray:// and its client port, 10001)"
     )
-    if len(head) < 4 or head[3] != SETTINGS:
-        raise not_ray
-    _ask_ray(address, host, port, timeout, where, not_ray)
 
 
-def _ask_ray(
-    address: str, host: str, port: int, timeout: float, where: str, not_ray: ConnectionError
-) -> None:
+def _ask_ray(address: str, host: str, port: int, timeout: float) -> None:
     """Call one method of the Ray service the port should serve and accept only Ray's answers:
     a GCS replies with its cluster id, a client server (behind ray://) with NOT_FOUND to an
     empty request (or a reply), a head that wants a token with UNAUTHENTICATED. Anything else
@@ -106,17 +113,19 @@ def _ask_ray(
         except grpc.RpcError as exc:
             code = exc.code()
             if code == grpc.StatusCode.DEADLINE_EXCEEDED:
-                raise ConnectionError(f"{where} did not answer in {timeout:g} s") from exc
+                raise _silent(address, timeout) from exc
             if code == grpc.StatusCode.UNAUTHENTICATED:
                 if token_mode():
                     return  # Ray sends the token
                 # Ray, without a token, tries for 20-30 s and then blames the connection
-                raise ConnectionError(f"{where} asks for a token: {TOKEN_HOWTO}") from exc
+                raise ConnectionError(
+                    f"the Ray cluster at {shown(address)} asks for a token: {TOKEN_HOWTO}"
+                ) from exc
             if client and code == grpc.StatusCode.NOT_FOUND:
                 return
-            raise not_ray from exc
+            raise _not_ray(address) from exc
     if not client and not _cluster_id(reply):
-        raise not_ray
+        raise _not_ray(address)
 
 
 def _cluster_id(reply: bytes) -> bytes:

@@ -155,19 +155,16 @@ def _cgroup_room(listing: str = "/proc/self/cgroup", root: str = "/sys/fs/cgroup
     except OSError:
         return None
     for _id, controllers, path in (e for e in entries if len(e) == 3):
-        if controllers == "":  # v2: memory.max and memory.current
-            files = (root + path + "/memory.max", "memory.current")
+        if controllers == "":  # v2
+            folder, limit_name, usage_name = root + path, "memory.max", "memory.current"
         elif "memory" in controllers.split(","):  # v1
-            files = (
-                root + "/memory" + path + "/memory.limit_in_bytes",
-                "memory.usage_in_bytes",
-            )
+            folder = root + "/memory" + path
+            limit_name, usage_name = "memory.limit_in_bytes", "memory.usage_in_bytes"
         else:
             continue
-        limit_file = Path(files[0])
         try:
-            limit = limit_file.read_text().strip()
-            used = int((limit_file.parent / files[1]).read_text())
+            limit = Path(folder, limit_name).read_text().strip()
+            used = int(Path(folder, usage_name).read_text())
         except (OSError, ValueError):
             continue
         if limit.isdigit() and int(limit) < 1 << 60:  # "max", or v1's "no limit" of ~2^63

@@ -1,5 +1,7 @@
-"""A JSON array of records (``[{"text": ...}, ...]``), as many tools export a dataset: read item
-by item from a stream, so memory holds one record at a time, never the whole file.
+"""A JSON document of records, read item by item from a stream, so memory holds one record at a
+time, never the whole file: an array (``[{"text": ...}, ...]``), as many tools export a dataset,
+or one or more pretty-printed objects one after another (``json.dump(record, indent=2)``, or
+``jq .`` over JSON lines), which a JSON lines reader would fail line by line.
 
 Each item is a record as a JSON lines file's line is (the same text/html fields); an item that
 is no object, or no record, fails alone. Malformed JSON ends the reading there: past it no
@@ -19,12 +21,12 @@ from studio.ingest.source import Item, ReadContext, Source
 from studio.ingest.streams import CHUNK
 
 WHITESPACE = " \t\n\r"
-CUT_SHORT = "the array ends early (the file is cut short)"
+CUT_SHORT = "the JSON ends early (the file is cut short)"
 # bytes that are not UTF-8, kept through decoding as lone surrogates: their item alone fails
 UNDECODABLE = re.compile("[\udc80-\udcff]")
 
 
-class JsonArrayReader:
+class JsonReader:
     def read(self, source: Source, ctx: ReadContext) -> Iterator[Item]:
         limit = ctx.options.max_document_bytes
         items = _Items(source, limit)
@@ -61,10 +63,27 @@ class _Items:
         self.span = (0, 0)  # where in the buffer the last item was
 
     def __iter__(self) -> Iterator[tuple[int, object]]:
-        if self._next_char() != "[":
-            yield 1, "the file does not start with a JSON array"
-            return
-        self.pos += 1
+        first = self._next_char()
+        if first == "{":
+            yield from self._objects()
+        elif first == "[":
+            self.pos += 1
+            yield from self._array()
+        else:
+            yield 1, "the file starts with neither a JSON array nor a JSON object"
+
+    def _objects(self) -> Iterator[tuple[int, object]]:
+        """Values one after another, separated by whitespace or nothing."""
+        number = 0
+        while self._next_char() is not None:
+            number += 1
+            value = self._value()
+            if isinstance(value, _Stop):
+                yield number, value.reason
+                return
+            yield number, self._checked(value)
+
+    def _array(self) -> Iterator[tuple[int, object]]:
         number = 0
         while True:
             char = self._next_char()
@@ -78,9 +97,7 @@ class _Items:
             if isinstance(value, _Stop):
                 yield number, value.reason
                 return
-            if UNDECODABLE.search(self.buffer, *self.span):
-                value = _Bad("invalid UTF-8: bytes that are not text")
-            yield number, value
+            yield number, self._checked(value)
             char = self._next_char()
             if char == "]":
                 return
@@ -91,6 +108,12 @@ class _Items:
                 yield number + 1, f"expected ',' or ']' after item {number}, found {char!r}"
                 return
             self.pos += 1
+
+    def _checked(self, value: object) -> object:
+        """The item just read, or a _Bad when its bytes were not all UTF-8."""
+        if UNDECODABLE.search(self.buffer, *self.span):
+            return _Bad("invalid UTF-8: bytes that are not text")
+        return value
 
     def _fill(self) -> bool:
         """Read one more chunk into the buffer; False at the end of the stream."""

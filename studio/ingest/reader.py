@@ -13,7 +13,7 @@ from pathlib import Path
 from studio.ingest.archive import TarReader, ZipReader
 from studio.ingest.base import IngestError, IngestOptions
 from studio.ingest.html import HtmlReader
-from studio.ingest.jsonarray import JsonArrayReader
+from studio.ingest.jsonarray import JsonReader
 from studio.ingest.jsonl import JsonlReader
 from studio.ingest.parquet import ParquetReader
 from studio.ingest.sniff import HEAD_BYTES, Sniffed, sniff, strip_compression_suffix
@@ -27,7 +27,7 @@ READERS: dict[str, Reader] = {
     "html": HtmlReader(),
     "text": TextReader(),
     "jsonl": JsonlReader(),
-    "json": JsonArrayReader(),
+    "json": JsonReader(),
     "parquet": ParquetReader(),
     "warc": WarcReader(),
     "arc": WarcReader(),

@@ -151,7 +151,8 @@ def _refuse_binary(head: bytes, suffix: str) -> None:
 def _sniff_text(head: bytes, suffix: str) -> str:
     body = head.removeprefix(b"\xef\xbb\xbf").lstrip()
     if JSON_OBJECT_START.match(body):
-        return "jsonl"
+        # a line of its own is no JSON lines record: the object is pretty-printed
+        return "json" if body.split(b"\n", 1)[0].strip() == b"{" else "jsonl"
     if JSON_ARRAY_START.match(body):
         return "json"
     if suffix in HTML_SUFFIXES or (body.startswith(b"<") and STRONG_HTML.search(body)):

@@ -376,12 +376,42 @@ def test_a_json_array_of_records_and_its_errors(tmp_path: Path) -> None:
     assert read_all(write(tmp_path / "empty.json", b"[ ]")) == []
 
 
+def test_pretty_printed_json_objects_import_whole(tmp_path: Path) -> None:
+    """One record written with json.dump(indent=2), or several after one another as ``jq .``
+    prints them, is one document each: read as JSON lines, every line of it failed."""
+    first = {"text": "first page", "url": "https://a.edu/1"}
+    second = {"html": "<p>second</p>"}
+    one = write(tmp_path / "record.json", json.dumps(first, indent=2).encode())
+    assert sniff_format(one) == "json"
+    items = read_all(one)
+    assert [(d.content, d.url, d.locator) for d in docs(items)] == [
+        ("first page", "https://a.edu/1", {"item": 1})
+    ]
+    assert errors(items) == []
+    stream = "\n".join(json.dumps(r, indent=4) for r in (first, {"title": "no body"}, second))
+    items = read_all(write(tmp_path / "jq.json", stream.encode()))
+    assert [d.content for d in docs(items)] == ["first page", "<p>second</p>"]
+    assert [e.reason for e in errors(items)] == [
+        "item 2: no text field (looked for text, content, raw_content, body, html, raw_html)"
+    ]
+    cut = json.dumps(first, indent=2) + "\n" + json.dumps(second, indent=2)[:-3]
+    items = read_all(write(tmp_path / "cut.json", cut.encode()))
+    assert [d.content for d in docs(items)] == ["first page"]
+    assert [e.reason for e in errors(items)] == [
+        "item 2: the JSON ends early (the file is cut short)"
+    ]
+    # a JSON lines file keeps its reader: a broken line fails alone, the lines after it import
+    lines = write(tmp_path / "lines.json", b'{"text": "a"}\n{"text": b}\n{"text": "c"}\n')
+    assert sniff_format(lines) == "jsonl"
+    assert [d.content for d in docs(read_all(lines))] == ["a", "c"]
+
+
 @pytest.mark.parametrize(
     ("data", "kept", "reason"),
     [
-        (b'[{"text": "a"}, {"text": "b"', ["a"], "item 2: the array ends early"),
-        (b'[{"text": "a"}, {"text": "b"}', ["a", "b"], "item 3: the array ends early"),
-        (b'[{"text": "a"}, {"text": "b"},', ["a", "b"], "item 3: the array ends early"),
+        (b'[{"text": "a"}, {"text": "b"', ["a"], "item 2: the JSON ends early"),
+        (b'[{"text": "a"}, {"text": "b"}', ["a", "b"], "item 3: the JSON ends early"),
+        (b'[{"text": "a"}, {"text": "b"},', ["a", "b"], "item 3: the JSON ends early"),
         (b'[{"text": "a"} {"text": "b"}]', ["a"], "item 2: expected ',' or ']' after item 1"),
         (b'[{"text": "a"}, {"text": b}]', ["a"], "item 2: invalid JSON (Expecting value)"),
         (

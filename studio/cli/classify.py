@@ -549,8 +549,13 @@ def _score(
     from studio.engines import make_engine
     from studio.engines.shards import ShardError
     from studio.progress import Cancelled
+    from studio.project import ProjectError
 
     p = open_project(project, create=False)
+    try:  # before a local Ray or worker processes start: their scores could not be kept
+        p.check_writable("the scores", *(["runs"] if engine != "local" else []))
+    except ProjectError as exc:
+        raise click.ClickException(str(exc)) from exc
     tracker = _json_task() if progress_json else cli_task("scoring", unit="doc")
     task: Task | None = None
     try:

@@ -394,6 +394,45 @@ def test_train_with_only_the_database_read_only_stops_before_training(
     assert "no classifier" in run("classifier", "versions", str(labelled_project))
 
 
+def test_score_on_a_project_it_cannot_write_stops_before_scoring(
+    labelled_project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With studio.db read-only, scoring failed only at its first write (seconds in; with
+    --engine ray after a local Ray had started), and a project scored before reported its
+    summary and exit 0; with runs/ read-only the shard engines failed at their first shard.
+    Both are refused before an engine starts. (Simulated: the tests run as root.)"""
+    import errno
+
+    import studio.project
+
+    p = str(labelled_project)
+    run("classifier", "train", p, "--features", "hand", "--model", "ridge")
+    real_access, real_mkstemp = studio.project.os.access, studio.project.tempfile.mkstemp
+
+    def db_read_only(path, mode, *args, **kwargs):
+        if Path(path).name == "studio.db" and mode & os.W_OK:
+            return False
+        return real_access(path, mode, *args, **kwargs)
+
+    def runs_read_only(**kw: object):
+        if Path(str(kw["dir"])).name == "runs":
+            raise OSError(errno.EROFS, "Read-only file system")
+        return real_mkstemp(**kw)
+
+    monkeypatch.setattr(studio.project.os, "access", db_read_only)
+    for engine in ("local", "ray"):
+        out = run("score", p, "--engine", engine, code=1)
+        assert "studio.db cannot be written (Permission denied), so the scores" in out
+        assert "nothing was done" in out and "Traceback" not in out
+    monkeypatch.undo()
+    monkeypatch.setattr(studio.project.tempfile, "mkstemp", runs_read_only)
+    out = run("score", p, "--engine", "processes", code=1)
+    assert "runs cannot be written (Read-only file system)" in out
+    assert "scored 90 documents" in run("score", p)  # local scoring writes no shards
+    monkeypatch.undo()
+    assert "scored 0 documents" in run("score", p, "--engine", "processes")
+
+
 def test_simulate_refuses_seeds_past_the_generators_range(labelled_project: Path) -> None:
     out = run(
         "classifier", "simulate", str(labelled_project), "--seed", "4294967295", "--seeds", "2",

@@ -59,6 +59,13 @@ CV_COLUMNS = [
     ("ROC-AUC", "roc_auc"),
     ("Accuracy", "accuracy"),
 ]
+CV_TIPS = {
+    "f1_keep": "F1 of the keep decision (score at least the threshold), out of fold",
+    "spearman": "Spearman rank correlation of the model's output with the labels",
+    "roc_auc": "ROC-AUC of the keep decision: how well the output ranks kept pages first",
+    "accuracy": "Score models (ridge, forest): share of pages whose rounded score is exactly "
+    "the label; logistic: share of keep decisions that are right. Not comparable across them",
+}
 SLIDER_STEPS = 500
 # where scoring runs: a thread of the studio, or a `studio score` child process on an engine
 ENGINES = [
@@ -158,6 +165,9 @@ class ClassifierView(QWidget):
         self.reason = QLabel(objectName="classifierReason", wordWrap=True)
         self.table = QTableWidget(0, len(CV_COLUMNS), objectName="cvTable")
         self.table.setHorizontalHeaderLabels([c for c, _ in CV_COLUMNS])
+        for c, (_, key) in enumerate(CV_COLUMNS):
+            if key in CV_TIPS:
+                self.table.horizontalHeaderItem(c).setToolTip(CV_TIPS[key])
         self.table.verticalHeader().setVisible(False)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
@@ -445,6 +455,9 @@ class ClassifierView(QWidget):
             for c, value in enumerate(values):
                 text = f"{value:.3f}" if isinstance(value, float) else str(value)
                 item = QTableWidgetItem(text)
+                if CV_COLUMNS[c][1] == "accuracy":
+                    keep = row["model"] == "logistic"  # the one model of P(keep)
+                    item.setToolTip("keep decision" if keep else "rounded score exactly right")
                 if (row["features"], row["model"]) == chosen:
                     font = item.font()
                     font.setBold(True)
@@ -511,6 +524,11 @@ class ClassifierView(QWidget):
         )
         self.hist_plot.addItem(bars)
         self._lo, self._hi = float(edges[0]), float(edges[-1])
+        # the scores' own range: the empty plot's fixed 0-1 view (set before the first scoring)
+        # would otherwise stay, and show a slice of the bars under a 0-1 axis
+        self.hist_plot.setRange(
+            xRange=(self._lo, self._hi), yRange=(0, max(float(counts.max()), 1.0)), padding=0.04
+        )
         self.slider.setEnabled(True)
         start = meta.get("cut", meta["threshold"])
         self.set_threshold(float(np.clip(start, self._lo, self._hi)))

@@ -26,10 +26,18 @@ def test_train_score_and_choose_a_threshold(qtbot, window, screenshot) -> None:
     assert view.table.rowCount() == len(comparisons(list(FEATURE_SETS), KINDS))
     assert "F1" in view.reason.text() and "cross-validation" in view.reason.text()
     assert view.pr_plot.getPlotItem().listDataItems()  # curves drawn from the stored metrics
+    # accuracy means another thing for score models and for logistic: each cell says which
+    tips = {view.table.item(r, 1).text(): view.table.item(r, 5).toolTip() for r in range(4)}
+    assert tips["ridge"] == "rounded score exactly right" and tips["logistic"] == "keep decision"
+    assert "Not comparable" in view.table.horizontalHeaderItem(5).toolTip()
 
     with qtbot.waitSignal(view.corpus_changed, timeout=120_000):
         view.score_button.click()
     assert view.curve is not None and len(view.curve.scores) == 120
+    # the plot shows every score and the tallest bar (it kept the empty plot's 0-1 view)
+    (x0, x1), (y0, y1) = view.hist_plot.viewRange()
+    scores = view.curve.scores
+    assert x0 <= scores.min() and x1 >= scores.max() and y1 >= view.curve.histogram(40)[0].max()
     view.slider.setValue(0)
     assert "keeping <b>100% of pages</b>" in view.keep_label.text()
     view.slider.setValue(400)

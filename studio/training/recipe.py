@@ -173,6 +173,8 @@ def _name_problem(name: str) -> str | None:
         )
     if name == BUILTIN:
         return "that is the built-in recipe; choose another name"
+    if Path(name).suffix.lower() in (".toml", ".json"):
+        return "a name ending in .toml or .json reads as a recipe file's path; leave it out"
     if _DEVICE_NAMES.fullmatch(name):
         return "Windows keeps that name for a device; choose another name"
     return None
@@ -308,7 +310,12 @@ def recipe_paths(root: Path) -> dict[str, tuple[str, Path | None]]:
 
 
 def load_recipe(root: Path, name: str) -> Recipe:
-    """The recipe called ``name`` in the project at ``root``, or a recipe file's path."""
+    """The recipe called ``name`` in the project at ``root``, or a recipe file's path (a
+    project's or preset recipe wins over a file of that name in the working folder)."""
+    known = recipe_paths(root)
+    if name in known:
+        _origin, path = known[name]
+        return builtin_recipe() if path is None else read_recipe(path)
     as_path = Path(name)
     if as_path.suffix in (".toml", ".json") and as_path.exists():
         return read_recipe(as_path)
@@ -316,11 +323,7 @@ def load_recipe(root: Path, name: str) -> Recipe:
         if not as_path.exists():
             raise RecipeError(f"no recipe file {name}")
         raise RecipeError(f"{name} is not a recipe file: a recipe file ends in .toml or .json")
-    known = recipe_paths(root)
-    if name not in known:
-        raise RecipeError(f"no recipe {name!r} (known: {', '.join(sorted(known))})")
-    _origin, path = known[name]
-    return builtin_recipe() if path is None else read_recipe(path)
+    raise RecipeError(f"no recipe {name!r} (known: {', '.join(sorted(known))})")
 
 
 def save_recipe(root: Path, recipe: Recipe) -> Path:

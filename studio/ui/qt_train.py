@@ -280,6 +280,8 @@ class TrainingView(QWidget):
         self.live: dict[str, Series] = {}
         self.count_op: Op | None = None
         self.failed_box: QMessageBox | None = None
+        # a recipe whose file could not be read: neither saved over nor trained
+        self.unreadable: tuple[str, str] | None = None  # (name, why)
         self.tabs = QTabWidget(objectName="trainingTabs")
         self.tabs.addTab(self._build_recipe_tab(), "Recipe")
         self.tabs.addTab(self._build_runs_tab(), "Runs")
@@ -419,8 +421,9 @@ class TrainingView(QWidget):
         try:
             recipe = load_recipe(self.project.root, name)
         except RecipeError as exc:
-            self.count_note.setText(f"<span style='color:#b42318'>{html.escape(str(exc))}</span>")
+            self._show_unreadable(name, str(exc))
             return
+        self.unreadable = None
         self._filling = True
         self.description.setText(recipe.description)
         self.heldout.setValue(recipe.heldout * 100)
@@ -435,6 +438,31 @@ class TrainingView(QWidget):
         self.save_button.setEnabled(self._recipe_origin.get(name) == "project")
         self.run_name.setText(self._next_run_name(name))
         self.count()
+
+    def _show_unreadable(self, name: str, why: str) -> None:
+        """An empty editor, Save and Train off: the previous recipe's rows left in the editor
+        were saved over this file by Save, and by Train (which saves first)."""
+        self.unreadable = (name, why)
+        self._count_timer.stop()
+        self._filling = True
+        self.description.setText("")
+        for table in (self.sources, self.evals):
+            table.setRowCount(0)
+        self._filling = False
+        self.save_button.setEnabled(False)
+        self.train_button.setEnabled(False)
+        self.count_note.setText(
+            f"<span style='color:#b42318'>{html.escape(why)}. Fix the file and pick the recipe "
+            "again, or pick another: the studio does not write over a recipe it cannot read."
+            "</span>"
+        )
+
+    def _refuse_unreadable(self) -> bool:
+        """True, with a warning, when the selected recipe is one whose file could not be read."""
+        if self.unreadable is None or self.unreadable[0] != self.current_recipe_name():
+            return False
+        self._warn("Recipe", f"{self.unreadable[1]}: fix the file first; nothing was written.")
+        return True
 
     def _add_row(self, table: QTableWidget, source: Source) -> None:
         table.blockSignals(True)
@@ -581,7 +609,7 @@ class TrainingView(QWidget):
         self.count_note.setText(
             f"A run of {self.run_tokens():,} tokens ({self.steps.value():,} steps); {how}.{notes}"
         )
-        self.train_button.setEnabled(not self.job.running())
+        self.train_button.setEnabled(not self.job.running() and self.unreadable is None)
         self.counted.emit()
 
     def _count_failed(self, message: str, _details: str) -> None:
@@ -611,6 +639,8 @@ class TrainingView(QWidget):
         return True
 
     def save_recipe(self) -> bool:
+        if self._refuse_unreadable():
+            return False
         try:
             save_recipe(self.project.root, self.edited_recipe())
         except RecipeError as exc:
@@ -637,6 +667,8 @@ class TrainingView(QWidget):
     def train(self) -> None:
         """Train the selected recipe (saved first when it is the project's own)."""
         name = self.current_recipe_name()
+        if self._refuse_unreadable():
+            return
         if self._recipe_origin.get(name) == "project" and not self.save_recipe():
             return  # the editor's recipe cannot be saved: the warning says why
         run = self.run_name.text().strip() or self._next_run_name(name)
@@ -689,7 +721,7 @@ class TrainingView(QWidget):
         return True
 
     def _set_busy(self, busy: bool) -> None:
-        self.train_button.setEnabled(not busy)
+        self.train_button.setEnabled(not busy and self.unreadable is None)
         self.compare_button.setEnabled(not busy)
         self.cancel_button.setEnabled(busy)
         self._update_resume()

@@ -156,6 +156,22 @@ def test_presets_load_and_a_recipe_round_trips_through_toml(project: Project) ->
     assert load_recipe(project.root, "asjson").sources == recipe.sources
 
 
+def test_a_project_recipe_wins_over_a_file_of_its_name_in_the_working_folder(
+    project: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A recipe saved as ``spring.toml`` (recipes/spring.toml.toml) was read from
+    ./spring.toml instead, whatever that file was (from the source folder: pyproject.toml)."""
+    (project.root / "recipes").mkdir(exist_ok=True)
+    (project.root / "recipes" / "spring.toml.toml").write_text(
+        "[[sources]]\nname = 'w'\nkind = 'web'\nshare = 1\n", "utf-8"
+    )
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "spring.toml").write_text("[tool]\nx = 1\n", "utf-8")
+    assert [s.name for s in load_recipe(project.root, "spring.toml").sources] == ["w"]
+    with pytest.raises(RecipeError, match="unknown setting"):  # a path still reads as a path
+        load_recipe(project.root, str(tmp_path / "spring.toml"))
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [

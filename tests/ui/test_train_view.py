@@ -77,6 +77,7 @@ def test_bad_recipe_names_are_refused_and_nothing_is_written(view, window) -> No
         ("new\nline", "control character"),
         ("../x", "starts with a dot"),
         ("con", "Windows keeps that name"),
+        ("spring.toml", "reads as a recipe file's path"),
     ):
         assert not view.create_recipe(name)
         assert view.failed_box is not None and view.failed_box.isVisible()
@@ -85,6 +86,35 @@ def test_bad_recipe_names_are_refused_and_nothing_is_written(view, window) -> No
         view.failed_box.close()
         assert (sorted(recipes.iterdir()) if recipes.is_dir() else []) == before
         assert view.current_recipe_name() == "curated"
+
+
+def test_a_recipe_file_that_cannot_be_read_is_never_saved_over(qtbot, view, window) -> None:  # type: ignore[no-untyped-def]
+    """A typo in a project recipe's file: the editor kept the previous recipe's rows with Save
+    and Train on, and either wrote those rows over the curator's file (Train saves first)."""
+    folder = window.project.root / "recipes"
+    folder.mkdir(exist_ok=True)
+    broken = folder / "mine.toml"
+    text = '# my notes\ndescription = "synthetic only"\n[[sources]]\nname = "s"\nshare = 0,5\n'
+    broken.write_text(text, "utf-8")
+    view.reload_recipes(select="mine")
+    assert view.current_recipe_name() == "mine"
+    assert "not valid toml" in view.count_note.text()
+    assert "does not write over a recipe it cannot read" in view.count_note.text()
+    assert view.sources.rowCount() == 0 and view.description.text() == ""
+    assert not view.save_button.isEnabled() and not view.train_button.isEnabled()
+    assert not view.save_recipe()
+    assert "fix the file first" in view.failed_box.text()
+    view.failed_box.close()
+    view.train()
+    assert not view.job.running() and "fix the file first" in view.failed_box.text()
+    view.failed_box.close()
+    view._set_busy(False)  # a job that ends turns Train back on, but not for this recipe
+    assert not view.train_button.isEnabled()
+    assert broken.read_text("utf-8") == text
+    broken.write_text(text.replace("0,5", "0.5"), "utf-8")  # fixed: picked again, it loads
+    view.reload_recipes(select="mine")
+    assert view.unreadable is None and view.sources.rowCount() == 1
+    assert view.save_button.isEnabled()
 
 
 def test_absurd_amounts_in_the_sources_table_are_named(qtbot, view, window) -> None:  # type: ignore[no-untyped-def]

@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from studio.paths import expand_home
 from studio.progress import Task
 
 DEFAULT_NAME = "all-MiniLM-L6-v2"
@@ -90,7 +91,7 @@ def resolve_model(model: str | Path | None = None) -> ModelRef:
     Everything that can be checked without loading the weights is checked here, so that a
     damaged folder is refused when it is chosen rather than minutes into a training run."""
     shipped = model is None or str(model) == "default"
-    root = default_model_path() if shipped else Path(model).expanduser()
+    root = default_model_path() if shipped else expand_home(model)
     if not root.is_dir():
         raise EmbeddingError(f"{root} is not a folder: choose the folder that holds the model")
     folder, pooling = _transformer_folder(root)

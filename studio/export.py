@@ -54,6 +54,7 @@ from studio.dedup.corpus import ranking_scores
 from studio.dedup.gate import gate_reasons
 from studio.funnel import funnel
 from studio.generate.record import rejected_documents
+from studio.paths import expand_home
 from studio.progress import Task, process_alive
 from studio.project import Project
 from studio.store import Store, now
@@ -87,7 +88,7 @@ def output_problem(project: Project, path: Path) -> str | None:
     settings beside them are what every later command reads. Symlinks and ``..`` are resolved
     first, and a path that is the project under another spelling (a case variant, a hard link
     to the database) is caught by comparing the files themselves."""
-    path = Path(path).expanduser().resolve()
+    path = expand_home(path).resolve()
     root = project.root
     where = f"write it outside {root}, or under {root / EXPORTS_DIR}"
     rel = _inside(path, root)
@@ -470,8 +471,8 @@ def export_documents(
             f"{visible(abbreviated(license, 60))!r} is no license id: a Hugging Face license id "
             "is lower-case letters, digits, '-' and '.' (mit, cc-by-4.0, apache-2.0, other)"
         )
-    out = Path(out).expanduser().resolve()
-    dropped = Path(dropped).expanduser().resolve() if dropped is not None else None
+    out = expand_home(out).resolve()
+    dropped = expand_home(dropped).resolve() if dropped is not None else None
     fmt = fmt or "parquet"
     if fmt not in DATASET_FORMATS:
         raise ExportError(f"unknown format {fmt} (known: {', '.join(DATASET_FORMATS)})")

@@ -48,6 +48,16 @@ def package_dir(name: str) -> Path | None:
     return Path(next(iter(spec.submodule_search_locations)))
 
 
+def expand_home(path: str | os.PathLike[str]) -> Path:
+    """``path`` with a leading ``~`` or ``~user`` made the home folder; a ``~name`` this machine
+    has no user for stays as written, as the shell leaves it (``Path.expanduser`` raises
+    RuntimeError there: a project copied from a colleague's machine named ``~alice/...``)."""
+    try:
+        return Path(path).expanduser()
+    except RuntimeError:
+        return Path(path)
+
+
 def self_command(*args: str) -> list[str]:
     """The command line that runs ``studio ARGS...`` as a child process: the same executable,
     in a source install (``python -m studio``) and in the bundle (no ``-m`` there)."""

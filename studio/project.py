@@ -15,6 +15,7 @@ from pathlib import Path
 
 import platformdirs
 
+from studio.paths import expand_home
 from studio.store import Store, read_only_uri
 from studio.text import shown_path
 
@@ -50,7 +51,7 @@ class Project:
     """A project folder. Creating one lays out the folder and the database's schema."""
 
     def __init__(self, root: Path | str) -> None:
-        self.root = Path(root).expanduser().resolve()
+        self.root = expand_home(root).resolve()
 
     @property
     def db_path(self) -> Path:
@@ -66,7 +67,7 @@ class Project:
     @classmethod
     def open(cls, root: Path | str, *, create: bool = True) -> Project:
         """Open the project at ``root``, creating it (folder, subfolders, schema) if asked."""
-        given = Path(root).expanduser()
+        given = expand_home(root)
         try:
             long = next((p for p in given.parts if len(os.fsencode(p)) > MAX_NAME_BYTES), None)
             if long is not None:  # refused before any folder on the way is made

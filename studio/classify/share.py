@@ -41,7 +41,7 @@ from studio.classify.features import EXTRACTORS, DocText
 from studio.classify.models import KINDS
 from studio.classify.versions import FOLDER, load_folder, next_version_id, version_info
 from studio.export import output_problem
-from studio.paths import require_regular_file
+from studio.paths import expand_home, require_regular_file
 from studio.project import Project
 from studio.store import Store, now
 
@@ -120,7 +120,7 @@ def export_version(
             for name, data in files.items()
         },
     }
-    out = Path(out).expanduser().resolve()
+    out = expand_home(out).resolve()
     problem = output_problem(project, out)
     if problem is not None:  # the database, or this very version's files
         raise ShareError(f"{problem} (nothing was written)")

@@ -18,6 +18,7 @@ from studio.cli.common import (
     print_json,
     sigterm_as_ctrl_c,
 )
+from studio.paths import expand_home
 
 
 @click.command("init")
@@ -27,7 +28,7 @@ def init(project: str) -> None:
     from studio.project import DB_NAME
     from studio.text import shown_path
 
-    folder = Path(project).expanduser()
+    folder = expand_home(project)
     try:  # a folder of the curator's own files becomes a project beside them: said
         others = 0 if (folder / DB_NAME).exists() else sum(1 for _ in folder.iterdir())
     except OSError:  # not there yet (or not a folder: open_project says so)

@@ -11,6 +11,7 @@ import click
 
 from studio.cli.bench import bench
 from studio.cli.common import FiniteRange, IntRange, cli_task, json_option, open_project, print_json
+from studio.paths import expand_home
 
 
 def _bounded(name: str) -> click.IntRange:
@@ -162,7 +163,7 @@ def teacher_use(spec: str, project: str, as_json: bool, **opts: Any) -> None:
     try:
         if config.kind == "local" and config.path:
             # caught now, not at the first page a curator asks it to write
-            check_gguf_file(Path(config.path).expanduser())
+            check_gguf_file(expand_home(config.path))
         _warn_context(config)
         path = save_config(p.root, config)
     except TeacherError as exc:

@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from studio.paths import package_dir
+from studio.paths import expand_home, package_dir
 
 ID_KEYS = ("id", "task_id", "question_id", "_id", "uid")
 MAX_FILE_ERRORS = 20  # reported line errors of one file; the rest are counted
@@ -83,7 +83,7 @@ def load_benchmark(name_or_file: str | Path) -> Benchmark:
         if path is None:
             raise BenchmarkError(f"{key}: the {package} package that ships it is not installed")
         return _read(path, key, fields)
-    path = Path(key).expanduser()
+    path = expand_home(key)
     if not path.is_file():
         known = ", ".join(shipped_names()) or "none installed"
         raise BenchmarkError(f"{key}: neither a shipped benchmark ({known}) nor a file")

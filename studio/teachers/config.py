@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
-from studio.paths import package_dir
+from studio.paths import expand_home, package_dir
 from studio.teachers.base import Teacher, TeacherError
 
 CONFIG_NAME = "teacher.json"
@@ -98,7 +98,7 @@ class TeacherConfig:
     def model_path(self) -> Path:
         """The GGUF file a local teacher loads (the shipped model when none is set)."""
         if self.path:
-            return Path(self.path).expanduser()
+            return expand_home(self.path)
         shipped = default_local_model()
         if shipped is None:
             raise TeacherError(

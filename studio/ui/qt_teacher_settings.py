@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from studio.paths import expand_home
 from studio.teachers.base import TeacherError
 from studio.teachers.config import (
     LIMITS,
@@ -264,7 +265,7 @@ class TeacherSettingsDialog(QDialog):
         from studio.teachers.llama import context_note
 
         text = self.model_path.text().strip()
-        path = Path(text).expanduser() if text else default_local_model()
+        path = expand_home(text) if text else default_local_model()
         try:
             note = context_note(path, self.n_ctx.value()) if path is not None else None
         except (OSError, ValueError):  # a path no OS takes: Test and Save say so

@@ -526,3 +526,19 @@ def test_json_nested_100000_deep_is_refused_with_a_reason(tmp_path: Path) -> Non
     (project / "teacher.json").write_text(deep)
     out = run("teacher", "show", "--project", str(project), code=1).output
     assert "teacher.json are nested too deeply" in out
+
+
+def test_a_path_under_an_unknown_users_home_is_an_error_not_a_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``~name`` for a user this machine lacks made Path.expanduser raise RuntimeError (a
+    traceback); like the shell, the studio now leaves it as written and says what is missing."""
+    monkeypatch.chdir(tmp_path)
+    project = str(tmp_path / "p")
+    run("init", project)
+    out = run("decontam", project, "--benchmark", "~nosuchuser-of-the-studio/b.jsonl", code=1)
+    assert "~nosuchuser-of-the-studio/b.jsonl: neither a shipped benchmark" in out.output
+    out = run(
+        "teacher", "use", "local:~nosuchuser-of-the-studio/m.gguf", "--project", project, code=1
+    )
+    assert "m.gguf" in out.output

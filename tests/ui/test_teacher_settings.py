@@ -292,3 +292,19 @@ def test_a_model_path_with_a_nul_is_refused(qtbot, dialog):
     dialog.model_path.setText("a\x00b.gguf")
     result = click_test(qtbot, dialog)
     assert result["error"] == "the model file path has a NUL character in it"
+
+
+def test_a_model_path_under_an_unknown_users_home_opens_and_says_why(qtbot, project):
+    """A project from a colleague's machine names ~alice/...: Path.expanduser raised
+    RuntimeError, so the dialog did not open, and each keystroke in the field raised again."""
+    (project.root / "teacher.json").write_text(
+        json.dumps({"kind": "local", "path": "~nosuchuser-of-the-studio/models/x.gguf"})
+    )
+    d = TeacherSettingsDialog(project)
+    qtbot.addWidget(d)
+    d.show()
+    assert d.model_path.text() == "~nosuchuser-of-the-studio/models/x.gguf"
+    d.model_path.setText("~nosuchuser-of-the-studio/y.gguf")  # the context note reads it
+    result = click_test(qtbot, d)
+    assert not result["ok"] and "~nosuchuser-of-the-studio/y.gguf" in result["error"]
+    assert "unexpected" not in result["error"]

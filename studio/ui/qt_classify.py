@@ -311,7 +311,7 @@ class ClassifierView(QWidget):
 
     def _warn(self, title: str, message: str, details: str = "") -> None:
         # messages quote paths and files: never HTML
-        self.failed_box = warning_box(self, title, message, details, plain=True)
+        self.failed_box = warning_box(self, title, message, details)
 
     def _plot(self, title: str, x: str, y: str) -> Any:
         plot = self.pg.PlotWidget(title=title)

@@ -7,14 +7,12 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox, QWidget
 
 
-def warning_box(
-    parent: QWidget, title: str, message: str, details: str = "", *, plain: bool = False
-) -> QMessageBox:
-    """Show a non-modal warning and return it. ``plain``: the message quotes what a curator
-    typed or a file holds, so it is shown as text, never rendered as HTML."""
+def warning_box(parent: QWidget, title: str, message: str, details: str = "") -> QMessageBox:
+    """Show a non-modal warning and return it. The message is shown as text, never rendered
+    as HTML: messages quote what a curator typed or a file holds ("<b>big</b>" as a teacher
+    spec was shown in bold)."""
     box = QMessageBox(QMessageBox.Icon.Warning, title, message, parent=parent)
-    if plain:
-        box.setTextFormat(Qt.TextFormat.PlainText)
+    box.setTextFormat(Qt.TextFormat.PlainText)
     if details:
         box.setDetailedText(details)
     box.show()

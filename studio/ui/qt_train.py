@@ -650,7 +650,7 @@ class TrainingView(QWidget):
         return True
 
     def _warn(self, title: str, message: str) -> None:
-        self.failed_box = warning_box(self, title, message, plain=True)  # quotes what was typed
+        self.failed_box = warning_box(self, title, message)
 
     def _next_run_name(self, recipe: str) -> str:
         """``RECIPE-N``, the first free one; a recipe name may hold spaces and letters a run

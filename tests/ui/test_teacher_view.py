@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 
 import pytest
+from PySide6.QtCore import Qt
 
 from studio.generate import record
 from studio.generate.loop import TeacherChoice
@@ -376,6 +377,9 @@ def test_teachers_come_from_the_settings_dialog_and_specs(qtbot, view, tiny_gguf
     assert "local:PATH.gguf or openai:URL" in view.message_box.text()
     assert not view.add_teacher("openai:http://a b/v1 m")  # once: URL http://a, model "b/v1 m"
     assert "no space inside the URL" in view.message_box.text()
+    assert not view.add_teacher("<b>big</b><i>x</i>")  # quoted as typed, not rendered
+    assert view.message_box.textFormat() == Qt.TextFormat.PlainText
+    assert "'<b>big</b><i>x</i>'" in view.message_box.text()
     assert [view.teacher_list.item(i).text() for i in range(view.teacher_list.count())] == [
         f"local:{tiny_gguf}  (project settings)",
         "openai:http://127.0.0.1:9/v1 (tiny)",

@@ -180,8 +180,11 @@ def _url_problem(url: str) -> str | None:
         return "must start with http:// or https://"
     try:
         parts = urllib.parse.urlsplit(url)
-    except ValueError:  # "Invalid IPv6 URL"
-        return "has an unclosed [ in its host (an IPv6 address is written [::1])"
+    except ValueError as exc:
+        if "Invalid IPv6 URL" in str(exc):  # a [ or ] without its partner
+            return "has an unmatched [ or ] in its host (an IPv6 address is written [::1])"
+        # brackets around something that is no IPv6 address: "[zz]"
+        return "has no IPv6 address inside the [ ] of its host (written [::1])"
     if not parts.hostname:
         return "has no host (write it as http://HOST:PORT/v1)"
     if "@" in parts.netloc:

@@ -1256,6 +1256,8 @@ def _amount(key: str, text: str, source: str) -> float | int:
             f"{key} of {source!r}: {text[:40]!r} is not a finite number; type an amount "
             "such as 0.5 (share) or 2000000 (tokens)"
         )
+    if key != "share" and not value.is_integer():  # int() made 0.5 a budget of 0 tokens
+        raise RecipeError(f"{key} of {source!r}: {text[:40]!r} is not a whole number of tokens")
     return value if key == "share" else int(value)
 
 

@@ -233,7 +233,8 @@ def test_use_keeps_a_thread_count_past_this_machines_cores(tmp_path: Path):
     "url, message",
     [
         ("http://127.0.0.1:99999/v1", "has port '99999': a port is a number from 1 to 65535"),
-        ("http://[::1/v1", "has an unclosed [ in its host"),
+        ("http://[::1/v1", "has an unmatched [ or ] in its host"),
+        ("http://[zz]/v1", "has no IPv6 address inside the [ ]"),
         ("http://" + "a" * 100_000, "a base URL is at most 2,048"),
         ("http://user:pw@127.0.0.1:8080/v1", "has a user name or password in it"),
     ],

@@ -273,7 +273,8 @@ def test_a_context_past_the_trained_one_is_noted(qtbot, dialog, tiny_gguf: Path)
     "url, reason",
     [
         ("http://127.0.0.1:99999/v1", "has port '99999': a port is a number from 1 to 65535"),
-        ("http://[::1/v1", "has an unclosed [ in its host"),
+        ("http://[::1/v1", "has an unmatched [ or ] in its host"),
+        ("http://[zz]/v1", "has no IPv6 address inside the [ ]"),
         ("http://" + "a" * 100_000, "a base URL is at most 2,048"),
         ("http://127.0.0.1:8080/ v1", "has a space or a control character in it"),
     ],

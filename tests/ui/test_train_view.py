@@ -128,6 +128,7 @@ def test_absurd_amounts_in_the_sources_table_are_named(qtbot, view, window) -> N
         (4, "inf", "is not a finite number"),
         (4, "nan", "is not a finite number"),
         (4, "99999999999999999999999999", "a budget is at most"),
+        (4, "0.5", "is not a whole number of tokens"),
         (3, "1e400", "is not a finite number"),
         (3, "1e300", "shares are relative weights"),
     ):

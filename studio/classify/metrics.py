@@ -4,7 +4,8 @@ Regressors (ridge, forest) predict the score: accuracy, macro F1 and the 6x6 con
 on rounded scores 0-5, a page is kept when its predicted score reaches the model's cut, and the
 calibration curve bins predicted scores against the mean label. The logistic model predicts
 P(keep): accuracy, macro F1 and the confusion matrix are on the keep decision, and the
-calibration curve is the classic reliability diagram. Every model gets F1 at the keep threshold,
+calibration curve is the classic reliability diagram. Every model gets F1 at the keep
+threshold, the keep decision's accuracy (``keep_accuracy``: models of both kinds compare on it),
 Spearman correlation with the mean label, ROC-AUC and a precision-recall curve for keeping.
 """
 
@@ -59,6 +60,7 @@ def evaluate(
         "n": int(len(y)),
         "kept_share": _num(keep_true.mean()) if len(y) else None,
         "accuracy": _num(accuracy_score(truth, guess)),
+        "keep_accuracy": _num(accuracy_score(keep_true, keep_pred)),  # the same for every model
         "macro_f1": _num(f1_score(truth, guess, labels=labels, average="macro", zero_division=0)),
         "f1_keep": _num(f1_score(keep_true, keep_pred, zero_division=0)),
         "precision_keep": _num(precision_score(keep_true, keep_pred, zero_division=0)),

@@ -393,11 +393,19 @@ def train_classifier(
     )
 
 
-HEADLINE = ("accuracy", "macro_f1", "f1_keep", "spearman", "roc_auc", "average_precision")
+HEADLINE = (
+    "accuracy",
+    "keep_accuracy",
+    "macro_f1",
+    "f1_keep",
+    "spearman",
+    "roc_auc",
+    "average_precision",
+)
 
 
 def _headline(metrics: dict[str, Any]) -> dict[str, Any]:
-    return {k: metrics[k] for k in HEADLINE}
+    return {k: metrics.get(k) for k in HEADLINE}
 
 
 def _checked_labels(store: Store, threshold: float, folds: int) -> LabelledSet:

@@ -135,8 +135,7 @@ def _cv_table(table: list[dict[str, Any]], threshold: float) -> str:
         f"F1 keep>={threshold:g}",
         "Spearman",
         "ROC-AUC",
-        "accuracy",
-        "macro F1",
+        "keep accuracy",
     )
     rows = [head]
     for r in table:
@@ -146,8 +145,8 @@ def _cv_table(table: list[dict[str, Any]], threshold: float) -> str:
                 r["features"],
                 r["model"],
                 *(
-                    "-" if m[k] is None else f"{m[k]:.3f}"
-                    for k in ("f1_keep", "spearman", "roc_auc", "accuracy", "macro_f1")
+                    "-" if m.get(k) is None else f"{m[k]:.3f}"
+                    for k in ("f1_keep", "spearman", "roc_auc", "keep_accuracy")
                 ),
             )
         )

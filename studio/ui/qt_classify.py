@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QProgressBar,
     QPushButton,
+    QSizePolicy,
     QSlider,
     QSpinBox,
     QTableWidget,
@@ -57,14 +58,15 @@ CV_COLUMNS = [
     ("F1 at keep", "f1_keep"),
     ("Spearman", "spearman"),
     ("ROC-AUC", "roc_auc"),
-    ("Accuracy", "accuracy"),
+    ("Keep accuracy", "keep_accuracy"),
 ]
 CV_TIPS = {
     "f1_keep": "F1 of the keep decision (score at least the threshold), out of fold",
     "spearman": "Spearman rank correlation of the model's output with the labels",
     "roc_auc": "ROC-AUC of the keep decision: how well the output ranks kept pages first",
-    "accuracy": "Score models (ridge, forest): share of pages whose rounded score is exactly "
-    "the label; logistic: share of keep decisions that are right. Not comparable across them",
+    "keep_accuracy": "Share of pages whose keep decision is right, out of fold (the same "
+    "measure for every model; the stored accuracy is of rounded scores for ridge and forest "
+    "and of the keep decision for logistic, so it is not shown here)",
 }
 SLIDER_STEPS = 500
 # where scoring runs: a thread of the studio, or a `studio score` child process on an engine
@@ -99,6 +101,28 @@ def address_problem(address: str) -> str | None:
                 "ray://host:10001, host:6379 or auto, with no spaces or control characters"
             )
     return None
+
+
+def _metric(metrics: dict[str, Any], key: str) -> Any:
+    """A cross-validation figure of one row; a version saved before the keep decision's
+    accuracy was stored has it only for its chosen row (from the confusion matrix)."""
+    value = metrics.get(key)
+    if value is None and key == "keep_accuracy" and "keep_confusion" in metrics:
+        try:
+            (tn, fp), (fn, tp) = metrics["keep_confusion"]
+            return (tn + tp) / (tn + fp + fn + tp)
+        except (TypeError, ValueError, ZeroDivisionError):
+            return None
+    return value
+
+
+def _labels_on_pages(meta: dict[str, Any]) -> str:
+    """'96 labels on 80 pages' (a page two annotators scored counts twice in the labels)."""
+    labels = int(meta["n_labels"])
+    pages = (meta.get("metrics") or {}).get("n") if isinstance(meta.get("metrics"), dict) else None
+    if not isinstance(pages, int) or pages == labels:
+        return plural(labels, "label")
+    return f"{plural(labels, 'label')} on {plural(pages, 'page')}"
 
 
 class ClassifierView(QWidget):
@@ -177,7 +201,9 @@ class ClassifierView(QWidget):
             "Precision–recall (keep decision, out of fold)", "recall", "precision"
         )
         self.cal_plot = self._plot("Calibration", "predicted", "observed")
-        self.lc_plot = self._plot("Learning curve: would more labels help?", "labels", "F1 at keep")
+        self.lc_plot = self._plot(
+            "Learning curve: would more labels help?", "labelled pages trained on", "F1 at keep"
+        )
         self.hist_plot = self._plot("Scores over the corpus", "score", "pages")
         self.threshold_line = pg.InfiniteLine(
             angle=90, movable=True, pen=pg.mkPen("#b42318", width=2)
@@ -201,6 +227,12 @@ class ClassifierView(QWidget):
         holder = QWidget()
         holder.setLayout(hist)
         plots.addWidget(holder, 1, 1)
+        # the curves as tall as the histogram: shared by stretch, not by size hints (which
+        # squeezed the top row to its minimum under the histogram with its slider)
+        for widget in (self.pr_plot, self.cal_plot, self.lc_plot, self.hist_plot, holder):
+            widget.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Ignored)
+        for row in (0, 1):
+            plots.setRowStretch(row, 1)
         left = QVBoxLayout()
         left.addWidget(self.reason)
         left.addWidget(self.table, 1)
@@ -313,6 +345,14 @@ class ClassifierView(QWidget):
         # messages quote paths and files: never HTML
         self.failed_box = warning_box(self, title, message, details)
 
+    def _note(self, plot: Any, text: str) -> None:
+        """An empty plot says why it is empty. Its fixed 0-1 view is left by the next drawing
+        (each one sets its own range, or asks for the data's)."""
+        note = self.pg.TextItem(text, color="#888", anchor=(0.5, 0.5))
+        plot.addItem(note)
+        note.setPos(0.5, 0.5)
+        plot.setRange(xRange=(0, 1), yRange=(0, 1), padding=0)
+
     def _plot(self, title: str, x: str, y: str) -> Any:
         plot = self.pg.PlotWidget(title=title)
         plot.setLabel("bottom", x)
@@ -381,6 +421,10 @@ class ClassifierView(QWidget):
         version = self.versions.currentData()
         for plot in (self.pr_plot, self.cal_plot, self.lc_plot):
             plot.clear()
+            if version is None:
+                self._note(plot, "No classifier yet")
+            elif version in self.damaged:
+                self._note(plot, "This version's files are damaged.")
         self.confusion.setText("")
         self.table.setRowCount(0)
         self.score_button.setEnabled(self.train_button.isEnabled() and self._can_score())
@@ -441,7 +485,7 @@ class ClassifierView(QWidget):
         notes = "".join(f"<br><small>{html.escape(n)}</small>" for n in meta.get("notes", []))
         return (
             f"<b>{html.escape(version)}</b>: {html.escape(meta['reason'])}<br>"
-            f"{int(meta['n_labels'])} labels, {int(meta['folds'])}-fold cross-validation; every "
+            f"{_labels_on_pages(meta)}, {int(meta['folds'])}-fold cross-validation; every "
             f"figure is on pages the model did not see while it was fitted."
             f"{'<br>Embedding: ' + html.escape(embedded) if embedded else ''}{notes}"
         )
@@ -450,14 +494,11 @@ class ClassifierView(QWidget):
         self.table.setRowCount(len(rows))
         for r, row in enumerate(rows):
             values = [row["features"], row["model"]] + [
-                row["metrics"].get(key) for _, key in CV_COLUMNS[2:]
+                _metric(row["metrics"], key) for _, key in CV_COLUMNS[2:]
             ]
             for c, value in enumerate(values):
-                text = f"{value:.3f}" if isinstance(value, float) else str(value)
+                text = f"{value:.3f}" if isinstance(value, float) else str(value or "–")
                 item = QTableWidgetItem(text)
-                if CV_COLUMNS[c][1] == "accuracy":
-                    keep = row["model"] == "logistic"  # the one model of P(keep)
-                    item.setToolTip("keep decision" if keep else "rounded score exactly right")
                 if (row["features"], row["model"]) == chosen:
                     font = item.font()
                     font.setBold(True)
@@ -466,6 +507,8 @@ class ClassifierView(QWidget):
 
     def _plot_metrics(self, m: dict[str, Any], learning: list[dict[str, Any]]) -> None:
         pg = self.pg
+        for plot in (self.pr_plot, self.cal_plot, self.lc_plot):
+            plot.enableAutoRange()  # not the range an empty plot's note set
         pr = m.get("pr_curve") or {}
         if pr.get("recall"):
             self.pr_plot.plot(pr["recall"], pr["precision"], pen=pg.mkPen("#2b6cb0", width=2))
@@ -508,11 +551,7 @@ class ClassifierView(QWidget):
         self.hist_plot.clear()
         self.curve = KeepCurve.load(self.store, version) if version else None
         if self.curve is None or not len(self.curve.scores):
-            # an empty plot says so, rather than showing a threshold over nothing
-            note = self.pg.TextItem(empty, color="#888", anchor=(0.5, 0.5))
-            self.hist_plot.addItem(note)
-            note.setPos(0.5, 0.5)
-            self.hist_plot.setRange(xRange=(0, 1), yRange=(0, 1), padding=0)
+            self._note(self.hist_plot, empty)  # not a threshold over nothing
             self.keep_label.setText("Score the corpus to see how much each threshold keeps.")
             self.slider.setEnabled(False)
             return

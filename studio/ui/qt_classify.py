@@ -594,7 +594,7 @@ class ClassifierView(QWidget):
         share = pages / total if total else 0.0
         shown = f"{value:.2f}" if abs(value) < 1e6 else f"{value:.3g}"  # not 300 digits
         self.keep_label.setText(
-            f"At score ≥ {shown}: keeping <b>{share:.0%} of pages</b> "
+            f"At classifier score ≥ {shown}: keeping <b>{share:.0%} of pages</b> "
             f"({pages:,} of {total:,}), <b>{plural(words, 'word')}</b> of main text"
         )
 
@@ -661,7 +661,7 @@ class ClassifierView(QWidget):
         self._busy(True)
         self.progress.setValue(0)
         self.progress.setFormat("starting %p%")
-        self.score_status.setText(f"Scoring with {version} in a child process…")
+        self.score_status.setText(f"Scoring with {version} on {WHERE[engine]}…")
         self.job.start(args)
 
     def cancel(self) -> None:

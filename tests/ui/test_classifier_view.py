@@ -224,6 +224,7 @@ def test_cancel_scoring_on_worker_processes_then_resume(qtbot, window, screensho
     view.job.event.connect(cancel_at)
     with qtbot.waitSignal(view.job.ended, timeout=120_000) as ended:
         view.score_button.click()
+        assert "on worker processes…" in view.score_status.text()  # it said a child process
     assert ended.args[0] == "cancelled"
     assert "Cancelled" in view.score_status.text()
     assert view.failed_box is None and view.score_button.isEnabled()
@@ -399,6 +400,6 @@ def test_the_threshold_refuses_values_that_are_not_finite(qtbot, window) -> None
         assert view.threshold_line.value() == before and view.keep_label.text() == summary
     assert view.set_threshold(1e308)  # finite, past every score: the slider stops at its end
     assert view.slider.value() == view.slider.maximum()
-    assert "At score ≥ 1e+308: keeping <b>0% of pages</b>" in view.keep_label.text()
+    assert "At classifier score ≥ 1e+308: keeping <b>0% of pages</b>" in view.keep_label.text()
     assert view.set_threshold(-1e308)
     assert view.slider.value() == 0 and "keeping <b>100% of pages</b>" in view.keep_label.text()

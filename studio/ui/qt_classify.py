@@ -50,6 +50,7 @@ from studio.store import Store
 from studio.text import plural
 from studio.ui.qt_notice import warning_box
 from studio.ui.qt_ops import Op, run_op
+from studio.ui.qt_plots import make_plot
 from studio.ui.qt_process import JobProcess
 
 CV_COLUMNS = [
@@ -197,14 +198,14 @@ class ClassifierView(QWidget):
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.confusion = QLabel(objectName="confusion")
 
-        self.pr_plot = self._plot(
+        self.pr_plot = self._curve_plot(
             "Precision–recall (keep decision, out of fold)", "recall", "precision"
         )
-        self.cal_plot = self._plot("Calibration", "predicted", "observed")
-        self.lc_plot = self._plot(
+        self.cal_plot = self._curve_plot("Calibration", "predicted", "observed")
+        self.lc_plot = self._curve_plot(
             "Learning curve: would more labels help?", "labelled pages trained on", "F1 at keep"
         )
-        self.hist_plot = self._plot("Scores over the corpus", "score", "pages")
+        self.hist_plot = self._curve_plot("Scores over the corpus", "score", "pages")
         self.threshold_line = pg.InfiniteLine(
             angle=90, movable=True, pen=pg.mkPen("#b42318", width=2)
         )
@@ -353,13 +354,9 @@ class ClassifierView(QWidget):
         note.setPos(0.5, 0.5)
         plot.setRange(xRange=(0, 1), yRange=(0, 1), padding=0)
 
-    def _plot(self, title: str, x: str, y: str) -> Any:
-        plot = self.pg.PlotWidget(title=title)
-        plot.setLabel("bottom", x)
-        plot.setLabel("left", y)
-        plot.showGrid(x=True, y=True, alpha=0.2)
-        for axis in ("bottom", "left"):
-            plot.getAxis(axis).enableAutoSIPrefix(False)  # "0.8", not "800 (x0.001)"
+    @staticmethod
+    def _curve_plot(title: str, x: str, y: str) -> Any:
+        plot = make_plot(title, x, y, legend_columns=0)
         plot.setMinimumHeight(180)
         return plot
 

@@ -39,6 +39,7 @@ from studio.store import DocumentQuery, Store
 from studio.text import plural
 from studio.ui.qt_notice import warning_box
 from studio.ui.qt_ops import Op, run_op
+from studio.ui.qt_plots import make_plot
 
 GROUP_LABELS = {
     "round": "generation round",
@@ -107,19 +108,19 @@ class DiversityView(QWidget):
             self.metric_choice.addItem(f"{m.label} ({m.family})", m.name)
         self.metric_choice.setCurrentIndex(self.metric_choice.findData("vendi"))
         self.metric_choice.currentIndexChanged.connect(lambda _: self._plot_metric())
-        self.metric_plot = self._plot("", "set", "")
+        self.metric_plot = make_plot("", "set", "")
         holder = QWidget()
         box = QVBoxLayout(holder)
         box.addWidget(self.metric_choice)
         box.addWidget(self.metric_plot, 1)
         self.plots.addTab(holder, "Measures")
-        self.map_plot = self._plot("2-D map of the embeddings (click a point)", "", "")
+        self.map_plot = make_plot("2-D map of the embeddings (click a point)", "", "")
         self.plots.addTab(self.map_plot, "Map")
-        self.nn_plot = self._plot("Nearest-neighbour similarity", "cosine similarity", "share")
+        self.nn_plot = make_plot("Nearest-neighbour similarity", "cosine similarity", "share")
         self.plots.addTab(self.nn_plot, "Neighbours")
-        self.ppl_plot = self._plot("Perplexity under the reference model", "set", "perplexity")
+        self.ppl_plot = make_plot("Perplexity under the reference model", "set", "perplexity")
         self.plots.addTab(self.ppl_plot, "Perplexity")
-        self.cov_plot = self._plot("Topic coverage", "topic", "share of documents")
+        self.cov_plot = make_plot("Topic coverage", "topic", "share of documents")
         self.plots.addTab(self.cov_plot, "Coverage")
 
         self.alarms = QListWidget(objectName="diversityAlarms")
@@ -146,16 +147,6 @@ class DiversityView(QWidget):
         layout.addLayout(top)
         layout.addWidget(self.summary)
         layout.addWidget(body, 1)
-
-    def _plot(self, title: str, x: str, y: str) -> Any:
-        plot = self.pg.PlotWidget(title=title)
-        plot.setLabel("bottom", x)
-        plot.setLabel("left", y)
-        plot.showGrid(x=True, y=True, alpha=0.2)
-        for axis in ("bottom", "left"):
-            plot.getAxis(axis).enableAutoSIPrefix(False)
-        plot.addLegend(offset=(-10, 10))
-        return plot
 
     def _busy(self, on: bool) -> None:
         self.progress.setVisible(on)
@@ -264,7 +255,7 @@ class DiversityView(QWidget):
         return [float(i + 1) for i in range(len(sets))], [s.name for s in sets]
 
     def _label_axis(self, plot: Any, xs: list[float], names: list[str]) -> None:
-        plot.getAxis("bottom").setTicks([[(x, n[:18]) for x, n in zip(xs, names, strict=True)]])
+        plot.getAxis("bottom").setTicks([[(x, _tick(n)) for x, n in zip(xs, names, strict=True)]])
 
     def _plot_metric(self) -> None:
         plot, pg = self.metric_plot, self.pg
@@ -377,7 +368,7 @@ class DiversityView(QWidget):
         assert report is not None
         xs, names = self._xs()
         real = report.real.perplexity
-        if real:
+        if real and xs:
             plot.addItem(
                 pg.LinearRegionItem(
                     values=(real["p10"], real["p90"]),
@@ -386,13 +377,27 @@ class DiversityView(QWidget):
                     brush=pg.mkBrush(120, 120, 120, 40),
                 )
             )
+            plot.plot(
+                [min(xs) - 0.3, max(xs) + 0.3],
+                [real["p50"]] * 2,
+                pen=pg.mkPen("#777", style=Qt.PenStyle.DashLine),
+                name="real pages (median, 10–90 % band)",
+            )
+        named = False  # the first set drawn names its marks in the legend
         for x, s in zip(xs, report.sets, strict=True):
             p = s.perplexity
             if not p:
                 continue
-            plot.plot([x, x], [p["p10"], p["p90"]], pen=pg.mkPen("#9ab", width=6))
-            plot.plot([x, x], [p["p25"], p["p75"]], pen=pg.mkPen("#2b6cb0", width=12))
-            plot.plot([x], [p["p50"]], pen=None, symbol="o", symbolBrush="#fff", symbolSize=7)
+            marks = ("10–90 %", "25–75 %", "median") if not named else (None, None, None)
+            named = True
+            plot.plot([x, x], [p["p10"], p["p90"]], pen=pg.mkPen("#9ab", width=6), name=marks[0])
+            plot.plot(
+                [x, x], [p["p25"], p["p75"]], pen=pg.mkPen("#2b6cb0", width=12), name=marks[1]
+            )
+            plot.plot(
+                [x], [p["p50"]], pen=None, symbol="o", symbolBrush="#fff", symbolSize=7,
+                name=marks[2],
+            )  # fmt: skip
         self._label_axis(plot, xs, names)
 
     def _plot_coverage(self) -> None:
@@ -407,7 +412,7 @@ class DiversityView(QWidget):
             counts = [len(s.doc_ids) for s in report.sets]
             plot.addItem(pg.BarGraphItem(x=xs, height=counts, width=0.7, brush="#2b6cb0"))
             plot.getAxis("bottom").setTicks(
-                [[(i, s.name[-24:]) for i, s in enumerate(report.sets)]]
+                [[(i, _tick(s.name, 24, end=True)) for i, s in enumerate(report.sets)]]
             )
             return
         plot.setTitle("Topic coverage: share of documents in each of the real pages' topics")
@@ -429,6 +434,9 @@ class DiversityView(QWidget):
     # -- documents ------------------------------------------------------------------------------
 
     def _on_points(self, _item: Any, points: Any, *_: Any) -> None:
+        # the list now shows the map's points: no alarm stays marked as if they were its pages
+        # (and a click on that alarm, still current, did nothing)
+        self.alarms.setCurrentRow(-1)
         self.show_documents([int(p.data()) for p in points][:50])
 
     def _on_alarm(self, row: int) -> None:
@@ -455,3 +463,11 @@ class DiversityView(QWidget):
         doc_id = int(item.data(Qt.ItemDataRole.UserRole))
         self.reader.setPlainText(self.store.main_text(doc_id))
         self.document_opened.emit(doc_id)
+
+
+def _tick(name: str, width: int = 18, *, end: bool = False) -> str:
+    """A set's name under its tick: whole, or cut with an ellipsis where it was cut (a plan
+    cell's name keeps its end, the subtopic, where its start is shared by its neighbours)."""
+    if len(name) <= width:
+        return name
+    return "…" + name[-(width - 1) :] if end else name[: width - 1] + "…"

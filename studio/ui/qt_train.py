@@ -71,10 +71,12 @@ from studio.training.run import (
 )
 from studio.ui.qt_notice import warning_box
 from studio.ui.qt_ops import Op, run_op
+from studio.ui.qt_plots import make_plot
 from studio.ui.qt_process import JobProcess
 
 SIZES = ["tiny", "10m", "30m", "124m"]
 COLORS = ["#2b6cb0", "#c05621", "#2f855a", "#6b46c1", "#b83280", "#2c7a7b", "#975a16"]
+SHOWN_PROMPT = 600  # characters of a prompt longer than the student reads: its end
 SOURCE_COLUMNS = ["Name", "Kind", "Filter", "Share", "Token budget"]
 COUNT_COLUMNS = ["Documents", "≈ Tokens", "Held out", "Of the mix", "Repeats"]
 EVAL_COLUMNS = ["Name", "Kind", "Filter", "Held-out pages", "≈ Tokens"]
@@ -190,14 +192,8 @@ class Series:
         return series
 
 
-def _plot(pg: Any, title: str, x: str, y: str) -> Any:
-    plot = pg.PlotWidget(title=title)
-    plot.setLabel("bottom", x)
-    plot.setLabel("left", y)
-    plot.showGrid(x=True, y=True, alpha=0.2)
-    for axis in ("bottom", "left"):
-        plot.getAxis(axis).enableAutoSIPrefix(False)
-    plot.addLegend(offset=(-10, 10), brush=pg.mkBrush(255, 255, 255, 220))
+def _plot(title: str, x: str, y: str) -> Any:
+    plot = make_plot(title, x, y)
     plot.setMinimumHeight(170)
     return plot
 
@@ -770,7 +766,7 @@ class TrainingView(QWidget):
             box.setWindowTitle("Training")
             box.setTextFormat(Qt.TextFormat.PlainText)  # a run's name and error, shown as typed
             box.setText(
-                f"The training job {run} {what}{why}. The studio is fine; the job's log is "
+                f"The training job of run '{run}' {what}{why}. The studio is fine; its log is "
                 f"below.{self._how_to_continue(run)}"
             )
             box.setDetailedText(tail)
@@ -790,7 +786,6 @@ class TrainingView(QWidget):
     # -- runs tab ---------------------------------------------------------------------------------
 
     def _build_runs_tab(self) -> QWidget:
-        pg = self.pg
         self.runs_table = _table(
             ["Overlay", "Run", "Recipe", "State", "Step", "Loss", "Eval"], "runs"
         )
@@ -808,9 +803,9 @@ class TrainingView(QWidget):
         refresh.clicked.connect(self.reload_runs)
         self.job_status = QLabel("No job running.", objectName="jobStatus", wordWrap=True)
         self.loss_plot = _plot(
-            pg, "Loss (solid: training, dashed: evaluation sets)", "step", "loss (nats/token)"
+            "Loss (solid: training, dashed: evaluation sets)", "step", "loss (nats/token)"
         )
-        self.rate_plot = _plot(pg, "Throughput", "step", "tokens/s")
+        self.rate_plot = _plot("Throughput", "step", "tokens/s")
         self.log_view = QPlainTextEdit(objectName="trainLog", readOnly=True)
         self.log_view.setMaximumBlockCount(2000)
         buttons = QHBoxLayout()
@@ -1062,8 +1057,8 @@ class TrainingView(QWidget):
             student = load_student(Run(root / "runs" / name), step)
             unread = unread_prompt_tokens(student, prompt)
             note = (
-                f"The student reads the last {student.context} tokens: the first {unread:,} "
-                "of this prompt were not seen."
+                f"The student reads the last {student.context:,} tokens: the first {unread:,} "
+                "tokens of this prompt were not seen, and are not shown."
                 if unread
                 else ""
             )
@@ -1079,6 +1074,8 @@ class TrainingView(QWidget):
         self.sample_button.setEnabled(True)
         body = html.escape(text).replace("\n", "<br>")
         said = f"<p><i>{html.escape(note)}</i></p>" if note else ""
+        if note and len(prompt) > SHOWN_PROMPT:  # the part read, not pages of bold above it
+            prompt = "…" + prompt[-SHOWN_PROMPT:]
         self.sample_out.setHtml(f"{said}<p><b>{html.escape(prompt)}</b>{body}</p>")
         self.sampled.emit(text)
 
@@ -1090,7 +1087,6 @@ class TrainingView(QWidget):
     # -- compare tab ------------------------------------------------------------------------------
 
     def _build_compare_tab(self) -> QWidget:
-        pg = self.pg
         self.compare_recipes = QListWidget(objectName="compareRecipes")
         self.compare_size = QComboBox()
         self.compare_size.addItems(SIZES)
@@ -1108,14 +1104,11 @@ class TrainingView(QWidget):
         self.compare_table = _table(["Recipe", "Train loss"], "compareTable")
         self.compare_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.compare_plot = _plot(
-            pg,
             "Final evaluation loss per set (lower is better)",
             "evaluation set",
             "loss (nats/token)",
         )
-        self.compare_curves = _plot(
-            pg, "Evaluation loss during training", "step", "loss (nats/token)"
-        )
+        self.compare_curves = _plot("Evaluation loss during training", "step", "loss (nats/token)")
         form = QFormLayout()
         form.addRow("Recipes", self.compare_recipes)
         form.addRow("Size", self.compare_size)
@@ -1201,7 +1194,7 @@ class TrainingView(QWidget):
         sets = sorted({s for r in runs for s in r.get("eval", {})})
         self.compare_table.setColumnCount(2 + len(sets))
         self.compare_table.setHorizontalHeaderLabels(
-            ["Recipe", "Train loss", *(f"{s}: loss (bits/byte)" for s in sets)]
+            ["Recipe", "Train loss (nats/token)", *(f"{s}: nats/token (bits/byte)" for s in sets)]
         )
         self.compare_table.setRowCount(len(runs))
         width = 0.8 / max(1, len(runs))
@@ -1240,8 +1233,10 @@ class TrainingView(QWidget):
         axis = self.compare_plot.getAxis("bottom")
         axis.setTicks([[(j, s) for j, s in enumerate(sets)]])
         if any(r.get("eval") for r in runs):
-            lows = [e["loss"] for r in runs for e in r.get("eval", {}).values()]
-            self.compare_plot.setYRange(min(lows) * 0.97, max(lows) * 1.01)
+            # bars from zero: a cut axis (it began just under the lowest bar) drew a 5 %
+            # difference as a threefold one; the table beside gives the exact figures
+            top = max(e["loss"] for r in runs for e in r.get("eval", {}).values())
+            self.compare_plot.setYRange(0, top * 1.05, padding=0)
 
 
 def _amount(key: str, text: str, source: str) -> float | int:

@@ -113,6 +113,11 @@ def test_measure_rounds_and_open_an_alarm(qtbot, tmp_path: Path, screenshot) -> 
     points = scatter.points()[:3]
     scatter.sigClicked.emit(scatter, points, None)
     assert view.documents.count() == 3
+    assert view.alarms.currentRow() == -1  # the alarm no longer marked as these pages' own
+    with qtbot.waitSignal(view.document_opened, timeout=5_000):  # and choosing it again works
+        view.alarms.setCurrentRow(row)
+    assert view.documents.count() == len(report.alarms[row].documents[:50])
+    scatter.sigClicked.emit(scatter, points, None)
     for index, name in ((1, "map"), (2, "neighbours"), (3, "perplexity"), (4, "coverage")):
         view.plots.setCurrentIndex(index)
         screenshot(window, f"diversity-{name}")

@@ -180,7 +180,9 @@ def test_training_draws_the_curve_of_a_real_child_process(qtbot, view, window, s
     view.prompt.setText("Rain falls, rivers run to the sea. " * 400)  # past the student's context
     with qtbot.waitSignal(view.sampled, timeout=60_000):
         view.sample_button.click()
-    assert "of this prompt were not seen" in view.sample_out.toPlainText()
+    shown = view.sample_out.toPlainText()
+    assert "tokens of this prompt were not seen" in shown
+    assert len(shown) < 3000  # the end of the prompt the student read, not 14,000 characters
     screenshot(window, "training-sample-long-prompt")
 
 
@@ -237,7 +239,11 @@ def test_compare_recipes_and_overlay_runs(qtbot, view, window, screenshot) -> No
     assert view.compare_table.rowCount() == 2
     assert _cell(view.compare_table, 0, 0).startswith("curated")
     headers = [view.compare_table.horizontalHeaderItem(c).text() for c in range(4)]
-    assert headers[2:] == ["textbook: loss (bits/byte)", "web: loss (bits/byte)"]
+    assert headers[1:] == [
+        "Train loss (nats/token)",
+        "textbook: nats/token (bits/byte)",
+        "web: nats/token (bits/byte)",
+    ]
     assert len(view.compare_plot.getPlotItem().items) >= 2
     window.resize(1500, 950)
     screenshot(window, "training-compare")

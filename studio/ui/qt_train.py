@@ -806,6 +806,7 @@ class TrainingView(QWidget):
             "Loss (solid: training, dashed: evaluation sets)", "step", "loss (nats/token)"
         )
         self.rate_plot = _plot("Throughput", "step", "tokens/s")
+        self.rate_plot.setLimits(yMin=0)  # no negative rates on the axis around a lone point
         self.log_view = QPlainTextEdit(objectName="trainLog", readOnly=True)
         self.log_view.setMaximumBlockCount(2000)
         buttons = QHBoxLayout()
@@ -964,11 +965,18 @@ class TrainingView(QWidget):
             series = self._series(name)
             color = COLORS[i % len(COLORS)]
             if series.steps:
+                # a run of one step is one point: a line alone draws nothing
+                dot = {"symbol": "o", "symbolSize": 6, "symbolBrush": color}
+                marks = dot if len(series.steps) < 2 else {}
                 self.loss_plot.plot(
-                    series.steps, series.loss, pen=pg.mkPen(color, width=1.5), name=f"{name} train"
+                    series.steps,
+                    series.loss,
+                    pen=pg.mkPen(color, width=1.5),
+                    name=f"{name} train",
+                    **marks,
                 )
                 self.rate_plot.plot(
-                    series.steps, series.rate, pen=pg.mkPen(color, width=1.5), name=name
+                    series.steps, series.rate, pen=pg.mkPen(color, width=1.5), name=name, **marks
                 )
             for j, (set_name, (xs, ys)) in enumerate(sorted(series.evals.items())):
                 style = [Qt.PenStyle.DashLine, Qt.PenStyle.DotLine, Qt.PenStyle.DashDotLine][j % 3]

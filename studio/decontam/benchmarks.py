@@ -148,8 +148,8 @@ def _jsonl(f: io.TextIOBase, fields: tuple[str, ...] | None) -> Iterator[Row]:
             continue
         try:
             obj = json.loads(line)
-        except ValueError as exc:
-            yield number, None, f"not JSON ({exc.args[0][:60]})"
+        except json.JSONDecodeError as exc:  # its reason whole, and where: not cut mid-word
+            yield number, None, f"not JSON ({exc.msg} at column {exc.colno:,})"
             continue
         except RecursionError:
             yield number, None, "not JSON this studio reads (nested too deeply)"

@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 from studio.documents import DocumentPage
 from studio.project import Project
 from studio.segment.blocks import BOILERPLATE, SIGNAL, Block
+from studio.text import plural
 from studio.ui.qt_ops import run_op
 
 SIGNAL_BG = QColor("#e3f4e6")
@@ -339,10 +340,16 @@ def header_html(page: DocumentPage) -> str:
         if r.warnings
         else ""
     )
+    # a text page has no blocks: all of it is signal, and "0 blocks" read as a contradiction
+    blocks = (
+        f"{plural(len(page.blocks), 'block')} ({len(page.corrected)} corrected) · "
+        if page.blocks
+        else ""
+    )
     return (
         f"<b style='font-size:14px'>{title}</b>{url}<br>"
         f"<b style='color:#1f7a3a'>{share:.0%} signal</b> — {signal:,} of {total:,} words · "
-        f"{len(page.blocks)} blocks ({len(page.corrected)} corrected) · language {lang}<br>"
+        f"{blocks}language {lang}<br>"
         f"<span style='color:#555'>#{r.id} from {source} · {r.source_format or r.kind}"
         f"{fetched}</span>{warnings}"
     )

@@ -47,6 +47,9 @@ from studio.text import plural
 from studio.ui.qt_document import DocumentView
 from studio.ui.qt_ops import run_op
 
+# fewer pages scored by both annotators than this: kappa swings by a page (one page gives 0)
+FEW = 10
+
 
 class LabelView(QWidget):
     """One annotator labelling a queue of documents."""
@@ -420,6 +423,7 @@ class LabelView(QWidget):
                 f"{plural(p.shared, 'page')}; keep decision κ = {keep}, split on "
                 f"{plural(len(p.split), 'page')}; {plural(len(p.disagreements), 'page')} "
                 "2+ points apart"
+                + (" <i>(too few shared pages for κ to mean much)</i>" if p.shared < FEW else "")
             )
         self.agreement_label.setText(
             "<b>Agreement</b> (scores: quadratic-weighted Cohen's κ; keep at 3+: Cohen's κ)<br>"

@@ -89,7 +89,9 @@ def test_decontam_marks_contaminated_documents(project_dir: Path, tmp_path: Path
                           "--n", "8", "--json"))  # fmt: skip
     assert both["by_benchmark"] == {"gsm8k": 1, "private_eval": 1}
     assert both["skipped"] == {"private_eval": 1}
-    assert both["skipped_why"]["private_eval"][0].startswith("line 2: not JSON")
+    assert both["skipped_why"]["private_eval"][0] == (  # whole, with where: it was cut at 60
+        "line 2: not JSON (Expecting property name enclosed in double quotes at column 2)"
+    )
     mine.write_text(mine.read_text() + '{"id": "x2"}\n')  # an id alone: skipped, with why
     out = run("decontam", p, "--benchmark", str(mine), "--n", "8")
     assert "private_eval: 2 line(s) skipped: line 2: not JSON" in out

@@ -48,6 +48,7 @@ def test_label_pages_with_the_keyboard(qtbot, window, tmp_path, screenshot) -> N
     view.show_agreement()
     text = view.agreement_label.text()
     assert "ana vs ben" in text and "split on 1 page;" in text  # ana keeps the page, ben drops it
+    assert "too few shared pages for κ to mean much" in text  # κ = 0.00 on one page, alone
     screenshot(window, "label-agreement")
 
 

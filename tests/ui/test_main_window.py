@@ -70,6 +70,7 @@ def test_open_a_page_and_correct_a_block(qtbot, window, tmp_path, screenshot) ->
     blocks = view.page.blocks
     assert any(b.label == SIGNAL for b in blocks) and any(b.label == BOILERPLATE for b in blocks)
     assert "signal" in view.header.text() and "%" in view.header.text()
+    assert f"{len(blocks)} blocks (0 corrected)" in view.header.text()
     assert view.raw_source.toPlainText() == ""  # tabs are filled when opened
     view.tabs.setCurrentWidget(view.main_text)
     assert "Photosynthesis is the process" in view.main_text.toPlainText()
@@ -187,6 +188,10 @@ def test_web_addresses_dropped_with_files_are_said_to_be_left_out(qtbot, window,
         drop(window, [page], web=("https://example.org/a", "ftp://example.org/b"))
         assert "2 web address(es) left out" in window.status_label.text()
     assert window.store.totals()["documents"] == 1
+    window.corpus.select_row(0)  # a text page has no blocks: its header does not say "0 blocks"
+    qtbot.waitUntil(lambda: window.document.page is not None, timeout=5_000)
+    assert "100% signal" in window.document.header.text()
+    assert "block" not in window.document.header.text()
 
 
 def test_search_filters_the_list(qtbot, window, tmp_path) -> None:

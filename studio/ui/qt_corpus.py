@@ -297,6 +297,11 @@ class CorpusView(QWidget):
         """Reload after an import: rows at once; totals and filter choices from a reader thread
         (on a million documents they take a few hundred milliseconds)."""
         self.model.refresh()
+        if self._totals is not None and self.model.rowCount() > self._totals["documents"]:
+            # totals from before the import: "No documents yet" over a full list, until the
+            # reader thread counts them
+            self._totals = None
+            self._update_summary()
         self._reload_stats()
 
     def _reload_stats(self) -> None:

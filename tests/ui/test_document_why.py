@@ -29,7 +29,11 @@ def test_why_this_score_reads_the_latest_classifier(qtbot, window, project, scre
     text = view.why.toPlainText()
     assert "intercept" in text and "words (TF-IDF)" in text and "hand features" in text
     assert "kept" in text or "dropped" in text
-    window.corpus.refresh()
+    window.corpus.refresh()  # the pages were stored behind the window's back
+    # until the counts come back, the header says it is counting: it said "No documents yet"
+    # over the list of 70
+    assert "No documents yet" not in window.corpus.summary.text()
+    qtbot.waitUntil(lambda: "70 documents" in window.corpus.summary.text(), timeout=10_000)
     window.resize(1400, 900)
     screenshot(window, "document-why-score")
     # another page: the loaded classifier is reused, and the text follows the page

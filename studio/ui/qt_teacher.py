@@ -66,7 +66,8 @@ from studio.ui.qt_ops import Op, run_op, submit_write
 MAX_STREAM_LINES = 4000  # the live view keeps the tail of long replies
 MAX_SHOWN_CHARS = 200_000  # of one version in an editor; the record keeps all of it
 MAX_EDIT_LINE = 20_000  # characters of one line the page editor takes
-PAGE_COLUMNS = ["#", "Batch", "Round", "Status", "Teacher", "Cell", "Reasons"]
+# why a page was rejected beside its status: it was last, past the table's edge
+PAGE_COLUMNS = ["#", "Batch", "Round", "Status", "Reasons", "Cell", "Teacher"]
 COVERAGE_COLUMNS = ["Group", "Cells", "Covered", "Accepted", "Rejected", "Failed", "Queued"]
 STATUS_COLOURS = {
     "accepted": "#1f7a3a",
@@ -282,9 +283,9 @@ class TeacherView(QWidget):
         self.coverage_model.background = self._coverage_colour
         self.coverage_table = _table(self.coverage_model, "coverageTable")
         header = self.coverage_table.horizontalHeader()
-        header.setStretchLastSection(False)
+        header.setStretchLastSection(True)
+        # the group's name read whole ("Mathema…" told nothing); the counts scroll if need be
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         cov = QWidget()
         cov_layout = QVBoxLayout(cov)
         row = QHBoxLayout()
@@ -351,7 +352,7 @@ class TeacherView(QWidget):
         self.pages_model = RowsModel(PAGE_COLUMNS, self)
         self.pages_model.colour = lambda row, col: STATUS_COLOURS.get(row[3]) if col == 3 else None
         self.pages_table = _table(self.pages_model, "pagesTable")
-        for col, width in enumerate((40, 44, 48, 66, 110, 300)):
+        for col, width in enumerate((40, 44, 48, 66, 240, 220)):
             self.pages_table.setColumnWidth(col, width)
         self.pages_table.selectionModel().currentRowChanged.connect(
             lambda cur, _prev: self._on_page_selected(cur.row())
@@ -505,7 +506,7 @@ class TeacherView(QWidget):
         rows = record.pages(self.store, status=None if status == "all" else status, limit=5000)
         self.pages_model.set_rows(
             [
-                (p.id, p.batch_id, p.round, p.status, p.teacher, p.cell, "; ".join(p.reasons))
+                (p.id, p.batch_id, p.round, p.status, "; ".join(p.reasons), p.cell, p.teacher)
                 for p in rows
             ]
         )

@@ -234,8 +234,12 @@ class TeacherSettingsDialog(QDialog):
                 problem = f"{name} is not a number"
             if problem:
                 config = replace(config, **{name: getattr(defaults, name)})
-                default = plain_number(getattr(defaults, name))
-                notes.append(f"The saved {problem}; Save stores the default, {default}.")
+                unit = LIMITS[name][2]
+                default = plain_number(getattr(defaults, name)) + (f" {unit}" if unit else "")
+                notes.append(
+                    f"The saved {problem} (a setting of teacher.json this dialog has no field "
+                    f"for); Save stores the default, {default}."
+                )
         self._loaded = config
         return notes
 

@@ -245,7 +245,9 @@ def test_a_saved_setting_without_a_field_is_reset_and_said_to_be(qtbot, project,
     d.show()
     screenshot(d, "teacher-settings-out-of-range")
     assert "reply_timeout must be at most 86,400 s" in d.settings_note.text()
-    assert "Save stores the default, 900" in d.settings_note.text()
+    assert "teacher.json this dialog has no field for); Save stores the default, 900 s." in (
+        d.settings_note.text()
+    )
     d.buttons.button(d.buttons.StandardButton.Save).click()
     assert load_config(project.root).reply_timeout == 900.0
     assert load_config(project.root).n_threads == 3  # the rest kept

@@ -201,8 +201,12 @@ def teacher_key(base_url: str, from_stdin: bool) -> None:
     Example: studio teacher key https://api.openai.com/v1
     """
     from studio.teachers.base import TeacherError
-    from studio.teachers.config import store_api_key
+    from studio.teachers.config import check_base_url, store_api_key
 
+    try:  # before the key is asked for
+        check_base_url(base_url)
+    except TeacherError as exc:
+        raise click.ClickException(f"{exc}: no key kept") from exc
     if from_stdin:
         key = sys.stdin.readline().strip()
     else:

@@ -310,8 +310,10 @@ def resolve_api_key(config: TeacherConfig) -> str | None:
 
 
 def store_api_key(base_url: str, key: str) -> None:
-    """Keep a key in the OS keyring for ``base_url``; raises :class:`TeacherError` when there is
-    no usable keyring on this machine."""
+    """Keep a key in the OS keyring for ``base_url``; raises :class:`TeacherError` when the URL
+    is none a teacher could be reached at (the key would be kept where nothing looks it up), or
+    there is no usable keyring on this machine."""
+    check_base_url(base_url)
     import keyring
     from keyring.errors import KeyringError
 

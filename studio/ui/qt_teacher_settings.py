@@ -38,6 +38,7 @@ from studio.teachers.base import TeacherError
 from studio.teachers.config import (
     LIMITS,
     TeacherConfig,
+    check_base_url,
     default_local_model,
     load_config,
     plain_number,
@@ -339,6 +340,11 @@ class TeacherSettingsDialog(QDialog):
         url = self.base_url.text().strip()
         if not url:
             self._show("Enter the base URL first: the key is kept for that URL.", ERROR_COLOUR)
+            return
+        try:  # before the key is asked for: it would be kept under a URL nothing looks up
+            check_base_url(url)
+        except TeacherError as exc:
+            self._show(f"{exc}: no key kept.", ERROR_COLOUR)
             return
         key, ok = QInputDialog.getText(
             self, "API key", f"Key for {url}:", QLineEdit.EchoMode.Password

@@ -156,6 +156,13 @@ def test_key_without_a_usable_keyring_is_a_clear_error():
     run("teacher", "key", "https://api.example.org/v1", "--stdin", stdin="\n", code=1)
 
 
+@pytest.mark.parametrize("url", ["garbage", "http://", "ftp://h/v1", "http://[::1/v1"])
+def test_key_for_a_url_no_teacher_could_have_is_refused_before_it_is_asked_for(url: str):
+    """The key was kept (or tried) under any string at all: nothing would ever look it up."""
+    out = run("teacher", "key", url, "--stdin", stdin="sk-x\n", code=1)
+    assert "the base URL" in out and "no key kept" in out and "keyring" not in out
+
+
 def test_bench_teacher_on_the_tiny_model(tiny_gguf: Path):
     result = json.loads(
         run(

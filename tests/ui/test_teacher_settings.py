@@ -311,3 +311,19 @@ def test_a_model_path_under_an_unknown_users_home_opens_and_says_why(qtbot, proj
     result = click_test(qtbot, d)
     assert not result["ok"] and "~nosuchuser-of-the-studio/y.gguf" in result["error"]
     assert "unexpected" not in result["error"]
+
+
+def test_a_key_for_a_url_no_teacher_could_have_is_refused_before_it_is_asked_for(
+    qtbot, dialog, monkeypatch
+):
+    import studio.ui.qt_teacher_settings as settings
+
+    def asked(*_args, **_kwargs):
+        raise AssertionError("the key was asked for")
+
+    monkeypatch.setattr(settings.QInputDialog, "getText", asked)
+    dialog.remote_choice.setChecked(True)
+    dialog.base_url.setText("garbage")
+    dialog._on_store_key()
+    assert "the base URL 'garbage' must start with http://" in dialog.test_result.text()
+    assert "no key kept" in dialog.test_result.text()

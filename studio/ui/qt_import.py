@@ -106,4 +106,6 @@ def _common_parent(paths: list[str]) -> str:
         common = os.path.commonpath(paths)
     except ValueError:
         return ""
-    return common if len(paths) > 1 or not os.path.isfile(common) else os.path.dirname(common)
+    # one path is a file's, whatever kind (a named pipe is no regular file, and the table
+    # showed its name as ".")
+    return os.path.dirname(common) if len(set(paths)) == 1 else common

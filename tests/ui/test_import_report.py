@@ -26,3 +26,18 @@ def test_hostile_file_names_are_shown_as_they_are(qtbot, screenshot) -> None:
     assert "&lt;b&gt;x&lt;/b&gt;.txt" in tip and "<b>x" not in tip
     dialog.show()
     screenshot(dialog, "import-report-hostile-names")
+
+
+def test_one_file_that_is_no_regular_file_is_named(qtbot, tmp_path) -> None:
+    """A named pipe dropped alone was listed as "." (its own folder was taken as the base)."""
+    import os
+
+    pipe = tmp_path / "pages.jsonl"
+    os.mkfifo(pipe)
+    report = ImportReport(
+        import_id=1,
+        files=[FileResult(path=str(pipe), status="failed", reason="a named pipe, not a file")],
+    )
+    dialog = ImportReportDialog(report)
+    qtbot.addWidget(dialog)
+    assert dialog.table.item(0, 0).text() == "pages.jsonl"

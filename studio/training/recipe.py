@@ -190,6 +190,8 @@ def check_recipe(recipe: Recipe) -> None:
         names = [s.name for s in group]
         if len(set(names)) != len(names):
             raise RecipeError(f"recipe {name}: two sources or eval sets share a name")
+        for s in group:
+            _check_filters(name, s)
     for s in recipe.sources:
         if (s.share is None) == (s.tokens is None):
             raise RecipeError(f"recipe {name}: source {s.name!r} needs a share or tokens (one)")
@@ -207,6 +209,27 @@ def check_recipe(recipe: Recipe) -> None:
             )
     if sum(s.share or 0 for s in recipe.sources) + sum(s.tokens or 0 for s in recipe.sources) <= 0:
         raise RecipeError(f"recipe {name}: every source has a zero share")
+
+
+def _check_filters(recipe: str, s: Source) -> None:
+    """A filter that can select nothing by its spelling alone is refused: an empty value, a
+    control character, or a generated page's status the studio does not have (``status=acepted``
+    trained on no synthetic page without a word)."""
+    from studio.generate.record import PAGE_STATUSES
+
+    for key in ("model", "status", "cell", "exclude_cell", "path"):
+        value = getattr(s, key)
+        if value is None:
+            continue
+        if not value.strip():
+            raise RecipeError(f"recipe {recipe}: {s.name!r} has an empty {key}: leave it out")
+        if any(not c.isprintable() for c in value):
+            raise RecipeError(f"recipe {recipe}: {s.name!r} has a control character in its {key}")
+    if s.status is not None and s.status not in PAGE_STATUSES:
+        raise RecipeError(
+            f"recipe {recipe}: {s.name!r} has status {s.status[:40]!r}; a generated page's "
+            f"status is one of {', '.join(PAGE_STATUSES)}"
+        )
 
 
 def _list(data: dict[str, Any], key: str) -> list[Any]:

@@ -176,6 +176,9 @@ def test_a_project_recipe_wins_over_a_file_of_its_name_in_the_working_folder(
     ("text", "message"),
     [
         ("heldout = [", "not valid toml"),
+        ("[[sources]]\nname='a'\nkind='synthetic'\nstatus='acepted'\nshare=1\n", "status is one"),
+        ("[[sources]]\nname='a'\nkind='synthetic'\ncell=''\nshare=1\n", "empty cell"),
+        ("[[sources]]\nname='a'\npath=\"a\\u0007b\"\nshare=1\n", "control character"),
         ("[[sources]]\nname='a'\nkind='web'\n", "needs a share or tokens"),
         ("[[sources]]\nname='a'\nkind='moon'\nshare=1\n", "kind is one of"),
         ("[[sources]]\nname='a'\nshare=-1\n", "negative"),

@@ -34,6 +34,7 @@ import numpy as np
 
 from studio.paths import expand_home
 from studio.progress import Task
+from studio.text import shown_path
 
 DEFAULT_NAME = "all-MiniLM-L6-v2"
 CHUNK_TOKENS = 256  # all-MiniLM-L6-v2 was trained on 256-token inputs
@@ -92,7 +93,11 @@ def resolve_model(model: str | Path | None = None) -> ModelRef:
     damaged folder is refused when it is chosen rather than minutes into a training run."""
     shipped = model is None or str(model) == "default"
     root = default_model_path() if shipped else expand_home(model)
-    if not root.is_dir():
+    try:
+        is_dir = root.is_dir()
+    except OSError as exc:  # a name too long for the file system, and the like
+        raise EmbeddingError(f"cannot open {shown_path(root)}: {exc.strerror or exc}") from exc
+    if not is_dir:
         raise EmbeddingError(f"{root} is not a folder: choose the folder that holds the model")
     folder, pooling = _transformer_folder(root)
     config = _read_json(folder / "config.json", "config.json")

@@ -140,6 +140,10 @@ def test_unusable_folders_are_refused_with_a_reason(tiny_model: Path, tmp_path: 
     (tmp_path / "file").write_text("x")
     with pytest.raises(EmbeddingError, match="not a folder"):
         resolve_model(tmp_path / "file")
+    with pytest.raises(EmbeddingError, match="File name too long"):  # was an OSError
+        resolve_model(tmp_path / ("x" * 5000))
+    with pytest.raises(EmbeddingError, match="not a folder"):  # was a RuntimeError
+        resolve_model("~nosuchuser-of-the-studio/model")
     empty = tmp_path / "empty"
     empty.mkdir()
     with pytest.raises(EmbeddingError, match="no config.json"):

@@ -16,6 +16,7 @@ from typing import Any
 
 from studio.paths import expand_home, package_dir
 from studio.teachers.base import Teacher, TeacherError
+from studio.text import INVISIBLE
 
 CONFIG_NAME = "teacher.json"
 KINDS = ("local", "openai")
@@ -219,8 +220,12 @@ def _check_model_path(path: str) -> None:
 def _check_name(what: str, name: str, *, spaces: bool = True) -> None:
     if len(name) > MAX_NAME:
         raise TeacherError(f"{what} is {len(name):,} characters long; at most {MAX_NAME:,}")
-    if any(c in _UNPRINTABLE or (not spaces and c.isspace()) for c in name):
-        raise TeacherError(f"{what} has a control character{'' if spaces else ' or space'} in it")
+    # invisible characters too: a model name with U+202E or a zero-width space is sent to the
+    # server as is, and reads as another name in every message
+    if INVISIBLE.search(name) or any(not spaces and c.isspace() for c in name):
+        raise TeacherError(
+            f"{what} has a control or invisible character{'' if spaces else ' or space'} in it"
+        )
 
 
 # -- saved in the project folder -------------------------------------------------------------

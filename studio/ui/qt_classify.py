@@ -452,7 +452,7 @@ class ClassifierView(QWidget):
         chosen = (meta["feature_set"], meta["model_kind"])
         parts: list[tuple[str, Callable[[], None]]] = [
             ("its description", lambda: self.reason.setText(self._describe(version, meta))),
-            ("its comparison table", lambda: self._fill_table(meta["cv_table"], chosen)),
+            ("its comparison table", lambda: self._fill_table(meta["cv_table"], chosen, metrics)),
             ("its curves", lambda: self._plot_metrics(metrics, meta.get("learning_curve") or [])),
             ("its scores", lambda: self._show_scores(version, meta)),
         ]
@@ -487,16 +487,24 @@ class ClassifierView(QWidget):
             f"{'<br>Embedding: ' + html.escape(embedded) if embedded else ''}{notes}"
         )
 
-    def _fill_table(self, rows: list[dict[str, Any]], chosen: tuple[str, str]) -> None:
+    def _fill_table(
+        self, rows: list[dict[str, Any]], chosen: tuple[str, str], metrics: dict[str, Any]
+    ) -> None:
+        """The comparison, a row a combination; the chosen one's row in bold, completed from
+        its full metrics (a version saved before a column was stored has it only there)."""
         self.table.setRowCount(len(rows))
         for r, row in enumerate(rows):
+            is_chosen = (row["features"], row["model"]) == chosen
+            m = {**metrics, **row["metrics"]} if is_chosen else row["metrics"]
             values = [row["features"], row["model"]] + [
-                _metric(row["metrics"], key) for _, key in CV_COLUMNS[2:]
+                _metric(m, key) for _, key in CV_COLUMNS[2:]
             ]
             for c, value in enumerate(values):
                 text = f"{value:.3f}" if isinstance(value, float) else str(value or "–")
                 item = QTableWidgetItem(text)
-                if (row["features"], row["model"]) == chosen:
+                if value is None:
+                    item.setToolTip("not stored by the studio that trained this version")
+                if is_chosen:
                     font = item.font()
                     font.setBold(True)
                     item.setFont(font)

@@ -373,6 +373,31 @@ def test_a_version_whose_meta_json_lost_its_metrics_still_shows_and_scores(windo
     assert view.table.rowCount() == 0
 
 
+def test_a_version_from_before_keep_accuracy_shows_it_for_its_chosen_row(window) -> None:
+    """Versions saved before the column existed: the chosen row's figure comes from its keep
+    confusion matrix; the other rows say the figure was not stored."""
+    import json
+
+    from studio.classify.train import train_classifier
+
+    make_labelled_project(window.store, labelled=60, unlabelled=10)
+    edited = str(train_classifier(window.project, window.store, folds=3).version["id"])
+    meta_path = _folder(window, edited) / "meta.json"
+    meta = json.loads(meta_path.read_text("utf-8"))
+    del meta["metrics"]["keep_accuracy"]
+    for row in meta["cv_table"]:
+        del row["metrics"]["keep_accuracy"]
+    meta_path.write_text(json.dumps(meta), "utf-8")
+    view = window.view("Classifier")
+    assert view.versions.currentData() == edited
+    (tn, fp), (fn, tp) = meta["metrics"]["keep_confusion"]
+    cells = [view.table.item(r, 5) for r in range(view.table.rowCount())]
+    bold = [c for c in cells if c.font().bold()]
+    assert [c.text() for c in bold] == [f"{(tn + tp) / (tn + fp + fn + tp):.3f}"]
+    others = [c for c in cells if not c.font().bold()]
+    assert others and all(c.text() == "–" and "not stored" in c.toolTip() for c in others)
+
+
 @pytest.mark.parametrize(
     ("address", "what"),
     [("\x00", "U+0000"), ("host:6379\x00--x", "U+0000"), ("ray://a b:10001", "a space")],

@@ -21,6 +21,7 @@ from studio.store.queries import TEACHER_PREFIX, from_clause, label_mean, where_
 from studio.text import INVISIBLE
 
 RUBRIC_FILE = "rubric.md"
+MAX_RUBRIC_BYTES = 32 * 1024  # a rubric is a page or two; past this only the start is shown
 QUEUES = ("random", "search", "uncertainty", "band", "disagreement", "annotators")
 # annotators whose scores for a page are this far apart send it back for adjudication
 ANNOTATOR_GAP = 2
@@ -59,18 +60,28 @@ def rubric_text(project_root: Path | None) -> str:
     if own is None or not own.is_file():
         return _shipped_rubric()
     try:
-        data = own.read_bytes()
+        with own.open("rb") as fh:
+            data = fh.read(MAX_RUBRIC_BYTES + 1)
     except OSError as exc:
         return (
             f"*This project's {RUBRIC_FILE} cannot be read ({exc.strerror or exc}): the "
             f"studio's own rubric is shown.*\n\n{_shipped_rubric()}"
         )
+    cut = ""
+    if len(data) > MAX_RUBRIC_BYTES:  # a rubric is a page; a megabyte froze the Label tab
+        data = data[:MAX_RUBRIC_BYTES]
+        cut = (
+            f"*This project's {RUBRIC_FILE} is longer than a rubric ({MAX_RUBRIC_BYTES // 1024} "
+            "KB): only its start is shown.*\n\n"
+        )
     try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
+        return cut + data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        if cut and exc.start >= len(data) - 3:  # the cut fell inside a character
+            return cut + data.decode("utf-8-sig", errors="ignore")
         return (
-            f"*This project's {RUBRIC_FILE} is not UTF-8 text: the characters that could not be "
-            f"read show as \ufffd. Save it as UTF-8 to fix it.*\n\n"
+            f"{cut}*This project's {RUBRIC_FILE} is not UTF-8 text: the characters that could "
+            f"not be read show as \ufffd. Save it as UTF-8 to fix it.*\n\n"
             + data.decode("utf-8", errors="replace")
         )
 

@@ -70,7 +70,8 @@ def main() -> None:
 def run_cli(command: click.Command) -> None:
     """Run the command line; a project database that fails half-way through a command (not
     when the project was opened, which says so itself) ends it with one line, not a traceback:
-    busy, read-only, a full disk, or damaged (see :func:`studio.project.damaged`)."""
+    busy, read-only, a full disk, or damaged (see :func:`studio.project.damaged`); so does a
+    damaged plan (its stored dimensions), which every command that draws cells reads."""
     import sqlite3
 
     from studio.project import damaged
@@ -79,4 +80,12 @@ def run_cli(command: click.Command) -> None:
         command(prog_name="studio")
     except sqlite3.DatabaseError as exc:
         click.echo(f"Error: {damaged(None, exc)}", err=True)
+        raise SystemExit(1) from exc
+    except ValueError as exc:
+        # the plan's stored dimensions damaged: every command that draws cells meets it
+        from studio.generate.taxonomy import TaxonomyError
+
+        if not isinstance(exc, TaxonomyError):
+            raise
+        click.echo(f"Error: {exc}", err=True)
         raise SystemExit(1) from exc

@@ -221,6 +221,8 @@ def _has_dimensions(data: dict[str, Any]) -> bool:
 
 
 def _dimensions_from_json(data: dict[str, Any], name: str) -> Dimensions:
+    if not isinstance(data, dict):
+        raise TaxonomyError(f"{name}: audiences, styles and difficulties must be an object")
     dims = Dimensions()
     for kind in ("audiences", "styles", "difficulties"):
         items = data.get(kind)
@@ -574,4 +576,16 @@ def dimensions(store: Store) -> Dimensions:
         dims = shipped().dimensions
         assert dims is not None
         return dims
-    return _dimensions_from_json(json.loads(text), "the project's dimensions")
+    name = "the plan's audiences, styles and difficulties stored in the project"
+    fix = (
+        "import a taxonomy JSON file that has them to replace them (studio plan import PROJECT "
+        "FILE; the shipped resources/taxonomy.json has them)"
+    )
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else "not JSON"
+        raise TaxonomyError(f"{name} are damaged ({reason}): {fix}") from None
+    if not isinstance(data, dict):
+        raise TaxonomyError(f"{name} are damaged (not a JSON object): {fix}")
+    return _dimensions_from_json(data, name)

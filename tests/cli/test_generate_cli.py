@@ -248,3 +248,27 @@ def test_resuming_a_batch_whose_settings_are_damaged_is_one_line(tmp_path: Path)
         store.conn.execute("UPDATE gen_batches SET config = '{not json' WHERE id = ?", (bad,))
     out = run("generate", str(project.root), "--resume", code=1)
     assert f"batch {bad} cannot be resumed" in out and "start a new batch" in out
+
+
+@pytest.mark.parametrize("stored", ["[1, 2]", "{oops", '"x"', "[" * 100_000])
+def test_damaged_plan_dimensions_end_a_command_in_one_line(tmp_path: Path, stored: str) -> None:
+    """The audiences, styles and difficulties are stored in the project database: damaged
+    there, `plan show` ended in a traceback (AttributeError, JSONDecodeError, RecursionError)."""
+    import sqlite3
+    import subprocess
+    import sys
+
+    p = tmp_path / "p"
+    run("plan", "show", str(p.parent / "p"), code=2)  # not a project yet: made below
+    run("init", str(p))
+    run("plan", "show", str(p))  # stores the shipped dimensions
+    with sqlite3.connect(p / "studio.db") as db:
+        db.execute("UPDATE meta SET value = ? WHERE key = 'generate.dimensions'", (stored,))
+    out = subprocess.run(
+        [sys.executable, "-m", "studio", "plan", "show", str(p)],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert out.returncode == 1, out.stderr
+    assert "Traceback" not in out.stderr
+    assert "audiences, styles and difficulties stored in the project are damaged" in out.stderr
+    assert "studio plan import" in out.stderr

@@ -127,6 +127,11 @@ def test_the_project_rubric_overrides_the_shipped_one(tmp_path) -> None:
     text = rubric_text(tmp_path)
     assert text.startswith("*This project's rubric.md is not UTF-8 text")
     assert text.endswith("# R\ufffdsum\ufffd of our rubric")
+    # a megabyte on one line froze the Label tab for 38 s: the start of it, said so
+    (tmp_path / "rubric.md").write_text("# Long\n" + "é" * 1_000_000, "utf-8")
+    text = rubric_text(tmp_path)
+    assert text.startswith("*This project's rubric.md is longer than a rubric (32 KB)")
+    assert "\ufffd" not in text and len(text) < 20_000  # the cut inside a character dropped
     (tmp_path / "rubric.md").unlink()
     (tmp_path / "rubric.md").mkdir()  # not a file: the shipped rubric
     assert "Educational value" in rubric_text(tmp_path)

@@ -26,9 +26,17 @@ def _fresh_teachers():
     close_teachers()
 
 
+def counted(qtbot, view, change=None) -> None:  # type: ignore[no-untyped-def]
+    """Wait for the coverage the view counts on a reader thread (after ``change()``, if given)."""
+    with qtbot.waitSignal(view.coverage_shown, timeout=30_000):
+        if change is not None:
+            change()
+
+
 @pytest.fixture
-def view(window):
+def view(qtbot, window):
     view = window.view("Teacher")
+    qtbot.waitUntil(lambda: view.coverage_model.rowCount() > 0, timeout=30_000)
     yield view
     if view.op is not None and view.op.running:
         view.cancel()
@@ -51,9 +59,13 @@ def test_plan_coverage_and_the_taxonomy(qtbot, window, view, screenshot, tmp_pat
     assert window.tabs.currentWidget() is view
     assert view.coverage_model.rowCount() == 10  # subjects
     assert "0</b> of 12,150 cells" in view.coverage_summary.text()
-    view.group_by.setCurrentText("style")
+    counted(qtbot, view, lambda: view.group_by.setCurrentText("style"))
     assert [r[0] for r in view.coverage_model.rows][-1] == "step-by-step reasoning trace"
-    view.group_by.setCurrentText("cell")
+    with qtbot.waitSignal(view.coverage_shown, timeout=30_000):
+        view.group_by.setCurrentText("cell")
+        # counted on a reader thread: at 20,000 subtopics (a million cells) the window froze
+        # for 5 s at every change of the plan
+        assert view.coverage_model.rowCount() < 100
     assert view.coverage_model.rowCount() == 12_150
 
     outline = tmp_path / "music.md"
@@ -89,7 +101,7 @@ def test_plan_coverage_and_the_taxonomy(qtbot, window, view, screenshot, tmp_pat
         held[0].subtopic: "active",
         held[1].subtopic: "rejected",
     }
-    view.group_by.setCurrentText("subject")
+    counted(qtbot, view, lambda: view.group_by.setCurrentText("subject"))
     window.resize(1500, 900)
     screenshot(window, "teacher-plan")
 
@@ -112,9 +124,10 @@ def test_the_tab_opens_over_damaged_batches_and_odd_cell_keys(qtbot, window) -> 
     view = window.view("Teacher")  # built now, over the damaged rows
     assert window.tabs.currentWidget() is view
     assert sorted(r[0] for r in view.pages_model.rows) == sorted(ids)
+    qtbot.waitUntil(lambda: view.coverage_model.rowCount() > 0, timeout=30_000)
     history = next(r for r in view.coverage_model.rows if r[0] == "History")
     assert history[4] == 2  # both pages counted as rejected, the odd key's one too
-    view.group_by.setCurrentText("cell")
+    counted(qtbot, view, lambda: view.group_by.setCurrentText("cell"))
     assert ("History/old key", 0, 0, 0, 1, 0, 0) in view.coverage_model.rows
 
     assert not view.resume_button.isEnabled()

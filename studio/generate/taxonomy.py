@@ -121,8 +121,8 @@ def clean_name(name: object, what: str = "name") -> str:
     if len(text) > MAX_NAME:
         raise TaxonomyError(f"{what} {text[:40]!r}… is longer than {MAX_NAME} characters")
     if _BAD_NAME.search(text):
-        raise TaxonomyError(
-            f"{what} {visible(text[:60])!r} holds a control or text-direction character, or '|'"
+        raise TaxonomyError(  # visible() escapes already: repr() would double the backslashes
+            f"{what} '{visible(text[:60])}' holds a control or text-direction character, or '|'"
         )
     _check_unicode(text, what)
     return text
@@ -428,7 +428,11 @@ def add_subtopic(
     if status not in STATUSES:
         raise TaxonomyError(f"unknown status {status!r}")
     ensure_taxonomy(store)
-    row = (clean_name(subject, "subject"), clean_name(topic, "topic"), clean_name(subtopic))
+    row = (
+        clean_name(subject, "subject"),
+        clean_name(topic, "topic"),
+        clean_name(subtopic, "subtopic"),
+    )
     cur = store.conn.execute(
         "INSERT OR IGNORE INTO gen_taxonomy(subject, topic, subtopic, status, origin, created_at) "
         "VALUES (?, ?, ?, ?, ?, ?)",

@@ -832,11 +832,16 @@ class TeacherView(QWidget):
         text, ok = QInputDialog.getText(
             self, "Add a subtopic", "Subject / Topic / Subtopic", text=default
         )
-        parts = [p.strip() for p in text.split("/")]
+        # " / " parts, as a taxonomy file's lines: "TCP/IP / Basics / Sockets" is three names
+        parts = [p.strip() for p in text.split(" / ")]
         if ok and len(parts) == 3:
             self._write(lambda s: add_subtopic(s, *parts))
         elif ok:
-            self._warn("Plan", 'Write it as "Subject / Topic / Subtopic".')
+            self._warn(
+                "Plan",
+                'Write it as "Subject / Topic / Subtopic": the names apart by " / ", a slash '
+                "with a space on each side (a name may hold a slash: TCP/IP).",
+            )
 
     def rename_subtopic(self) -> None:
         from studio.generate.taxonomy import rename_subtopic

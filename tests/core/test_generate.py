@@ -136,6 +136,10 @@ def test_a_project_seeds_its_taxonomy_once_and_edits_it(store: Store) -> None:
     assert (
         new is not None and add_subtopic(store, "Mathematics", "Algebra", "Absolute value") is None
     )
+    with pytest.raises(TaxonomyError, match=r"^subtopic 'xxx.*longer than 120"):  # not "name"
+        add_subtopic(store, "Mathematics", "Algebra", "x" * 10_000)
+    with pytest.raises(TaxonomyError, match=r"^subtopic '\\u202egnp\.exe' holds a control"):
+        add_subtopic(store, "Mathematics", "Algebra", "\u202egnp.exe")  # escaped once, not twice
     rename_subtopic(store, new, "Absolute value equations")
     assert any(r.subtopic == "Absolute value equations" for r in subtopics(store))
     with pytest.raises(TaxonomyError, match="already has"):

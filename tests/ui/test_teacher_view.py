@@ -419,3 +419,20 @@ def test_teachers_come_from_the_settings_dialog_and_specs(qtbot, view, tiny_gguf
     view.teacher_list.setCurrentRow(0)  # with no project teacher, the first added one can go
     view.remove_teacher_button.click()
     assert [t.label for t in view.teachers] == ["openai:http://127.0.0.1:9/v1 (b)"]
+
+
+def test_a_subtopic_added_by_hand_may_hold_a_slash(qtbot, view, monkeypatch) -> None:
+    """The dialog split on every '/': "TCP/IP" was refused, "a/b/c" taken as three names."""
+    import studio.ui.qt_teacher as teacher_ui
+    from studio.generate.taxonomy import subtopics
+
+    typed = ["Computer science / Networks / TCP/IP basics", "a/b/c"]
+    monkeypatch.setattr(
+        teacher_ui.QInputDialog, "getText", staticmethod(lambda *a, **k: (typed.pop(0), True))
+    )
+    counted(qtbot, view, view.add_subtopic)
+    rows = subtopics(view.store)
+    assert any((r.topic, r.subtopic) == ("Networks", "TCP/IP basics") for r in rows)
+    view.add_subtopic()
+    assert 'apart by " / "' in view.message_box.text()
+    assert not any(r.subject == "a" for r in subtopics(view.store))

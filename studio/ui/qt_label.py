@@ -49,6 +49,16 @@ from studio.ui.qt_ops import run_op
 
 # fewer pages scored by both annotators than this: kappa swings by a page (one page gives 0)
 FEW = 10
+# why a queue came up with no page at all ("Queue finished · 0 scored" said nothing)
+EMPTY_QUEUE = {
+    "random": "every page already has your score",
+    "search": "no page you have not scored matches the corpus view's search and filters",
+    "uncertainty": "every page the classifier scored already has your score",
+    "band": "no page's classifier score lies in this band",
+    "disagreement": "the classifier agrees with every labelled page",
+    "annotators": "no page has two annotators' scores far apart (it needs pages two "
+    "annotators scored)",
+}
 
 
 class LabelView(QWidget):
@@ -61,6 +71,7 @@ class LabelView(QWidget):
         self.project, self.store = project, store
         self.session: LabelSession | None = None
         self._starting = False  # a new queue is being made
+        self._strategy = ""  # the queue the session was made from
         self._shown, self._pending = 0, 0  # the queue position on screen; writes not yet done
         self.search_query = DocumentQuery()
         self._pages: dict[int, DocumentPage] = {}
@@ -259,6 +270,7 @@ class LabelView(QWidget):
             self._on_error(f"Cannot label as {annotator[:40]!r}: {problem}.", "")
             return
         strategy = self.queue.currentData()
+        self._strategy = strategy
         query = self.search_query if strategy == "search" else DocumentQuery()
         band = (self.band_lo.value(), self.band_hi.value())
         project, old = self.project, self.session
@@ -395,7 +407,10 @@ class LabelView(QWidget):
             self._page(nxt)  # load ahead, so the next keypress shows it at once
         for stale in [d for d in self._pages if d not in (session.current, nxt, session.peek(-1))]:
             del self._pages[stale]
-        if session.current is None:  # the end: say so, not "0 left in the queue"
+        if not session.ids:
+            why = EMPTY_QUEUE.get(self._strategy, "no page to label")
+            self.status.setText(f"<b>This queue is empty:</b> {html.escape(why)}.")
+        elif session.current is None:  # the end: say so, not "0 left in the queue"
             self.status.setText(
                 f"<b>Queue finished</b> · {session.given} scored this session. Start again for "
                 "more pages."

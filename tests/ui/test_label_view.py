@@ -85,6 +85,15 @@ def test_a_queue_that_cannot_be_made_leaves_the_running_one_working(
     assert scored.args == [page, 4] and window.store.label_of(page, "ana") == 4
 
 
+def test_a_queue_with_no_page_says_why(qtbot, window, tmp_path) -> None:
+    """A queue that came up empty said "Queue finished · 0 scored this session"."""
+    view = labelling_as_ana(qtbot, window, tmp_path)
+    view.queue.setCurrentIndex(view.queue.findData("annotators"))  # one annotator: none apart
+    view.start_button.click()
+    qtbot.waitUntil(lambda: "This queue is empty" in view.status.text(), timeout=10_000)
+    assert "two annotators" in view.status.text() and "finished" not in view.status.text()
+
+
 def test_the_teacher_scores_peoples_pages_beside_them(qtbot, window, project, screenshot) -> None:
     from studio.teachers.config import parse_spec, save_config
     from tests.core.test_classify import make_labelled_project

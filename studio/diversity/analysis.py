@@ -25,6 +25,7 @@ from studio.diversity.neardup import near_duplicate_flags
 from studio.diversity.reference import ReferenceModel
 from studio.diversity.tokens import Tokens, Vocabulary, unique
 from studio.progress import Task
+from studio.text import plural
 
 
 @dataclass(slots=True)
@@ -400,7 +401,8 @@ def _measure(
     task = task or Task()
     if len(real_rows) < 2 * options.min_docs:
         raise ValueError(
-            f"the project has {len(real_rows)} real pages: at least {2 * options.min_docs} are "
+            f"the project has {plural(len(real_rows), 'real page')}: at least "
+            f"{2 * options.min_docs} are "
             "needed as the baseline"
         )
     clock = _Clock()

@@ -33,7 +33,7 @@ from PySide6.QtWidgets import (
 
 from studio.diversity.analysis import Options, Report
 from studio.diversity.metrics import METRICS
-from studio.diversity.sets import GROUPINGS
+from studio.diversity.sets import GROUPINGS, MAX_SETS
 from studio.project import Project
 from studio.store import DocumentQuery, Store
 from studio.text import plural
@@ -205,9 +205,10 @@ class DiversityView(QWidget):
         self.report = report
         measured = [s for s in report.sets if s.metrics]
         self.summary.setText(
-            f"<b>{plural(len(report.sets), 'set')}</b> ({len(measured)} measured) against "
-            f"{len(report.real.doc_ids):,} real pages, in blocks of {report.block} documents and "
-            f"windows of {report.window:,} words. {self._verdict(report, measured)}"
+            f"<b>{plural(len(report.sets), 'set')}</b>{self._largest(report)} "
+            f"({len(measured)} measured) against {plural(len(report.real.doc_ids), 'real page')}, "
+            f"in blocks of {report.block} documents and windows of {report.window:,} words. "
+            f"{self._verdict(report, measured)}"
         )
         self.alarms.clear()
         for alarm in report.alarms:
@@ -223,6 +224,15 @@ class DiversityView(QWidget):
         self._plot_coverage()
         self.measured.emit(report)
 
+    def _largest(self, report: Report) -> str:
+        """By source, only the largest sources are sets: said, with how many there are."""
+        if report.by != "source" or len(report.sets) < MAX_SETS:
+            return ""
+        sources = self.store.conn.execute(
+            "SELECT count(DISTINCT source_id) FROM documents"
+        ).fetchone()[0]
+        return f" (the largest {MAX_SETS} of {sources:,} sources)" if sources > MAX_SETS else ""
+
     def _verdict(self, report: Report, measured: list[Any]) -> str:
         """The alarms, or why there are none. "No alarm" is said only of sets that were measured:
         with nothing measured it would read as a clean bill of health for pages never looked at."""
@@ -234,7 +244,9 @@ class DiversityView(QWidget):
         small = [s for s in report.sets if not s.metrics]
         if not small:
             return "No alarm: every set stays within reach of the real pages."
-        sizes = "; ".join(f"{html.escape(s.name)}: {len(s.doc_ids):,} documents" for s in small[:6])
+        sizes = "; ".join(
+            f"{html.escape(s.name)}: {plural(len(s.doc_ids), 'document')}" for s in small[:6]
+        )
         sizes += "; …" if len(small) > 6 else ""
         too_small = f"a set needs at least {Options().min_docs} documents to be measured"
         if not measured:

@@ -117,7 +117,9 @@ def _rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | str]]:
                 # a long note is fine up to a line's limit (csv's own stops at 128 KiB)
                 csv.field_size_limit(max(csv.field_size_limit(), MAX_LINE))
                 reader = csv.DictReader(_lines(handle, path))
-                _check_columns(path, "CSV", [c.strip() for c in reader.fieldnames or []])
+                if reader.fieldnames is None:  # not even a header: "needs a 'score' column" misled
+                    raise LabelFileError(f"{path.name}: the file is empty; nothing imported")
+                _check_columns(path, "CSV", [c.strip() for c in reader.fieldnames])
                 for row in reader:
                     yield reader.line_num, {(k or "").strip(): v for k, v in row.items()}
             elif suffix in (".jsonl", ".ndjson", ".json"):
@@ -320,9 +322,11 @@ def import_labels(store: Store, path: Path, annotator: str) -> LabelImportReport
     """Import a label file; ``annotator`` is used for rows that do not name one."""
     report = LabelImportReport()
     stored: set[tuple[int, str]] = set()
+    rows = 0
     with store.transaction():
         held = store.label_keys()
         for line, row in _rows(path):
+            rows += 1
             if isinstance(row, str):
                 report.invalid += 1
                 report.note(line, row)
@@ -348,6 +352,8 @@ def import_labels(store: Store, path: Path, annotator: str) -> LabelImportReport
                 report.replaced += 1
             stored.add((doc_id, who))
             store.set_label(doc_id, who, score, note, created_at)
+    if rows == 0:  # an empty file imported 0 without a word
+        raise LabelFileError(f"{path.name}: the file holds no labels; nothing imported")
     report.imported = len(stored)
     return report
 

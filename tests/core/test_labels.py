@@ -93,10 +93,14 @@ def test_unreadable_files_change_nothing(store: Store, tmp_path: Path) -> None:
     latin.write_bytes(b"doc_id,score,note\n1,3,caf\xe9\n")
     no_score = tmp_path / "n.csv"
     no_score.write_text("doc_id,label\n1,good\n")
+    (tmp_path / "empty.csv").write_text("")
+    (tmp_path / "empty.jsonl").write_text("\n\n")
     for bad, message in (
         (latin, "not UTF-8"),
         (no_score, "'score' column"),
         (tmp_path / "l.xlsx", "are .csv, .jsonl or .parquet"),
+        (tmp_path / "empty.csv", "the file is empty"),  # it said "needs a 'score' column"
+        (tmp_path / "empty.jsonl", "holds no labels"),  # it imported 0 without a word
     ):
         if not bad.exists():
             bad.write_text("x")

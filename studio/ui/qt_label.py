@@ -34,7 +34,6 @@ from PySide6.QtWidgets import (
 
 from studio.documents import DocumentPage, default_annotator, load_page
 from studio.labelling import (
-    MAX_ANNOTATOR,
     LabelSession,
     agreement,
     annotator_problem,
@@ -81,7 +80,6 @@ class LabelView(QWidget):
 
     def _build(self) -> None:
         self.annotator = QLineEdit(default_annotator(), objectName="annotator")
-        self.annotator.setMaxLength(MAX_ANNOTATOR)
         self.annotator.setMaximumWidth(160)
         self.queue = QComboBox(objectName="labelQueue")
         self.queue.addItem("Random unlabelled pages", "random")

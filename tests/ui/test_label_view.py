@@ -131,10 +131,10 @@ def test_the_teacher_scores_peoples_pages_beside_them(qtbot, window, project, sc
 
 def test_a_name_that_is_no_persons_cannot_label(qtbot, window) -> None:
     view = window.label_view
-    assert view.annotator.maxLength() == 80
     for name, why in (
         ("teacher:gpt", "are the teachers' (models'), not people's"),
         ("ana\u202eevil", "control or text-direction characters"),
+        ("a" * 5000, "at most 80 characters"),  # the field cut a paste to 80 without a word
     ):
         view.annotator.setText(name)
         view.start_button.click()

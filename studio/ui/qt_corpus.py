@@ -219,6 +219,7 @@ class CorpusView(QWidget):
         self._search_timer = QTimer(self, singleShot=True, interval=250)
         self._search_timer.timeout.connect(self._apply_filters)
         self._totals: dict[str, Any] | None = None
+        self._closed = False  # shut_down: the project's database is closing
         self.model.counted.connect(self._update_summary)
         self.refresh()
 
@@ -321,6 +322,8 @@ class CorpusView(QWidget):
         run_op(self, stats, writes=False).on_success(self._on_stats)
 
     def _on_stats(self, stats: dict[str, Any]) -> None:
+        if self._closed:  # counted by a reader thread while the project closed
+            return
         self._totals = stats["totals"]
         if stats["version"] != self.model.query.score_version:
             self.model.set_query(self.model.query.with_(score_version=stats["version"]))
@@ -346,7 +349,9 @@ class CorpusView(QWidget):
             combo.blockSignals(False)
 
     def shut_down(self) -> None:
-        """The project is closing: no pending filter change may reach its closed database."""
+        """The project is closing: no pending filter change or count may reach its closed
+        database."""
+        self._closed = True
         self._search_timer.stop()
         self._search_timer.timeout.disconnect(self._apply_filters)
 

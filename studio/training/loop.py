@@ -172,14 +172,25 @@ def _cgroup_room(listing: str = "/proc/self/cgroup", root: str = "/sys/fs/cgroup
     return None
 
 
+def uses_bf16(precision: str, device: str) -> bool:
+    """Whether a step runs under bf16 autocast: asked for, or ``auto`` on a CUDA device that
+    has it."""
+    if precision != "auto":
+        return precision == "bf16"
+    if not device.startswith("cuda"):
+        return False
+    import torch
+
+    return bool(torch.cuda.is_bf16_supported())
+
+
 def check_memory(config: dict[str, Any], cfg: TrainConfig, device: str) -> None:
     """Refuse, before anything is prepared or loaded, a micro-batch that cannot fit: ``--batch-size
     20000`` grew until the system killed the run, and killed it again on every resume."""
-    cuda = device.startswith("cuda")
-    half = cfg.precision == "bf16" or (cfg.precision == "auto" and cuda)
+    half = uses_bf16(cfg.precision, device)
     need, free = memory_floor(config, cfg.batch, half), available_memory(device)
     if free is not None and need > free:
-        where = "the GPU" if cuda else "this machine"
+        where = "the GPU" if device.startswith("cuda") else "this machine"
         raise ValueError(
             f"a micro-batch of {cfg.batch:,} sequences of {config['n_positions']:,} tokens "
             f"needs more than {need / 1e9:,.1f} GB on {where}, which has {free / 1e9:,.1f} GB "
@@ -225,10 +236,7 @@ class Trainer:
         self.flops_per_token = flops_per_token(model_config, self.n_params)
         self.device_name = torch.cuda.get_device_name(self.device) if self.cuda else "cpu"
         self.peak = peak_flops(self.device_name) if self.cuda else None
-        if cfg.precision == "auto":
-            self.bf16 = self.cuda and torch.cuda.is_bf16_supported()
-        else:
-            self.bf16 = cfg.precision == "bf16"
+        self.bf16 = uses_bf16(cfg.precision, self.device)
         self.optimizer = self._optimizer()
         self.stream, self.evals = stream, evals or {}
         self.compiled = False

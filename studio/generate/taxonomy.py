@@ -221,8 +221,6 @@ def _has_dimensions(data: dict[str, Any]) -> bool:
 
 
 def _dimensions_from_json(data: dict[str, Any], name: str) -> Dimensions:
-    if not isinstance(data, dict):
-        raise TaxonomyError(f"{name}: audiences, styles and difficulties must be an object")
     dims = Dimensions()
     for kind in ("audiences", "styles", "difficulties"):
         items = data.get(kind)

@@ -50,8 +50,8 @@ class JsonReader:
 
 
 class _Items:
-    """(item number, value) for each item of the array; a str value says why reading stopped,
-    a _Bad why this item alone fails."""
+    """(item number, value) for each item of the array, or each object of a run of them; a str
+    value says why reading stopped, a _Bad why this item alone fails."""
 
     def __init__(self, source: Source, limit: int) -> None:
         self.stream = source.stream

@@ -120,7 +120,8 @@ def _metric(metrics: dict[str, Any], key: str) -> Any:
 def _labels_on_pages(meta: dict[str, Any]) -> str:
     """'96 labels on 80 pages' (a page two annotators scored counts twice in the labels)."""
     labels = int(meta["n_labels"])
-    pages = (meta.get("metrics") or {}).get("n") if isinstance(meta.get("metrics"), dict) else None
+    metrics = meta.get("metrics")
+    pages = metrics.get("n") if isinstance(metrics, dict) else None
     if not isinstance(pages, int) or pages == labels:
         return plural(labels, "label")
     return f"{plural(labels, 'label')} on {plural(pages, 'page')}"

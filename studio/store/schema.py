@@ -365,3 +365,21 @@ def m009_import_owner(db: Database) -> None:
         ALTER TABLE imports ADD COLUMN host TEXT;
         """
     )
+
+
+@migrations()
+def m010_search_prefixes(db: Database) -> None:
+    db.executescript(
+        """
+        -- prefix indexes of one to three letters: without them a search for t* merges the
+        -- index entries of every term that starts with t (seconds over a million pages, on
+        -- the thread that draws the corpus view); with them it reads one list. The index
+        -- grows by about half, and an existing project's is rebuilt once, here.
+        DROP TABLE document_fts;
+        CREATE VIRTUAL TABLE document_fts USING fts5(
+            title, main_text, content='document_text', content_rowid='doc_id',
+            tokenize='unicode61 remove_diacritics 2', prefix='1 2 3'
+        );
+        INSERT INTO document_fts(document_fts) VALUES ('rebuild');
+        """
+    )

@@ -13,6 +13,9 @@ from pathlib import Path
 import click
 
 TARGETS = {"first_paint_s": 2.0, "open_ms": 300.0, "search_ms": 300.0}
+# what `studio bench ui` types into the corpus search, in turn ("t*": every term starting
+# with t, most of the corpus)
+SEARCHES = ["water", "energy cell", '"carbon dioxide"', "photo*", "kato", "t*"]
 
 
 @click.command("gui")
@@ -111,11 +114,15 @@ def format_ui_table(r: dict) -> str:
         ("scroll jump (worst of 20)", f"{r['scroll_jump_ms_max']:.0f} ms", ""),
         ("sort by words", f"{r['sort_words_ms']:.0f} ms", ""),
         (
-            "search (worst of 5)",
+            f"search (worst of {len(r['search_ms'])})",
             f"{max(r['search_ms']):.0f} ms",
             f"< {TARGETS['search_ms']:.0f} ms",
         ),
-        ("search (each)", " / ".join(f"{x:.0f}" for x in r["search_ms"]) + " ms", ""),
+        (
+            "search (each)",
+            " / ".join(f"{x:.0f}" for x in r["search_ms"]) + " ms",
+            "for " + " / ".join(SEARCHES),
+        ),
         (
             "search, exact count (each)",
             " / ".join(f"{x:.0f}" for x in r["search_count_ms"]) + " ms",

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer
 
-SEARCHES = ["water", "energy cell", '"carbon dioxide"', "photo*", "kato"]
+from studio.ui.commands import SEARCHES
 
 
 class _FirstPaint(QObject):

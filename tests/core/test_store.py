@@ -165,6 +165,40 @@ def test_a_project_made_before_labels_is_upgraded(tmp_path) -> None:
         assert store.label_summary()["documents"] == 0
 
 
+def test_a_project_made_before_search_prefixes_gets_them_and_keeps_its_pages(tmp_path) -> None:
+    """m010 rebuilds the search index with prefix indexes: pages stored before it are found by
+    one-letter prefixes, and pages added after it too."""
+    project = Project.open(tmp_path / "old")
+    with project.store() as store:
+        src = _source(store)
+        store.insert_document(_doc(src, "photosynthesis turns light into sugar", "a"))
+        store.insert_document(_doc(src, "écoles et tables", "b"))
+    # the project as a studio before m010 left it: the index without prefixes
+    conn = sqlite3.connect(project.db_path)
+    conn.executescript(
+        """
+        DROP TABLE document_fts;
+        CREATE VIRTUAL TABLE document_fts USING fts5(
+            title, main_text, content='document_text', content_rowid='doc_id',
+            tokenize='unicode61 remove_diacritics 2'
+        );
+        INSERT INTO document_fts(document_fts) VALUES ('rebuild');
+        DELETE FROM _sqlite_migrations WHERE name = 'm010_search_prefixes';
+        """
+    )
+    conn.close()
+    with Project.open(project.root).store() as store:
+        (sql,) = store.conn.execute(
+            "SELECT sql FROM sqlite_master WHERE name = 'document_fts'"
+        ).fetchone()
+        assert "prefix='1 2 3'" in sql
+        store.insert_document(_doc(src, "tea in the afternoon", "c"))
+        assert store.count_documents(DocumentQuery(search="t*")) == 3  # turns, tables, tea
+        assert store.count_documents(DocumentQuery(search="ph*")) == 1
+        assert store.count_documents(DocumentQuery(search="e*")) == 1  # écoles, folded
+        assert store.count_documents(DocumentQuery(search="sugar")) == 1
+
+
 def test_two_processes_opening_a_new_project_at_once(tmp_path) -> None:
     """Both must find the schema complete; neither may fail on a migration the other applied."""
     import subprocess

@@ -7,6 +7,7 @@ through a single writer thread, so SQLite never sees two writers at once.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 import sqlite3
@@ -30,8 +31,9 @@ from studio.store.queries import (
     order_clause,
     where_clause,
 )
-from studio.store.schema import migrations
+from studio.store.schema import SLOW, migrations
 
+log = logging.getLogger("studio.store")
 # SQLite's largest integer: a larger id names no row, and cannot even be bound to a query
 MAX_INTEGER = 2**63 - 1
 
@@ -110,11 +112,23 @@ def _migrate(conn: sqlite3.Connection, path: Path) -> None:
             fcntl.flock(lock, fcntl.LOCK_EX)
         except ImportError:  # no flock here: fall back on checking again after a failure
             pass
+        slow = [SLOW[m.name] for m in migrations.pending(db) if m.name in SLOW]
+        if slow and "documents" in db.table_names() and _holds_pages(conn):
+            log.warning(
+                "Updating the project %s for this version of the studio: %s, once (about "
+                "100 s for a million pages).",
+                path.parent,
+                ", ".join(slow),
+            )
         try:
             migrations.apply(db)
         except sqlite3.OperationalError:
             if migrations.pending(db):
                 raise  # a real failure, not a race another process already won
+
+
+def _holds_pages(conn: sqlite3.Connection) -> bool:
+    return bool(conn.execute("SELECT EXISTS (SELECT 1 FROM documents)").fetchone()[0])
 
 
 def now() -> str:

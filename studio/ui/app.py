@@ -34,6 +34,7 @@ def application() -> QApplication:
 def run(project_path: Path | None) -> int:
     """Open the studio on ``project_path`` (default: the user's default project)."""
     from studio.ui.qt_main import MainWindow
+    from studio.ui.qt_ops import open_project_waiting
 
     if not _has_display():
         print(
@@ -45,7 +46,7 @@ def run(project_path: Path | None) -> int:
     app = application()
     log_file = start_log()
     try:
-        project = Project.open(project_path or default_project_path())
+        project = open_project_waiting(project_path or default_project_path(), create=True)
     except ProjectError as exc:  # damaged, not a project, cannot be created: said, not raised
         _cannot_open(str(exc))
         return 1

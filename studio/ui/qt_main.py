@@ -38,7 +38,7 @@ from studio.ui.qt_corpus import CorpusView
 from studio.ui.qt_document import DocumentView
 from studio.ui.qt_import import ImportReportDialog
 from studio.ui.qt_label import LabelView
-from studio.ui.qt_ops import Op, run_op
+from studio.ui.qt_ops import Op, open_project_waiting, run_op
 
 # the modes built on first use: tab name -> (module, view class taking (project, store))
 LAZY_TABS: dict[str, tuple[str, str]] = {
@@ -240,7 +240,7 @@ class MainWindow(QMainWindow):
 
     def open_project_at(self, path: Path, *, create: bool = False) -> None:
         try:
-            self.open_project(Project.open(path, create=create))
+            self.open_project(open_project_waiting(path, create=create, parent=self))
         except ProjectError as exc:
             QMessageBox.warning(self, "Cannot open project", str(exc))
         except Exception as exc:  # a fault of the studio's: said, logged, the window kept

@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import threading
 import traceback
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, Signal
+from PySide6.QtWidgets import QWidget
 
 from studio.progress import Task
-from studio.project import damaged
+from studio.project import Project, damaged
 from studio.text import os_error_text
 
 log = logging.getLogger("studio.ui")
@@ -117,3 +120,55 @@ def run_op(parent: QObject | None, fn: Callable[[Task], Any], *, writes: bool = 
     pool = _writer if writes else _readers
     QTimer.singleShot(0, lambda: pool.submit(op._run))
     return op
+
+
+# how long opening a project may take before a box says what it is doing
+OPEN_NOTICE_S = 0.5
+
+
+def open_project_waiting(path: Path, *, create: bool, parent: QWidget | None = None) -> Project:
+    """:meth:`Project.open` on a thread of its own, the studio's windows kept drawn meanwhile.
+
+    Opening a project made by an earlier studio applies its migrations, and one of them rebuilds
+    the search index (97 s at a million pages): past :data:`OPEN_NOTICE_S` a box says so, modal
+    to ``parent``, with no button (a half-applied migration is applied again at the next open,
+    but nothing is gained by stopping it). Raises what :meth:`Project.open` raises.
+    """
+    from PySide6.QtCore import QEventLoop, Qt
+    from PySide6.QtWidgets import QApplication, QProgressDialog
+
+    outcome: dict[str, Any] = {}
+
+    def work() -> None:
+        try:
+            outcome["project"] = Project.open(path, create=create)
+        except BaseException as exc:  # given to the caller on its own thread
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=work, name="studio-open-project", daemon=True)
+    thread.start()
+    thread.join(OPEN_NOTICE_S)
+    if thread.is_alive():
+        box = QProgressDialog(
+            f"Opening {path.name}: updating it for this version of the studio…\n\n"
+            "This happens once. A large corpus takes a minute or more\n"
+            "(about 100 s for a million pages).",
+            None,  # type: ignore[arg-type]  # no cancel button
+            0,
+            0,
+            parent,
+        )
+        box.setWindowTitle("Opening the project")
+        box.setWindowModality(Qt.WindowModality.ApplicationModal)
+        box.setMinimumDuration(0)
+        box.show()
+        while thread.is_alive():
+            if not box.isVisible():  # Escape hides a progress box: it stays until done
+                box.show()
+            QApplication.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
+            thread.join(0.05)
+        box.close()
+        box.deleteLater()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["project"]

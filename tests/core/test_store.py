@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from pathlib import Path
 
 import pytest
 
@@ -165,15 +166,38 @@ def test_a_project_made_before_labels_is_upgraded(tmp_path) -> None:
         assert store.label_summary()["documents"] == 0
 
 
-def test_a_project_made_before_search_prefixes_gets_them_and_keeps_its_pages(tmp_path) -> None:
+def test_a_project_made_before_search_prefixes_gets_them_and_keeps_its_pages(
+    tmp_path, caplog
+) -> None:
     """m010 rebuilds the search index with prefix indexes: pages stored before it are found by
-    one-letter prefixes, and pages added after it too."""
-    project = Project.open(tmp_path / "old")
+    one-letter prefixes, and pages added after it too. The rebuild is said before it starts
+    (a minute or more on a large corpus), for a project with pages only."""
+    project = make_old_project(tmp_path / "old")
+    with caplog.at_level("WARNING", logger="studio"):
+        Project.open(tmp_path / "new")
+    assert not caplog.records  # a new project: nothing to rebuild, nothing said
+    with Project.open(project.root).store() as store:
+        (sql,) = store.conn.execute(
+            "SELECT sql FROM sqlite_master WHERE name = 'document_fts'"
+        ).fetchone()
+        assert "prefix='1 2 3'" in sql
+        src = _source(store)
+        store.insert_document(_doc(src, "tea in the afternoon", "c"))
+        assert store.count_documents(DocumentQuery(search="t*")) == 3  # turns, tables, tea
+        assert store.count_documents(DocumentQuery(search="ph*")) == 1
+        assert store.count_documents(DocumentQuery(search="e*")) == 1  # écoles, folded
+        assert store.count_documents(DocumentQuery(search="sugar")) == 1
+    (said,) = [r.getMessage() for r in caplog.records]
+    assert f"Updating the project {project.root}" in said and "rebuilding its search index" in said
+
+
+def make_old_project(root: Path) -> Project:
+    """A project with two pages as a studio before m010 left it: the index without prefixes."""
+    project = Project.open(root)
     with project.store() as store:
         src = _source(store)
         store.insert_document(_doc(src, "photosynthesis turns light into sugar", "a"))
         store.insert_document(_doc(src, "écoles et tables", "b"))
-    # the project as a studio before m010 left it: the index without prefixes
     conn = sqlite3.connect(project.db_path)
     conn.executescript(
         """
@@ -187,16 +211,7 @@ def test_a_project_made_before_search_prefixes_gets_them_and_keeps_its_pages(tmp
         """
     )
     conn.close()
-    with Project.open(project.root).store() as store:
-        (sql,) = store.conn.execute(
-            "SELECT sql FROM sqlite_master WHERE name = 'document_fts'"
-        ).fetchone()
-        assert "prefix='1 2 3'" in sql
-        store.insert_document(_doc(src, "tea in the afternoon", "c"))
-        assert store.count_documents(DocumentQuery(search="t*")) == 3  # turns, tables, tea
-        assert store.count_documents(DocumentQuery(search="ph*")) == 1
-        assert store.count_documents(DocumentQuery(search="e*")) == 1  # écoles, folded
-        assert store.count_documents(DocumentQuery(search="sugar")) == 1
+    return project
 
 
 def test_two_processes_opening_a_new_project_at_once(tmp_path) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
 
 SIGNAL = "signal"
@@ -37,9 +39,42 @@ class Block:
         return len(self.text.split())
 
 
+# a table's cells: on a line per row in the main text
+CELL_TAGS = frozenset(("td", "th"))
+_LINE_END_SPACE = re.compile(r"[ \t\u00a0]+$", re.MULTILINE)
+
+
+def preformatted(raw: str) -> str:
+    """A ``<pre>`` block's text as laid out (a program's indentation and lines are its
+    meaning): line ends made ``\n``, spaces at the ends of lines and blank lines around the
+    text dropped, everything else kept."""
+    text = _LINE_END_SPACE.sub("", raw.replace("\r\n", "\n").replace("\r", "\n"))
+    return text.strip("\n")
+
+
+def join_texts(texts: Iterable[str], rows: Iterable[Hashable | None]) -> str:
+    """Blocks one paragraph each, except a table's cells: the cells of one row on one line,
+    `` | `` between them, and each row on its own line. ``rows`` names each block's table row
+    when it is a cell (None when it is not)."""
+    out: list[str] = []
+    last: Hashable | None = None
+    for text, row in zip(texts, rows, strict=True):
+        if out:
+            out.append("\n\n" if row is None or last is None else " | " if row == last else "\n")
+        out.append(text)
+        last = row
+    return "".join(out)
+
+
+def cell_row(block: Block) -> str | None:
+    """The locator of the table row holding the block, when the block is a cell."""
+    return block.locator.rsplit("/", 1)[0] if block.tag in CELL_TAGS else None
+
+
 def join_main_text(blocks: list[Block]) -> str:
-    """The main text of a page: its signal blocks in document order, one paragraph each."""
-    return "\n\n".join(b.text for b in blocks if b.is_signal)
+    """The main text of a page: its signal blocks in document order (see :func:`join_texts`)."""
+    kept = [b for b in blocks if b.is_signal]
+    return join_texts((b.text for b in kept), map(cell_row, kept))
 
 
 def signal_share(blocks: list[Block]) -> tuple[int, int]:

@@ -10,7 +10,15 @@ import numpy as np
 
 from studio import paths
 from studio.segment import dom
-from studio.segment.blocks import BOILERPLATE, SIGNAL, Block, join_main_text
+from studio.segment.blocks import (
+    BOILERPLATE,
+    CELL_TAGS,
+    SIGNAL,
+    Block,
+    join_main_text,
+    join_texts,
+    preformatted,
+)
 from studio.segment.decode import choose_signal, label_confidence
 from studio.segment.features import FEATURE_NAMES, PageFeatures, page_features, readable
 from studio.segment.hints import HINT_WORDS
@@ -77,6 +85,7 @@ class HtmlSegmenter:
         tree, elements, tags = table.tree, table.elements, table.tags
         hints: dict[tuple[int, int], dict[str, float]] = {}  # few distinct ones per page
         own, inherited = table.own_hints.tolist(), table.hints.tolist()
+        texts = shown_texts(table, pf)
         blocks = []
         for k, (node, features) in enumerate(zip(pf.nodes.tolist(), readable(pf), strict=True)):
             key = (own[node], inherited[node])
@@ -85,7 +94,7 @@ class HtmlSegmenter:
             features.update(hints[key])
             blocks.append(
                 Block(
-                    text=pf.texts[k],
+                    text=texts[k],
                     locator=tree.getpath(elements[node]),
                     label=SIGNAL if keep[k] else BOILERPLATE,
                     confidence=confidence[k],
@@ -100,11 +109,26 @@ class HtmlSegmenter:
         root = dom.parse(html)
         if root is None:
             return ""
-        pf = page_features(dom.walk(root))
+        table = dom.walk(root)
+        pf = page_features(table)
         if pf is None:
             return ""
         keep, _ = choose_signal(self.probabilities(pf), pf.words)
-        return "\n\n".join(t for t, k in zip(pf.texts, keep.tolist(), strict=True) if k)
+        kept = [k for k, signal in enumerate(keep.tolist()) if signal]
+        texts = shown_texts(table, pf)
+        nodes, tags, parent = pf.nodes.tolist(), table.tags, table.parent
+        rows = (int(parent[nodes[k]]) if tags[nodes[k]] in CELL_TAGS else None for k in kept)
+        return join_texts((texts[k] for k in kept), rows)
+
+
+def shown_texts(table: dom.BlockTable, pf: PageFeatures) -> list[str]:
+    """The blocks' texts as a reader sees them: whitespace made single spaces (as the model
+    reads them), except in ``<pre>`` blocks, which keep their lines and indentation."""
+    texts = list(pf.texts)
+    for k, node in enumerate(pf.nodes.tolist()):
+        if table.tags[node] == "pre":
+            texts[k] = preformatted(table.texts[node]) or texts[k]
+    return texts
 
 
 def _hint_features(own: int, inherited: int) -> dict[str, float]:

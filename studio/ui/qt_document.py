@@ -124,13 +124,17 @@ class SafeBrowser(QTextBrowser):
 
 def _block_html(block: Block, corrected: bool) -> str:
     bg, fg = (SIGNAL_BG, SIGNAL_FG) if block.is_signal else (BOILER_BG, BOILER_FG)
-    text = html.escape(block.text).replace("\n", "<br>")
+    text = html.escape(block.text)
+    # a <pre> block (a program, most often) is shown as laid out: its lines and indentation
+    layout = "white-space:pre-wrap; font-family:monospace; " if block.tag == "pre" else ""
+    if not layout:
+        text = text.replace("\n", "<br>")
     if block.tag in ("h1", "h2", "h3", "h4", "h5", "h6"):
         text = f"<b>{text}</b>"
     if corrected:
         text = f"<span style='color:{CORRECTED_FG.name()}'>✎ </span>{text}"
     return (
-        f"<p style='background-color:{bg.name()}; color:{fg.name()}; margin-top:2px; "
+        f"<p style='{layout}background-color:{bg.name()}; color:{fg.name()}; margin-top:2px; "
         f"margin-bottom:2px; margin-left:8px; margin-right:8px'>{text}</p>"
     )
 

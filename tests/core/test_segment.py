@@ -19,6 +19,7 @@ from studio.segment import (
     main_text,
     segment_html,
 )
+from studio.segment.blocks import join_texts
 from studio.segment.decode import choose_signal, label_confidence
 
 ARTICLE = " ".join(
@@ -77,6 +78,66 @@ def test_main_text_is_the_signal_blocks_joined():
     blocks = segment_html(PAGE)
     assert main_text(PAGE) == join_main_text(blocks)
     assert all(isinstance(b, Block) for b in blocks)
+
+
+TUTORIAL = f"""<!DOCTYPE html><html><head><title>Loops in Python</title></head><body>
+<nav><ul><li><a href="/">Home</a></li><li><a href="/docs">Docs</a></li></ul></nav>
+<main><article><h1>Loops in Python</h1>
+<p>{ARTICLE}</p>
+<pre><code class="language-python">def sum_squares(n):\r
+    total = 0   \r
+    for i in range(n):
+\tif i % 2 == 0:
+            total += <b>i * i</b>
+
+    return total
+</code></pre>
+<p>{SECOND}</p>
+<table><tr><th>Mill</th><th>Built</th><th>Wheels</th></tr>
+<tr><td>Lower mill on the river bend</td><td>1821</td><td>two</td></tr>
+<tr><td>Upper mill by the old lock</td><td>1840</td><td>three</td></tr></table>
+<p>{ARTICLE}</p>
+</article></main>
+<footer><p>&copy; 2024 River Town. All rights reserved.</p></footer></body></html>"""
+CODE = """def sum_squares(n):
+    total = 0
+    for i in range(n):
+\tif i % 2 == 0:
+            total += i * i
+
+    return total"""
+
+
+def test_programs_keep_their_lines_and_indentation():
+    """A <pre> block is kept as laid out (a program's indentation is its meaning), in the
+    block, in the main text and in both ways of computing it; other blocks are single-spaced."""
+    blocks = segment_html(TUTORIAL)
+    (pre,) = [b for b in blocks if b.tag == "pre"]
+    assert pre.text == CODE and pre.is_signal
+    assert pre.n_words == len(CODE.split())
+    text = main_text(TUTORIAL)
+    assert text == join_main_text(blocks)
+    assert f"\n\n{CODE}\n\n" in text
+    assert all("\n" not in b.text for b in blocks if b.tag != "pre")
+
+
+def test_table_rows_are_lines_of_cells():
+    blocks = segment_html(TUTORIAL)
+    kept = {b.text for b in blocks if b.is_signal}
+    assert {"Lower mill on the river bend", "Upper mill by the old lock"} <= kept
+    text = main_text(TUTORIAL)
+    assert text == join_main_text(blocks)
+    assert "Lower mill on the river bend | 1821" in text
+    rows = [line for line in text.splitlines() if " | " in line]
+    assert len(rows) == len(
+        {b.locator.rsplit("/", 1)[0] for b in blocks if b.tag in ("td", "th") and b.is_signal}
+    )
+
+
+def test_joining_keeps_paragraphs_apart_and_cells_of_a_row_together():
+    assert join_texts(["a", "b"], [None, None]) == "a\n\nb"
+    assert join_texts(["h", "x", "y", "z", "p"], [None, 1, 1, 2, None]) == "h\n\nx | y\nz\n\np"
+    assert join_texts([], []) == ""
 
 
 def test_blocks_carry_label_confidence_tag_and_features():

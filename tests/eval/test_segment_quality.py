@@ -94,3 +94,18 @@ def test_out_of_fold_floor(corpus: Path, subset: list[str]) -> None:
     f1 = float(train.page_scores(pages, probs)[:, 2].mean())
     print(f"out-of-fold F1 (3 folds by domain, {len(pages)} pages): {f1:.4f}")
     assert f1 >= OUT_OF_FOLD_FLOOR
+
+
+def test_both_ways_to_the_main_text_agree_on_real_pages(corpus: Path, subset: list[str]) -> None:
+    """``main_text`` (no Block objects, the import's and benchmark's path) and the blocks'
+    ``join_main_text`` (what the document view shows, and what a correction stores) give the
+    same text, tables and programs included."""
+    from studio.segment import join_main_text, segment_html
+
+    pages = read_pages(corpus, subset[:100])
+    laid_out = 0
+    for page in pages:
+        blocks = segment_html(page.html, page.url)
+        assert main_text(page.html, page.url) == join_main_text(blocks), page.page_id
+        laid_out += any(b.tag in ("pre", "td", "th") and b.is_signal for b in blocks)
+    assert laid_out >= 5  # the pages hold tables and programs to lay out

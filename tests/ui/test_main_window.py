@@ -10,7 +10,7 @@ from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent, QHelpEven
 from PySide6.QtWidgets import QApplication, QToolTip
 
 from studio.segment.blocks import BOILERPLATE, SIGNAL
-from tests.core.test_segment import SHELL
+from tests.core.test_segment import SHELL, TUTORIAL
 from tests.fixtures.corpus import write_mixed_corpus
 from tests.fixtures.hostile import write_hostile_files
 
@@ -113,6 +113,30 @@ def test_open_a_page_and_correct_a_block(qtbot, window, tmp_path, screenshot) ->
         kept = store.segmentation_corrections()
     assert kept and kept[0]["label"] == BOILERPLATE and kept[0]["text"] == target.text
     screenshot(view, "document-view-corrected")
+
+
+def test_a_program_on_a_page_is_shown_as_laid_out(qtbot, window, tmp_path, screenshot) -> None:
+    page = tmp_path / "loops.html"
+    page.write_text(TUTORIAL, "utf-8")
+    import_by_drop(qtbot, window, [page])
+    window.corpus.select_row(0)
+    view = window.document
+    assert view.page is not None
+    shown = view.highlighted.document().toPlainText()
+    assert "\n    for i in range(n):\n" in shown  # its own lines, indentation kept
+    assert "Lower mill on the river bend" in shown
+    view.tabs.setCurrentWidget(view.main_text)
+    text = view.main_text.toPlainText()
+    assert "\n    for i in range(n):\n" in text and "Lower mill on the river bend | 1821" in text
+    with window.project.store() as store:  # what was stored at import is what is shown
+        assert store.main_text(view.page.record.id) == text
+    screenshot(view, "document-view-main-text-program")
+    view.tabs.setCurrentWidget(view.highlighted)
+    pre = next(i for i, b in enumerate(view.page.blocks) if b.tag == "pre")
+    block = view.highlighted.document().findBlockByNumber(pre)
+    top = view.highlighted.document().documentLayout().blockBoundingRect(block).top()
+    view.highlighted.verticalScrollBar().setValue(int(top) - 80)
+    screenshot(view, "document-view-program")
 
 
 def test_a_page_with_no_signal_says_so(qtbot, window, tmp_path, screenshot) -> None:

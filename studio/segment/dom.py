@@ -169,7 +169,61 @@ def parse(html: str | bytes) -> etree._Element | None:
     for err in parser.error_log:
         if err.type_name == "ERR_RESOURCE_LIMIT" or "Excessive depth" in err.message:
             raise SegmentError(f"elements nested deeper than {MAX_DEPTH} levels: not a page")
+    if root is not None and ("<math" in text or "math/tex" in text):  # (a scan in C)
+        formulas_as_tex(root)
     return root
+
+
+# -- formulas ---------------------------------------------------------------------------------
+# A formula is MathML (<math>, which DROP_TAGS would drop with its sentence's meaning) or a
+# MathJax 2 <script type="math/tex">. Each becomes its TeX source in the text, $...$ (or $$...$$
+# when it stands on its own), where the page gives it: Wikipedia's alttext, a TeX annotation
+# (KaTeX, MathJax 3's assistive MathML), the script's text; a formula without TeX reads as its
+# own text. KaTeX's rendered copy of the formula (spans of glyphs, hidden from screen readers)
+# is dropped, or the formula would be read twice.
+_DISPLAYSTYLE = re.compile(r"^\{\\(?:display|text)style\s*(.*)\}$", re.DOTALL)
+
+
+def formulas_as_tex(root: etree._Element) -> None:
+    """Each formula element becomes an element holding only its text (a ``span`` in a
+    sentence, a ``p`` of its own on its own line; emptied in place, its tail kept: no text is
+    moved around the tree, so a page of a hundred thousand formulas costs no more than that)."""
+    for el in list(root.iter("math")):
+        tex = el.get("alttext") or next(
+            (
+                a.text
+                for a in el.iter("annotation")
+                if (a.get("encoding") or "").lower() in ("application/x-tex", "tex") and a.text
+            ),
+            "",
+        )
+        tex = _DISPLAYSTYLE.sub(r"\1", tex.strip()).strip()
+        if tex:
+            _as_formula(el, tex, el.get("display") == "block")
+        else:  # no TeX: the formula's own text
+            _as_text(el, "span", " ".join("".join(el.itertext()).split()))
+    for el in list(root.iter("script")):
+        kind = (el.get("type") or "").lower()
+        if kind.startswith("math/tex") and el.text and el.text.strip():
+            _as_formula(el, el.text.strip(), "mode=display" in kind)
+    for el in list(root.iter("span")):
+        if "katex-html" in (el.get("class") or "").split():
+            _as_text(el, "span", "")
+
+
+def _as_formula(el: etree._Element, tex: str, display: bool) -> None:
+    """In a sentence a formula stays in its sentence's text, as $TeX$; on its own line it is a
+    paragraph of its own, $$TeX$$ (as loose text of the element around it, it would be read
+    with that element's other loose text, out of place)."""
+    if display:
+        _as_text(el, "p", f"$${tex}$$")
+    else:
+        _as_text(el, "span", f"${tex}$")
+
+
+def _as_text(el: etree._Element, tag: str, text: str) -> None:
+    el.clear(keep_tail=True)  # children and attributes go, the text after it stays
+    el.tag, el.text = tag, text or None
 
 
 # Private-use characters mark where elements start and end in the page's text, so that one

@@ -140,6 +140,38 @@ def test_joining_keeps_paragraphs_apart_and_cells_of_a_row_together():
     assert join_texts([], []) == ""
 
 
+FORMULAS = f"""<html><body><nav><a href="/">Home</a> <a href="/wiki">Wiki</a></nav><main>
+<h1>Derivative</h1>
+<p>The derivative of <span class="mwe-math-element"><span style="display: none;"><math
+ alttext="{{\\displaystyle x^{{2}}}}"><semantics><mrow><msup><mi>x</mi><mn>2</mn></msup></mrow>
+ <annotation encoding="application/x-tex">{{\\displaystyle x^{{2}}}}</annotation></semantics>
+ </math></span><img src="x.svg" alt="x squared"></span> is <math><mn>2</mn><mi>x</mi></math>.
+ {ARTICLE}</p>
+<p>In MathJax 2 the same is <script type="math/tex">\\frac{{d}}{{dx}} x^2 = 2x</script> and
+ on its own line:</p>
+<script type="math/tex; mode=display">\\lim_{{h \\to 0}} \\frac{{(x+h)^2 - x^2}}{{h}} = 2x</script>
+<p>KaTeX writes <span class="katex"><span class="katex-mathml"><math><semantics><mrow><mi>e</mi>
+ </mrow><annotation encoding="application/x-tex">e^{{i\\pi}}</annotation></semantics></math>
+ </span><span class="katex-html" aria-hidden="true"><span class="base">GLYPHS</span></span>
+ </span> for Euler. {SECOND}</p>
+</main><footer>&copy; Wiki</footer></body></html>"""
+
+
+def test_formulas_read_as_their_tex():
+    """MathML and MathJax's TeX scripts reach the text as TeX (they were dropped, leaving
+    "the derivative of is"); KaTeX's rendered copy is not read a second time."""
+    text = main_text(FORMULAS)
+    assert text == join_main_text(segment_html(FORMULAS))
+    assert "The derivative of $x^{2}$ is 2x." in text  # Wikipedia's alttext; bare MathML
+    assert "the same is $\\frac{d}{dx} x^2 = 2x$ and" in text
+    assert "\n\n$$\\lim_{h \\to 0} \\frac{(x+h)^2 - x^2}{h} = 2x$$\n\n" in text  # own line
+    assert "KaTeX writes $e^{i\\pi}$ for Euler." in text and "GLYPHS" not in text
+    # the formula on its own line is a block of its own, where it stood
+    blocks = segment_html(FORMULAS)
+    at = next(i for i, b in enumerate(blocks) if b.text.startswith("$$"))
+    assert blocks[at - 1].text.endswith("on its own line:")
+
+
 def test_blocks_carry_label_confidence_tag_and_features():
     blocks = segment_html(PAGE.encode("utf-8"), url="https://example.org/mills")
     assert blocks

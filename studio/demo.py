@@ -76,6 +76,7 @@ def build_demo(root: Path, corpus: Path, task: Task | None = None) -> DemoReport
                 url = _truth_url(truth)  # the page's URL is provenance the bare HTML lacks
                 if url is None:
                     unreadable.append(truth.name)
+                if not url:  # unreadable, or a page WCXB gives no URL (5 of its dev split)
                     continue
                 store.conn.execute(
                     "UPDATE documents SET url = ? WHERE id = ? AND url IS NULL", (url, doc_id)
@@ -100,9 +101,10 @@ def build_demo(root: Path, corpus: Path, task: Task | None = None) -> DemoReport
 
 
 def _truth_url(path: Path) -> str | None:
-    """The URL a WCXB ground-truth file gives its page; None when the file is unreadable."""
+    """The URL a WCXB ground-truth file gives its page ("" when it gives none); None when the
+    file is unreadable."""
     try:
         url = json.loads(path.read_text("utf-8")).get("url")
     except (OSError, ValueError, AttributeError):  # not JSON, not UTF-8, not an object
         return None
-    return url if isinstance(url, str) and url.strip() else None
+    return url if isinstance(url, str) and url.strip() else ""

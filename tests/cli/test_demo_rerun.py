@@ -28,31 +28,33 @@ def _corpus(root: Path, ids: list[str]) -> Path:
 
 
 def test_a_rerun_keeps_the_curators_labels_and_damage_is_reported(tmp_path: Path) -> None:
-    first, second = sorted({label["file_id"] for label in shipped_labels()})[:2]
-    corpus = _corpus(tmp_path / "wcxb", [first, second])
+    first, second, third = sorted({label["file_id"] for label in shipped_labels()})[:3]
+    corpus = _corpus(tmp_path / "wcxb", [first, second, third])
     (corpus / "ground-truth" / f"{first}.json").write_text(json.dumps({"url": "https://a.org/x"}))
     (corpus / "ground-truth" / f"{second}.json").write_text("{bad")  # the page goes in, no URL
+    # a page WCXB gives no URL (an empty string): not damage, and not said to be
+    (corpus / "ground-truth" / f"{third}.json").write_text(json.dumps({"url": ""}))
     p = tmp_path / "demo"
     runner = CliRunner()
     result = runner.invoke(cli, ["demo", str(p), "--corpus", str(corpus), "--json"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
-    assert (report["labelled"], report["labels"], report["kept"]) == (2, 4, 0)
+    assert (report["labelled"], report["labels"], report["kept"]) == (3, 6, 0)
     assert report["unreadable"] == [f"{second}.json"]
     with Project.open(p, create=False).store() as store:
         urls = sorted(str(store.document(d).url) for d in store.document_ids())
-        assert urls == ["None", "https://a.org/x"]
+        assert urls == ["None", "None", "https://a.org/x"]
         doc = store.document_ids()[0]
         store.set_label(doc, "studio-team", 5, "edited by the curator")
 
     again = runner.invoke(cli, ["demo", str(p), "--corpus", str(corpus)])
     assert again.exit_code == 0, again.output
-    assert "4 labels the project already held were kept as they are" in again.output
+    assert "6 labels the project already held were kept as they are" in again.output
     assert "1 ground-truth files could not be read" in again.output
     with Project.open(p, create=False).store() as store:
         mine = [r for r in store.labels() if r["doc_id"] == doc and r["annotator"] == "studio-team"]
         assert [(r["score"], r["note"]) for r in mine] == [(5, "edited by the curator")]
-        assert len(store.labels()) == 4
+        assert len(store.labels()) == 6
 
 
 def test_a_demo_where_no_project_can_be_made_is_one_line(tmp_path: Path) -> None:

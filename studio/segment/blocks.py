@@ -39,7 +39,8 @@ class Block:
         return len(self.text.split())
 
 
-# a table's cells: on a line per row in the main text
+# where a block sits, for the layout of the main text: a list item, or a cell of a table row
+ITEM = "li"
 CELL_TAGS = frozenset(("td", "th"))
 _LINE_END_SPACE = re.compile(r"[ \t\u00a0]+$", re.MULTILINE)
 
@@ -52,29 +53,36 @@ def preformatted(raw: str) -> str:
     return text.strip("\n")
 
 
-def join_texts(texts: Iterable[str], rows: Iterable[Hashable | None]) -> str:
-    """Blocks one paragraph each, except a table's cells: the cells of one row on one line,
-    `` | `` between them, and each row on its own line. ``rows`` names each block's table row
-    when it is a cell (None when it is not)."""
+def join_texts(texts: Iterable[str], places: Iterable[Hashable | None]) -> str:
+    """Blocks one paragraph each, except list items and table cells: each item on a line of its
+    own after ``- ``, and the cells of one table row on one line, `` | `` between them (each row
+    on its own line). ``places`` says where each block sits: :data:`ITEM` for a list item, the
+    id of its table row for a cell (never equal to ITEM), None for any other block."""
     out: list[str] = []
     last: Hashable | None = None
-    for text, row in zip(texts, rows, strict=True):
+    for text, place in zip(texts, places, strict=True):
         if out:
-            out.append("\n\n" if row is None or last is None else " | " if row == last else "\n")
-        out.append(text)
-        last = row
+            if place is None or last is None or (ITEM in (place, last) and place != last):
+                out.append("\n\n")
+            else:
+                out.append(" | " if place == last and place != ITEM else "\n")
+        out.append("- " + text if place == ITEM else text)
+        last = place
     return "".join(out)
 
 
-def cell_row(block: Block) -> str | None:
-    """The locator of the table row holding the block, when the block is a cell."""
-    return block.locator.rsplit("/", 1)[0] if block.tag in CELL_TAGS else None
+def place(tag: str, parent: Hashable) -> Hashable | None:
+    """Where a block of element ``tag`` sits (see :func:`join_texts`); ``parent`` names its
+    parent element, which for a cell is its table row."""
+    return ITEM if tag == ITEM else parent if tag in CELL_TAGS else None
 
 
 def join_main_text(blocks: list[Block]) -> str:
     """The main text of a page: its signal blocks in document order (see :func:`join_texts`)."""
     kept = [b for b in blocks if b.is_signal]
-    return join_texts((b.text for b in kept), map(cell_row, kept))
+    return join_texts(
+        (b.text for b in kept), (place(b.tag, b.locator.rsplit("/", 1)[0]) for b in kept)
+    )
 
 
 def signal_share(blocks: list[Block]) -> tuple[int, int]:

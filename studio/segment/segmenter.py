@@ -12,11 +12,11 @@ from studio import paths
 from studio.segment import dom
 from studio.segment.blocks import (
     BOILERPLATE,
-    CELL_TAGS,
     SIGNAL,
     Block,
     join_main_text,
     join_texts,
+    place,
     preformatted,
 )
 from studio.segment.decode import choose_signal, label_confidence
@@ -117,8 +117,8 @@ class HtmlSegmenter:
         kept = [k for k, signal in enumerate(keep.tolist()) if signal]
         texts = shown_texts(table, pf)
         nodes, tags, parent = pf.nodes.tolist(), table.tags, table.parent
-        rows = (int(parent[nodes[k]]) if tags[nodes[k]] in CELL_TAGS else None for k in kept)
-        return join_texts((texts[k] for k in kept), rows)
+        places = (place(tags[nodes[k]], int(parent[nodes[k]])) for k in kept)
+        return join_texts((texts[k] for k in kept), places)
 
 
 def shown_texts(table: dom.BlockTable, pf: PageFeatures) -> list[str]:

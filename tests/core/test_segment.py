@@ -93,6 +93,9 @@ TUTORIAL = f"""<!DOCTYPE html><html><head><title>Loops in Python</title></head><
     return total
 </code></pre>
 <p>{SECOND}</p>
+<ul><li>The lower mill ground wheat for the town's bakers until the flood of 1902.</li>
+<li>The upper mill sawed timber brought down the river on barges each spring.</li>
+<li>The fulling mill beat woollen cloth with wooden hammers driven by the wheel.</li></ul>
 <table><tr><th>Mill</th><th>Built</th><th>Wheels</th></tr>
 <tr><td>Lower mill on the river bend</td><td>1821</td><td>two</td></tr>
 <tr><td>Upper mill by the old lock</td><td>1840</td><td>three</td></tr></table>
@@ -134,8 +137,20 @@ def test_table_rows_are_lines_of_cells():
     )
 
 
+def test_list_items_are_lines_after_a_dash():
+    text = main_text(TUTORIAL)
+    assert text == join_main_text(segment_html(TUTORIAL))
+    assert (
+        f"{SECOND}\n\n- The lower mill ground wheat for the town's bakers until the flood of 1902."
+        "\n- The upper mill sawed timber brought down the river on barges each spring.\n- The"
+    ) in text
+
+
 def test_joining_keeps_paragraphs_apart_and_cells_of_a_row_together():
     assert join_texts(["a", "b"], [None, None]) == "a\n\nb"
+    assert (
+        join_texts(["p", "i", "j", "x", "y"], [None, "li", "li", 7, 7]) == "p\n\n- i\n- j\n\nx | y"
+    )
     assert join_texts(["h", "x", "y", "z", "p"], [None, 1, 1, 2, None]) == "h\n\nx | y\nz\n\np"
     assert join_texts([], []) == ""
 

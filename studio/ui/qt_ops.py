@@ -150,9 +150,10 @@ def open_project_waiting(path: Path, *, create: bool, parent: QWidget | None = N
     thread.join(OPEN_NOTICE_S)
     if thread.is_alive():
         box = QProgressDialog(
-            f"Opening {path.name}: updating it for this version of the studio…\n\n"
-            "This happens once. A large corpus takes a minute or more\n"
-            "(about 100 s for a million pages).",
+            f"Opening {path.name}…\n\n"
+            "A project made by an earlier version of the studio is updated\n"
+            "once; a large corpus takes a minute or more (about 100 s for a\n"
+            "million pages).",
             None,  # type: ignore[arg-type]  # no cancel button
             0,
             0,

@@ -163,7 +163,7 @@ def test_a_long_update_on_opening_says_so_and_keeps_the_window_drawn(
 
     QTimer.singleShot(1000, look)
     choose(monkeypatch, window, old.root)
-    assert seen and "updating it for this version of the studio" in seen[0]
+    assert seen and "earlier version of the studio is updated" in seen[0]
     assert window.project.root == old.root and "old" in window.windowTitle()
     assert window.store.count_documents(DocumentQuery(search="t*")) == 2
     assert not any(

@@ -29,6 +29,8 @@ class Block:
     confidence: float
     tag: str = ""
     features: dict[str, float] = field(default_factory=dict)
+    # where the block sits, for the layout of the main text (see :func:`join_texts`)
+    place: Hashable | None = None
 
     @property
     def is_signal(self) -> bool:
@@ -39,50 +41,49 @@ class Block:
         return len(self.text.split())
 
 
-# where a block sits, for the layout of the main text: a list item, or a cell of a table row
+# a list item's place (see :func:`join_texts`)
 ITEM = "li"
 CELL_TAGS = frozenset(("td", "th"))
-_LINE_END_SPACE = re.compile(r"[ \t\u00a0]+$", re.MULTILINE)
+# characters that break a line, and those that are no text (they read as a space)
+_LINE_BREAKS = re.compile("\r\n?|[\x85\u2028\u2029]")
+_NOT_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 def preformatted(raw: str) -> str:
     """A ``<pre>`` block's text as laid out (a program's indentation and lines are its
-    meaning): line ends made ``\n``, spaces at the ends of lines and blank lines around the
-    text dropped, everything else kept."""
-    text = _LINE_END_SPACE.sub("", raw.replace("\r\n", "\n").replace("\r", "\n"))
-    return text.strip("\n")
+    meaning): line breaks made ``\n``, control characters spaces, spaces at the ends of lines
+    and blank lines around the text dropped, everything else kept."""
+    text = _NOT_TEXT.sub(" ", _LINE_BREAKS.sub("\n", raw))
+    return "\n".join(line.rstrip(" \t\u00a0") for line in text.split("\n")).strip("\n")
 
 
 def join_texts(texts: Iterable[str], places: Iterable[Hashable | None]) -> str:
     """Blocks one paragraph each, except list items and table cells: each item on a line of its
     own after ``- ``, and the cells of one table row on one line, `` | `` between them (each row
-    on its own line). ``places`` says where each block sits: :data:`ITEM` for a list item, the
-    id of its table row for a cell (never equal to ITEM), None for any other block."""
+    of a table on its own line). ``places`` says where each block sits: :data:`ITEM` for a list
+    item, ``(table, row)`` for a cell, None for any other block."""
     out: list[str] = []
     last: Hashable | None = None
     for text, place in zip(texts, places, strict=True):
         if out:
-            if place is None or last is None or (ITEM in (place, last) and place != last):
-                out.append("\n\n")
-            else:
-                out.append(" | " if place == last and place != ITEM else "\n")
+            out.append(_separator(last, place))
         out.append("- " + text if place == ITEM else text)
         last = place
     return "".join(out)
 
 
-def place(tag: str, parent: Hashable) -> Hashable | None:
-    """Where a block of element ``tag`` sits (see :func:`join_texts`); ``parent`` names its
-    parent element, which for a cell is its table row."""
-    return ITEM if tag == ITEM else parent if tag in CELL_TAGS else None
+def _separator(last: Hashable | None, place: Hashable | None) -> str:
+    if last == ITEM and place == ITEM:
+        return "\n"
+    if isinstance(last, tuple) and isinstance(place, tuple) and last[0] == place[0]:
+        return " | " if last == place else "\n"  # a row's next cell, or the table's next row
+    return "\n\n"
 
 
 def join_main_text(blocks: list[Block]) -> str:
     """The main text of a page: its signal blocks in document order (see :func:`join_texts`)."""
     kept = [b for b in blocks if b.is_signal]
-    return join_texts(
-        (b.text for b in kept), (place(b.tag, b.locator.rsplit("/", 1)[0]) for b in kept)
-    )
+    return join_texts((b.text for b in kept), (b.place for b in kept))
 
 
 def signal_share(blocks: list[Block]) -> tuple[int, int]:

@@ -169,7 +169,7 @@ def parse(html: str | bytes) -> etree._Element | None:
     for err in parser.error_log:
         if err.type_name == "ERR_RESOURCE_LIMIT" or "Excessive depth" in err.message:
             raise SegmentError(f"elements nested deeper than {MAX_DEPTH} levels: not a page")
-    if root is not None and ("<math" in text or "math/tex" in text):  # (a scan in C)
+    if root is not None and has_formulas(text):
         formulas_as_tex(root)
     return root
 
@@ -179,9 +179,23 @@ def parse(html: str | bytes) -> etree._Element | None:
 # MathJax 2 <script type="math/tex">. Each becomes its TeX source in the text, $...$ (or $$...$$
 # when it stands on its own), where the page gives it: Wikipedia's alttext, a TeX annotation
 # (KaTeX, MathJax 3's assistive MathML), the script's text; a formula without TeX reads as its
-# own text. KaTeX's rendered copy of the formula (spans of glyphs, hidden from screen readers)
-# is dropped, or the formula would be read twice.
-_DISPLAYSTYLE = re.compile(r"^\{\\(?:display|text)style\s*(.*)\}$", re.DOTALL)
+# own text. KaTeX's rendered copy of a formula it also wrote as MathML (spans of glyphs, hidden
+# from screen readers) is dropped, or the formula would be read twice.
+_FORMULA_SIGNS = ("<math", "<MATH", "math/tex", "math/TeX", "Math/TeX")
+# a formula longer than this (its TeX, or its text) is dropped, as formulas were before they
+# were read: a page's words are what the segmenter learnt from, and a page-long matrix of TeX
+# tokens is no sentence (one of 900 characters among four paragraphs could tip a paragraph
+# beside it to boilerplate)
+MAX_TEX = 300
+# what XML text cannot hold (lxml refuses it), and the walk's own marker characters
+_NOT_XML_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff\ue001-\ue004]")
+_CDATA = re.compile(r"%?\s*<!\[CDATA\[|%?\s*\]\]>")
+_TEX_DELIMITERS = (("$$", "$$"), ("$", "$"), ("\\[", "\\]"), ("\\(", "\\)"))
+_STYLE = ("{\\displaystyle", "{\\textstyle")
+
+
+def has_formulas(text: str) -> bool:
+    return any(sign in text for sign in _FORMULA_SIGNS)  # (scans in C)
 
 
 def formulas_as_tex(root: etree._Element) -> None:
@@ -189,36 +203,81 @@ def formulas_as_tex(root: etree._Element) -> None:
     sentence, a ``p`` of its own on its own line; emptied in place, its tail kept: no text is
     moved around the tree, so a page of a hundred thousand formulas costs no more than that)."""
     for el in list(root.iter("math")):
-        tex = el.get("alttext") or next(
-            (
-                a.text
-                for a in el.iter("annotation")
-                if (a.get("encoding") or "").lower() in ("application/x-tex", "tex") and a.text
-            ),
-            "",
-        )
-        tex = _DISPLAYSTYLE.sub(r"\1", tex.strip()).strip()
-        if tex:
+        tex = tex_source(el.get("alttext") or "")
+        for note in list(el.iter("annotation", "annotation-xml")):  # never read as text
+            if not tex and (note.get("encoding") or "").lower() in ("application/x-tex", "tex"):
+                tex = tex_source(note.text or "")
+            note.getparent().remove(note)
+        own = "" if tex else " ".join("".join(el.itertext()).split())  # no TeX: its own text
+        if len(tex or own) > MAX_TEX:
+            _as_text(el, "span", "")
+        elif tex:
             _as_formula(el, tex, el.get("display") == "block")
-        else:  # no TeX: the formula's own text
-            _as_text(el, "span", " ".join("".join(el.itertext()).split()))
+        else:
+            _as_text(el, "span", _NOT_XML_TEXT.sub(" ", own))
     for el in list(root.iter("script")):
         kind = (el.get("type") or "").lower()
-        if kind.startswith("math/tex") and el.text and el.text.strip():
-            _as_formula(el, el.text.strip(), "mode=display" in kind)
+        if kind.startswith("math/tex"):
+            tex = tex_source(el.text or "")
+            if tex and len(tex) <= MAX_TEX:  # (a script left as it is is dropped, as before)
+                _as_formula(el, tex, "mode=display" in kind)
     for el in list(root.iter("span")):
-        if "katex-html" in (el.get("class") or "").split():
+        if "katex-html" in (el.get("class") or "").split() and _has_mathml_copy(el):
             _as_text(el, "span", "")
 
 
+def tex_source(raw: str) -> str:
+    """A formula's TeX as a page gives it, made one line of XML text: CDATA wrappers, ``$``
+    (or ``\\[``...) delimiters and Wikipedia's ``{\\displaystyle ...}`` taken off."""
+    tex = " ".join(_NOT_XML_TEXT.sub(" ", _CDATA.sub(" ", raw)).split())
+    for left, right in _TEX_DELIMITERS:
+        if len(tex) > len(left + right) and tex.startswith(left) and tex.endswith(right):
+            tex = tex[len(left) : -len(right)].strip()
+            break
+    if tex.startswith(_STYLE) and _closing_brace(tex) == len(tex) - 1:
+        tex = tex[tex.index("style") + 5 : -1].strip()
+    return tex
+
+
+def _closing_brace(tex: str) -> int:
+    """The index of the brace that closes the one ``tex`` opens with (-1: none)."""
+    depth = 0
+    for i, c in enumerate(tex):
+        if c == "{" and (i == 0 or tex[i - 1] != "\\"):
+            depth += 1
+        elif c == "}" and tex[i - 1] != "\\":
+            depth -= 1
+            if depth == 0:
+                return i
+    return -1
+
+
+def _has_mathml_copy(rendered: etree._Element) -> bool:
+    box = rendered.getparent()
+    return box is not None and any(
+        "katex-mathml" in (c.get("class") or "").split() for c in box if c is not rendered
+    )
+
+
 def _as_formula(el: etree._Element, tex: str, display: bool) -> None:
-    """In a sentence a formula stays in its sentence's text, as $TeX$; on its own line it is a
-    paragraph of its own, $$TeX$$ (as loose text of the element around it, it would be read
-    with that element's other loose text, out of place)."""
-    if display:
+    """A formula in a sentence stays in its sentence's text, as $TeX$ (or $$TeX$$ when it is
+    shown on a line of its own); one that stands alone between blocks (nothing but space beside
+    it in its element) is a paragraph of its own: as loose text of the element around it it
+    would be read with that element's other loose text, out of place."""
+    if not display:
+        _as_text(el, "span", f"${tex}$")
+    elif _stands_alone(el):
         _as_text(el, "p", f"$${tex}$$")
     else:
-        _as_text(el, "span", f"${tex}$")
+        _as_text(el, "span", f" $${tex}$$ ")
+
+
+def _stands_alone(el: etree._Element) -> bool:
+    parent = el.getparent()
+    if parent is None:
+        return True
+    loose = [parent.text, *(c.tail for c in parent)]
+    return all(not (t or "").strip() for t in loose)
 
 
 def _as_text(el: etree._Element, tag: str, text: str) -> None:
@@ -253,11 +312,24 @@ def walk(root: etree._Element) -> BlockTable:
         elements.insert(0, body)
     tags = [el.tag for el in elements]
     own = _own_hints(tags, [el.items() for el in elements])
+    marked = _marked_text(root)
+    if marked.count(_BLOCK_START) != len(elements) or marked.count(_BLOCK_END) != len(elements) - 1:
+        # marker characters the page wrote as character references (&#xE001;), which the
+        # clean-up of the page's text before parsing cannot see: taken out of the tree's text
+        for el in root.iter():
+            if el.text and MARKERS.search(el.text):
+                el.text = MARKERS.sub("", el.text)
+            if el.tail and MARKERS.search(el.tail):
+                el.tail = MARKERS.sub("", el.tail)
+        marked = _marked_text(root)
+    return _assemble(root, elements, tags, own, _SPLIT.split(marked))
+
+
+def _marked_text(root: etree._Element) -> str:
     try:
-        marked = str(_marker_transform()(root.getroottree()))
+        return str(_marker_transform()(root.getroottree()))
     except etree.XSLTApplyError as e:  # pragma: no cover - depth is bounded by the parser
         raise SegmentError(f"cannot read the page's structure: {e}") from e
-    return _assemble(root, elements, tags, own, _SPLIT.split(marked))
 
 
 # The marker stream, written by libxslt (elements in document order, as body.iter() has them):

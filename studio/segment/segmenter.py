@@ -12,11 +12,12 @@ from studio import paths
 from studio.segment import dom
 from studio.segment.blocks import (
     BOILERPLATE,
+    CELL_TAGS,
+    ITEM,
     SIGNAL,
     Block,
     join_main_text,
     join_texts,
-    place,
     preformatted,
 )
 from studio.segment.decode import choose_signal, label_confidence
@@ -86,6 +87,7 @@ class HtmlSegmenter:
         hints: dict[tuple[int, int], dict[str, float]] = {}  # few distinct ones per page
         own, inherited = table.own_hints.tolist(), table.hints.tolist()
         texts = shown_texts(table, pf)
+        places = block_places(table, pf.nodes.tolist())
         blocks = []
         for k, (node, features) in enumerate(zip(pf.nodes.tolist(), readable(pf), strict=True)):
             key = (own[node], inherited[node])
@@ -100,6 +102,7 @@ class HtmlSegmenter:
                     confidence=confidence[k],
                     tag=tags[node],
                     features=features,
+                    place=places[k],
                 )
             )
         return blocks
@@ -116,9 +119,25 @@ class HtmlSegmenter:
         keep, _ = choose_signal(self.probabilities(pf), pf.words)
         kept = [k for k, signal in enumerate(keep.tolist()) if signal]
         texts = shown_texts(table, pf)
-        nodes, tags, parent = pf.nodes.tolist(), table.tags, table.parent
-        places = (place(tags[nodes[k]], int(parent[nodes[k]])) for k in kept)
+        nodes = pf.nodes.tolist()
+        places = block_places(table, [nodes[k] for k in kept])
         return join_texts((texts[k] for k in kept), places)
+
+
+def block_places(table: dom.BlockTable, nodes: list[int]) -> list[tuple[int, int] | str | None]:
+    """Where each block sits, for the layout of the main text (see :func:`join_texts`): a list
+    item, a cell's (table, row) as its nearest block ancestors, or nothing of note."""
+    parent, tags = table.parent, table.tags
+    places: list[tuple[int, int] | str | None] = []
+    for node in nodes:
+        if tags[node] == ITEM:
+            places.append(ITEM)
+        elif tags[node] in CELL_TAGS:
+            row = int(parent[node])
+            places.append((int(parent[row]), row))
+        else:
+            places.append(None)
+    return places
 
 
 def shown_texts(table: dom.BlockTable, pf: PageFeatures) -> list[str]:

@@ -19,8 +19,9 @@ from studio.segment import (
     main_text,
     segment_html,
 )
-from studio.segment.blocks import join_texts
+from studio.segment.blocks import join_texts, preformatted
 from studio.segment.decode import choose_signal, label_confidence
+from studio.segment.dom import MARKERS
 
 ARTICLE = " ".join(
     [
@@ -148,10 +149,10 @@ def test_list_items_are_lines_after_a_dash():
 
 def test_joining_keeps_paragraphs_apart_and_cells_of_a_row_together():
     assert join_texts(["a", "b"], [None, None]) == "a\n\nb"
-    assert (
-        join_texts(["p", "i", "j", "x", "y"], [None, "li", "li", 7, 7]) == "p\n\n- i\n- j\n\nx | y"
-    )
-    assert join_texts(["h", "x", "y", "z", "p"], [None, 1, 1, 2, None]) == "h\n\nx | y\nz\n\np"
+    places = [None, "li", "li", (7, 8), (7, 8)]
+    assert join_texts("pijxy", places) == "p\n\n- i\n- j\n\nx | y"
+    cells = [(1, 2), (1, 2), (1, 3), (4, 5)]  # two rows of one table, then another table
+    assert join_texts("hxyzwp", [None, *cells, None]) == "h\n\nx | y\nz\n\nw\n\np"
     assert join_texts([], []) == ""
 
 
@@ -185,6 +186,83 @@ def test_formulas_read_as_their_tex():
     blocks = segment_html(FORMULAS)
     at = next(i for i, b in enumerate(blocks) if b.text.startswith("$$"))
     assert blocks[at - 1].text.endswith("on its own line:")
+
+
+def _in_a_page(html: str) -> str:
+    return f"<html><body><p>{ARTICLE}</p><p>{SECOND} {html} and so on.</p></body></html>"
+
+
+@pytest.mark.parametrize(
+    ("formula", "read"),
+    [
+        ("<math alttext='a\x01b'></math>", "$a b$"),  # no XML text: was a ValueError
+        ("<math alttext='a&#1;b'></math>", "$a b$"),
+        ("<script type='math/tex'>a\x01b</script>", "$a b$"),
+        ("<math alttext='&#xE001;x&#xE002;'></math>", "$x$"),  # the walk's own markers
+        ("<MATH ALTTEXT='UP'><mi>U</mi></MATH>", "$UP$"),
+        ("<script type='Math/TeX'>y</script>", "$y$"),
+        (
+            "<math alttext=' '><annotation encoding='application/x-tex'>E=mc^2</annotation></math>",
+            "$E=mc^2$",
+        ),
+        ("<math alttext='{\\displaystyle a}+{b}'></math>", "${\\displaystyle a}+{b}$"),
+        ("<math alttext='$x$'></math>", "$x$"),
+        ("<script type='math/tex'>% <![CDATA[\na<b\n%]]></script>", "$a<b$"),
+        ("<math display='block' alttext='E=mc^2'></math> which", "$$E=mc^2$$ which"),  # in place
+        (
+            "<math alttext='" + "a+" * 200 + "b'><mi>z</mi></math>",
+            "and so on",
+        ),
+        (
+            "<math><mi>" + "z " * 200 + "</mi></math>",
+            "and so on",
+        ),  # its text: too long too  # too long: dropped
+    ],
+)
+def test_formulas_the_way_pages_write_them(formula: str, read: str) -> None:
+    page = _in_a_page(f"with {formula}")
+    text = main_text(page)
+    assert text == join_main_text(segment_html(page))
+    assert f"with {read}" in text, text[-120:]
+
+
+def test_katex_without_mathml_is_read_as_rendered() -> None:
+    """KaTeX's rendered spans are dropped only beside the MathML copy they duplicate."""
+    page = _in_a_page(
+        "<span class='katex'><span class='katex-html'>E=m</span></span> and "
+        "<math alttext='y'></math>"
+    )
+    assert "E=m and $y$" in main_text(page)
+
+
+def test_marker_characters_written_as_references_do_not_break_the_walk():
+    page = (
+        f"<html><body><p>{ARTICLE} &#xE001; and &#xE002;&#xE003; x</p><p>{SECOND}</p></body></html>"
+    )
+    text = main_text(page)  # was a ValueError from the marker stream
+    assert "and x" in text and SECOND in text and not MARKERS.search(text)
+
+
+def test_cells_wrapped_in_inline_elements_read_the_same_both_ways():
+    a, b, c, d = (
+        "The lower mill ground wheat for the town's bakers until the flood of 1902.",
+        "The upper mill sawed timber brought down the river on barges each spring.",
+        "The fulling mill beat woollen cloth with wooden hammers driven by the wheel.",
+        "The paper mill made rag paper for the county's printers for sixty years.",
+    )
+    page = (
+        f"<html><body><p>{ARTICLE}</p><table><tr><td>{a}</td><code><td>{b}</td></code></tr>"
+        f"</table><table><tr><my-cell><td>{c}</td></my-cell><my-cell><td>{d}</td></my-cell></tr>"
+        f"</table><p>{SECOND}</p></body></html>"
+    )
+    text = main_text(page)
+    assert text == join_main_text(segment_html(page))
+    assert f"{a} | {b}\n\n{c} | {d}" in text
+
+
+def test_preformatted_text_in_linear_time_and_without_control_characters():
+    assert preformatted(" " * 200_000 + "x") == " " * 200_000 + "x"  # the old pattern: minutes
+    assert preformatted("a\x0bb\x0cc\u2028d\x85e \u00a0\r\n\r\nf  ") == "a b c\nd\ne\n\nf"
 
 
 def test_blocks_carry_label_confidence_tag_and_features():

@@ -169,8 +169,11 @@ def parse(html: str | bytes) -> etree._Element | None:
     for err in parser.error_log:
         if err.type_name == "ERR_RESOURCE_LIMIT" or "Excessive depth" in err.message:
             raise SegmentError(f"elements nested deeper than {MAX_DEPTH} levels: not a page")
-    if root is not None and has_formulas(text):
-        formulas_as_tex(root)
+    if root is not None:
+        # (a MathJax script is found by one scan of the bytes; looking at every script costs
+        # a walk of the tree, and <math> costs nothing where there is none: lxml looks up the
+        # name in the page's names first)
+        formulas_as_tex(root, scripts=b"math/tex" in data)
     return root
 
 
@@ -181,7 +184,6 @@ def parse(html: str | bytes) -> etree._Element | None:
 # (KaTeX, MathJax 3's assistive MathML), the script's text; a formula without TeX reads as its
 # own text. KaTeX's rendered copy of a formula it also wrote as MathML (spans of glyphs, hidden
 # from screen readers) is dropped, or the formula would be read twice.
-_FORMULA_SIGNS = ("<math", "<MATH", "math/tex", "math/TeX", "Math/TeX")
 # a formula longer than this (its TeX, or its text) is dropped, as formulas were before they
 # were read: a page's words are what the segmenter learnt from, and a page-long matrix of TeX
 # tokens is no sentence (one of 900 characters among four paragraphs could tip a paragraph
@@ -194,15 +196,14 @@ _TEX_DELIMITERS = (("$$", "$$"), ("$", "$"), ("\\[", "\\]"), ("\\(", "\\)"))
 _STYLE = ("{\\displaystyle", "{\\textstyle")
 
 
-def has_formulas(text: str) -> bool:
-    return any(sign in text for sign in _FORMULA_SIGNS)  # (scans in C)
-
-
-def formulas_as_tex(root: etree._Element) -> None:
+def formulas_as_tex(root: etree._Element, *, scripts: bool = True) -> None:
     """Each formula element becomes an element holding only its text (a ``span`` in a
     sentence, a ``p`` of its own on its own line; emptied in place, its tail kept: no text is
-    moved around the tree, so a page of a hundred thousand formulas costs no more than that)."""
-    for el in list(root.iter("math")):
+    moved around the tree, so a page of a hundred thousand formulas costs no more than that).
+    ``scripts``: whether to look for MathJax's (lower-case ``math/tex``) scripts."""
+    alone: dict[etree._Element, bool] = {}  # per parent: whether it holds no loose text
+    maths = list(root.iter("math"))
+    for el in maths:
         tex = tex_source(el.get("alttext") or "")
         for note in list(el.iter("annotation", "annotation-xml")):  # never read as text
             if not tex and (note.get("encoding") or "").lower() in ("application/x-tex", "tex"):
@@ -212,16 +213,16 @@ def formulas_as_tex(root: etree._Element) -> None:
         if len(tex or own) > MAX_TEX:
             _as_text(el, "span", "")
         elif tex:
-            _as_formula(el, tex, el.get("display") == "block")
+            _as_formula(el, tex, el.get("display") == "block", alone)
         else:
             _as_text(el, "span", _NOT_XML_TEXT.sub(" ", own))
-    for el in list(root.iter("script")):
-        kind = (el.get("type") or "").lower()
+    for el in list(root.iter("script")) if scripts else ():
+        kind = el.get("type") or ""
         if kind.startswith("math/tex"):
             tex = tex_source(el.text or "")
             if tex and len(tex) <= MAX_TEX:  # (a script left as it is is dropped, as before)
-                _as_formula(el, tex, "mode=display" in kind)
-    for el in list(root.iter("span")):
+                _as_formula(el, tex, "mode=display" in kind, alone)
+    for el in list(root.iter("span")) if maths else ():  # KaTeX's copy is beside a <math>
         if "katex-html" in (el.get("class") or "").split() and _has_mathml_copy(el):
             _as_text(el, "span", "")
 
@@ -259,25 +260,30 @@ def _has_mathml_copy(rendered: etree._Element) -> bool:
     )
 
 
-def _as_formula(el: etree._Element, tex: str, display: bool) -> None:
+def _as_formula(
+    el: etree._Element, tex: str, display: bool, alone: dict[etree._Element, bool]
+) -> None:
     """A formula in a sentence stays in its sentence's text, as $TeX$ (or $$TeX$$ when it is
     shown on a line of its own); one that stands alone between blocks (nothing but space beside
     it in its element) is a paragraph of its own: as loose text of the element around it it
     would be read with that element's other loose text, out of place."""
     if not display:
         _as_text(el, "span", f"${tex}$")
-    elif _stands_alone(el):
+    elif _stands_alone(el, alone):
         _as_text(el, "p", f"$${tex}$$")
     else:
         _as_text(el, "span", f" $${tex}$$ ")
 
 
-def _stands_alone(el: etree._Element) -> bool:
+def _stands_alone(el: etree._Element, alone: dict[etree._Element, bool]) -> bool:
+    """Whether the element around ``el`` holds no loose text (asked once per element: the
+    formulas made text keep their tails, so the answer stays)."""
     parent = el.getparent()
     if parent is None:
         return True
-    loose = [parent.text, *(c.tail for c in parent)]
-    return all(not (t or "").strip() for t in loose)
+    if parent not in alone:
+        alone[parent] = all(not (t or "").strip() for t in (parent.text, *(c.tail for c in parent)))
+    return alone[parent]
 
 
 def _as_text(el: etree._Element, tag: str, text: str) -> None:
@@ -313,7 +319,11 @@ def walk(root: etree._Element) -> BlockTable:
     tags = [el.tag for el in elements]
     own = _own_hints(tags, [el.items() for el in elements])
     marked = _marked_text(root)
-    if marked.count(_BLOCK_START) != len(elements) or marked.count(_BLOCK_END) != len(elements) - 1:
+    if (
+        marked.count(_BLOCK_START) != len(elements)
+        or marked.count(_BLOCK_END) != len(elements) - 1
+        or marked.count(_LINK_START) != marked.count(_LINK_END)
+    ):
         # marker characters the page wrote as character references (&#xE001;), which the
         # clean-up of the page's text before parsing cannot see: taken out of the tree's text
         for el in root.iter():

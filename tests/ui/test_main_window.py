@@ -36,6 +36,16 @@ def import_by_drop(qtbot, window, paths: list[Path]):
     return blocker.args[0]
 
 
+def open_dropped_page(qtbot, window, folder: Path, name: str, html: str):  # type: ignore[no-untyped-def]
+    """Drop one page on the window and open it: the document view showing it."""
+    page = folder / name
+    page.write_text(html, "utf-8")
+    import_by_drop(qtbot, window, [page])
+    window.corpus.select_row(0)
+    assert window.document.page is not None
+    return window.document
+
+
 def test_empty_project_invites_a_drop(qtbot, window, screenshot) -> None:
     qtbot.waitUntil(lambda: "No documents yet" in window.corpus.summary.text())
     assert window.windowTitle().startswith("Textbook Studio")
@@ -116,12 +126,7 @@ def test_open_a_page_and_correct_a_block(qtbot, window, tmp_path, screenshot) ->
 
 
 def test_a_program_on_a_page_is_shown_as_laid_out(qtbot, window, tmp_path, screenshot) -> None:
-    page = tmp_path / "loops.html"
-    page.write_text(TUTORIAL, "utf-8")
-    import_by_drop(qtbot, window, [page])
-    window.corpus.select_row(0)
-    view = window.document
-    assert view.page is not None
+    view = open_dropped_page(qtbot, window, tmp_path, "loops.html", TUTORIAL)
     shown = view.highlighted.document().toPlainText()
     assert "\n    for i in range(n):\n" in shown  # its own lines, indentation kept
     assert "Lower mill on the river bend" in shown
@@ -140,12 +145,8 @@ def test_a_program_on_a_page_is_shown_as_laid_out(qtbot, window, tmp_path, scree
 
 
 def test_a_page_with_no_signal_says_so(qtbot, window, tmp_path, screenshot) -> None:
-    page = tmp_path / "shop.html"
-    page.write_text(SHELL, "utf-8")
-    import_by_drop(qtbot, window, [page])
-    window.corpus.select_row(0)
-    view = window.document
-    assert view.page is not None and view.page.blocks
+    view = open_dropped_page(qtbot, window, tmp_path, "shop.html", SHELL)
+    assert view.page.blocks
     assert "0% signal" in view.header.text()
     view.tabs.setCurrentWidget(view.main_text)
     assert view.main_text.toPlainText() == ""

@@ -122,9 +122,15 @@ def _migrate(conn: sqlite3.Connection, path: Path) -> None:
             )
         try:
             migrations.apply(db)
-        except sqlite3.OperationalError:
-            if migrations.pending(db):
-                raise  # a real failure, not a race another process already won
+        except sqlite3.OperationalError as exc:
+            if not migrations.pending(db):
+                return  # a race another process already won
+            if "readonly" in str(exc).lower():  # say why opening it writes at all
+                raise sqlite3.OperationalError(
+                    f"{exc}: a project made by an earlier version of the studio is updated "
+                    "when it is first opened"
+                ) from exc
+            raise
 
 
 def _holds_pages(conn: sqlite3.Connection) -> bool:

@@ -191,6 +191,31 @@ def test_a_project_made_before_search_prefixes_gets_them_and_keeps_its_pages(
     assert f"Updating the project {project.root}" in said and "rebuilding its search index" in said
 
 
+def test_a_read_only_project_that_needs_the_update_says_why_it_must_write(
+    tmp_path, monkeypatch
+) -> None:
+    import studio.store
+
+    project = make_old_project(tmp_path / "old")
+    use_wal = studio.store._use_wal
+
+    def refusing_writes(conn: sqlite3.Connection) -> None:  # SQLite itself refuses, as on a
+        use_wal(conn)  # read-only file
+        conn.execute("PRAGMA query_only = 1")
+
+    monkeypatch.setattr(studio.store, "_use_wal", refusing_writes)
+    with pytest.raises(ProjectError) as refused:
+        Project.open(project.root)
+    said = str(refused.value)
+    assert "is read-only" in said and "earlier version of the studio is updated" in said
+    monkeypatch.undo()
+    with sqlite3.connect(project.db_path) as conn:  # nothing was changed
+        (sql,) = conn.execute(
+            "SELECT sql FROM sqlite_master WHERE name = 'document_fts'"
+        ).fetchone()
+        assert "prefix" not in sql
+
+
 def make_old_project(root: Path) -> Project:
     """A project with two pages as a studio before m010 left it: the index without prefixes."""
     project = Project.open(root)

@@ -130,9 +130,10 @@ def open_project_waiting(path: Path, *, create: bool, parent: QWidget | None = N
     """:meth:`Project.open` on a thread of its own, the studio's windows kept drawn meanwhile.
 
     Opening a project made by an earlier studio applies its migrations, and one of them rebuilds
-    the search index (97 s at a million pages): past :data:`OPEN_NOTICE_S` a box says so, modal
-    to ``parent``, with no button (a half-applied migration is applied again at the next open,
-    but nothing is gained by stopping it). Raises what :meth:`Project.open` raises.
+    the search index (97 s at a million pages): past :data:`OPEN_NOTICE_S` a box over
+    ``parent`` says so, modal to the whole studio (no other window takes input), with no
+    button (a half-applied migration is applied again at the next open, but nothing is gained
+    by stopping it). Raises what :meth:`Project.open` raises.
     """
     from PySide6.QtCore import QEventLoop, Qt
     from PySide6.QtWidgets import QApplication, QProgressDialog

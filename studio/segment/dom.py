@@ -235,8 +235,9 @@ def tex_source(raw: str) -> str:
         if len(tex) > len(left + right) and tex.startswith(left) and tex.endswith(right):
             tex = tex[len(left) : -len(right)].strip()
             break
-    if tex.startswith(_STYLE) and _closing_brace(tex) == len(tex) - 1:
-        tex = tex[tex.index("style") + 5 : -1].strip()
+    style = next((p for p in _STYLE if tex.startswith(p)), "")
+    if style and _closing_brace(tex) == len(tex) - 1:
+        tex = tex[len(style) : -1].strip()
     return tex
 
 
